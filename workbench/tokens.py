@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping
 
 import tiktoken
 
-__all__ = ["get_encoding", "count_text", "count_messages", "encoding_for_model", "TokenizerError"]
+__all__ = ["get_encoding", "count_text", "count_messages", "count_tools", "encoding_for_model", "TokenizerError"]
 
 
 class TokenizerError(RuntimeError):
@@ -96,6 +96,36 @@ def count_text(text: str, encoding: str = "o200k_base") -> int:
     return len(get_encoding(encoding).encode(text, disallowed_special=()))
 
 
+# Tool definitions as OpenAI renders them into the prompt (per the cookbook's "counting tokens for chat completions
+# with tool calls"): per function a start cost (7 for the gpt-4o family, 10 for older models), "name:description",
+# per property "name:type:description", enum items, and a fixed end cost.
+def count_tools(tools: Iterable[Mapping[str, Any]], *, model: str = "", encoding: str | None = None) -> int:
+    enc = encoding or encoding_for_model(model)
+    func_init = 7 if enc == "o200k_base" else 10
+    prop_init, prop_key, enum_init, enum_item, func_end = 3, 3, -3, 3, 12
+    total = 0
+    tools = list(tools)
+    for tool in tools:
+        function = tool.get("function", tool)
+        total += func_init
+        description = str(function.get("description", "")).removesuffix(".")
+        total += count_text(f"{function.get('name', '')}:{description}", enc)
+        properties = (function.get("parameters") or {}).get("properties") or {}
+        if properties:
+            total += prop_init
+            for name, spec in properties.items():
+                total += prop_key
+                if "enum" in spec:
+                    total += enum_init
+                    for item in spec["enum"]:
+                        total += enum_item + count_text(str(item), enc)
+                p_desc = str(spec.get("description", "")).removesuffix(".")
+                total += count_text(f"{name}:{spec.get('type', '')}:{p_desc}", enc)
+    if tools:
+        total += func_end
+    return total
+
+
 # Chat framing overhead per model family. OpenAI's cookbook ("How to count tokens with tiktoken") states:
 # every message costs 3 tokens of framing (4 for gpt-3.5-turbo-0301), a `name` field one more, and every
 # reply is primed with 3 tokens (<|start|>assistant<|message|>).
@@ -143,8 +173,5 @@ def count_messages(
             if key == "name":
                 total += per_name
     if tools:
-        import json
-
-        for tool in tools:
-            total += count_text(json.dumps(tool, separators=(",", ":"), sort_keys=True), enc)
+        total += count_tools(tools, model=model, encoding=enc)
     return total + per_reply

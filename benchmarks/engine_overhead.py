@@ -1,0 +1,185 @@
+"""Engine overhead: the same streamed requests through a bare httpx client and through the engine.
+
+One simulator (`workbench sim serve`, in its own process so it does not share the client's GIL), dialed to answer
+instantly (ttft 0, unbounded tokens/s), so what is measured is client-side work. The same N requests run at
+concurrency 1 and at concurrency 50, alternating baseline and engine rounds to cancel drift. The baseline is what
+any client must do to get the text: httpx streaming POST, SSE lines, json.loads per event. The engine does that
+plus events, timeouts, token estimates, usage normalization and exact cost per hop.
+
+Prints p50/p95 latency and requests/s for each, their ratios, and the engine's added p50 per hop.
+Usage: python benchmarks/engine_overhead.py [--n 400] [--rounds 3] [--answer-tokens 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from workbench.engine import Engine  # noqa: E402
+from workbench.profiles.load import loads_profile  # noqa: E402
+
+PROMPT = "Summarise why connection pooling matters for streaming LLM calls."
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_sim(port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "sim", "serve", "--port", str(port), "--seed", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the simulator did not start")
+
+
+def profile_text(port: int) -> str:
+    return f"""
+name: bench
+providers:
+  local:
+    kind: openai
+    base_url: http://127.0.0.1:{port}/v1
+    max_connections: 100
+models:
+  m:
+    provider: local
+    model: bench-model
+    tokenizer: o200k_base
+    prices: [{{input: 0.15, cached_input: 0.075, output: 0.60}}]
+routes:
+  r:
+    steps: [{{name: answer, targets: [m]}}]
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def raw_request(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> float:
+    body = {
+        "model": "bench-model",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": 1024,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    t0 = time.perf_counter()
+    text: list[str] = []
+    async with client.stream("POST", url, json=body, headers=headers) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if not line.startswith("data: "):
+                continue
+            data = line[6:]
+            if data == "[DONE]":
+                break
+            obj = json.loads(data)
+            for choice in obj.get("choices") or ():
+                piece = choice.get("delta", {}).get("content")
+                if piece:
+                    text.append(piece)
+    assert text
+    return time.perf_counter() - t0
+
+
+async def engine_request(engine: Engine, headers: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    status = None
+    async for event in engine.run(PROMPT, extra_headers=headers):
+        if event.type == "run_finished":
+            status = event.status
+    assert status == "ok", status
+    return time.perf_counter() - t0
+
+
+async def measure(fn, n: int, concurrency: int) -> tuple[list[float], float]:
+    sem = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+
+    async def one() -> None:
+        async with sem:
+            latencies.append(await fn())
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    return latencies, n / (time.perf_counter() - t0)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    port = free_port()
+    proc = start_sim(port)
+    try:
+        headers = {"x-sim-behaviour": json.dumps({"ttft_ms": 0, "tokens_per_s": 1e9,
+                                                   "answer_tokens": args.answer_tokens})}
+        loaded = loads_profile(profile_text(port))
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client, Engine(loaded) as engine:
+            raw = lambda: raw_request(client, url, headers)  # noqa: E731
+            eng = lambda: engine_request(engine, headers)  # noqa: E731
+            for _ in range(20):  # warm both paths: connections, tokenizer, imports
+                await raw()
+                await eng()
+            print(f"engine overhead benchmark: n={args.n} per round, {args.rounds} rounds, "
+                  f"answer ~{args.answer_tokens} tokens, sim in its own process, python {sys.version.split()[0]}")
+            for concurrency in (1, 50):
+                results: dict[str, tuple[list[float], list[float]]] = {"raw": ([], []), "engine": ([], [])}
+                for _ in range(args.rounds):
+                    for name, fn in (("raw", raw), ("engine", eng)):
+                        lat, rps = await measure(fn, args.n, concurrency)
+                        results[name][0].extend(lat)
+                        results[name][1].append(rps)
+                rows = {}
+                for name, (lat, rps) in results.items():
+                    rows[name] = (percentile(lat, 0.5) * 1e3, percentile(lat, 0.95) * 1e3, statistics.median(rps))
+                print(f"\nconcurrency {concurrency}")
+                print(f"  {'':8} {'p50 ms':>9} {'p95 ms':>9} {'req/s':>9}")
+                for name, (p50, p95, rps) in rows.items():
+                    print(f"  {name:8} {p50:9.3f} {p95:9.3f} {rps:9.1f}")
+                r, e = rows["raw"], rows["engine"]
+                print(f"  ratio engine/raw: p50 {e[0] / r[0]:.3f}x  p95 {e[1] / r[1]:.3f}x  "
+                      f"throughput {e[2] / r[2]:.3f}x")
+                print(f"  engine adds {e[0] - r[0]:+.3f} ms p50 per hop")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--answer-tokens", type=int, default=40)
+    args = parser.parse_args()
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The command line: `workbench run | routes | tui | profile ... | sim ... | sessions ...`.
+
+Each command group lives in its own module and is imported only when used, so `workbench --help` and the TUI
+start fast. Commands parse arguments, call the library, and render; they hold no logic of their own.
+Expected failures (WorkbenchError) print a message panel on stderr and exit non-zero, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+# command name -> "module:attribute" (lazy)
+_COMMANDS = {
+    "run": "workbench.cli.run_cmd:run",
+    "routes": "workbench.cli.run_cmd:routes",
+    "tui": "workbench.cli.tui_cmd:tui",
+    "profile": "workbench.cli.profile_cmd:profile",
+    "sim": "workbench.cli.sim_cmd:sim",
+    "sessions": "workbench.cli.sessions_cmd:sessions",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = _COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="workbench")
+def cli() -> None:
+    """workbench: compose routes, stream hops, compare models, save sessions."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    from workbench.cli.output import run_cli
+
+    sys.exit(run_cli(cli, argv))

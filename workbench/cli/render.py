@@ -1,0 +1,90 @@
+"""Human rendering of a run's events for the headless CLI: the answer streams as it arrives, decisions are
+noted as they happen, and a rich table of hops and totals closes the run."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+STATUS_STYLE = {"ok": "green", "error": "red", "timeout": "red", "cancelled": "yellow", "skipped": "dim"}
+
+
+def money(value: Any) -> str:
+    return f"${float(value):.6f}"
+
+
+class HumanRenderer:
+    def __init__(self, out: Any = None) -> None:
+        self.out = out or sys.stdout
+        self.console = Console(file=self.out, highlight=False)
+        self.hops: list[Any] = []
+        self.decisions: list[Any] = []
+        self._streaming_hop: str | None = None
+        self._mid_line = False
+
+    def _end_line(self) -> None:
+        if self._mid_line:
+            self.out.write("\n")
+            self._mid_line = False
+
+    def handle(self, event: Any) -> None:
+        kind = event.type
+        if kind == "token":
+            if self._streaming_hop != event.hop_id:
+                self._streaming_hop = event.hop_id
+            self.out.write(event.text)
+            self._mid_line = not event.text.endswith("\n")
+            self.out.flush()
+        elif kind == "decision":
+            self.decisions.append(event)
+            if event.action != "route":
+                self._end_line()
+                self.console.print(Text(f"↳ {event.action}: {event.reason}", style="yellow"))
+        elif kind == "hop_finished":
+            self.hops.append(event)
+            if event.kind == "attempt" and event.status != "ok":
+                self._end_line()
+                detail = event.error or event.reason or ""
+                self.console.print(Text(f"✗ {event.name} attempt {event.attempt}: {event.status} {detail}",
+                                        style=STATUS_STYLE.get(event.status, "")))
+        elif kind == "run_finished":
+            self._end_line()
+            self.console.print(self.table(event))
+
+    def table(self, final: Any) -> Table:
+        table = Table(title=f"run {final.run_id}", title_justify="left", show_footer=True)
+        table.add_column("hop", footer="total")
+        table.add_column("model")
+        table.add_column("#", justify="right")
+        table.add_column("status", footer=Text(final.status, style=STATUS_STYLE.get(final.status, "")))
+        table.add_column("latency ms", justify="right", footer=f"{final.latency_ms:.0f}")
+        table.add_column("ttft ms", justify="right",
+                         footer="" if final.ttft_ms is None else f"{final.ttft_ms:.0f}")
+        table.add_column("tokens in", justify="right", footer=str(final.input_tokens))
+        table.add_column("tokens out", justify="right", footer=str(final.output_tokens))
+        table.add_column("cost", justify="right",
+                         footer=money(final.cost_usd) + (" (est.)" if final.estimated else ""))
+        for hop in self.hops:
+            indent = "  " if hop.kind == "attempt" else ""
+            model = f"{hop.provider}/{hop.model_id}" if hop.model_id else ""
+            estimated = bool(hop.usage) and (
+                hop.usage.get("input_source") == "estimated" or hop.usage.get("output_source") == "estimated"
+            ) and (hop.input_tokens or hop.output_tokens)
+            table.add_row(
+                f"{indent}{hop.kind} {hop.name}",
+                model,
+                str(hop.attempt) if hop.attempt else "",
+                Text(hop.status, style=STATUS_STYLE.get(hop.status, "")),
+                f"{hop.latency_ms:.0f}",
+                "" if hop.ttft_ms is None else f"{hop.ttft_ms:.0f}",
+                str(hop.input_tokens) if hop.kind == "attempt" else "",
+                str(hop.output_tokens) if hop.kind == "attempt" else "",
+                (money(hop.cost_usd) + (" (est.)" if estimated else "")) if hop.kind == "attempt" else "",
+            )
+        if final.error:
+            table.caption = final.error
+        return table

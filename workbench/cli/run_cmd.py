@@ -1,0 +1,173 @@
+"""`workbench run` (send a prompt through a route, headless) and `workbench routes` (list a profile's routes).
+
+Human mode streams the answer to stdout and ends with a table of hops and totals on stderr-free stdout; `--json`
+prints one JSON object per event per line (the public event schema, see README). Runs are saved to the session
+database unless `--no-save`. Ctrl-C cancels the run gracefully: the hop in flight is closed as cancelled with its
+estimated cost, the run is saved, and the exit code is 130.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from workbench.errors import EngineError
+
+MAX_PROMPT_BYTES = 8 * 1024 * 1024
+
+
+def _read_prompt(prompt: str) -> str:
+    if prompt == "-":
+        data = sys.stdin.buffer.read(MAX_PROMPT_BYTES + 1)
+        if len(data) > MAX_PROMPT_BYTES:
+            raise EngineError(f"the prompt on stdin is larger than {MAX_PROMPT_BYTES // (1024 * 1024)} MB")
+        try:
+            prompt = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise EngineError(f"the prompt on stdin is not UTF-8 text (byte {exc.start})") from None
+    if not prompt.strip():
+        raise EngineError("the prompt is empty", hint="pass the prompt as an argument, or `-` to read stdin")
+    return prompt
+
+
+def _apply_sim_faults(loaded: Any, specs: tuple[str, ...]) -> Any:
+    """`--sim-fault ALIAS=KIND[:RATE]`: dial a simulated model to fail, in memory only."""
+    if not specs:
+        return loaded
+    from dataclasses import replace
+
+    from workbench.sim.behaviour import Fault, SimBehaviour
+
+    profile = loaded.profile
+    models = dict(profile.models)
+    for spec in specs:
+        alias, _, fault = spec.partition("=")
+        kind, _, rate = fault.partition(":")
+        if alias not in models:
+            raise EngineError(f"--sim-fault {spec!r}: unknown model {alias!r}", hint=f"models: {', '.join(models)}")
+        model = models[alias]
+        if profile.providers[model.provider].kind != "sim":
+            raise EngineError(f"--sim-fault {spec!r}: {alias!r} is not a simulated model")
+        try:
+            new_fault = Fault(kind=kind, rate=float(rate) if rate else 1.0)  # type: ignore[arg-type]
+        except Exception as exc:
+            raise EngineError(f"--sim-fault {spec!r}: {exc}") from None
+        behaviour = model.sim or SimBehaviour()
+        models[alias] = model.model_copy(
+            update={"sim": behaviour.model_copy(update={"faults": [*behaviour.faults, new_fault]})}
+        )
+    return replace(loaded, profile=profile.model_copy(update={"models": models}))
+
+
+@click.command()
+@click.option("--profile", "profile_path", type=click.Path(path_type=Path), default=Path("profiles/demo.yaml"),
+              show_default=True, help="profile file")
+@click.option("--route", default=None, help="route name (default: the profile's default route)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object per event per line")
+@click.option("--db", type=click.Path(path_type=Path), default=None,
+              help="session database (default: $WORKBENCH_DB or sessions/workbench.db)")
+@click.option("--session", "session_name", default=None, help="session name to file the run under")
+@click.option("--no-save", is_flag=True, help="do not save the run to the session database")
+@click.option("--sim-fault", "sim_faults", multiple=True, metavar="MODEL=KIND[:RATE]",
+              help="dial a simulated model to fail (e.g. swift=http_503); repeatable")
+@click.argument("prompt")
+def run(profile_path: Path, route: str | None, as_json: bool, db: Path | None, session_name: str | None,
+        no_save: bool, sim_faults: tuple[str, ...], prompt: str) -> None:
+    """Send PROMPT (or `-` for stdin) through a route and stream the answer and its hops."""
+    from workbench.profiles.load import load_profile
+
+    text = _read_prompt(prompt)
+    loaded = _apply_sim_faults(load_profile(profile_path), sim_faults)
+    writer = None
+    if not no_save:
+        from workbench.cli.saving import open_writer
+
+        writer = open_writer(db, loaded, session_name)
+    try:
+        status = asyncio.run(_run(loaded, route, text, as_json, writer))
+    finally:
+        if writer is not None:
+            writer.close()
+    if status == "cancelled":
+        raise SystemExit(130)
+    if status != "ok":
+        raise SystemExit(1)
+
+
+async def _run(loaded: Any, route: str | None, prompt: str, as_json: bool, writer: Any) -> str:
+    from workbench.engine import CancelToken, Engine
+    from workbench.cli.render import HumanRenderer
+
+    cancel = CancelToken()
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, cancel.cancel)
+    except (NotImplementedError, RuntimeError):
+        pass
+    renderer = None if as_json else HumanRenderer()
+    out = sys.stdout
+    status = "error"
+    async with Engine(loaded) as engine:
+        engine.check_route(route)  # errors here exit 2 before anything streams
+        async for event in engine.run(prompt, route=route, cancel=cancel):
+            if writer is not None:
+                writer.submit(event)
+            if renderer is None:
+                out.write(json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
+                if event.type != "token":
+                    out.flush()
+            else:
+                renderer.handle(event)
+            if event.type == "run_finished":
+                status = event.status  # type: ignore[attr-defined]
+    out.flush()
+    return status
+
+
+@click.command()
+@click.option("--profile", "profile_path", type=click.Path(path_type=Path), default=Path("profiles/demo.yaml"),
+              show_default=True, help="profile file")
+@click.option("--json", "as_json", is_flag=True, help="print the routes as JSON")
+def routes(profile_path: Path, as_json: bool) -> None:
+    """List a profile's routes and their steps (targets in fallback order)."""
+    from workbench.profiles.load import load_profile
+
+    profile = load_profile(profile_path).profile
+    default = profile.default_route or next(iter(profile.routes))
+    if as_json:
+        data = {
+            name: {
+                "default": name == default,
+                "description": r.description,
+                "max_cost_usd": None if r.max_cost_usd is None else str(r.max_cost_usd),
+                "steps": [{"name": s.name, "kind": s.kind, "targets": s.targets} for s in r.steps],
+            }
+            for name, r in profile.routes.items()
+        }
+        click.echo(json.dumps(data, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"routes in {profile.name}", title_justify="left")
+    for col in ("route", "step", "targets (primary → fallbacks)", "cap", "description"):
+        table.add_column(col)
+    for name, r in profile.routes.items():
+        for i, step in enumerate(r.steps):
+            targets = " → ".join(
+                f"{t} ({profile.models[t].provider}/{profile.models[t].model})" for t in step.targets
+            )
+            table.add_row(
+                (name + (" (default)" if name == default else "")) if i == 0 else "",
+                step.name,
+                targets,
+                "" if r.max_cost_usd is None or i else f"${r.max_cost_usd}",
+                (r.description or "") if i == 0 else "",
+            )
+    Console().print(table)

@@ -1,0 +1,196 @@
+"""One attempt: a single call to one model, streamed, timed, metered and costed.
+
+`run_attempt` is an async generator of events (`first_token`, `token`, and the closing `hop_finished`) that
+also fills an `AttemptOutcome` for the step that called it. It is on the per-token hot path: no per-token
+allocations beyond the event itself, timeouts armed with `asyncio.timeout_at` around the await only (never
+around a `yield`, so a timer can never fire inside the consumer's code).
+
+Usage rules (accounting truth):
+- provider-reported usage wins; the local estimate is kept beside it (`estimated_*_tokens`);
+- a successful stream without usage is estimated with the tokenizer and marked so — never silently $0;
+- a call refused by the provider before generating (an HTTP error status, no token received) costs nothing;
+- a call cut short after it was sent (timeout, user cancel, cost cap, dropped or broken stream) is costed for the
+  prompt sent and the text received, marked estimated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, AsyncIterator
+
+from workbench.accounting.prices import Price
+from workbench.accounting.usage import Cost, Usage, cost_of
+from workbench.engine.cancel import CancelToken
+from workbench.engine.events import Event, FirstToken, HopFinished, Token, now
+from workbench.providers.base import Adapter, ChatRequest, ProviderError, StreamEnd, TextDelta, UsageReport
+from workbench.tokens import count_text
+
+
+@dataclass(slots=True)
+class AttemptPlan:
+    run_id: str
+    hop_id: str
+    parent_id: str
+    attempt: int
+    alias: str
+    provider: str
+    model_id: str
+    adapter: Adapter
+    request: ChatRequest
+    price: Price | None
+    encoding: str
+    est_input_tokens: int
+    first_token_timeout: float
+    idle_timeout: float
+    total_timeout: float
+    #: money left under the tightest cost cap (None: no cap applies)
+    cap_remaining: Decimal | None = None
+    cap_label: str = ""
+
+
+@dataclass(slots=True)
+class AttemptOutcome:
+    status: str = "ok"
+    text: str = ""
+    usage: Usage = field(default_factory=Usage)
+    cost: Cost = field(default_factory=lambda: Cost(total=Decimal(0)))
+    error: ProviderError | None = None
+    reason: str | None = None
+    finish_reason: str | None = None
+
+
+def _price_dict(price: Price | None) -> dict[str, Any] | None:
+    return None if price is None else price.model_dump(mode="json")
+
+
+async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcome) -> AsyncIterator[Event]:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    started_ts = now()
+    t0 = loop.time()
+    deadline_total = t0 + plan.total_timeout
+    deadline = min(t0 + plan.first_token_timeout, deadline_total)
+    first_at: float | None = None
+    first_ts: float | None = None
+    parts: list[str] = []
+    reported: Usage | None = None
+    metering = plan.cap_remaining is not None and plan.price is not None and not plan.price.is_free
+    metered_out = 0
+    run_id, hop_id = plan.run_id, plan.hop_id
+    stream = plan.adapter.stream(plan.request).__aiter__()
+    anext = stream.__anext__
+    try:
+        while True:
+            if cancel.cancelled:
+                out.status, out.reason = "cancelled", cancel.reason
+                break
+            phase = "first token" if first_at is None else "idle"
+            try:
+                cancel._waiting_task = task
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        chunk = await anext()
+                finally:
+                    cancel._waiting_task = None
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                which = "total" if deadline >= deadline_total else phase
+                limit = {
+                    "total": plan.total_timeout,
+                    "first token": plan.first_token_timeout,
+                    "idle": plan.idle_timeout,
+                }[which]
+                raise ProviderError(
+                    "timeout", f"no {'data' if which == 'idle' else which} within {limit:g}s ({which} timeout)",
+                    provider=plan.provider, model=plan.model_id,
+                ) from None
+            except asyncio.CancelledError:
+                if cancel.absorb():
+                    out.status, out.reason = "cancelled", cancel.reason
+                    break
+                raise
+            kind = type(chunk)
+            if kind is TextDelta:
+                t = loop.time()
+                if first_at is None:
+                    first_at, first_ts = t, now()
+                    yield FirstToken(run_id=run_id, hop_id=hop_id, ttft_ms=(t - t0) * 1000.0)
+                parts.append(chunk.text)
+                yield Token(run_id=run_id, hop_id=hop_id, text=chunk.text)
+                deadline = min(t + plan.idle_timeout, deadline_total)
+                if metering:
+                    metered_out += count_text(chunk.text, plan.encoding)
+                    so_far = cost_of(Usage(input_tokens=plan.est_input_tokens, output_tokens=metered_out), plan.price)
+                    if so_far.total > plan.cap_remaining:  # type: ignore[operator]
+                        out.status = "cancelled"
+                        out.reason = (
+                            f"{plan.cap_label} tripped mid-stream: ${so_far.total:.6f} spent of "
+                            f"${plan.cap_remaining:.6f} left; stream cancelled"
+                        )
+                        break
+            elif kind is UsageReport:
+                reported = chunk.usage
+            elif kind is StreamEnd:
+                out.finish_reason = chunk.finish_reason
+    except ProviderError as err:
+        out.status = "timeout" if err.kind == "timeout" else "error"
+        out.error = err
+    finally:
+        await stream.aclose()
+
+    text = "".join(parts)
+    out.text = text
+    est_out = count_text(text, plan.encoding)
+    billed = True
+    if reported is not None and out.status == "ok":
+        usage = reported
+        usage.estimated_input_tokens = plan.est_input_tokens
+        usage.estimated_output_tokens = est_out
+    else:
+        err = out.error
+        if err is not None and first_at is None and err.status is not None and err.status >= 400:
+            billed = False  # the provider refused the request before generating: no charge
+        usage = Usage(
+            input_tokens=plan.est_input_tokens if billed else 0,
+            output_tokens=est_out if billed else 0,
+            estimated_input_tokens=plan.est_input_tokens,
+            estimated_output_tokens=est_out,
+        )
+        if out.status == "ok" and out.reason is None:
+            out.reason = "provider reported no usage; estimated with the tokenizer"
+        elif not billed and out.reason is None:
+            out.reason = "refused by the provider before generating; not billed"
+    out.usage = usage
+    out.cost = cost_of(usage, plan.price)
+    latency_ms = (loop.time() - t0) * 1000.0
+    err = out.error
+    yield HopFinished(
+        run_id=run_id,
+        hop_id=hop_id,
+        parent_id=plan.parent_id,
+        kind="attempt",
+        name=plan.alias,
+        provider=plan.provider,
+        model=plan.alias,
+        model_id=plan.model_id,
+        attempt=plan.attempt,
+        status=out.status,  # type: ignore[arg-type]
+        latency_ms=latency_ms,
+        ttft_ms=None if first_at is None else (first_at - t0) * 1000.0,
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
+        cost_usd=out.cost.total,
+        error=None if err is None else str(err),
+        error_class=None if err is None else err.kind,
+        retryable=None if err is None else err.retryable,
+        reason=out.reason,
+        usage=usage.to_dict(),
+        cost=out.cost.to_dict(),
+        price=_price_dict(plan.price),
+        started_ts=started_ts,
+        first_token_ts=first_ts,
+        output=text,
+    )
