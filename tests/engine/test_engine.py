@@ -10,6 +10,7 @@ import pytest
 from workbench.engine import CancelToken, Engine
 from workbench.errors import EngineError
 from workbench.profiles.load import loads_profile
+from workbench.sim.behaviour import Fault
 from workbench.tokens import count_messages, count_text
 
 PROFILE = """
@@ -42,6 +43,12 @@ models:
     model: sim-slow
     prices: [{input: 1, output: 4}]
     sim: {ttft_ms: 0, tokens_per_s: 40, answer_tokens: 200}
+  overrunner:  # a server that ignores max_tokens: only the stream meter can stop it
+    provider: oai
+    model: sim-overrun
+    tokenizer: o200k_base
+    prices: [{input: 1, output: 4}]
+    sim: {ttft_ms: 0, tokens_per_s: 2000, answer_tokens: 200, ignore_max_tokens: true}
   free:
     provider: oai
     model: sim-free
@@ -60,7 +67,7 @@ routes:
     max_cost_usd: 0.0000001
     steps: [{name: answer, targets: [mini, free]}]
   capped_trip:
-    steps: [{name: answer, targets: [slowpoke], max_cost_usd: 0.00006, max_output_tokens: 1000}]
+    steps: [{name: answer, targets: [overrunner], max_cost_usd: 0.00006, max_output_tokens: 10}]
   needs_key: {steps: [{name: answer, targets: [cloud]}]}
 """
 
@@ -130,8 +137,7 @@ async def test_fallback_on_503_is_a_decision_and_the_failed_attempt_is_not_bille
 async def test_each_fault_surfaces_as_its_error_class_then_falls_back(loaded, fault, status, error_class) -> None:
     profile = loaded.profile
     broken = profile.models["broken"]
-    sim = broken.sim.model_copy(update={"faults": [{"kind": fault, "rate": 1.0, "after_tokens": 3}]})
-    sim = type(broken.sim).model_validate(sim.model_dump())
+    sim = broken.sim.model_copy(update={"faults": [Fault(kind=fault, rate=1.0, after_tokens=3)]})
     models = {**profile.models, "broken": broken.model_copy(update={"sim": sim})}
     from dataclasses import replace
 
@@ -191,11 +197,18 @@ async def test_cap_trips_mid_stream(loaded) -> None:
     async with Engine(loaded) as engine:
         events = await collect(engine, "go", route="capped_trip")
     attempt = [h for h in by_type(events, "hop_finished") if h.kind == "attempt"][0]
+    # the worst case (prompt + 10 tokens) fit, so the call went out; the server overran max_tokens
+    assert not [d for d in by_type(events, "decision") if d.action == "refuse"]
     assert attempt.status == "cancelled" and "tripped mid-stream" in attempt.reason
-    # metered as it arrived: it stops within a token of the cap, not after the overshoot
-    assert Decimal(attempt.cost["total"]) <= Decimal("0.00006") + Decimal(4) / 10**6
-    assert attempt.output_tokens < 200
-    assert events[-1].status == "error"
+    # costed exactly on what was sent and received, estimated, and stopped at the first token over the cap
+    usage = attempt.usage
+    assert usage["input_source"] == usage["output_source"] == "estimated"
+    assert usage["output_tokens"] == count_text(attempt.output, "o200k_base")
+    hand = (Decimal(usage["input_tokens"]) * 1 + Decimal(usage["output_tokens"]) * 4) / 10**6
+    assert Decimal(attempt.cost["total"]) == hand
+    assert Decimal("0.00006") < hand <= Decimal("0.00006") + Decimal(4 * 3) / 10**6
+    assert 10 < usage["output_tokens"] < 200
+    assert events[-1].status == "error" and "tripped" in events[-1].error
 
 
 async def test_missing_api_key_variable_is_an_engine_error_naming_it(loaded) -> None:

@@ -17,16 +17,17 @@ def error_console():
 
 
 def print_error(err: WorkbenchError) -> None:
-    from rich.panel import Panel
+    """A red title line, then the message (each problem on its own unwrapped line, so file:line:col stays
+    greppable and clickable), then the hint dimmed."""
     from rich.text import Text
 
-    body = Text(err.message)
-    problems = getattr(err, "problems", None)
-    if problems and len(problems) > 1:
-        body = Text("\n".join(problems))
+    console = error_console()
+    problems = getattr(err, "problems", None) or [err.message]
+    console.print(Text(f"error: {err.title}", style="bold red"))
+    for line in problems:
+        console.print(Text(str(line)), soft_wrap=True)
     if err.hint:
-        body.append("\n" + err.hint, style="dim")
-    error_console().print(Panel(body, title=err.title, title_align="left", border_style="red", expand=False))
+        console.print(Text(err.hint, style="dim"), soft_wrap=True)
 
 
 def run_cli(group: click.Group, argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -21,10 +22,13 @@ class HumanRenderer:
     def __init__(self, out: Any = None) -> None:
         self.out = out or sys.stdout
         self.console = Console(file=self.out, highlight=False)
+        if not self.console.is_terminal:
+            self.console.width = max(self.console.width, 110)
         self.hops: list[Any] = []
         self.decisions: list[Any] = []
         self._streaming_hop: str | None = None
         self._mid_line = False
+        self._order: dict[str, int] = {}
 
     def _end_line(self) -> None:
         if self._mid_line:
@@ -44,6 +48,8 @@ class HumanRenderer:
             if event.action != "route":
                 self._end_line()
                 self.console.print(Text(f"↳ {event.action}: {event.reason}", style="yellow"))
+        elif kind == "hop_started":
+            self._order[event.hop_id] = len(self._order)
         elif kind == "hop_finished":
             self.hops.append(event)
             if event.kind == "attempt" and event.status != "ok":
@@ -56,26 +62,27 @@ class HumanRenderer:
             self.console.print(self.table(event))
 
     def table(self, final: Any) -> Table:
-        table = Table(title=f"run {final.run_id}", title_justify="left", show_footer=True)
-        table.add_column("hop", footer="total")
-        table.add_column("model")
+        table = Table(title=f"run {final.run_id}", title_justify="left", show_footer=True, box=box.SIMPLE_HEAD,
+                      pad_edge=False)
+        table.add_column("hop", footer="total", no_wrap=True)
+        table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=28)
         table.add_column("#", justify="right")
-        table.add_column("status", footer=Text(final.status, style=STATUS_STYLE.get(final.status, "")))
-        table.add_column("latency ms", justify="right", footer=f"{final.latency_ms:.0f}")
-        table.add_column("ttft ms", justify="right",
+        table.add_column("status", min_width=9, no_wrap=True, footer=Text(final.status, style=STATUS_STYLE.get(final.status, "")))
+        table.add_column("ms", justify="right", footer=f"{final.latency_ms:.0f}")
+        table.add_column("ttft", justify="right", min_width=4,
                          footer="" if final.ttft_ms is None else f"{final.ttft_ms:.0f}")
-        table.add_column("tokens in", justify="right", footer=str(final.input_tokens))
-        table.add_column("tokens out", justify="right", footer=str(final.output_tokens))
-        table.add_column("cost", justify="right",
+        table.add_column("in", justify="right", footer=str(final.input_tokens))
+        table.add_column("out", justify="right", footer=str(final.output_tokens))
+        table.add_column("cost", justify="right", no_wrap=True,
                          footer=money(final.cost_usd) + (" (est.)" if final.estimated else ""))
-        for hop in self.hops:
-            indent = "  " if hop.kind == "attempt" else ""
-            model = f"{hop.provider}/{hop.model_id}" if hop.model_id else ""
+        for hop in sorted(self.hops, key=lambda h: self._order.get(h.hop_id, len(self._order))):
+            indent = "└ " if hop.kind == "attempt" else ""
+            model = hop.model_id or ""
             estimated = bool(hop.usage) and (
                 hop.usage.get("input_source") == "estimated" or hop.usage.get("output_source") == "estimated"
             ) and (hop.input_tokens or hop.output_tokens)
             table.add_row(
-                f"{indent}{hop.kind} {hop.name}",
+                f"{indent}{hop.name}",
                 model,
                 str(hop.attempt) if hop.attempt else "",
                 Text(hop.status, style=STATUS_STYLE.get(hop.status, "")),

@@ -65,6 +65,13 @@ def _apply_sim_faults(loaded: Any, specs: tuple[str, ...]) -> Any:
     return replace(loaded, profile=profile.model_copy(update={"models": models}))
 
 
+def _silence_stdout() -> None:
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 @click.command()
 @click.option("--profile", "profile_path", type=click.Path(path_type=Path), default=Path("profiles/demo.yaml"),
               show_default=True, help="profile file")
@@ -113,19 +120,30 @@ async def _run(loaded: Any, route: str | None, prompt: str, as_json: bool, write
     renderer = None if as_json else HumanRenderer()
     out = sys.stdout
     status = "error"
+    reader_gone = False
     async with Engine(loaded) as engine:
         engine.check_route(route)  # errors here exit 2 before anything streams
         async for event in engine.run(prompt, route=route, cancel=cancel):
             if writer is not None:
                 writer.submit(event)
-            if renderer is None:
-                out.write(json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
-                if event.type != "token":
-                    out.flush()
-            else:
-                renderer.handle(event)
             if event.type == "run_finished":
                 status = event.status  # type: ignore[attr-defined]
+            if reader_gone:
+                continue
+            try:
+                if renderer is None:
+                    out.write(json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
+                    if event.type != "token":
+                        out.flush()
+                else:
+                    renderer.handle(event)
+            except BrokenPipeError:
+                # the reader went away (`| head`): stop the run gracefully so what was spent is still saved
+                reader_gone = True
+                _silence_stdout()
+                cancel.cancel("output closed by the reader")
+    if reader_gone:
+        return "ok"
     out.flush()
     return status
 

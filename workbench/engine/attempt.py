@@ -59,6 +59,7 @@ class AttemptOutcome:
     error: ProviderError | None = None
     reason: str | None = None
     finish_reason: str | None = None
+    cap_tripped: bool = False
 
 
 def _price_dict(price: Price | None) -> dict[str, Any] | None:
@@ -125,7 +126,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                     metered_out += count_text(chunk.text, plan.encoding)
                     so_far = cost_of(Usage(input_tokens=plan.est_input_tokens, output_tokens=metered_out), plan.price)
                     if so_far.total > plan.cap_remaining:  # type: ignore[operator]
-                        out.status = "cancelled"
+                        out.status, out.cap_tripped = "cancelled", True
                         out.reason = (
                             f"{plan.cap_label} tripped mid-stream: ${so_far.total:.6f} spent of "
                             f"${plan.cap_remaining:.6f} left; stream cancelled"

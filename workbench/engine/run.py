@@ -89,9 +89,24 @@ class Engine:
             models[model.model] = behaviour.model_copy(update={"tokenizer": encoding})
         return models
 
+    def _warm_tokenizers(self) -> None:
+        from workbench.tokens import get_encoding
+
+        for name in {m.tokenizer or encoding_for_model(m.model) for m in self.profile.models.values()}:
+            get_encoding(name)
+
     async def start(self) -> None:
         if self._started:
             return
+        # Loading a BPE table takes ~0.3 s: do it in a thread while the simulator starts, not in the first hop.
+        warm = asyncio.create_task(asyncio.to_thread(self._warm_tokenizers))
+        try:
+            await self._start_sim()
+        finally:
+            await warm
+        self._started = True
+
+    async def _start_sim(self) -> None:
         if any(p.kind == "sim" for p in self.profile.providers.values()):
             if self._sim is None:
                 from workbench.sim.server import SimServer
@@ -103,7 +118,6 @@ class Engine:
                 from workbench.errors import SimError
 
                 raise SimError(f"the embedded simulator could not start: {exc}") from exc
-        self._started = True
 
     async def close(self) -> None:
         clients, self._clients, self._adapters = self._clients, {}, {}
@@ -286,7 +300,9 @@ class Engine:
                 status, result.text = "ok", out.text
                 break
             if out.status == "cancelled":
-                status, result.text, reason = "cancelled", out.text, out.reason
+                # a tripped cost cap ends the step as an error (the budget is spent); a user cancel as cancelled
+                status = "error" if out.cap_tripped else "cancelled"
+                result.text, reason = out.text, out.reason
                 last_error = out.reason
                 break
             err = out.error

@@ -1,0 +1,29 @@
+"""Profiles: the pydantic models of a profile file, and loading/saving them with file:line:field errors."""
+
+from workbench.profiles.load import (
+    DELETE,
+    MAX_PROFILE_BYTES,
+    LoadedProfile,
+    load_profile,
+    loads_profile,
+    missing_env,
+    save_profile,
+)
+from workbench.profiles.models import Model, Profile, Provider, Route, SimSettings, Step, Timeouts
+
+__all__ = [
+    "DELETE",
+    "MAX_PROFILE_BYTES",
+    "LoadedProfile",
+    "Model",
+    "Profile",
+    "Provider",
+    "Route",
+    "SimSettings",
+    "Step",
+    "Timeouts",
+    "load_profile",
+    "loads_profile",
+    "missing_env",
+    "save_profile",
+]

@@ -36,6 +36,8 @@ class Timeouts(Strict):
 
 
 class Provider(Strict):
+    """An API endpoint: its wire format, where it is, and which environment variable holds its key."""
+
     kind: ProviderKind = Field(description="wire format family; `sim` is the embedded offline simulator")
     wire: WireFormat | None = Field(
         default=None, description="for kind `sim`: which wire format to speak (default openai)"
@@ -78,6 +80,8 @@ class Provider(Strict):
 
 
 class Model(Strict):
+    """A model alias: which provider serves it, its wire id, limits, prices and (for `sim`) simulator dials."""
+
     provider: Name = Field(description="a key of `providers`")
     model: str = Field(min_length=1, description="the provider's model id on the wire")
     context_window: int = Field(default=128_000, gt=0)
@@ -90,6 +94,8 @@ class Model(Strict):
 
 
 class Step(Strict):
+    """One step of a route: its targets are tried in order, primary first, until one answers."""
+
     name: Name
     kind: Literal["generate"] = "generate"
     targets: list[Name] = Field(min_length=1, description="model aliases: primary first, then fallbacks in order")
@@ -100,6 +106,8 @@ class Step(Strict):
 
 
 class Route(Strict):
+    """A named orchestration: steps run in order, with an optional cost cap for the whole run."""
+
     description: str | None = None
     steps: list[Step] = Field(min_length=1)
     max_cost_usd: NonNegativeDecimal | None = Field(default=None, description="cost cap for a whole run")
@@ -115,11 +123,15 @@ class Route(Strict):
 
 
 class SimSettings(Strict):
+    """Settings of the embedded simulator shared by every `sim` provider."""
+
     seed: int = Field(default=7, description="the simulator's seed: same seed, same answers and faults")
     port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
 
 
 class Profile(Strict):
+    """A workbench profile: providers, models (with prices and limits) and the routes that use them."""
+
     version: Literal[1] = 1
     name: str = Field(default="profile", min_length=1)
     description: str | None = None
@@ -131,28 +143,31 @@ class Profile(Strict):
 
     @model_validator(mode="after")
     def _cross_references(self) -> "Profile":
-        # Errors raised here carry their location in the message ("models.x.provider: ..."); the loader maps
-        # that path back to the file's line.
+        # Errors found here carry their location in the message ("@models.x.provider: ..."), one per line, all
+        # of them at once; the loader maps each path back to the file's line.
+        problems: list[str] = []
         for alias, model in self.models.items():
             if model.provider not in self.providers:
-                raise ValueError(
+                problems.append(
                     f"@models.{alias}.provider: unknown provider {model.provider!r}"
                     f" (defined: {', '.join(self.providers)})"
                 )
-            if model.sim is not None and self.providers[model.provider].kind != "sim":
-                raise ValueError(f"@models.{alias}.sim: only models of a `sim` provider take simulator dials")
+            elif model.sim is not None and self.providers[model.provider].kind != "sim":
+                problems.append(f"@models.{alias}.sim: only models of a `sim` provider take simulator dials")
         for rname, route in self.routes.items():
             for i, step in enumerate(route.steps):
                 for j, target in enumerate(step.targets):
                     if target not in self.models:
-                        raise ValueError(
+                        problems.append(
                             f"@routes.{rname}.steps.{i}.targets.{j}: unknown model {target!r}"
                             f" (defined: {', '.join(self.models)})"
                         )
         if self.default_route is not None and self.default_route not in self.routes:
-            raise ValueError(
+            problems.append(
                 f"@default_route: unknown route {self.default_route!r} (defined: {', '.join(self.routes)})"
             )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     def route(self, name: str | None = None) -> tuple[str, Route]:

@@ -1,0 +1,94 @@
+"""`workbench profile check|schema` as a user runs them: a real subprocess, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def workbench(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "workbench", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_demo_is_ok() -> None:
+    result = workbench("profile", "check", "profiles/demo.yaml")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok: profiles/demo.yaml — 2 providers, 4 models, 4 routes"
+    assert result.stderr == ""
+
+
+def test_check_warns_about_unset_key_variables() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    result = subprocess.run(
+        [sys.executable, "-m", "workbench", "profile", "check", "profiles/openai.yaml"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("ok: profiles/openai.yaml — 1 provider, ")
+    assert "warning: environment variable OPENAI_API_KEY is not set (needed by provider openai)" in result.stderr
+    ok = workbench("profile", "check", "profiles/openai.yaml", env={"OPENAI_API_KEY": "x"})
+    assert ok.returncode == 0 and ok.stderr == ""
+
+
+def test_check_broken_file_exits_2_with_every_problem_and_no_traceback(tmp_path: Path) -> None:
+    text = (ROOT / "profiles" / "demo.yaml").read_text(encoding="utf-8")
+    broken = text.replace("    wire: anthropic\n", "    wire: antropic\n").replace("ttft_ms: 150", "ttft_ms: quick")
+    (tmp_path / "b.yaml").write_text(broken, encoding="utf-8")
+    wire_line = broken.splitlines().index("    wire: antropic") + 1
+    ttft_line = broken.splitlines().index("      ttft_ms: quick") + 1
+    result = workbench("profile", "check", "b.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line.strip("│ ") for line in result.stderr.splitlines()]
+    wire = f"b.yaml:{wire_line}:11: providers.sim-anthropic.wire: expected one of"
+    assert any(line.startswith(wire) for line in lines)
+    assert any(line.startswith(f"b.yaml:{ttft_line}:16: models.swift.sim.ttft_ms: expected a number") for line in lines)
+
+
+def test_check_yaml_error_and_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "y.yaml").write_text("name: x\nproviders: [\n", encoding="utf-8")
+    result = workbench("profile", "check", "y.yaml", cwd=tmp_path)
+    assert result.returncode == 2 and "y.yaml:3:1: (yaml):" in result.stderr and "Traceback" not in result.stderr
+    result = workbench("profile", "check", "absent.yaml", cwd=tmp_path)
+    assert result.returncode == 2 and "absent.yaml:1:1: (file): no such file" in result.stderr
+
+
+def test_schema_is_json_schema_with_properties() -> None:
+    result = workbench("profile", "schema")
+    assert result.returncode == 0, result.stderr
+    schema = json.loads(result.stdout)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["type"] == "object" and schema["additionalProperties"] is False
+    assert {"providers", "models", "routes"} <= set(schema["properties"])
+    assert set(schema["required"]) == {"providers", "models", "routes"}
+    assert schema["title"] and schema["description"]
+    for name, definition in schema["$defs"].items():
+        assert definition.get("title"), name
+    # every $ref resolves inside the document
+    refs: list[str] = []
+
+    def collect(node: object) -> None:
+        if isinstance(node, dict):
+            refs.extend(v for k, v in node.items() if k == "$ref")
+            for v in node.values():
+                collect(v)
+        elif isinstance(node, list):
+            for v in node:
+                collect(v)
+
+    collect(schema)
+    assert refs and all(r.startswith("#/$defs/") and r.split("/")[-1] in schema["$defs"] for r in refs)
+    provider = schema["$defs"]["Provider"]["properties"]
+    assert "environment variable" in provider["api_key_env"]["description"]

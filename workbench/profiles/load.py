@@ -1,0 +1,224 @@
+"""Loading and saving profile files.
+
+`load_profile(path)` reads a YAML profile through ruamel.yaml's round-trip mode, validates it into a `Profile`
+and returns it with the exact text and its sha256 (a run records which profile version it used). Anything
+wrong raises `ProfileError` whose `.problems` holds every problem found, each as
+`FILE:LINE:COL: field.path: what is wrong (expected …)`.
+
+`save_profile(...)` sets values at paths in the round-trip document, so comments, key order and layout of the
+untouched lines survive; it validates the result first and writes atomically, so a bad update never reaches
+the file. `missing_env(profile)` names the environment variables a profile needs but the process lacks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from pydantic import ValidationError
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from workbench.errors import ProfileError
+from workbench.profiles.models import Profile
+from workbench.profiles.problems import node_pos, problems_from_errors
+from workbench.profiles.yaml_doc import (
+    DELETE,
+    MAX_NODES,
+    Unplain,
+    dump,
+    line_of_offset,
+    make_yaml,
+    one_problem,
+    parse,
+    plain,
+    set_path,
+    unbuildable,
+)
+
+__all__ = [
+    "DELETE", "MAX_PROFILE_BYTES", "LoadedProfile", "load_profile", "loads_profile", "missing_env", "save_profile",
+]
+
+MAX_PROFILE_BYTES = 5 * 1024 * 1024
+STRING_LABEL = "<string>"
+
+
+@dataclass(frozen=True)
+class LoadedProfile:
+    profile: Profile
+    path: Path | None
+    text: str
+    sha256: str  # hex digest of the exact file text (UTF-8)
+
+
+# --- loading ---------------------------------------------------------------------------------------------------
+
+
+def _first_content_line(text: str) -> int:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() and not line.lstrip().startswith(("#", "---", "%")):
+            return number
+    return 1
+
+
+def _too_large(label: str, size: int) -> ProfileError:
+    return one_problem(label, (1, 1), "(file)", f"{size / 2**20:.1f} MB is too large (expected a profile under 5 MB)")
+
+
+def _validate(text: str, label: str) -> Profile:
+    size = len(text.encode("utf-8"))
+    if size > MAX_PROFILE_BYTES:
+        raise _too_large(label, size)
+    doc = parse(make_yaml(text), text, label)
+    if doc is None:
+        raise one_problem(
+            label, (1, 1), "(file)", "the file is empty (expected a mapping with providers, models and routes)"
+        )
+    if not isinstance(doc, CommentedMap):
+        kind = "a list" if isinstance(doc, CommentedSeq) else f"the value {doc!r}"
+        pos = node_pos(doc) if isinstance(doc, CommentedSeq) else (_first_content_line(text), 1)
+        raise one_problem(label, pos, "(profile)", f"expected a mapping with providers, models and routes, got {kind}")
+    try:
+        data = plain(doc, [MAX_NODES])
+    except Unplain as err:
+        what = str(err)
+        pos = node_pos(doc)
+        if "used as a key" in what:
+            pos, what = unbuildable(make_yaml(text), text)
+        raise one_problem(label, pos, "(yaml)", what) from None
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as err:
+        problems = problems_from_errors(label, doc, err.errors(include_url=False))
+        unknown_field = any("unknown field" in p for p in problems)
+        hint = "`workbench profile schema` lists every field" if unknown_field else None
+        raise ProfileError("\n".join(problems), problems=problems, hint=hint) from None
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def loads_profile(text: str, path: str | os.PathLike[str] | None = None) -> LoadedProfile:
+    """Validate profile `text`; `path` (if given) only names the file in messages and in the result."""
+    label = str(path) if path is not None else STRING_LABEL
+    profile = _validate(text, label)
+    return LoadedProfile(profile, Path(path) if path is not None else None, text, _sha256(text))
+
+
+def _os_error_words(err: OSError) -> str:
+    if isinstance(err, FileNotFoundError):
+        return "no such file (expected a YAML profile, e.g. profiles/demo.yaml)"
+    if isinstance(err, IsADirectoryError):
+        return "is a directory (expected a YAML profile file)"
+    if isinstance(err, PermissionError):
+        return "permission denied (expected a readable file)"
+    return f"cannot read: {err.strerror or err} (expected a readable file)"
+
+
+def _read_text(path: Path) -> str:
+    label = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_PROFILE_BYTES:  # refused before reading: a huge file is a mistake, not a profile
+            raise _too_large(label, size)
+        data = path.read_bytes()
+    except OSError as err:
+        raise one_problem(label, (1, 1), "(file)", _os_error_words(err)) from None
+    try:
+        # Decoded byte for byte (no newline translation), so `text` hashes to the file's own sha256.
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = data[: err.start].decode("utf-8", "replace")
+        line, col = line_of_offset(before, len(before))
+        what = f"byte 0x{data[err.start]:02x} is not UTF-8 (expected UTF-8 text)"
+        raise one_problem(label, (line, col), "(file)", what) from None
+
+
+def load_profile(path: str | os.PathLike[str]) -> LoadedProfile:
+    """Read and validate the profile at `path`."""
+    path = Path(path)
+    return loads_profile(_read_text(path), path)
+
+
+# --- environment -----------------------------------------------------------------------------------------------
+
+
+def missing_env(profile: Profile, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """Env vars that non-sim providers reference (api_key_env, ${NAME} in headers) but that are unset or empty."""
+    missing: list[str] = []
+    for provider in profile.providers.values():
+        if provider.kind == "sim":
+            continue
+        for name in sorted(provider.env_refs()):
+            if not environ.get(name) and name not in missing:
+                missing.append(name)
+    return missing
+
+
+# --- saving ----------------------------------------------------------------------------------------------------
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_profile(
+    loaded_or_path: LoadedProfile | str | os.PathLike[str],
+    updates: Mapping[tuple[str | int, ...], Any],
+    dest: str | os.PathLike[str] | None = None,
+) -> str:
+    """Apply `updates` ({("routes", "default", "max_cost_usd"): Decimal("0.01"), ...}) and write the profile.
+
+    Mappings on the way are created as needed; an index equal to a list's length appends; the value `DELETE`
+    removes the entry. Comments, key order and untouched lines are kept. The result is validated first: an
+    invalid result raises ProfileError and nothing is written. Writes to `dest`, else to the loaded file (which
+    must not have changed on disk since it was loaded); with neither, only returns the new text.
+    """
+    if isinstance(loaded_or_path, LoadedProfile):
+        origin, text, loaded_sha = loaded_or_path.path, loaded_or_path.text, loaded_or_path.sha256
+    else:
+        origin = Path(loaded_or_path)
+        text, loaded_sha = _read_text(origin), None
+    target = Path(dest) if dest is not None else origin
+    label = str(origin or target or STRING_LABEL)
+    yaml = make_yaml(text)
+    doc = parse(yaml, text, label)
+    if doc is None:
+        doc = CommentedMap()
+    if not isinstance(doc, CommentedMap):
+        raise one_problem(label, node_pos(doc), "(profile)", "the top level is not a mapping (expected a mapping with "
+                          "providers, models and routes)")
+    for path, value in updates.items():
+        set_path(doc, tuple(path), value, label)
+    new_text = dump(yaml, doc, text)
+    shown = str(target) if target is not None else label
+    try:
+        _validate(new_text, shown)
+    except ProfileError as err:
+        raise ProfileError(err.message, problems=err.problems, hint=f"not saved: {shown} is unchanged") from None
+    if target is None:
+        return new_text
+    if loaded_sha is not None and target == origin and target.exists():
+        if _sha256(_read_text(target)) != loaded_sha:
+            what = "changed on disk since it was loaded (expected the version that was loaded; load it again and " \
+                "repeat the change)"
+            raise one_problem(str(target), (1, 1), "(file)", what, hint="not saved")
+    _write_atomic(target, new_text)
+    return new_text

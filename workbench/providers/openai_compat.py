@@ -1,0 +1,312 @@
+"""The OpenAI Chat Completions wire format, for OpenAI itself and every compatible server.
+
+Ollama, vLLM, OpenRouter, Groq, Gemini's `.../v1beta/openai` endpoint and the embedded simulator all speak it;
+they differ only in base URL, headers and a few quirks handled here:
+- usage in streams is requested with `stream_options.include_usage`; some servers refuse that parameter with a
+  400, so in "auto" mode the adapter retries once without it and remembers the refusal for this instance;
+- the usage chunk arrives with empty `choices`, after the last content chunk and before `[DONE]`;
+- a stream that closes without `[DONE]` was cut off (`connection`), whatever the transport said;
+- an `{"error": ...}` object may arrive inside an HTTP 200 body or stream (or as `finish_reason: "error"`);
+- usage buckets: OpenAI's `prompt_tokens` *includes* `cached_tokens` and `completion_tokens` *includes*
+  `reasoning_tokens`; Gemini (and xAI) report reasoning *apart*, detected by `total_tokens`.
+
+The streaming loop is the per-token path: it feeds raw bytes to the SSE decoder inline, parses each event's
+JSON once, and allocates nothing per token beyond the `TextDelta` it yields.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, AsyncIterator, ClassVar, Literal, Mapping
+
+import httpx
+
+from workbench.accounting.usage import Usage
+from workbench.providers.base import Adapter, ChatRequest, Chunk, StreamEnd, TextDelta, UsageReport
+from workbench.providers.errors import (
+    auth_secrets,
+    classify_error_object,
+    classify_http_error,
+    from_httpx_exception,
+    malformed,
+    read_error_text,
+    stream_ended_early,
+)
+from workbench.providers.sse import SSEDecoder
+
+__all__ = ["OpenAICompatAdapter", "openai_usage", "build_openai_body"]
+
+_loads = json.loads
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def openai_usage(raw: Mapping[str, Any]) -> Usage:
+    """Map an OpenAI-format `usage` object into the normalized, non-overlapping buckets."""
+    prompt = _int(raw.get("prompt_tokens"))
+    completion = _int(raw.get("completion_tokens"))
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    cached = _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0
+    if not cached:
+        cached = _int(raw.get("prompt_cache_hit_tokens"))  # DeepSeek's own name for the same figure
+    completion_details = raw.get("completion_tokens_details") or {}
+    reasoning = _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else 0
+    total = raw.get("total_tokens")
+    # Gemini's compatible endpoint (and xAI) count reasoning outside completion_tokens; the total gives it away.
+    # Without a total, reasoning larger than the whole completion can only have been reported apart.
+    reasoning_apart = reasoning > 0 and (
+        (total is not None and _int(total) == prompt + completion + reasoning)
+        or (total is None and reasoning > completion)
+    )
+    output = completion if reasoning_apart else max(completion - reasoning, 0)
+    return Usage(
+        input_tokens=max(prompt - cached, 0),
+        cache_read_tokens=cached,
+        output_tokens=output,
+        reasoning_tokens=reasoning,
+        input_source="reported" if "prompt_tokens" in raw else "estimated",
+        output_source="reported" if "completion_tokens" in raw else "estimated",
+    )
+
+
+def build_openai_body(request: ChatRequest, *, include_usage: bool) -> dict[str, Any]:
+    """The JSON body for `request`. `extra_body` is merged last; a key set to None there is removed (e.g.
+    `{"max_tokens": None, "max_completion_tokens": 512}` for models that refuse `max_tokens`)."""
+    messages = request.messages
+    if request.system:
+        messages = [{"role": "system", "content": request.system}, *messages]
+    body: dict[str, Any] = {"model": request.model, "messages": messages, "max_tokens": request.max_tokens}
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.stream:
+        body["stream"] = True
+        if include_usage:
+            body["stream_options"] = {"include_usage": True}
+    for key, value in request.extra_body.items():
+        if value is None:
+            body.pop(key, None)
+        else:
+            body[key] = value
+    return body
+
+
+def _text_of(content: Any) -> str:
+    """Message content as text: a string, or a list of parts (some servers) whose text parts are joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text") or "" for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+class OpenAICompatAdapter(Adapter):
+    """POST {base_url}/chat/completions; base_url is the API root including its version (…/v1)."""
+
+    wire: ClassVar[str] = "openai"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        provider_name: str = "",
+        stream_usage: Literal["auto", "always", "never"] = "auto",
+    ) -> None:
+        super().__init__(
+            client,
+            base_url=base_url,
+            api_key=api_key,
+            headers=headers,
+            provider_name=provider_name,
+            stream_usage=stream_usage,
+        )
+        self._url = f"{self.base_url}/chat/completions"
+        sent: dict[str, str] = {}
+        if api_key:
+            sent["authorization"] = f"Bearer {api_key}"
+        sent.update({k.lower(): v for k, v in self.headers.items()})
+        self._headers = sent
+        self._secrets = auth_secrets(api_key, sent)
+        #: set when the server refused `stream_options` once ("auto" mode): later streams go without it
+        self.stream_options_refused = False
+
+    def _headers_for(self, request: ChatRequest) -> dict[str, str]:
+        if not request.extra_headers:
+            return self._headers
+        return {**self._headers, **{k.lower(): v for k, v in request.extra_headers.items()}}
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        return self._stream(request) if request.stream else self._complete(request)
+
+    async def _send(self, request: ChatRequest, body: dict[str, Any]) -> httpx.Response:
+        http_request = self.client.build_request("POST", self._url, json=body, headers=self._headers_for(request))
+        try:
+            return await self.client.send(http_request, stream=True)
+        except httpx.HTTPError as exc:
+            raise from_httpx_exception(
+                exc, provider=self.provider_name, model=request.model, secrets=self._secrets
+            ) from None
+
+    async def _error(self, response: httpx.Response, request: ChatRequest, text: str | None = None) -> Exception:
+        if text is None:
+            text = await read_error_text(response)
+        return classify_http_error(
+            response.status_code,
+            response.headers,
+            text,
+            provider=self.provider_name,
+            model=request.model,
+            secrets=self._secrets,
+        )
+
+    async def _stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        provider, model = self.provider_name, request.model
+        include_usage = self.stream_usage == "always" or (
+            self.stream_usage == "auto" and not self.stream_options_refused
+        )
+        body = build_openai_body(request, include_usage=include_usage)
+        while True:
+            response = await self._send(request, body)
+            try:
+                if response.status_code != 200:
+                    text = await read_error_text(response)
+                    if (
+                        response.status_code == 400
+                        and include_usage
+                        and self.stream_usage == "auto"
+                        and "stream_options" in text
+                    ):
+                        # Refused the usage option: once more without it, and never ask this server again.
+                        self.stream_options_refused = True
+                        include_usage = False
+                        body = build_openai_body(request, include_usage=False)
+                        continue
+                    raise await self._error(response, request, text)
+                feed = SSEDecoder().feed
+                finish: str | None = None
+                usage: dict[str, Any] | None = None
+                try:
+                    if "json" in response.headers.get("content-type", ""):
+                        # Not a stream after all: an error object, or a server that ignored `stream: true`.
+                        for chunk in self._parse_completion(await response.aread(), model):
+                            yield chunk
+                        return
+                    async for raw in response.aiter_bytes():
+                        for event in feed(raw):
+                            data = event.data
+                            if data == "[DONE]":
+                                if usage:
+                                    yield UsageReport(openai_usage(usage), raw=usage)
+                                yield StreamEnd(finish)
+                                return
+                            try:
+                                obj = _loads(data)
+                            except ValueError:
+                                obj = None
+                            if type(obj) is not dict:
+                                raise malformed(
+                                    "stream event is not a JSON object",
+                                    provider=provider,
+                                    model=model,
+                                    sample=data,
+                                    secrets=self._secrets,
+                                )
+                            choices = obj.get("choices")
+                            if choices:
+                                choice = choices[0]
+                                delta = choice.get("delta")
+                                if delta:
+                                    content = delta.get("content")
+                                    if content:
+                                        if type(content) is not str:
+                                            content = _text_of(content)  # a list of parts (rare)
+                                        if content:
+                                            yield TextDelta(content)
+                                reason = choice.get("finish_reason")
+                                if reason:
+                                    if reason == "error":
+                                        raise self._error_object(obj.get("error") or {}, model)
+                                    finish = reason
+                            elif obj.get("error"):
+                                raise self._error_object(obj, model)
+                            chunk_usage = obj.get("usage")
+                            if chunk_usage:
+                                usage = chunk_usage  # usually once; servers that repeat it end with the total
+                except httpx.HTTPError as exc:
+                    raise from_httpx_exception(
+                        exc, provider=provider, model=model, mid_stream=True, secrets=self._secrets
+                    ) from None
+                raise stream_ended_early(provider=provider, model=model, what="[DONE]")
+            finally:
+                await response.aclose()
+
+    def _error_object(self, obj: Any, model: str) -> Exception:
+        return classify_error_object(
+            obj or {"message": "the server ended the stream with finish_reason 'error'"},
+            status=200,
+            provider=self.provider_name,
+            model=model,
+            secrets=self._secrets,
+        )
+
+    async def _complete(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        response = await self._send(request, build_openai_body(request, include_usage=False))
+        try:
+            if response.status_code != 200:
+                raise await self._error(response, request)
+            try:
+                raw = await response.aread()
+            except httpx.HTTPError as exc:
+                raise from_httpx_exception(
+                    exc, provider=self.provider_name, model=request.model, mid_stream=True, secrets=self._secrets
+                ) from None
+        finally:
+            await response.aclose()
+        for chunk in self._parse_completion(raw, request.model):
+            yield chunk
+
+    def _parse_completion(self, raw: bytes, model: str) -> list[Chunk]:
+        """Chunks for a whole (non-streamed) chat completion body."""
+        try:
+            obj = _loads(raw)
+        except ValueError:
+            obj = None
+        if type(obj) is not dict:
+            if isinstance(obj, list) and obj and isinstance(obj[0], dict) and "error" in obj[0]:
+                raise self._error_object(obj, model)  # Gemini wraps errors in a list
+            raise malformed(
+                "response body is not a JSON object",
+                provider=self.provider_name,
+                model=model,
+                sample=raw[:500].decode("utf-8", "replace"),
+                secrets=self._secrets,
+            )
+        if obj.get("error"):
+            raise self._error_object(obj, model)
+        choices = obj.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise malformed(
+                "response has no choices",
+                provider=self.provider_name,
+                model=model,
+                sample=raw[:500].decode("utf-8", "replace"),
+                secrets=self._secrets,
+            )
+        choice = choices[0]
+        message = choice.get("message") or {}
+        out: list[Chunk] = []
+        text = _text_of(message.get("content")) if isinstance(message, dict) else ""
+        if text:
+            out.append(TextDelta(text))
+        usage = obj.get("usage")
+        if isinstance(usage, dict) and usage:
+            out.append(UsageReport(openai_usage(usage), raw=usage))
+        out.append(StreamEnd(choice.get("finish_reason")))
+        return out

@@ -1,0 +1,121 @@
+"""From a profile's provider entry to a ready adapter: the pooled HTTP client, the key, the URL, the class.
+
+`make_client` builds one `httpx.AsyncClient` per provider (HTTP/1.1 keep-alive pool, explicit timeouts from the
+profile); `make_adapter` picks the adapter class by wire format and resolves secrets from the environment at
+the last moment, so a profile only ever names variables. The engine owns the clients' lifetimes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Mapping
+
+import httpx
+
+from workbench.errors import EngineError
+from workbench.profiles.models import Provider
+from workbench.providers.anthropic import AnthropicAdapter
+from workbench.providers.base import Adapter
+from workbench.providers.openai_compat import OpenAICompatAdapter
+
+__all__ = ["make_client", "make_adapter", "sim_base_url", "DEFAULT_BASE_URLS", "ADAPTERS"]
+
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+}
+ADAPTERS: dict[str, type[Adapter]] = {"openai": OpenAICompatAdapter, "anthropic": AnthropicAdapter}
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def make_client(provider: Provider) -> httpx.AsyncClient:
+    """One pooled client for `provider`. `read` is the idle budget (the longest silence between two bytes of
+    a stream); first-token and total budgets are the engine's, enforced around the adapter. Waiting for a pooled
+    connection is bounded by the total budget: queueing behind our own requests is not the provider's fault."""
+    t = provider.timeouts
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=t.connect, read=t.idle, write=t.idle, pool=t.total),
+        limits=httpx.Limits(
+            max_connections=provider.max_connections,
+            max_keepalive_connections=provider.max_connections,
+            keepalive_expiry=30.0,
+        ),
+        http1=True,
+        http2=False,
+        # The simulator is on loopback: a proxy from the environment must never sit in between.
+        trust_env=provider.kind != "sim",
+    )
+
+
+def sim_base_url(sim_url: str, wire: str) -> str:
+    """The base URL an adapter needs to reach the embedded simulator at `sim_url` for `wire`."""
+    sim_url = sim_url.rstrip("/")
+    return f"{sim_url}/v1" if wire == "openai" else sim_url
+
+
+def _lookup(provider_name: str, provider: Provider, name: str, environ: Mapping[str, str], what: str) -> str | None:
+    value = environ.get(name)
+    if value:
+        return value
+    if provider.kind == "sim":
+        return None  # the simulator takes any key, or none
+    raise EngineError(
+        f"provider {provider_name!r}: environment variable {name} is not set (needed for {what})",
+        hint=f"export {name}=... before starting workbench, or change the profile's providers.{provider_name}",
+    )
+
+
+def make_adapter(
+    provider_name: str,
+    provider: Provider,
+    client: httpx.AsyncClient,
+    *,
+    base_url: str | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> Adapter:
+    """The adapter for `provider`, talking through `client`.
+
+    `base_url` overrides the profile (the engine passes the embedded simulator's URL for kind `sim`, see
+    `sim_base_url`); otherwise the profile's `base_url`, else the kind's public default. Raises `EngineError`
+    naming the provider and the variable when a referenced environment variable is unset (kind `sim` excepted:
+    the key is dropped, and a header whose variable is unset is left out)."""
+    wire = provider.wire_format
+    cls = ADAPTERS.get(wire)
+    if cls is None:  # pragma: no cover - the profile schema allows only known wire formats
+        raise EngineError(f"provider {provider_name!r}: unsupported wire format {wire!r}")
+    api_key = None
+    if provider.api_key_env:
+        api_key = _lookup(provider_name, provider, provider.api_key_env, environ, "the API key")
+    headers: dict[str, str] = {}
+    for header, template in provider.headers.items():
+        missing = False
+
+        def substitute(match: re.Match[str], header: str = header) -> str:
+            nonlocal missing
+            value = _lookup(provider_name, provider, match.group(1), environ, f"header {header}")
+            if value is None:
+                missing = True
+                return ""
+            return value
+
+        value = _ENV_REF.sub(substitute, template)
+        if not missing:
+            headers[header] = value
+    url = base_url or provider.base_url
+    if not url:
+        if provider.kind == "sim":
+            raise EngineError(
+                f"provider {provider_name!r} is the embedded simulator but no simulator URL was given",
+                hint="start the simulator first and pass its URL (sim_base_url) to make_adapter",
+            )
+        url = DEFAULT_BASE_URLS[wire]
+    return cls(
+        client,
+        base_url=url,
+        api_key=api_key,
+        headers=headers,
+        provider_name=provider_name,
+        stream_usage=provider.stream_usage,
+    )
