@@ -55,4 +55,10 @@ class SimBehaviour(BaseModel):
     reasoning_tokens: int = Field(default=0, ge=0, description="hidden reasoning tokens reported")
     reject_stream_options: bool = Field(default=False, description="answer 400 when stream_options is sent")
     omit_stream_usage: bool = Field(default=False, description="never send the usage chunk in streams")
+    ignore_max_tokens: bool = Field(
+        default=False, description="a server that ignores max_tokens: the answer runs to answer_tokens regardless"
+    )
     seed: int | None = Field(default=None, description="overrides the server's seed for this model")
+    tokenizer: str = Field(
+        default="o200k_base", description="encoding the simulator counts usage with (the engine sets it from the profile)"
+    )

@@ -1,0 +1,31 @@
+"""Shared test fixtures: one embedded LLM simulator for the whole test session.
+
+Any model name works against `sim` (default behaviour, tiny latencies). Tests dial behaviour per request with the
+`x-sim-behaviour` header (a JSON object of SimBehaviour fields) instead of starting servers of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from workbench.sim.behaviour import SimBehaviour
+
+
+@pytest.fixture(scope="session")
+def sim() -> Iterator["SimServer"]:  # noqa: F821 - imported lazily so collection never depends on the server
+    from workbench.sim.server import SimServer
+
+    server = SimServer(default=SimBehaviour(ttft_ms=0, tokens_per_s=1e6, answer_tokens=40))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def sim_url(sim) -> str:  # type: ignore[no-untyped-def]
+    """The simulator's base URL, e.g. http://127.0.0.1:PORT (OpenAI SDK: f"{sim_url}/v1")."""
+    return sim.base_url
