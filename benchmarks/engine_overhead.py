@@ -98,7 +98,7 @@ async def raw_request(client: httpx.AsyncClient, url: str, headers: dict[str, st
                 continue
             data = line[6:]
             if data == "[DONE]":
-                break
+                continue  # read on to the end of the body, as SDK clients do, so the connection is reused
             obj = json.loads(data)
             for choice in obj.get("choices") or ():
                 piece = choice.get("delta", {}).get("content")

@@ -17,7 +17,7 @@ kept beside a reported figure (`estimated_input_tokens`, `estimated_output_token
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -60,7 +60,19 @@ class Usage:
         return "mixed"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # explicit, not dataclasses.asdict: this runs once per hop on the hot path
+        return {
+            "input_tokens": self.input_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_5m_tokens": self.cache_write_5m_tokens,
+            "cache_write_1h_tokens": self.cache_write_1h_tokens,
+            "output_tokens": self.output_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "input_source": self.input_source,
+            "output_source": self.output_source,
+            "estimated_input_tokens": self.estimated_input_tokens,
+            "estimated_output_tokens": self.estimated_output_tokens,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Usage":

@@ -16,6 +16,7 @@ Usage rules (accounting truth):
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, AsyncIterator
@@ -62,17 +63,76 @@ class AttemptOutcome:
     cap_tripped: bool = False
 
 
-def _price_dict(price: Price | None) -> dict[str, Any] | None:
-    return None if price is None else price.model_dump(mode="json")
+_price_json: dict[int, tuple[Price, dict[str, Any]]] = {}
+
+
+def price_dict(price: Price | None) -> dict[str, Any] | None:
+    """The price entry as JSON data, computed once per entry (pydantic dumps are not free on the hot path)."""
+    if price is None:
+        return None
+    cached = _price_json.get(id(price))
+    if cached is None or cached[0] is not price:
+        cached = (price, price.model_dump(mode="json"))
+        _price_json[id(price)] = cached
+    return dict(cached[1])
+
+
+def _timeout_error(plan: AttemptPlan, deadline: float, deadline_total: float, before_first: bool) -> ProviderError:
+    if deadline >= deadline_total:
+        which, limit = "total", plan.total_timeout
+    elif before_first:
+        which, limit = "first token", plan.first_token_timeout
+    else:
+        which, limit = "idle", plan.idle_timeout
+    what = "data" if which == "idle" else ("first token" if which == "first token" else "completion")
+    return ProviderError("timeout", f"no {what} within {limit:g}s ({which} timeout)",
+                         provider=plan.provider, model=plan.model_id)
+
+
+class _Watchdog:
+    """One timer per attempt for the first-token, idle and total timeouts.
+
+    Arming `asyncio.timeout` around every chunk costs a timer handle per token; here the loop only moves
+    `deadline` forward, and the single timer re-arms itself lazily when it wakes early. It cancels the task only
+    while the attempt is awaiting the provider (`waiting`), never while the consumer runs its own code."""
+
+    __slots__ = ("loop", "task", "deadline", "waiting", "expired", "fired", "handle")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task | None, deadline: float) -> None:
+        self.loop, self.task, self.deadline = loop, task, deadline
+        self.waiting = self.expired = self.fired = False
+        self.handle = loop.call_at(deadline, self._wake)
+
+    def _wake(self) -> None:
+        if self.loop.time() < self.deadline:
+            self.handle = self.loop.call_at(self.deadline, self._wake)
+            return
+        self.expired = True
+        if self.waiting and self.task is not None and not self.task.done():
+            self.fired = True
+            self.task.cancel(msg="workbench attempt timeout")
+
+    def absorb(self) -> bool:
+        if self.fired:
+            self.fired = False
+            if self.task is not None:
+                self.task.uncancel()
+            return True
+        return False
+
+    def stop(self) -> None:
+        self.handle.cancel()
 
 
 async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcome) -> AsyncIterator[Event]:
     loop = asyncio.get_running_loop()
+    monotonic = time.monotonic  # the default loop's clock (loop.time()), without the method call per token
     task = asyncio.current_task()
     started_ts = now()
     t0 = loop.time()
     deadline_total = t0 + plan.total_timeout
-    deadline = min(t0 + plan.first_token_timeout, deadline_total)
+    watchdog = _Watchdog(loop, task, min(t0 + plan.first_token_timeout, deadline_total))
+    idle = plan.idle_timeout
     first_at: float | None = None
     first_ts: float | None = None
     parts: list[str] = []
@@ -84,44 +144,38 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     anext = stream.__anext__
     try:
         while True:
-            if cancel.cancelled:
+            if cancel._cancelled:
                 out.status, out.reason = "cancelled", cancel.reason
                 break
-            phase = "first token" if first_at is None else "idle"
+            if watchdog.expired:
+                raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None)
             try:
                 cancel._waiting_task = task
+                watchdog.waiting = True
                 try:
-                    async with asyncio.timeout_at(deadline):
-                        chunk = await anext()
+                    chunk = await anext()
                 finally:
+                    watchdog.waiting = False
                     cancel._waiting_task = None
             except StopAsyncIteration:
                 break
-            except TimeoutError:
-                which = "total" if deadline >= deadline_total else phase
-                limit = {
-                    "total": plan.total_timeout,
-                    "first token": plan.first_token_timeout,
-                    "idle": plan.idle_timeout,
-                }[which]
-                raise ProviderError(
-                    "timeout", f"no {'data' if which == 'idle' else which} within {limit:g}s ({which} timeout)",
-                    provider=plan.provider, model=plan.model_id,
-                ) from None
             except asyncio.CancelledError:
+                if watchdog.absorb():
+                    raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None) from None
                 if cancel.absorb():
                     out.status, out.reason = "cancelled", cancel.reason
                     break
                 raise
             kind = type(chunk)
             if kind is TextDelta:
-                t = loop.time()
+                t = monotonic()
                 if first_at is None:
                     first_at, first_ts = t, now()
                     yield FirstToken(run_id=run_id, hop_id=hop_id, ttft_ms=(t - t0) * 1000.0)
                 parts.append(chunk.text)
                 yield Token(run_id=run_id, hop_id=hop_id, text=chunk.text)
-                deadline = min(t + plan.idle_timeout, deadline_total)
+                t += idle
+                watchdog.deadline = t if t < deadline_total else deadline_total
                 if metering:
                     metered_out += count_text(chunk.text, plan.encoding)
                     so_far = cost_of(Usage(input_tokens=plan.est_input_tokens, output_tokens=metered_out), plan.price)
@@ -140,6 +194,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         out.status = "timeout" if err.kind == "timeout" else "error"
         out.error = err
     finally:
+        watchdog.stop()
         await stream.aclose()
 
     text = "".join(parts)
@@ -190,7 +245,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         reason=out.reason,
         usage=usage.to_dict(),
         cost=out.cost.to_dict(),
-        price=_price_dict(plan.price),
+        price=price_dict(plan.price),
         started_ts=started_ts,
         first_token_ts=first_ts,
         output=text,

@@ -1,8 +1,9 @@
 """The engine's event stream: the one contract between the engine and everything that consumes it.
 
 The engine yields these; the TUI renders them, the store writes them, `workbench run --json` prints them (one
-JSON object per line, via `Event.to_dict`). They are plain frozen dataclasses (cheap to build: the engine makes
-one per streamed token) and know nothing of any consumer.
+JSON object per line, via `Event.to_dict`). They are plain slotted dataclasses (cheap to build: the engine makes
+one per streamed token, so they are not `frozen`, whose generated `__init__` is several times slower; treat them
+as immutable all the same) and know nothing of any consumer.
 
 Every event has `type`, `run_id` and `ts` (wall-clock UNIX seconds, for display and storage; durations are
 measured with a monotonic clock and given in milliseconds).
@@ -38,7 +39,7 @@ def now() -> float:
     return time.time()
 
 
-@dataclass(slots=True, frozen=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Event:
     type: ClassVar[str] = "event"
     run_id: str
@@ -54,7 +55,7 @@ class Event:
         return out
 
 
-@dataclass(slots=True, frozen=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class RunStarted(Event):
     type: ClassVar[str] = "run_started"
     route: str
@@ -65,7 +66,7 @@ class RunStarted(Event):
     schema_version: int = SCHEMA_VERSION
 
 
-@dataclass(slots=True, frozen=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class HopStarted(Event):
     type: ClassVar[str] = "hop_started"
     hop_id: str
@@ -78,21 +79,21 @@ class HopStarted(Event):
     attempt: int = 0  # 1-based index among the step's attempts; 0 for non-attempt hops
 
 
-@dataclass(slots=True, frozen=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class FirstToken(Event):
     type: ClassVar[str] = "first_token"
     hop_id: str
     ttft_ms: float
 
 
-@dataclass(slots=True, frozen=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Token(Event):
     type: ClassVar[str] = "token"
     hop_id: str
     text: str
 
 
-@dataclass(slots=True, frozen=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Decision(Event):
     """A choice the engine made and why: a route chosen, a fallback taken, a call refused by a cap."""
 
@@ -103,7 +104,7 @@ class Decision(Event):
     target: str | None = None  # the model alias the decision points at (next target for a fallback)
 
 
-@dataclass(slots=True, frozen=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class HopFinished(Event):
     type: ClassVar[str] = "hop_finished"
     hop_id: str
@@ -132,7 +133,7 @@ class HopFinished(Event):
     output: str | None = None  # text the hop produced (attempts)
 
 
-@dataclass(slots=True, frozen=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class RunFinished(Event):
     type: ClassVar[str] = "run_finished"
     status: RunStatus

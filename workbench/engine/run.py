@@ -17,30 +17,26 @@ input. (Routing, retries, budgets per component and gates arrive in later layers
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import secrets
 import time
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, AsyncIterator, Mapping
 
 import httpx
 
-from workbench.accounting.prices import select_price
-from workbench.accounting.usage import cost_of, Usage
-from workbench.engine.attempt import AttemptOutcome, AttemptPlan, run_attempt
+from workbench.engine.attempt import AttemptOutcome, run_attempt
 from workbench.engine.cancel import CancelToken
-from workbench.engine.events import Decision, Event, HopFinished, HopStarted, RunFinished, RunStarted
+from workbench.engine.events import Decision, Event, RunFinished, RunStarted
+from workbench.engine.step import RunState, StepRunner
 from workbench.errors import EngineError
-from workbench.profiles.models import Profile, Route, Step
-from workbench.providers.base import Adapter, ChatRequest
-from workbench.tokens import count_messages, encoding_for_model
+from workbench.profiles.models import Profile, Route
+from workbench.providers.base import Adapter
+from workbench.tokens import encoding_for_model
 
 if TYPE_CHECKING:
     from workbench.profiles.load import LoadedProfile
     from workbench.sim.server import SimServer
 
-ZERO = Decimal(0)
 
 
 def new_run_id() -> str:
@@ -194,20 +190,35 @@ class Engine:
         yield Decision(run_id=run_id, hop_id=None, action="route", reason=f"route {route_name!r}: {why}",
                        target=route_name)
 
-        state = _RunState(run_id=run_id, cap=route_cfg.max_cost_usd)
+        state = RunState(run_id=run_id, cap=route_cfg.max_cost_usd)
         text = prompt
         status: str = "ok"
         error: str | None = None
+        # The step policy (targets, caps, fallbacks) lives in StepRunner as plain methods; only the attempt is a
+        # generator, so each token passes through two generator frames, not four.
         for step in route_cfg.steps:
-            outcome = _StepResult()
-            async for event in self._run_step(state, step, text, cancel, outcome, extra_headers):
-                yield event
-            if outcome.status != "ok":
-                status = "cancelled" if outcome.status == "cancelled" else "error"
-                error = outcome.error
-                text = outcome.text
+            runner = StepRunner(self, state, step, text, extra_headers)
+            yield runner.started()
+            while True:
+                pending, plan = runner.next_attempt()
+                for event in pending:
+                    yield event
+                if plan is None:
+                    break
+                out = AttemptOutcome()
+                last: Event | None = None
+                async for last in run_attempt(plan, cancel, out):
+                    yield last
+                for event in runner.settle(plan, out, last):  # type: ignore[arg-type]
+                    yield event
+                if runner.done:
+                    break
+            yield runner.finished()
+            text = runner.text
+            if runner.status != "ok":
+                status = "cancelled" if runner.status == "cancelled" else "error"
+                error = runner.error
                 break
-            text = outcome.text
         yield RunFinished(
             run_id=run_id,
             status=status,  # type: ignore[arg-type]
@@ -221,152 +232,3 @@ class Engine:
             error=error,
             estimated=state.estimated,
         )
-
-    async def _run_step(
-        self,
-        state: "_RunState",
-        step: Step,
-        text: str,
-        cancel: CancelToken,
-        result: "_StepResult",
-        extra_headers: Mapping[str, str] | None,
-    ) -> AsyncIterator[Event]:
-        run_id = state.run_id
-        step_id = state.next_hop_id()
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        yield HopStarted(run_id=run_id, hop_id=step_id, kind="step", name=step.name)
-        messages = [{"role": "user", "content": text}]
-        step_spent = ZERO
-        last_error: str | None = None
-        status = "error"
-        reason: str | None = None
-        today = dt.date.today()
-        targets = step.targets
-        for index, alias in enumerate(targets):
-            model = self.profile.models[alias]
-            provider = self.profile.providers[model.provider]
-            encoding = model.tokenizer or encoding_for_model(model.model)
-            max_tokens = min(step.max_output_tokens or model.max_output_tokens, model.max_output_tokens)
-            counted = ([{"role": "system", "content": step.system}] if step.system else []) + messages
-            est_input = count_messages(counted, model=model.model, encoding=encoding)
-            price = select_price(model.prices, today)
-            hop_id = state.next_hop_id()
-            next_alias = targets[index + 1] if index + 1 < len(targets) else None
-
-            # Cost caps: reserve the worst case (whole prompt + max output) before the call.
-            cap_remaining, cap_label = state.remaining(step.max_cost_usd, step_spent)
-            if cap_remaining is not None and price is not None and not price.is_free:
-                worst = cost_of(Usage(input_tokens=est_input, output_tokens=max_tokens), price).total
-                if worst > cap_remaining:
-                    why = (
-                        f"{cap_label}: worst case ${worst:.6f} ({est_input} prompt + {max_tokens} max output tokens)"
-                        f" exceeds ${cap_remaining:.6f} left"
-                    )
-                    yield Decision(run_id=run_id, hop_id=step_id, action="refuse", reason=f"{alias} refused: {why}",
-                                   target=alias)
-                    yield HopFinished(run_id=run_id, hop_id=hop_id, parent_id=step_id, kind="attempt", name=alias,
-                                      provider=model.provider, model=alias, model_id=model.model,
-                                      attempt=index + 1, status="skipped", reason=why, error_class="cost_cap",
-                                      price=None if price is None else price.model_dump(mode="json"))
-                    last_error = f"{alias} refused by {why}"
-                    continue
-
-            adapter = self.adapter(model.provider)
-            request = ChatRequest(
-                model=model.model,
-                messages=messages,
-                system=step.system,
-                max_tokens=max_tokens,
-                temperature=step.temperature,
-                extra_headers=dict(extra_headers) if extra_headers else {},
-            )
-            yield HopStarted(run_id=run_id, hop_id=hop_id, parent_id=step_id, kind="attempt", name=alias,
-                             provider=model.provider, model=alias, model_id=model.model, attempt=index + 1)
-            plan = AttemptPlan(
-                run_id=run_id, hop_id=hop_id, parent_id=step_id, attempt=index + 1, alias=alias,
-                provider=model.provider, model_id=model.model, adapter=adapter, request=request, price=price,
-                encoding=encoding, est_input_tokens=est_input,
-                first_token_timeout=provider.timeouts.first_token, idle_timeout=provider.timeouts.idle,
-                total_timeout=provider.timeouts.total, cap_remaining=cap_remaining, cap_label=cap_label,
-            )
-            out = AttemptOutcome()
-            async for event in run_attempt(plan, cancel, out):
-                if type(event) is HopFinished:
-                    state.account(event, out)
-                    step_spent += out.cost.total
-                yield event
-            if out.status == "ok":
-                status, result.text = "ok", out.text
-                break
-            if out.status == "cancelled":
-                # a tripped cost cap ends the step as an error (the budget is spent); a user cancel as cancelled
-                status = "error" if out.cap_tripped else "cancelled"
-                result.text, reason = out.text, out.reason
-                last_error = out.reason
-                break
-            err = out.error
-            last_error = str(err) if err else out.reason
-            if err is not None and err.retryable and next_alias is not None:
-                yield Decision(run_id=run_id, hop_id=step_id, action="fallback", target=next_alias,
-                               reason=f"{alias} failed ({err.kind}: {err.message}); falling back to {next_alias}")
-                continue
-            if err is not None and not err.retryable and next_alias is not None:
-                yield Decision(run_id=run_id, hop_id=step_id, action="stop", target=None,
-                               reason=f"{alias} failed with a non-retryable {err.kind} error; not falling back")
-            break
-        result.status = status
-        result.error = None if status == "ok" else last_error
-        yield HopFinished(run_id=run_id, hop_id=step_id, kind="step", name=step.name, status=status,  # type: ignore[arg-type]
-                          latency_ms=(loop.time() - t0) * 1000.0, error=result.error, reason=reason,
-                          output=result.text)
-
-
-class _StepResult:
-    __slots__ = ("status", "text", "error")
-
-    def __init__(self) -> None:
-        self.status = "error"
-        self.text = ""
-        self.error: str | None = None
-
-
-class _RunState:
-    """Running totals of a run: exact money, tokens, first token, and the run's cost cap."""
-
-    __slots__ = ("run_id", "cap", "spent", "input_tokens", "output_tokens", "ttft_ms", "estimated", "_hops", "_t0")
-
-    def __init__(self, run_id: str, cap: Decimal | None) -> None:
-        self.run_id = run_id
-        self.cap = cap
-        self.spent = ZERO
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.ttft_ms: float | None = None
-        self.estimated = False
-        self._hops = 0
-        self._t0 = time.time()
-
-    def next_hop_id(self) -> str:
-        self._hops += 1
-        return f"{self.run_id}.{self._hops}"
-
-    def remaining(self, step_cap: Decimal | None, step_spent: Decimal) -> tuple[Decimal | None, str]:
-        options: list[tuple[Decimal, str]] = []
-        if self.cap is not None:
-            options.append((self.cap - self.spent, f"run cap ${self.cap}"))
-        if step_cap is not None:
-            options.append((step_cap - step_spent, f"step cap ${step_cap}"))
-        if not options:
-            return None, ""
-        left, label = min(options, key=lambda o: o[0])
-        return max(left, ZERO), label
-
-    def account(self, hop: HopFinished, out: AttemptOutcome) -> None:
-        self.spent += out.cost.total
-        self.input_tokens += hop.input_tokens
-        self.output_tokens += hop.output_tokens
-        if out.usage.estimated and (hop.input_tokens or hop.output_tokens):
-            self.estimated = True
-        if self.ttft_ms is None and hop.first_token_ts is not None:
-            self.ttft_ms = (hop.first_token_ts - self._t0) * 1000.0

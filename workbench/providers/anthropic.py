@@ -29,7 +29,7 @@ from workbench.providers.errors import (
     read_error_text,
     stream_ended_early,
 )
-from workbench.providers.sse import SSEDecoder
+from workbench.providers.sse import SSEDecoder, drain
 
 __all__ = ["AnthropicAdapter", "anthropic_usage", "build_anthropic_body", "ANTHROPIC_VERSION"]
 
@@ -183,7 +183,8 @@ class AnthropicAdapter(Adapter):
                     for chunk in self._parse_message(await response.aread(), model):
                         yield chunk
                     return
-                async for raw in response.aiter_bytes():
+                chunks = response.aiter_bytes()
+                async for raw in chunks:
                     for event in feed(raw):
                         try:
                             obj = _loads(event.data)
@@ -213,6 +214,7 @@ class AnthropicAdapter(Adapter):
                             normalized = anthropic_usage(usage)
                             if normalized is not None:
                                 yield UsageReport(normalized, raw=usage)
+                            await drain(chunks)
                             yield StreamEnd(stop)
                             return
                         elif kind == "error":

@@ -32,7 +32,7 @@ from workbench.providers.errors import (
     read_error_text,
     stream_ended_early,
 )
-from workbench.providers.sse import SSEDecoder
+from workbench.providers.sse import SSEDecoder, drain
 
 __all__ = ["OpenAICompatAdapter", "openai_usage", "build_openai_body"]
 
@@ -198,12 +198,14 @@ class OpenAICompatAdapter(Adapter):
                         for chunk in self._parse_completion(await response.aread(), model):
                             yield chunk
                         return
-                    async for raw in response.aiter_bytes():
+                    chunks = response.aiter_bytes()
+                    async for raw in chunks:
                         for event in feed(raw):
                             data = event.data
                             if data == "[DONE]":
                                 if usage:
                                     yield UsageReport(openai_usage(usage), raw=usage)
+                                await drain(chunks)
                                 yield StreamEnd(finish)
                                 return
                             try:

@@ -139,3 +139,22 @@ async def aiter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
     async for chunk in chunks:
         for event in feed(chunk):
             yield event
+
+
+
+
+async def drain(chunks: AsyncIterator[bytes], limit_s: float = 0.5) -> None:
+    """Read what follows a stream's terminator (the chunked-encoding trailer) so httpx returns the connection to
+    its keep-alive pool instead of closing it (a closed connection costs the next request a new TCP connect, and
+    a pool full of half-read connections costs httpcore a scan per request). Bounded: a server that keeps the
+    body open past `limit_s` is simply closed."""
+    import asyncio
+
+    import httpx
+
+    try:
+        async with asyncio.timeout(limit_s):
+            async for _ in chunks:
+                pass
+    except (TimeoutError, httpx.HTTPError):
+        pass

@@ -1,0 +1,193 @@
+"""One step of a route: which target to try next, cost caps before the call, fallbacks after it.
+
+`StepRunner` is plain synchronous policy; the engine's `run()` drives it and streams each attempt through
+`run_attempt`. Keeping the policy out of the generator chain keeps the per-token path short (see run.py).
+Later layers (retries with Retry-After, routing, gates, per-component budgets) plug in here: `next_attempt`
+decides what to call, `settle` decides what an outcome means.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Mapping
+
+from workbench.accounting.prices import select_price
+from workbench.accounting.usage import Usage, cost_of
+from workbench.engine.attempt import AttemptOutcome, AttemptPlan, price_dict
+from workbench.engine.events import Decision, Event, HopFinished, HopStarted
+from workbench.profiles.models import Step
+from workbench.providers.base import ChatRequest
+from workbench.tokens import count_messages, encoding_for_model
+
+if TYPE_CHECKING:
+    from workbench.engine.run import Engine
+
+ZERO = Decimal(0)
+
+
+class RunState:
+    """Running totals of a run: exact money, tokens, first token, and the run's cost cap."""
+
+    __slots__ = ("run_id", "cap", "spent", "input_tokens", "output_tokens", "ttft_ms", "estimated", "_hops", "_t0")
+
+    def __init__(self, run_id: str, cap: Decimal | None) -> None:
+        self.run_id = run_id
+        self.cap = cap
+        self.spent = ZERO
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.ttft_ms: float | None = None
+        self.estimated = False
+        self._hops = 0
+        self._t0 = time.time()
+
+    def next_hop_id(self) -> str:
+        self._hops += 1
+        return f"{self.run_id}.{self._hops}"
+
+    def remaining(self, step_cap: Decimal | None, step_spent: Decimal) -> tuple[Decimal | None, str]:
+        """Money left under the tightest applicable cap, and that cap's label."""
+        options: list[tuple[Decimal, str]] = []
+        if self.cap is not None:
+            options.append((self.cap - self.spent, f"run cap ${self.cap}"))
+        if step_cap is not None:
+            options.append((step_cap - step_spent, f"step cap ${step_cap}"))
+        if not options:
+            return None, ""
+        left, label = min(options, key=lambda o: o[0])
+        return max(left, ZERO), label
+
+    def account(self, hop: HopFinished, out: AttemptOutcome) -> None:
+        self.spent += out.cost.total
+        self.input_tokens += hop.input_tokens
+        self.output_tokens += hop.output_tokens
+        if out.usage.estimated and (hop.input_tokens or hop.output_tokens):
+            self.estimated = True
+        if self.ttft_ms is None and hop.first_token_ts is not None:
+            self.ttft_ms = (hop.first_token_ts - self._t0) * 1000.0
+
+
+class StepRunner:
+    def __init__(
+        self,
+        engine: "Engine",
+        state: RunState,
+        step: Step,
+        text: str,
+        extra_headers: Mapping[str, str] | None,
+    ) -> None:
+        self.engine = engine
+        self.profile = engine.profile
+        self.state = state
+        self.step = step
+        self.messages = [{"role": "user", "content": text}]
+        self.extra_headers = dict(extra_headers) if extra_headers else {}
+        self.step_id = state.next_hop_id()
+        self.spent = ZERO
+        self.index = -1
+        self.done = False
+        self.status = "error"
+        self.text = ""
+        self.error: str | None = None
+        self.reason: str | None = None
+        self.today = dt.date.today()
+        self._t0 = time.monotonic()
+
+    def started(self) -> HopStarted:
+        return HopStarted(run_id=self.state.run_id, hop_id=self.step_id, kind="step", name=self.step.name)
+
+    def next_attempt(self) -> tuple[list[Event], AttemptPlan | None]:
+        """Events to emit first (refusals by a cost cap), and the next call to make (None: no target left)."""
+        pending: list[Event] = []
+        state, step, run_id = self.state, self.step, self.state.run_id
+        while self.index + 1 < len(step.targets):
+            self.index += 1
+            alias = step.targets[self.index]
+            model = self.profile.models[alias]
+            provider = self.profile.providers[model.provider]
+            encoding = model.tokenizer or encoding_for_model(model.model)
+            max_tokens = min(step.max_output_tokens or model.max_output_tokens, model.max_output_tokens)
+            counted = ([{"role": "system", "content": step.system}] if step.system else []) + self.messages
+            est_input = count_messages(counted, model=model.model, encoding=encoding)
+            price = select_price(model.prices, self.today)
+            hop_id = state.next_hop_id()
+
+            # Cost caps: reserve the worst case (whole prompt + max output) before the call.
+            cap_remaining, cap_label = state.remaining(step.max_cost_usd, self.spent)
+            if cap_remaining is not None and price is not None and not price.is_free:
+                worst = cost_of(Usage(input_tokens=est_input, output_tokens=max_tokens), price).total
+                if worst > cap_remaining:
+                    why = (
+                        f"{cap_label}: worst case ${worst:.6f} ({est_input} prompt + {max_tokens} max output tokens)"
+                        f" exceeds ${cap_remaining:.6f} left"
+                    )
+                    pending.append(Decision(run_id=run_id, hop_id=self.step_id, action="refuse",
+                                            reason=f"{alias} refused: {why}", target=alias))
+                    pending.append(HopFinished(
+                        run_id=run_id, hop_id=hop_id, parent_id=self.step_id, kind="attempt", name=alias,
+                        provider=model.provider, model=alias, model_id=model.model, attempt=self.index + 1,
+                        status="skipped", reason=why, error_class="cost_cap", price=price_dict(price),
+                    ))
+                    self.error = f"{alias} refused by {why}"
+                    continue
+
+            request = ChatRequest(
+                model=model.model,
+                messages=self.messages,
+                system=step.system,
+                max_tokens=max_tokens,
+                temperature=step.temperature,
+                extra_headers=self.extra_headers,
+            )
+            pending.append(HopStarted(run_id=run_id, hop_id=hop_id, parent_id=self.step_id, kind="attempt",
+                                      name=alias, provider=model.provider, model=alias, model_id=model.model,
+                                      attempt=self.index + 1))
+            plan = AttemptPlan(
+                run_id=run_id, hop_id=hop_id, parent_id=self.step_id, attempt=self.index + 1, alias=alias,
+                provider=model.provider, model_id=model.model, adapter=self.engine.adapter(model.provider),
+                request=request, price=price, encoding=encoding, est_input_tokens=est_input,
+                first_token_timeout=provider.timeouts.first_token, idle_timeout=provider.timeouts.idle,
+                total_timeout=provider.timeouts.total, cap_remaining=cap_remaining, cap_label=cap_label,
+            )
+            return pending, plan
+        self.done = True
+        return pending, None
+
+    def settle(self, plan: AttemptPlan, out: AttemptOutcome, finished: HopFinished) -> list[Event]:
+        """Account for an attempt's outcome and decide: done, or fall back to the next target."""
+        self.state.account(finished, out)
+        self.spent += out.cost.total
+        if out.status == "ok":
+            self.status, self.text, self.done = "ok", out.text, True
+            return []
+        if out.status == "cancelled":
+            # a tripped cost cap ends the step as an error (the budget is spent); a user cancel as cancelled
+            self.status = "error" if out.cap_tripped else "cancelled"
+            self.text, self.reason, self.error, self.done = out.text, out.reason, out.reason, True
+            return []
+        err = out.error
+        self.error = str(err) if err else out.reason
+        targets = self.step.targets
+        next_alias = targets[self.index + 1] if self.index + 1 < len(targets) else None
+        run_id = self.state.run_id
+        if err is not None and err.retryable and next_alias is not None:
+            return [Decision(run_id=run_id, hop_id=self.step_id, action="fallback", target=next_alias,
+                             reason=f"{plan.alias} failed ({err.kind}: {err.message}); falling back to {next_alias}")]
+        self.done = True
+        if err is not None and not err.retryable and next_alias is not None:
+            return [Decision(run_id=run_id, hop_id=self.step_id, action="stop", target=None,
+                             reason=f"{plan.alias} failed with a non-retryable {err.kind} error; not falling back")]
+        return []
+
+    def finished(self) -> HopFinished:
+        if self.status == "ok":
+            self.error = None
+        return HopFinished(
+            run_id=self.state.run_id, hop_id=self.step_id, kind="step", name=self.step.name,
+            status=self.status,  # type: ignore[arg-type]
+            latency_ms=(time.monotonic() - self._t0) * 1000.0, error=self.error, reason=self.reason,
+            output=self.text,
+        )
+
