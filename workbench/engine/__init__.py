@@ -15,7 +15,18 @@ from workbench.engine.events import (
     RunStarted,
     Token,
 )
-from workbench.engine.run import Engine, new_run_id
+
+# Engine pulls in httpx, providers and the tokenizer: load it on first use, so consumers that only need the event
+# types (the store, `workbench sessions ...`) start fast.
+
+
+def __getattr__(name: str):  # noqa: ANN202 - module-level lazy attribute (PEP 562)
+    if name in ("Engine", "new_run_id"):
+        from workbench.engine import run
+
+        return getattr(run, name)
+    raise AttributeError(name)
+
 
 __all__ = [
     "CancelToken",

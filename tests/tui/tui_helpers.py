@@ -1,0 +1,108 @@
+"""Helpers for the TUI tests: the demo profile with fast simulator dials, and Pilot steps used by several tests.
+
+The demo profile is loaded from profiles/demo.yaml (the file `make run` opens) and only its models' `sim`
+dials are changed in memory: latencies shrink so a run takes milliseconds, while answers, faults, prices and
+the seed stay as in the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input, Select
+
+from workbench.engine.events import Event, FirstToken, HopFinished, RunFinished
+from workbench.profiles.load import LoadedProfile, load_profile
+from workbench.tui.app import WorkbenchApp
+from workbench.tui.widgets import AnswerView, HopTable
+
+DEMO = Path(__file__).resolve().parents[2] / "profiles" / "demo.yaml"
+FAST = {"ttft_ms": 2.0, "tokens_per_s": 20_000.0}
+
+
+def demo_profile(**dials: Any) -> LoadedProfile:
+    """The demo profile with every simulated model's dials overridden (default: FAST)."""
+    loaded = load_profile(DEMO)
+    update = dials or FAST
+    models = {
+        alias: model.model_copy(update={"sim": model.sim.model_copy(update=update)}) if model.sim else model
+        for alias, model in loaded.profile.models.items()
+    }
+    return replace(loaded, profile=loaded.profile.model_copy(update={"models": models}))
+
+
+async def send(pilot: Pilot[Any], prompt: str, route: str | None = None, *, keys: bool = False) -> None:
+    """Pick a route, enter a prompt and press Enter. `keys=True` types the prompt key by key (slower: ~0.1 s a
+    key under Pilot); otherwise the prompt is pasted into the input."""
+    app = pilot.app
+    if route is not None:
+        app.query_one("#route", Select).value = route
+        await pilot.pause()
+    await pilot.click("#prompt")
+    prompt_input = app.query_one("#prompt", Input)
+    prompt_input.value = ""
+    if keys:
+        await pilot.press(*prompt)
+    else:
+        prompt_input.insert_text_at_cursor(prompt)
+    await pilot.press("enter")
+
+
+async def run_to_end(pilot: Pilot[Any], prompt: str, route: str | None = None, *, keys: bool = False) -> None:
+    """Send a prompt and wait until the run worker is done and its last frame is on screen."""
+    await send(pilot, prompt, route, keys=keys)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def attempt_statuses(app: WorkbenchApp) -> list[str]:
+    return app.query_one(HopTable).statuses("attempt")
+
+
+def column(app: WorkbenchApp, key: str, kind: str = "attempt") -> list[str]:
+    table = app.query_one(HopTable)
+    return [
+        table.get_cell(row, key).plain for row in table.rows if table.get_cell(row, "kind").plain == kind
+    ]
+
+
+def answer_text(app: WorkbenchApp) -> str:
+    return app.query_one(AnswerView).text
+
+
+class FixedTimings:
+    """The real engine, with its measured durations replaced by fixed figures as events pass through.
+
+    Snapshots must not depend on how fast the machine is: tokens, costs, statuses and text come from the real
+    engine and simulator (seeded), only `latency_ms` / `ttft_ms` are pinned, as one pins a clock.
+    """
+
+    LATENCY_MS = 1234.0
+    TTFT_MS = 56.0
+
+    def __init__(self, loaded: LoadedProfile) -> None:
+        from workbench.engine.run import Engine
+
+        self._engine = Engine(loaded)
+
+    async def __aenter__(self) -> "FixedTimings":
+        await self._engine.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._engine.__aexit__(*exc)
+
+    async def run(self, prompt: str, **kw: Any) -> AsyncIterator[Event]:
+        async with aclosing(self._engine.run(prompt, **kw)) as events:
+            async for event in events:
+                if isinstance(event, (HopFinished, RunFinished)):
+                    ttft = None if event.ttft_ms is None else self.TTFT_MS
+                    event = replace(event, latency_ms=self.LATENCY_MS, ttft_ms=ttft)
+                elif isinstance(event, FirstToken):
+                    event = replace(event, ttft_ms=self.TTFT_MS)
+                yield event

@@ -1,0 +1,285 @@
+"""`workbench sessions list | show ID | search TEXT | export | import FILE | rm ID`: the saved runs, headless.
+
+Every command takes `--db PATH` (default `$WORKBENCH_DB`, else `sessions/workbench.db`). Reading commands open
+a read-only file read-only; an unknown run id, a bad search query or an unusable database is a StoreError
+(a message panel and exit code 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from workbench.errors import StoreError
+
+_db_option = click.option(
+    "--db", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="session database (default: $WORKBENCH_DB or sessions/workbench.db)",
+)
+
+
+def _open(db: Path | None, *, create: bool = False) -> Any:
+    from workbench.store import open_store
+
+    return open_store(db, create=create)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _when(ts: float | None, *, short: bool = False) -> str:
+    if ts is None:
+        return ""
+    return dt.datetime.fromtimestamp(ts).strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S")
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.0f}ms"
+
+
+def _cost(value: float | None) -> str:
+    return "" if value is None else f"${value:.6f}"
+
+
+def _one_line(text: str | None, width: int) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _status(status: str | None) -> str:
+    color = {"ok": "green", "error": "red", "timeout": "red", "cancelled": "yellow", "skipped": "dim"}.get(status or "")
+    return f"[{color}]{status}[/]" if color else (status or "")
+
+
+_RIGHT = {"latency", "ttft", "tokens", "cost"}
+
+
+def _fitted_table(title: str, heads: list[str], rows: list[list[str]], width: int, *, squeeze: str,
+                  drop: tuple[str, ...]) -> Any:
+    """A table that fits `width` without clipping figures: the `squeeze` column gives up width first (ellipsis),
+    then the `drop` columns go, in that order."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    natural = {h: max([len(r[i]) for r in rows] + [len(h)]) for i, h in enumerate(heads)}
+    measure = Console(width=10_000)
+    keep = list(heads)
+    for dropping in (None, *drop):
+        if dropping is not None:
+            keep.remove(dropping)
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        for h in keep:
+            table.add_column(h, no_wrap=True, overflow="ellipsis", min_width=natural[h],
+                             justify="right" if h in _RIGHT else "left")
+        index = [heads.index(h) for h in keep]
+        for r in rows:
+            table.add_row(*(_status(r[i]) if heads[i] == "status" else r[i] for i in index))
+        need = measure.measure(table).maximum
+        spare = natural[squeeze] - 8 if squeeze in keep else 0
+        if need <= width or need - width <= spare:
+            if need > width:
+                column = table.columns[keep.index(squeeze)]
+                column.min_width = column.max_width = natural[squeeze] - (need - width)
+            return table
+    return table
+
+
+@click.group()
+def sessions() -> None:
+    """Saved runs: list, show, search, export, import, remove."""
+
+
+@sessions.command("list")
+@_db_option
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True, help="newest N runs")
+@click.option("--session", "session_name", default=None, help="only runs of this session")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per run per line")
+def list_cmd(db: Path | None, limit: int, session_name: str | None, as_json: bool) -> None:
+    """The newest runs, newest first."""
+    from workbench.store import resolve_db_path
+
+    if not resolve_db_path(db).exists():
+        click.echo(f"no runs saved yet (there is no session database at {resolve_db_path(db)})", err=True)
+        return
+    with _open(db) as store:
+        rows = store.list_runs(limit=limit, session=session_name)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    heads = ["id", "session", "route", "status", "latency", "tokens", "cost", "started", "prompt"]
+    cells = [[r["id"], r["session"] or "", r["route"] or "", r["status"] or "", _ms(r["latency_ms"]),
+              f"{r['input_tokens']}/{r['output_tokens']}", _cost(r["cost_usd"]), _when(r["started_ts"], short=True),
+              _one_line(r["prompt"], 60)] for r in rows]
+    console = _console()
+    table = _fitted_table(f"runs in {store.path}", heads, cells, console.width, squeeze="prompt",
+                          drop=("session", "started", "latency", "route"))
+    console.print(table)
+    if not rows:
+        click.echo("no runs" + (f" in session {session_name!r}" if session_name else ""), err=True)
+
+
+@sessions.command("show")
+@_db_option
+@click.option("--json", "as_json", is_flag=True, help="the run, hops, messages and decisions as JSON")
+@click.argument("run_id")
+def show_cmd(db: Path | None, as_json: bool, run_id: str) -> None:
+    """One run: totals, hop tree, decisions, output.
+
+    RUN_ID is a full run id or any unique prefix of one."""
+    with _open(db) as store:
+        detail = store.get_run(run_id)
+    if as_json:
+        click.echo(json.dumps({"run": detail.run, "hops": detail.hops, "messages": detail.messages,
+                               "decisions": detail.decisions}, ensure_ascii=False, indent=2))
+        return
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    run = detail.run
+    console = _console()
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="bold")
+    summary.add_column()
+    for label, value in (
+        ("run", run["id"]), ("session", run["session"]), ("route", run["route"]),
+        ("profile", f"{run['profile'] or ''} {run['profile_path'] or ''} sha256:{(run['profile_hash'] or '')[:12]}"),
+        ("status", _status(run["status"]) + (f"  {run['error']}" if run["error"] else "")),
+        ("started", _when(run["started_ts"])), ("latency", _ms(run["latency_ms"])), ("ttft", _ms(run["ttft_ms"])),
+        ("tokens in/out", f"{run['input_tokens']}/{run['output_tokens']}" + (" (estimated)" if run["estimated"] else "")),
+        ("cost", f"${run['cost_exact']}"),
+    ):
+        summary.add_row(label, value or "")
+    console.print(Panel(summary, title="run", title_align="left", expand=False))
+    console.print(Panel(Text(run["prompt"] or ""), title="prompt", title_align="left"))
+
+    heads = ("hop", "provider/model", "status", "latency", "ttft", "tokens", "cost")
+    rows: list[list[str]] = []
+    notes: list[tuple[str, str]] = []
+    depth: dict[str, int] = {}
+    for h in detail.hops:
+        level = depth.get(h["parent_id"], -1) + 1 if h["parent_id"] else 0
+        depth[h["hop_id"]] = level
+        label = f"{h['kind']} {h['name'] or ''}".strip() + (f" #{h['attempt']}" if h["attempt"] else "")
+        model = "/".join(x for x in (h["provider"], h["model_id"] or h["model"]) if x)
+        rows.append(["  " * level + ("└ " if level else "") + label, model, h["status"] or "", _ms(h["latency_ms"]),
+                     _ms(h["ttft_ms"]), f"{h['input_tokens'] or 0}/{h['output_tokens'] or 0}",
+                     f"${h['cost_exact']}"])
+        if h["error"] or h["reason"]:
+            notes.append((label, " — ".join(x for x in (h["error"], h["reason"]) if x)))
+    hops = _fitted_table("hops", list(heads), rows, console.width, squeeze="provider/model",
+                          drop=("ttft", "latency", "provider/model"))
+    console.print(hops)
+    for label, note in notes:
+        console.print(Text.assemble((label, "bold"), ": ", note))
+    for d in detail.decisions:
+        console.print(Text.assemble((d["action"], "bold"), (f" → {d['target']}" if d["target"] else ""),
+                                    ": ", d["reason"] or ""))
+    console.print(Panel(Text(run["output"] or ""), title="output", title_align="left"))
+
+
+def _highlighted(snippet: str | None) -> Any:
+    from rich.text import Text
+
+    from workbench.store import HIGHLIGHT_END, HIGHLIGHT_START
+
+    text = Text()
+    for i, part in enumerate(" ".join((snippet or "").split()).split(HIGHLIGHT_START)):
+        hit, _, rest = part.partition(HIGHLIGHT_END) if i else ("", "", part)
+        if hit:
+            text.append(hit, style="bold reverse")
+        text.append(rest)
+    return text
+
+
+@sessions.command("search")
+@_db_option
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--literal", is_flag=True, help="search the words as typed (no FTS5 operators)")
+@click.argument("text")
+def search_cmd(db: Path | None, limit: int, literal: bool, text: str) -> None:
+    """Full-text search over prompts and outputs.
+
+    FTS5 syntax: words (all must match), "exact phrase", a OR b, NOT c, prefix*. Use --literal to search
+    text with punctuation as typed."""
+    with _open(db) as store:
+        rows = store.search(text, limit, literal=literal)
+    if not rows:
+        click.echo(f"no runs match {text!r}", err=True)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"runs matching {text!r}", title_justify="left")
+    for col in ("id", "started", "route", "status", "prompt", "output"):
+        table.add_column(col, no_wrap=col in {"id", "started"})
+    for r in rows:
+        table.add_row(r["id"], _when(r["started_ts"]), r["route"] or "", _status(r["status"]),
+                      _highlighted(r["prompt_snippet"]), _highlighted(r["output_snippet"]))
+    _console().print(table)
+
+
+@sessions.command("export")
+@_db_option
+@click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "csv"]), default="json", show_default=True)
+@click.option("--table", type=click.Choice(["runs", "hops", "messages", "decisions", "sessions", "profiles"]),
+              default="runs", show_default=True, help="for csv: which table")
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="file to write (mode 0600; default: stdout)")
+def export_cmd(db: Path | None, fmt: str, table: str, output: Path | None) -> None:
+    """Export every table (json, jsonl) or one (csv).
+
+    json and jsonl exports hold every table and import back with `workbench sessions import`."""
+    from workbench.store.transfer import export, open_private
+
+    with _open(db) as store:
+        if output is None:
+            counts = export(store, fmt, sys.stdout, table=table)
+        else:
+            try:
+                out = open_private(output)
+            except OSError as exc:
+                raise StoreError(f"cannot write the export file {output}: {exc.strerror}") from None
+            with out:
+                counts = export(store, fmt, out, table=table)
+            click.echo(f"exported {counts.get('runs', 0) if fmt != 'csv' else counts[table]} "
+                       f"{'runs' if fmt != 'csv' else table + ' rows'} to {output}", err=True)
+
+
+@sessions.command("import")
+@_db_option
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def import_cmd(db: Path | None, file: Path) -> None:
+    """Import a json or jsonl export.
+
+    Runs already present are skipped with their hops, so importing twice adds nothing."""
+    from workbench.store.transfer import import_file
+
+    with _open(db, create=True) as store:
+        counts = import_file(store, file)
+    click.echo(f"imported {counts['runs']} run(s), {counts['hops']} hop(s) into {store.path}"
+               f" ({counts['skipped']} already present, skipped)")
+
+
+@sessions.command("rm")
+@_db_option
+@click.argument("run_ids", nargs=-1, required=True)
+def rm_cmd(db: Path | None, run_ids: tuple[str, ...]) -> None:
+    """Delete runs with their hops and messages.
+
+    Each RUN_ID is a full id or a unique prefix; the run's hops, messages and decisions go with it."""
+    with _open(db) as store:
+        for ref in run_ids:
+            counts = store.delete_run(ref)
+            click.echo(f"removed run {counts['id']} ({counts['hops']} hop(s), {counts['messages']} message(s))")

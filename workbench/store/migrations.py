@@ -1,0 +1,195 @@
+"""Versioned schema migrations for the session database (after simonw/llm's logs.db approach).
+
+Each migration is a small function registered with a unique number and a name. `migrate()` applies the missing
+ones in order, all inside one `BEGIN IMMEDIATE` transaction (so two instances opening a fresh file at once
+cannot both create tables), records each in the `migrations` table, and mirrors the newest number into
+`PRAGMA user_version` for other tools. A migration, once released, never changes: a schema change is a new
+migration. A database whose recorded migrations are unknown to this code (written by a newer workbench) is
+refused before anything is written.
+
+Tables (see `workbench/store/QUERIES.md` for example queries):
+    profiles    exact profile text by sha256 (every run points at the text it ran with)
+    sessions    name, created, notes, the first run's profile (a snapshot of what the session started with)
+    runs        one row per finished run with its totals; FTS5 index `runs_fts` over prompt and output
+    hops        one row per hop (step, attempt, ...) keyed (run_id, hop_id); tokens, usage buckets, exact cost,
+                the price entry used, the hop's output text
+    messages    the conversation of a run: the user's prompt, then each successful attempt's answer
+    decisions   the engine's decisions (route chosen, fallback taken, call refused) with their reasons
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Callable
+
+import sqlite_utils
+
+MIGRATIONS_TABLE = "migrations"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    number: int
+    name: str
+    fn: Callable[[sqlite_utils.Database], None]
+
+
+MIGRATIONS: list[Migration] = []
+
+
+def migration(number: int, name: str) -> Callable[[Callable[[sqlite_utils.Database], None]], Callable]:
+    def register(fn: Callable[[sqlite_utils.Database], None]) -> Callable[[sqlite_utils.Database], None]:
+        if any(m.number == number or m.name == name for m in MIGRATIONS):
+            raise ValueError(f"migration {number} {name!r} registered twice")
+        if MIGRATIONS and number <= MIGRATIONS[-1].number:
+            raise ValueError(f"migration {number} {name!r} is out of order")
+        MIGRATIONS.append(Migration(number, name, fn))
+        return fn
+
+    return register
+
+
+def latest_version() -> int:
+    return MIGRATIONS[-1].number
+
+
+# -- the migrations, oldest first: never edit one that has been released ------------------------------------------
+
+
+@migration(1, "create_core_tables")
+def _m001(db: sqlite_utils.Database) -> None:
+    db["profiles"].create(
+        {"sha256": str, "text": str, "path": str, "first_seen_ts": float}, pk="sha256", not_null={"text"}
+    )
+    db["sessions"].create(
+        {"name": str, "created_ts": float, "created_at": str, "notes": str, "profile_hash": str},
+        pk="name",
+        foreign_keys=[("profile_hash", "profiles", "sha256")],
+    )
+    db["runs"].create(
+        {
+            "id": str, "session": str, "route": str, "profile": str, "profile_hash": str, "profile_path": str,
+            "prompt": str, "output": str, "status": str, "error": str,
+            "started_at": str, "started_ts": float, "ended_ts": float,
+            "latency_ms": float, "ttft_ms": float, "input_tokens": int, "output_tokens": int,
+            "cost_usd": float, "cost_exact": str, "estimated": int, "hop_count": int, "event_schema": int,
+        },
+        pk="id",
+        not_null={"status", "cost_exact"},
+        foreign_keys=[("session", "sessions", "name"), ("profile_hash", "profiles", "sha256")],
+    )
+    db["hops"].create(
+        {
+            "run_id": str, "hop_id": str, "parent_id": str, "seq": int, "kind": str, "name": str,
+            "provider": str, "model": str, "model_id": str, "attempt": int,
+            "status": str, "error_class": str, "error": str, "retryable": int, "reason": str,
+            "started_ts": float, "first_token_ts": float, "ended_ts": float, "latency_ms": float, "ttft_ms": float,
+            "input_tokens": int, "output_tokens": int,
+            "usage_input": int, "usage_cache_read": int, "usage_cache_write_5m": int, "usage_cache_write_1h": int,
+            "usage_output": int, "usage_reasoning": int, "usage_input_source": str, "usage_output_source": str,
+            "estimated_input_tokens": int, "estimated_output_tokens": int,
+            "cost_usd": float, "cost_exact": str, "cost_detail": str, "price": str, "output": str,
+        },
+        pk=("run_id", "hop_id"),
+        not_null={"kind", "status", "cost_exact"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+
+
+@migration(2, "create_messages_and_decisions")
+def _m002(db: sqlite_utils.Database) -> None:
+    db["messages"].create(
+        {"run_id": str, "seq": int, "role": str, "content": str, "hop_id": str},
+        pk=("run_id", "seq"),
+        not_null={"role"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["decisions"].create(
+        {"run_id": str, "seq": int, "hop_id": str, "action": str, "reason": str, "target": str, "ts": float},
+        pk=("run_id", "seq"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    # Runs saved before this migration get their conversation back from what they already hold.
+    db.execute("INSERT INTO messages (run_id, seq, role, content) SELECT id, 0, 'user', prompt FROM runs")
+    db.execute(
+        "INSERT INTO messages (run_id, seq, role, content, hop_id)"
+        " SELECT run_id, row_number() OVER (PARTITION BY run_id ORDER BY seq), 'assistant', output, hop_id"
+        " FROM hops WHERE kind = 'attempt' AND status = 'ok' AND coalesce(output, '') != ''"
+    )
+    db.execute(
+        "INSERT INTO messages (run_id, seq, role, content) SELECT id, 1, 'assistant', output FROM runs"
+        " WHERE coalesce(output, '') != '' AND id NOT IN (SELECT run_id FROM messages WHERE seq = 1)"
+    )
+
+
+@migration(3, "create_indexes")
+def _m003(db: sqlite_utils.Database) -> None:
+    # `sessions list` (newest first, optionally per session), the QUERIES.md reports, profile lookups.
+    db["runs"].create_index(["started_ts"], if_not_exists=True)
+    db["runs"].create_index(["session", "started_ts"], if_not_exists=True)
+    db["runs"].create_index(["route", "started_ts"], if_not_exists=True)
+    db["runs"].create_index(["profile_hash"], if_not_exists=True)
+    db["hops"].create_index(["kind", "model", "latency_ms"], if_not_exists=True)
+    db["hops"].create_index(["provider", "model"], if_not_exists=True)
+
+
+@migration(4, "create_runs_fts")
+def _m004(db: sqlite_utils.Database) -> None:
+    # External-content FTS5 kept in step by triggers: Datasette offers its search box on `runs` as-is.
+    db["runs"].enable_fts(["prompt", "output"], fts_version="FTS5", create_triggers=True)
+
+
+# -- applying them ------------------------------------------------------------------------------------------------
+
+
+def applied(db: sqlite_utils.Database) -> dict[int, str]:
+    """Recorded migrations, number -> name (read-only)."""
+    if not db[MIGRATIONS_TABLE].exists():
+        return {}
+    return {row[0]: row[1] for row in db.execute(f"SELECT id, name FROM {MIGRATIONS_TABLE}").fetchall()}
+
+
+def unknown_migrations(db: sqlite_utils.Database) -> dict[int, str]:
+    """Recorded migrations this code does not know: non-empty means a newer workbench wrote the database."""
+    known = {m.number: m.name for m in MIGRATIONS}
+    return {n: name for n, name in applied(db).items() if known.get(n) != name}
+
+
+def pending(db: sqlite_utils.Database) -> list[Migration]:
+    done = applied(db)
+    return [m for m in MIGRATIONS if m.number not in done]
+
+
+def migrate(db: sqlite_utils.Database, *, stop_before: int | None = None) -> list[str]:
+    """Apply the missing migrations (those numbered below `stop_before` when given). Returns their names.
+
+    The caller has already checked `unknown_migrations` is empty. Raises sqlite3.Error on failure, after
+    rolling everything back (the file is as it was).
+    """
+    conn = db.conn
+    if not pending(db):
+        return []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if not db[MIGRATIONS_TABLE].exists():
+            db[MIGRATIONS_TABLE].create({"id": int, "name": str, "applied_at": str}, pk="id", not_null={"name"})
+        done_names: list[str] = []
+        for m in pending(db):  # re-read under the write lock: another process may have migrated meanwhile
+            if stop_before is not None and m.number >= stop_before:
+                break
+            m.fn(db)
+            conn.execute(
+                f"INSERT INTO {MIGRATIONS_TABLE} (id, name, applied_at) VALUES (?, ?, ?)",
+                (m.number, m.name, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
+            )
+            done_names.append(m.name)
+        top = max(applied(db), default=0)
+        conn.execute(f"PRAGMA user_version = {int(top)}")
+        if conn.in_transaction:  # (sqlite-utils 3.x's executescript commits on its own)
+            conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return done_names
