@@ -29,3 +29,17 @@ def sim() -> Iterator["SimServer"]:  # noqa: F821 - imported lazily so collectio
 def sim_url(sim) -> str:  # type: ignore[no-untyped-def]
     """The simulator's base URL, e.g. http://127.0.0.1:PORT (OpenAI SDK: f"{sim_url}/v1")."""
     return sim.base_url
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_session_db(tmp_path_factory: pytest.TempPathFactory):
+    """No test (nor a subprocess it starts) writes to the developer's sessions/workbench.db."""
+    import os
+
+    previous = os.environ.get("WORKBENCH_DB")
+    os.environ["WORKBENCH_DB"] = str(tmp_path_factory.mktemp("wbdb") / "workbench.db")
+    yield
+    if previous is None:
+        os.environ.pop("WORKBENCH_DB", None)
+    else:
+        os.environ["WORKBENCH_DB"] = previous

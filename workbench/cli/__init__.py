@@ -23,9 +23,24 @@ _COMMANDS = {
 }
 
 
+_SUMMARIES = {
+    "run": "Send a prompt through a route; stream the answer and its hops.",
+    "routes": "List a profile's routes and their steps.",
+    "tui": "Open the workbench (Textual) on a profile.",
+    "profile": "Check a profile file, or print the profile JSON Schema.",
+    "sim": "Run the LLM simulator (OpenAI and Anthropic wire formats).",
+    "sessions": "List, show, search, export, import and remove saved runs.",
+}
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Listed from static summaries: `workbench --help` imports none of the command modules.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, _SUMMARIES[name]) for name in sorted(_COMMANDS)])
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         target = _COMMANDS.get(name)

@@ -23,12 +23,25 @@ DEFAULT_PROFILE = Path("profiles/demo.yaml")
     show_default=True,
     help="Profile file (YAML). The demo profile runs offline against the embedded simulator.",
 )
-def tui(profile_path: Path) -> None:
+@click.option("--db", type=click.Path(path_type=Path), default=None,
+              help="session database (default: $WORKBENCH_DB or sessions/workbench.db)")
+@click.option("--session", "session_name", default=None, help="session name to file the runs under")
+@click.option("--no-save", is_flag=True, help="do not save runs to the session database")
+def tui(profile_path: Path, db: Path | None, session_name: str | None, no_save: bool) -> None:
     """Send prompts through a profile's routes and watch every hop stream in."""
     from workbench.profiles.load import load_profile
 
     loaded = load_profile(profile_path)  # ProfileError propagates: the CLI wrapper prints it and exits 2
+    writer = None
+    if not no_save:
+        from workbench.cli.saving import open_writer
+
+        writer = open_writer(db, loaded, session_name)  # StoreError here: exit 2 before the screen opens
 
     from workbench.tui.app import make_app
 
-    make_app(loaded).run()
+    try:
+        make_app(loaded, event_sink=None if writer is None else writer.submit).run()
+    finally:
+        if writer is not None:
+            writer.close()  # flushes every finished run; raises StoreError naming a rescue file if it cannot

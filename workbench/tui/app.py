@@ -75,8 +75,16 @@ class WorkbenchApp(App[None]):
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (when the prompt is not focused)"),
     ]
 
-    def __init__(self, loaded: "LoadedProfile", *, engine_factory: EngineFactory | None = None) -> None:
+    def __init__(
+        self,
+        loaded: "LoadedProfile",
+        *,
+        engine_factory: EngineFactory | None = None,
+        event_sink: Callable[[Any], None] | None = None,
+    ) -> None:
         super().__init__()
+        # Every engine event is also handed to the sink (the session store's writer: a non-blocking queue put).
+        self._event_sink = event_sink
         self.loaded = loaded
         self.profile = loaded.profile
         self.title = f"workbench · {self.profile.name}"
@@ -184,7 +192,10 @@ class WorkbenchApp(App[None]):
             # aclosing: if this task is cancelled mid-stream, the engine's generator is closed right here
             # (its finally blocks run now), not whenever the garbage collector gets to it.
             async with aclosing(engine.run(state.prompt, route=state.route, cancel=token)) as events:
+                sink = self._event_sink
                 async for event in events:
+                    if sink is not None:
+                        sink(event)
                     state.apply(event)
             finished = state.finished
             if finished is None:
@@ -314,6 +325,11 @@ class WorkbenchApp(App[None]):
         self.query_one(StatusLine).show_idle(self.profile.name, len(self.profile.routes))
 
 
-def make_app(loaded: "LoadedProfile", *, engine_factory: EngineFactory | None = None) -> WorkbenchApp:
+def make_app(
+    loaded: "LoadedProfile",
+    *,
+    engine_factory: EngineFactory | None = None,
+    event_sink: Callable[[Any], None] | None = None,
+) -> WorkbenchApp:
     """Build the app for a loaded profile; the CLI and the tests share this factory."""
-    return WorkbenchApp(loaded, engine_factory=engine_factory)
+    return WorkbenchApp(loaded, engine_factory=engine_factory, event_sink=event_sink)
