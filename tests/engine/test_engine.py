@@ -222,3 +222,37 @@ async def test_unknown_route_is_an_engine_error(loaded) -> None:
     async with Engine(loaded) as engine:
         with pytest.raises(EngineError, match="unknown route 'nope'"):
             await collect(engine, "hi", route="nope")
+
+
+def _with_broken(loaded, **sim_update):
+    from dataclasses import replace
+
+    profile = loaded.profile
+    broken = profile.models["broken"]
+    models = {**profile.models, "broken": broken.model_copy(update={"sim": broken.sim.model_copy(update=sim_update)})}
+    return replace(loaded, profile=profile.model_copy(update={"models": models}))
+
+
+async def test_role_only_frame_is_not_a_first_token_so_the_ttft_timeout_fires(loaded) -> None:
+    # The simulator sends the role-only chunk (and the headers) at once, then waits 900 ms before any text:
+    # the first-token timeout (0.5 s) must still fire. (FIELD-NOTES hard case 6.)
+    patched = _with_broken(loaded, faults=[], ttft_ms=900)
+    async with Engine(patched) as engine:
+        events = await collect(engine, "slow to start", route="fallback")
+    first = [h for h in by_type(events, "hop_finished") if h.kind == "attempt"][0]
+    assert first.status == "timeout" and "first token" in first.error and first.ttft_ms is None
+    assert 450 <= first.latency_ms < 900
+    assert events[-1].status == "ok"
+
+
+async def test_fallback_after_a_partial_stream_does_not_duplicate_the_prefix(loaded) -> None:
+    # The primary streams 6 tokens then drops the connection; the answer is the fallback's alone.
+    # (FIELD-NOTES hard case 1.)
+    patched = _with_broken(loaded, faults=[Fault(kind="drop", after_tokens=6)], answer_tokens=40)
+    async with Engine(patched) as engine:
+        events = await collect(engine, "tell me about tides", route="fallback")
+    attempts = [h for h in by_type(events, "hop_finished") if h.kind == "attempt"]
+    assert attempts[0].status == "error" and attempts[0].output  # partial text arrived, then the drop
+    final = events[-1]
+    assert final.output == attempts[1].output
+    assert final.output != attempts[0].output + attempts[1].output

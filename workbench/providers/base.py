@@ -65,6 +65,7 @@ class ProviderError(Exception):
         model: str | None = None,
         retryable: bool | None = None,
         body: str | None = None,
+        sent: bool = True,
     ) -> None:
         super().__init__(message)
         self.kind: ErrorKind = kind
@@ -75,6 +76,8 @@ class ProviderError(Exception):
         self.model = model
         self.retryable = kind in RETRYABLE_KINDS if retryable is None else retryable
         self.body = body[:2000] if body else None
+        #: False when the request never reached the provider (could not connect): nothing can have been billed
+        self.sent = sent
 
     def __str__(self) -> str:
         where = f"{self.provider}/{self.model}: " if self.provider else ""

@@ -181,6 +181,7 @@ def _build(
     model: str | None,
     body: str | None,
     secrets: Iterable[str | None],
+    sent: bool = True,
 ) -> ProviderError:
     secrets = tuple(secrets)
     message = redact(message.strip() or kind.replace("_", " "), secrets)
@@ -194,6 +195,7 @@ def _build(
         provider=provider or None,
         model=model,
         body=redact(body, secrets) if body else None,
+        sent=sent,
     )
 
 
@@ -287,6 +289,8 @@ def from_httpx_exception(
 ) -> ProviderError:
     """The `ProviderError` for a transport failure. `mid_stream` says the response had already begun."""
     kind: ErrorKind
+    # Connecting failed, or no pooled connection came free: the request never left this machine.
+    sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
     if isinstance(exc, httpx.TimeoutException):
         kind = "timeout"
         if isinstance(exc, httpx.ConnectTimeout):
@@ -315,7 +319,8 @@ def from_httpx_exception(
     else:
         kind, message = "unknown", f"{type(exc).__name__}: {exc}"
     return _build(
-        kind, message, status=None, retry_after_s=None, provider=provider, model=model, body=None, secrets=secrets
+        kind, message, status=None, retry_after_s=None, provider=provider, model=model, body=None, secrets=secrets,
+        sent=sent,
     )
 
 

@@ -36,7 +36,9 @@ def make_client(provider: Provider) -> httpx.AsyncClient:
     connection is bounded by the total budget: queueing behind our own requests is not the provider's fault."""
     t = provider.timeouts
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(connect=t.connect, read=t.idle, write=t.idle, pool=t.total),
+        # The engine enforces first-token, idle and total budgets itself; httpx's read timeout is only a backstop
+        # and must not be shorter than the first-token budget (role-only frames arrive long before any text).
+        timeout=httpx.Timeout(connect=t.connect, read=max(t.idle, t.first_token), write=t.idle, pool=t.total),
         limits=httpx.Limits(
             max_connections=provider.max_connections,
             max_keepalive_connections=provider.max_connections,
