@@ -194,5 +194,5 @@ def test_cli_serve_with_a_profile_serves_its_sim_models(tmp_path: Path) -> None:
         with pytest.raises(openai.NotFoundError):
             client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     finally:
-        out = _stop(proc)
+        _stop(proc)
     assert "seed 9" in first and "models: sim-tiny" in first

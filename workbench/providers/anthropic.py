@@ -14,7 +14,7 @@ Anthropic reports no separate reasoning count: thinking is inside `output_tokens
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator, ClassVar, Literal, Mapping
+from typing import Any, AsyncIterator, ClassVar, Mapping
 
 import httpx
 
@@ -105,24 +105,8 @@ class AnthropicAdapter(Adapter):
 
     wire: ClassVar[str] = "anthropic"
 
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        *,
-        base_url: str,
-        api_key: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        provider_name: str = "",
-        stream_usage: Literal["auto", "always", "never"] = "auto",
-    ) -> None:
-        super().__init__(
-            client,
-            base_url=base_url,
-            api_key=api_key,
-            headers=headers,
-            provider_name=provider_name,
-            stream_usage=stream_usage,
-        )
+    def _prepare(self) -> None:
+        api_key = self.api_key
         root = self.base_url[:-3] if self.base_url.endswith("/v1") else self.base_url
         self._url = f"{root}/v1/messages"
         sent: dict[str, str] = {"anthropic-version": ANTHROPIC_VERSION, "content-type": "application/json"}

@@ -139,6 +139,10 @@ class Adapter(abc.ABC):
         self.headers = dict(headers or {})
         self.provider_name = provider_name
         self.stream_usage = stream_usage
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Subclass hook, run at the end of construction: build the URL and fixed headers (no I/O)."""
 
     @abc.abstractmethod
     def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:

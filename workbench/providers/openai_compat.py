@@ -17,7 +17,7 @@ JSON once, and allocates nothing per token beyond the `TextDelta` it yields.
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator, ClassVar, Literal, Mapping
+from typing import Any, AsyncIterator, ClassVar, Mapping
 
 import httpx
 
@@ -109,24 +109,8 @@ class OpenAICompatAdapter(Adapter):
 
     wire: ClassVar[str] = "openai"
 
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        *,
-        base_url: str,
-        api_key: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        provider_name: str = "",
-        stream_usage: Literal["auto", "always", "never"] = "auto",
-    ) -> None:
-        super().__init__(
-            client,
-            base_url=base_url,
-            api_key=api_key,
-            headers=headers,
-            provider_name=provider_name,
-            stream_usage=stream_usage,
-        )
+    def _prepare(self) -> None:
+        api_key = self.api_key
         self._url = f"{self.base_url}/chat/completions"
         sent: dict[str, str] = {}
         if api_key:
