@@ -9,11 +9,13 @@ from the code under test.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlite_utils
 
 from workbench.engine import CancelToken, Engine
@@ -60,6 +62,8 @@ sim: {{seed: 8}}
 providers:
   oai: {{kind: sim, wire: openai, {_TIMEOUTS}}}
   ant: {{kind: sim, wire: anthropic, {_TIMEOUTS}}}
+  # a real OpenAI-kind provider whose endpoint is down (tests point base_url at a closed loopback port)
+  down: {{kind: openai, base_url: "http://127.0.0.1:9/v1", api_key_env: WB_ACCOUNTING_TEST_KEY, {_TIMEOUTS}}}
 models:
   gpt-4o-mini:
     provider: oai
@@ -157,6 +161,11 @@ models:
     tokenizer: {ENCODING}
     prices: [{{source: "{OPENAI_PRICING}", input: {MINI_IN}, output: {MINI_OUT}}}]
     sim: {{ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 200, ignore_max_tokens: true}}
+  unreachable:
+    provider: down
+    model: gpt-4o-mini
+    tokenizer: {ENCODING}
+    prices: [{{source: "{OPENAI_PRICING}", input: {MINI_IN}, cached_input: {MINI_CACHED}, output: {MINI_OUT}}}]
   free:  # a local model: zero prices
     provider: oai
     model: llama3.2-local
@@ -183,6 +192,7 @@ routes:
   drop_alone: {{steps: [{{name: answer, targets: [dropper]}}]}}
   stall_then_fallback: {{steps: [{{name: answer, targets: [staller, mini-plain]}}]}}
   claude_drop_then_fallback: {{steps: [{{name: answer, targets: [claude-dropper, sonnet]}}]}}
+  down_then_fallback: {{steps: [{{name: answer, targets: [unreachable, mini-plain]}}]}}
   slow: {{steps: [{{name: answer, targets: [slow]}}]}}
   refuse: {{max_cost_usd: 0.001, steps: [{{name: answer, targets: [mini-plain]}}]}}
   refuse_then_free: {{max_cost_usd: 0.001, steps: [{{name: answer, targets: [mini-plain, free]}}]}}
@@ -216,10 +226,11 @@ async def run_route(
     sim: SimServer,
     cancel: CancelToken | None = None,
     on_event: Callable[[Event, list[Event]], None] | None = None,
+    environ: dict[str, str] | None = None,
 ) -> list[Event]:
     """Every event of one run of `route`; `on_event(event, seen)` is called as each arrives."""
     seen: list[Event] = []
-    async with Engine(loaded, sim_server=sim) as engine:
+    async with Engine(loaded, sim_server=sim, environ=environ or {}) as engine:
         async for event in engine.run(prompt, route=route, cancel=cancel):
             seen.append(event)
             if on_event is not None:
@@ -311,10 +322,6 @@ def check_totals(events: list[Event], loaded: LoadedProfile, tmp_path: Path) -> 
 async def wire_frames(sim: SimServer, wire: str, model_id: str, prompt: str = PROMPT) -> list[dict[str, Any]]:
     """What the simulator sends on the wire for the request the engine makes (same messages, same max_tokens),
     as parsed SSE data objects: proof of the usage shape each test dials."""
-    import json
-
-    import httpx
-
     messages = [{"role": "user", "content": prompt}]
     async with httpx.AsyncClient(timeout=10) as client:
         if wire == "openai":

@@ -8,7 +8,10 @@ real SQLite store (`check_totals`).
 
 from __future__ import annotations
 
+import socket
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +41,7 @@ from accounting_helpers import (
     usd,
     wire_frames,
 )
+from workbench.engine.events import HopFinished
 from workbench.profiles.load import LoadedProfile
 from workbench.sim.server import SimServer
 from workbench.tokens import count_text
@@ -45,8 +49,8 @@ from workbench.tokens import count_text
 ENC = "o200k_base"
 
 
-def reported_usage(hop) -> dict:  # type: ignore[no-untyped-def]
-    usage = hop.usage
+def reported_usage(hop: HopFinished) -> dict[str, Any]:
+    usage = hop.usage or {}
     assert usage["input_source"] == usage["output_source"] == "reported", usage
     return usage
 
@@ -261,3 +265,26 @@ async def test_a_stream_cut_before_its_usage_is_costed_for_what_was_sent_and_rec
     else:
         assert D(end.cost) == hand
     check_totals(events, loaded, tmp_path)
+
+
+async def test_a_call_that_never_reached_the_provider_costs_nothing(
+    loaded: LoadedProfile, acc_sim: SimServer, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on once the probe closes: connect is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    profile = loaded.profile
+    down = profile.providers["down"].model_copy(update={"base_url": f"http://127.0.0.1:{port}/v1"})
+    patched = replace(loaded, profile=profile.model_copy(update={"providers": {**profile.providers, "down": down}}))
+    events = await run_route(patched, "down_then_fallback", sim=acc_sim,
+                             environ={"WB_ACCOUNTING_TEST_KEY": "sk-test-not-a-key"})
+    unreachable, served = attempts(events)
+    assert (unreachable.status, unreachable.error_class, unreachable.retryable) == ("error", "connection", True)
+    # Nothing was sent, so nothing was spent: no estimate of a prompt the provider never saw
+    assert (unreachable.input_tokens, unreachable.output_tokens, unreachable.cost_usd) == (0, 0, 0)
+    assert "not billed" in unreachable.reason
+    prompt, out = prompt_tokens("gpt-4o-mini-2024-07-18"), count_text(served.output, ENC)
+    assert served.status == "ok" and D(served.cost["total"]) == usd((prompt, MINI_IN), (out, MINI_OUT))
+    end = end_of(events)
+    assert end.status == "ok" and D(end.cost) == served.cost_usd and end.estimated is False
+    check_totals(events, patched, tmp_path)

@@ -200,7 +200,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     text = "".join(parts)
     out.text = text
     est_out = count_text(text, plan.encoding)
-    billed = True
+    billed, unbilled_why = True, ""
     if reported is not None and out.status == "ok":
         usage = reported
         usage.estimated_input_tokens = plan.est_input_tokens
@@ -209,6 +209,10 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         err = out.error
         if err is not None and first_at is None and err.status is not None and err.status >= 400:
             billed = False  # the provider refused the request before generating: no charge
+            unbilled_why = "refused by the provider before generating; not billed"
+        elif err is not None and not err.sent:
+            billed = False  # the request never reached the provider (could not connect): nothing to charge
+            unbilled_why = "the request never reached the provider; not billed"
         usage = Usage(
             input_tokens=plan.est_input_tokens if billed else 0,
             output_tokens=est_out if billed else 0,
@@ -218,7 +222,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         if out.status == "ok" and out.reason is None:
             out.reason = "provider reported no usage; estimated with the tokenizer"
         elif not billed and out.reason is None:
-            out.reason = "refused by the provider before generating; not billed"
+            out.reason = unbilled_why
     out.usage = usage
     out.cost = cost_of(usage, plan.price)
     latency_ms = (loop.time() - t0) * 1000.0
