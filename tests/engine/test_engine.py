@@ -57,6 +57,7 @@ models:
   cloud: {provider: real, model: gpt-4o-mini}
 routes:
   plain: {steps: [{name: answer, targets: [mini]}]}
+  claude_only: {steps: [{name: answer, targets: [claude]}]}
   fallback: {steps: [{name: answer, targets: [broken, claude]}]}
   two_steps:
     steps:
@@ -256,3 +257,30 @@ async def test_fallback_after_a_partial_stream_does_not_duplicate_the_prefix(loa
     final = events[-1]
     assert final.output == attempts[1].output
     assert final.output != attempts[0].output + attempts[1].output
+
+
+LONG_PROMPT = "Describe the water cycle: evaporation, condensation, precipitation and collection, " * 4
+
+
+async def test_a_broken_anthropic_stream_keeps_the_reported_prompt_side(loaded) -> None:
+    # message_start reported the prompt split (fresh, cache read, 5m and 1h writes); the stream then drops.
+    # Those buckets stay exact and priced at their own rates; only the output is estimated.
+    import json
+
+    dials = {"cached_tokens": 10, "cache_write_5m_tokens": 5, "cache_write_1h_tokens": 3,
+             "faults": [{"kind": "drop", "after_tokens": 4}]}
+    async with Engine(loaded) as engine:
+        events = await collect(engine, LONG_PROMPT, route="claude_only",
+                               extra_headers={"x-sim-behaviour": json.dumps(dials)})
+    hop = [h for h in by_type(events, "hop_finished") if h.kind == "attempt"][0]
+    usage = hop.usage
+    assert hop.status == "error" and hop.error_class == "connection"
+    assert (usage["input_source"], usage["output_source"]) == ("reported", "estimated")
+    prompt = count_messages([{"role": "user", "content": LONG_PROMPT}],
+                            model="sim-claude", encoding="o200k_base")
+    assert (usage["input_tokens"], usage["cache_read_tokens"], usage["cache_write_5m_tokens"],
+            usage["cache_write_1h_tokens"]) == (prompt - 18, 10, 5, 3)
+    assert usage["output_tokens"] == count_text(hop.output, "o200k_base") > 0
+    hand = (Decimal(prompt - 18) * 3 + Decimal(10) * Decimal("0.30") + Decimal(5) * Decimal("3.75") + Decimal(3) * 6
+            + Decimal(usage["output_tokens"]) * 15) / 10**6
+    assert Decimal(hop.cost["total"]) == hand

@@ -61,10 +61,14 @@ def request(wire: str, stream: bool = True, **dials: Any) -> ChatRequest:
 async def run(adapter: Adapter, req: ChatRequest) -> tuple[str, Usage | None, StreamEnd, list[Chunk]]:
     chunks = [chunk async for chunk in adapter.stream(req)]
     deltas = [c for c in chunks if isinstance(c, TextDelta)]
-    reports = [c for c in chunks if isinstance(c, UsageReport)]
-    # the stream contract: deltas, at most one usage report, exactly one end, in that order
+    early = [c for c in chunks if isinstance(c, UsageReport) and not c.final]
+    reports = [c for c in chunks if isinstance(c, UsageReport) and c.final]
+    # the stream contract: an early prompt-side report (Anthropic) before any text, deltas, at most one final
+    # usage report, exactly one end, in that order
     assert isinstance(chunks[-1], StreamEnd)
-    assert len(reports) <= 1 and chunks[: len(deltas)] == deltas
+    assert chunks[: len(early)] == early and all(e.usage.output_tokens == 0 for e in early)
+    rest = chunks[len(early):]
+    assert len(reports) <= 1 and rest[: len(deltas)] == deltas
     assert all(d.text for d in deltas)
     return "".join(d.text for d in deltas), reports[0].usage if reports else None, chunks[-1], chunks
 
@@ -242,7 +246,8 @@ async def test_stall_times_out(short_read_http: httpx.AsyncClient, sim_url: str,
     assert (info.value.kind, info.value.retryable) == ("timeout", True)
     assert "stalled" in info.value.message
     if stream:
-        assert seen and all(isinstance(c, TextDelta) for c in seen)  # text came, then silence
+        texts = [c for c in seen if isinstance(c, TextDelta)]
+        assert texts and all(isinstance(c, (TextDelta, UsageReport)) for c in seen)  # text came, then silence
 
 
 # -- wiring from a profile entry --------------------------------------------------------------------------

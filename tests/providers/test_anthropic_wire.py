@@ -98,6 +98,10 @@ async def test_stream_text_thinking_ping_and_cumulative_usage(canned: Canned, cl
         STOP,
     )
     chunks = await collect(adapter(canned, client), req())
+    early = chunks.pop(0)  # message_start's prompt side, reported before any text
+    assert isinstance(early, UsageReport) and not early.final
+    assert (early.usage.input_tokens, early.usage.cache_read_tokens, early.usage.input_source) == (12, 100, "reported")
+    assert (early.usage.output_tokens, early.usage.output_source) == (0, "estimated")
     assert chunks[:2] == [TextDelta("Hello"), TextDelta(" world")]
     report = chunks[2]
     assert isinstance(report, UsageReport)
@@ -116,7 +120,7 @@ async def test_error_event_mid_stream(canned: Canned, client: httpx.AsyncClient)
     with pytest.raises(ProviderError) as info:
         async for chunk in adapter(canned, client).stream(req()):
             seen.append(chunk)
-    assert seen == [TextDelta("par")]
+    assert [c for c in seen if not isinstance(c, UsageReport)] == [TextDelta("par")]
     assert (info.value.kind, info.value.retryable, info.value.message) == ("overloaded", True, "Overloaded")
 
 

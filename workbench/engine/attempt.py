@@ -137,6 +137,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     first_ts: float | None = None
     parts: list[str] = []
     reported: Usage | None = None
+    reported_final = False
     metering = plan.cap_remaining is not None and plan.price is not None and not plan.price.is_free
     metered_out = 0
     run_id, hop_id = plan.run_id, plan.hop_id
@@ -187,7 +188,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                         )
                         break
             elif kind is UsageReport:
-                reported = chunk.usage
+                reported, reported_final = chunk.usage, chunk.final
             elif kind is StreamEnd:
                 out.finish_reason = chunk.finish_reason
     except ProviderError as err:
@@ -201,7 +202,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     out.text = text
     est_out = count_text(text, plan.encoding)
     billed, unbilled_why = True, ""
-    if reported is not None and out.status == "ok":
+    if reported is not None and out.status == "ok" and reported_final:
         usage = reported
         usage.estimated_input_tokens = plan.est_input_tokens
         usage.estimated_output_tokens = est_out
@@ -213,12 +214,27 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         elif err is not None and not err.sent:
             billed = False  # the request never reached the provider (could not connect): nothing to charge
             unbilled_why = "the request never reached the provider; not billed"
-        usage = Usage(
-            input_tokens=plan.est_input_tokens if billed else 0,
-            output_tokens=est_out if billed else 0,
-            estimated_input_tokens=plan.est_input_tokens,
-            estimated_output_tokens=est_out,
-        )
+        if billed and reported is not None and reported.input_source == "reported":
+            # The provider told us the prompt side before the stream ended early (Anthropic's message_start):
+            # keep those exact buckets (cache reads and writes included); only the output is estimated.
+            usage = Usage(
+                input_tokens=reported.input_tokens,
+                cache_read_tokens=reported.cache_read_tokens,
+                cache_write_5m_tokens=reported.cache_write_5m_tokens,
+                cache_write_1h_tokens=reported.cache_write_1h_tokens,
+                output_tokens=est_out,
+                input_source="reported",
+                output_source="estimated",
+                estimated_input_tokens=plan.est_input_tokens,
+                estimated_output_tokens=est_out,
+            )
+        else:
+            usage = Usage(
+                input_tokens=plan.est_input_tokens if billed else 0,
+                output_tokens=est_out if billed else 0,
+                estimated_input_tokens=plan.est_input_tokens,
+                estimated_output_tokens=est_out,
+            )
         if out.status == "ok" and out.reason is None:
             out.reason = "provider reported no usage; estimated with the tokenizer"
         elif not billed and out.reason is None:

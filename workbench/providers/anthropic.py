@@ -187,6 +187,11 @@ class AnthropicAdapter(Adapter):
                             start_usage = (obj.get("message") or {}).get("usage")
                             if start_usage:
                                 _merge_usage(usage, start_usage)
+                                early = anthropic_usage(start_usage)
+                                if early is not None and early.input_source == "reported":
+                                    # the prompt side is exact from here on, even if the stream breaks later
+                                    early.output_tokens, early.output_source = 0, "estimated"
+                                    yield UsageReport(early, raw=dict(start_usage), final=False)
                         elif kind == "message_delta":
                             reason = (obj.get("delta") or {}).get("stop_reason")
                             if reason:

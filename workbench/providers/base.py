@@ -6,8 +6,10 @@ with a `kind` and a `retryable` flag, so the engine decides retries and fallback
 
 Stream contract (`Adapter.stream`), in order:
     TextDelta*        visible text, in arrival order (role-only / keep-alive frames are never yielded)
-    UsageReport?      at most one, the provider-reported usage, mapped into the normalized `Usage`
-                      (absent when the provider sent none; the engine then estimates)
+    UsageReport*      the provider-reported usage, mapped into the normalized `Usage`; the last one wins.
+                      A report with `final=False` may come early with the prompt side only (Anthropic's
+                      `message_start`), so a stream that breaks later still has reported input figures.
+                      (No report at all when the provider sent none; the engine then estimates.)
     StreamEnd         exactly once on success, with the finish reason
 An error at any point (before or mid-stream, including HTTP 200 with an error body and a stream that closes
 without its terminator) raises `ProviderError` from the iterator. Cancelling the iterator closes the response.
@@ -106,6 +108,7 @@ class TextDelta:
 class UsageReport:
     usage: Usage  # input_source/output_source == "reported" for the figures the provider gave
     raw: dict[str, Any] | None = None  # the wire usage object as received (for debugging; no secrets in it)
+    final: bool = True  # False: an early, prompt-side report; its output side is not to be trusted
 
 
 @dataclass(slots=True)
