@@ -29,7 +29,7 @@ _SUMMARIES = {
     "tui": "Open the workbench (Textual) on a profile.",
     "profile": "Check a profile file, or print the profile JSON Schema.",
     "sim": "Run the LLM simulator (OpenAI and Anthropic wire formats).",
-    "sessions": "List, show, search, export, import and remove saved runs.",
+    "sessions": "List, show, search, export, import, remove and re-price saved runs.",
 }
 
 

@@ -1,4 +1,4 @@
-"""`workbench sessions list | show ID | search TEXT | export | import FILE | rm ID`: the saved runs, headless.
+"""`workbench sessions list | show ID | search TEXT | export | import FILE | rm ID | reprice`: saved runs, headless.
 
 Every command takes `--db PATH` (default `$WORKBENCH_DB`, else `sessions/workbench.db`). Reading commands open
 a read-only file read-only; an unknown run id, a bad search query or an unusable database is a StoreError
@@ -97,7 +97,7 @@ def _fitted_table(title: str, heads: list[str], rows: list[list[str]], width: in
 
 @click.group()
 def sessions() -> None:
-    """Saved runs: list, show, search, export, import, remove."""
+    """Saved runs: list, show, search, export, import, remove, reprice."""
 
 
 @sessions.command("list")
@@ -283,3 +283,80 @@ def rm_cmd(db: Path | None, run_ids: tuple[str, ...]) -> None:
         for ref in run_ids:
             counts = store.delete_run(ref)
             click.echo(f"removed run {counts['id']} ({counts['hops']} hop(s), {counts['messages']} message(s))")
+
+
+def _day(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (expected YYYY-MM-DD, e.g. 2026-03-01)") from None
+
+
+def _money(value: Any, *, signed: bool = False) -> str:
+    from workbench.store.reprice import text
+
+    sign = ("+" if value > 0 else "-" if value < 0 else "") if signed else ""
+    return f"{sign}${text(abs(value))}"
+
+
+def _pct(original: Any, repriced: Any) -> str:
+    from workbench.store.reprice import delta_pct
+
+    pct = delta_pct(original, repriced)
+    return "n/a" if pct is None else f"{pct:+}%" if pct else "0%"
+
+
+@sessions.command("reprice")
+@_db_option
+@click.argument("run_ids", nargs=-1)
+@click.option("--session", "session_name", default=None, help="only runs of this session")
+@click.option("--route", default=None, help="only runs of this route")
+@click.option("--since", callback=_day, metavar="YYYY-MM-DD", help="only runs started on or after this day (UTC)")
+@click.option("--until", callback=_day, metavar="YYYY-MM-DD", help="only runs started on or before this day (UTC)")
+@click.option("--profile", "profile_path", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="profile whose prices to apply")
+@click.option("--model", default=None, metavar="ALIAS", help="price every attempt as this model of the profile")
+@click.option("--on", callback=_day, metavar="YYYY-MM-DD", help="use the prices in force on this day (default: today)")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object: per-run and total figures as exact decimals")
+def reprice_cmd(db: Path | None, run_ids: tuple[str, ...], session_name: str | None, route: str | None,
+                since: dt.date | None, until: dt.date | None, profile_path: Path, model: str | None,
+                on: dt.date | None, as_json: bool) -> None:
+    """Re-cost saved runs on a profile's prices. Read-only: the database is never modified.
+
+    Each attempt hop is priced from its stored usage buckets (fresh input, cache reads and writes, output,
+    reasoning; long-context tiers apply) as the model it ran on, or with --model as if every attempt had run on
+    ALIAS. RUN_IDS are full ids or unique prefixes; without them every run matching the filters is repriced.
+    Hops whose model is not in the profile keep their original cost and are counted in a warning."""
+    from workbench.profiles.load import load_profile
+    from workbench.store.reprice import open_readonly, reprice
+
+    loaded = load_profile(profile_path)
+    with open_readonly(db) as store:
+        result = reprice(store, loaded, run_ids, session=session_name, route=route, since=since, until=until,
+                         on=on, model=model)
+    unpriced = result.unpriced()
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        priced = f", every attempt as {model}" if model else ""
+        heads = ["run", "route", "started", "original", "repriced", "delta", "delta %"]
+        rows = [[r.run_id, r.route or "", _when(r.started_ts, short=True), _money(r.original), _money(r.repriced),
+                 _money(r.delta, signed=True), _pct(r.original, r.repriced)] for r in result.runs]
+        rows.append(["total", "", "", _money(result.original), _money(result.repriced),
+                     _money(result.delta, signed=True), _pct(result.original, result.repriced)])
+        console = _console()
+        table = _fitted_table(f"{len(result.runs)} run(s) repriced on {profile_path} prices in force on"
+                              f" {result.on}{priced}", heads, rows, console.width, squeeze="route",
+                              drop=("started", "route"))
+        for column in table.columns:
+            if column.header not in {"run", "route", "started"}:
+                column.justify = "right"
+        table.rows[-2].end_section = True  # the totals row stands apart
+        table.rows[-1].style = "bold"
+        console.print(table)
+    if unpriced:
+        models = sorted({h.unpriced or "" for _, h in unpriced})
+        click.echo(f"warning: {len(unpriced)} hop(s) in {len({r.run_id for r, _ in unpriced})} run(s) kept their"
+                   f" original cost: {'; '.join(models)}", err=True)
