@@ -82,7 +82,9 @@ class Engine:
                 continue
             behaviour = model.sim or SimBehaviour()
             encoding = model.tokenizer or encoding_for_model(model.model)
-            models[model.model] = behaviour.model_copy(update={"tokenizer": encoding})
+            # a simulated model rejects prompts over its profile context window, as the real one would
+            window = behaviour.context_window or model.context_window
+            models[model.model] = behaviour.model_copy(update={"tokenizer": encoding, "context_window": window})
         return models
 
     def _warm_tokenizers(self) -> None:

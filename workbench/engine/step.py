@@ -94,6 +94,8 @@ class StepRunner:
         self.reason: str | None = None
         self.today = dt.date.today()
         self._t0 = time.monotonic()
+        # after a provider said "prompt too long" for a window of this size, smaller windows are not tried
+        self.rejected_window: int | None = None
 
     def started(self) -> HopStarted:
         return HopStarted(run_id=self.state.run_id, hop_id=self.step_id, kind="step", name=self.step.name)
@@ -113,6 +115,24 @@ class StepRunner:
             est_input = count_messages(counted, model=model.model, encoding=encoding)
             price = select_price(model.prices, self.today)
             hop_id = state.next_hop_id()
+
+            # Context windows: never call a model that cannot take the prompt (FIELD-NOTES hard case 20).
+            too_long = None
+            if est_input > model.context_window:
+                too_long = f"the prompt is ~{est_input} tokens, over {alias}'s context window of {model.context_window}"
+            elif self.rejected_window is not None and model.context_window <= self.rejected_window:
+                too_long = (f"{alias}'s context window ({model.context_window}) is no larger than one that already"
+                            f" rejected the prompt ({self.rejected_window})")
+            if too_long is not None:
+                pending.append(Decision(run_id=run_id, hop_id=self.step_id, action="skip",
+                                        reason=f"{alias} skipped: {too_long}", target=alias))
+                pending.append(HopFinished(
+                    run_id=run_id, hop_id=hop_id, parent_id=self.step_id, kind="attempt", name=alias,
+                    provider=model.provider, model=alias, model_id=model.model, attempt=self.index + 1,
+                    status="skipped", reason=too_long, error_class="context_window", price=price_dict(price),
+                ))
+                self.error = f"{alias} skipped: {too_long}"
+                continue
 
             # Cost caps: reserve the worst case (whole prompt + max output) before the call.
             cap_remaining, cap_label = state.remaining(step.max_cost_usd, self.spent)
@@ -172,6 +192,12 @@ class StepRunner:
         targets = self.step.targets
         next_alias = targets[self.index + 1] if self.index + 1 < len(targets) else None
         run_id = self.state.run_id
+        if err is not None and err.kind == "context_window" and next_alias is not None:
+            # not retryable as such, but a model with a larger window may take the prompt
+            self.rejected_window = self.profile.models[plan.alias].context_window
+            return [Decision(run_id=run_id, hop_id=self.step_id, action="fallback", target=next_alias,
+                             reason=f"{plan.alias} rejected the prompt as too long ({err.message}); trying a larger"
+                                    f" context window")]
         if err is not None and err.retryable and next_alias is not None:
             return [Decision(run_id=run_id, hop_id=self.step_id, action="fallback", target=next_alias,
                              reason=f"{plan.alias} failed ({err.kind}: {err.message}); falling back to {next_alias}")]

@@ -59,6 +59,10 @@ class SimBehaviour(BaseModel):
         default=False, description="a server that ignores max_tokens: the answer runs to answer_tokens regardless"
     )
     seed: int | None = Field(default=None, description="overrides the server's seed for this model")
+    context_window: int | None = Field(
+        default=None, gt=0,
+        description="reject prompts of more tokens with the wire format's context-length error (HTTP 400)",
+    )
     tokenizer: str = Field(
         default="o200k_base", description="encoding the simulator counts usage with (the engine sets it from the profile)"
     )

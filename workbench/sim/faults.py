@@ -22,6 +22,7 @@ from workbench.sim.behaviour import Fault
 __all__ = [
     "HTTP_FAULT_STATUS",
     "SimRequestError",
+    "context_error",
     "fault_rng",
     "draw_fault",
     "retry_after_headers",
@@ -45,7 +46,19 @@ ERROR_KINDS: dict[str, tuple[int, str, str | None, str, str]] = {
     ),
     "unavailable": (503, "server_error", "service_unavailable", "api_error", "The service is temporarily unavailable."),
     "overloaded": (529, "overloaded_error", "overloaded", "overloaded_error", "Overloaded"),
+    "context_length": (400, "invalid_request_error", "context_length_exceeded", "invalid_request_error",
+                       "The prompt is longer than the model's context window."),
 }
+
+
+def context_error(wire: str, prompt_tokens: int, window: int) -> SimRequestError:
+    """The wire format's own words for a prompt over the context window (what each provider really says)."""
+    if wire == "anthropic":
+        message = f"prompt is too long: {prompt_tokens} tokens > {window} maximum"
+    else:
+        message = (f"This model's maximum context length is {window} tokens. However, your messages resulted in "
+                   f"{prompt_tokens} tokens. Please reduce the length of the messages.")
+    return SimRequestError("context_length", message, param="messages")
 
 _FAULT_KIND = {"http_429": "rate_limit", "http_500": "server_error", "http_503": "unavailable", "http_529": "overloaded"}
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from workbench.sim.faults import ERROR_KINDS, HTTP_FAULT_STATUS, SimRequestError, drop_connection, wait_forever
+from workbench.sim.faults import ERROR_KINDS, HTTP_FAULT_STATUS, SimRequestError, context_error, drop_connection, wait_forever
 from workbench.sim.plan import EventWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
 from workbench.sim.usage import render, render_anthropic_start
 
@@ -80,6 +80,10 @@ async def handle(server: "SimServer", request: web.Request) -> web.StreamRespons
     if plan.fault is not None and plan.fault.kind == "hang":
         await wait_forever()
     await plan.prepare()
+    window = plan.behaviour.context_window
+    if window is not None and plan.figures.prompt > window:
+        err = context_error("anthropic", plan.figures.prompt, window)
+        return web.json_response(error_body(err), status=err.status, headers=err.headers)
     try:
         if body.get("stream"):
             return await _stream(request, plan)

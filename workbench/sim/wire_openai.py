@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from workbench.sim.faults import ERROR_KINDS, HTTP_FAULT_STATUS, SimRequestError, drop_connection, wait_forever
+from workbench.sim.faults import ERROR_KINDS, HTTP_FAULT_STATUS, SimRequestError, context_error, drop_connection, wait_forever
 from workbench.sim.plan import EventWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
 from workbench.sim.usage import render
 
@@ -84,6 +84,10 @@ async def handle(server: "SimServer", request: web.Request) -> web.StreamRespons
         await wait_forever()
     include_usage = stream and isinstance(options, dict) and bool(options.get("include_usage"))
     await plan.prepare()
+    window = plan.behaviour.context_window
+    if window is not None and plan.figures.prompt > window:
+        err = context_error("openai", plan.figures.prompt, window)
+        return _error_response(err)
     try:
         if stream:
             return await _stream(request, plan, include_usage)
