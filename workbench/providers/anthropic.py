@@ -26,6 +26,7 @@ from workbench.providers.errors import (
     classify_http_error,
     from_httpx_exception,
     malformed,
+    read_body,
     read_error_text,
     stream_ended_early,
 )
@@ -223,17 +224,12 @@ class AnthropicAdapter(Adapter):
 
     async def _complete(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         response = await self._send(request)
-        try:
-            if response.status_code != 200:
-                raise await self._http_error(response, request.model)
+        if response.status_code != 200:
             try:
-                raw = await response.aread()
-            except httpx.HTTPError as exc:
-                raise from_httpx_exception(
-                    exc, provider=self.provider_name, model=request.model, mid_stream=True, secrets=self._secrets
-                ) from None
-        finally:
-            await response.aclose()
+                raise await self._http_error(response, request.model)
+            finally:
+                await response.aclose()
+        raw = await read_body(response, provider=self.provider_name, model=request.model, secrets=self._secrets)
         for chunk in self._parse_message(raw, request.model):
             yield chunk
 

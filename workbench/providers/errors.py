@@ -359,6 +359,17 @@ async def read_error_text(response: httpx.Response) -> str:
     return b"".join(parts)[:_ERROR_BODY_LIMIT].decode("utf-8", "replace")
 
 
+async def read_body(response: httpx.Response, *, provider: str, model: str, secrets: Iterable[str]) -> bytes:
+    """A whole (non-streamed) response body; a transport failure while reading is a classified ProviderError.
+    The response is always closed."""
+    try:
+        return await response.aread()
+    except httpx.HTTPError as exc:
+        raise from_httpx_exception(exc, provider=provider, model=model, mid_stream=True, secrets=secrets) from None
+    finally:
+        await response.aclose()
+
+
 _SECRET_HEADER_HINTS = ("auth", "key", "token", "secret", "cookie", "signature")
 
 
