@@ -116,3 +116,21 @@ def test_a_run_that_did_not_stream_shows_its_output() -> None:
     frame = state.take_frame()
     assert frame.reset == "whole answer" and frame.finished is not None
     assert state.take_frame().finished is None  # handed out once
+
+
+def test_an_estimated_hop_cost_is_marked() -> None:
+    from decimal import Decimal
+
+    from workbench.engine.events import HopFinished, HopStarted
+    from workbench.tui.runner import RunState
+    from workbench.tui.widgets.hop_table import _cost
+
+    state = RunState(prompt="p", route="r")
+    state.apply(HopStarted(run_id="r1", hop_id="r1.2", parent_id="r1.1", kind="attempt", name="m", attempt=1))
+    state.apply(HopFinished(run_id="r1", hop_id="r1.2", parent_id="r1.1", kind="attempt", name="m", attempt=1,
+                            status="cancelled", input_tokens=10, output_tokens=3, cost_usd=Decimal("0.00001"),
+                            usage={"input_source": "estimated", "output_source": "estimated"}))
+    row = state.rows["r1.2"]
+    assert row.estimated is True
+    assert _cost(row.cost_usd, row.estimated).plain.startswith("~")
+    assert not _cost(row.cost_usd, False).plain.startswith("~")

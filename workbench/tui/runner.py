@@ -43,6 +43,7 @@ class HopRow:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: Decimal | None = None
+    estimated: bool = False  # the cost rests on the tokenizer's estimate, not the provider's usage
     detail: str = ""
 
 
@@ -152,6 +153,9 @@ class RunState:
             row.input_tokens = event.input_tokens
             row.output_tokens = event.output_tokens
             row.cost_usd = event.cost_usd
+            usage = event.usage or {}
+            row.estimated = bool(event.input_tokens or event.output_tokens) and (
+                usage.get("input_source") == "estimated" or usage.get("output_source") == "estimated")
         row.detail = event.error or event.reason or ""
         self._touch(row.key)
         if event.status != "ok" and row.detail and event.kind != "step":  # a step's error repeats its last attempt's

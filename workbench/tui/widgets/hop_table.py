@@ -47,8 +47,11 @@ def _number(value: float | int | None, fmt: str = ",.0f") -> Text:
     return Text("" if value is None else format(value, fmt), justify="right")
 
 
-def _cost(value: Decimal | None) -> Text:
-    return Text("" if value is None else usd(value), justify="right")
+def _cost(value: Decimal | None, estimated: bool = False) -> Text:
+    """Money; "~" marks a figure estimated with the tokenizer (the provider reported no usage for it)."""
+    if value is None:
+        return Text("", justify="right")
+    return Text(("~" if estimated else "") + usd(value), justify="right")
 
 
 class HopTable(DataTable[Text]):
@@ -92,7 +95,7 @@ class HopTable(DataTable[Text]):
             "ttft": _number(row.ttft_ms),
             "tokens_in": _number(row.input_tokens),
             "tokens_out": _number(row.output_tokens),
-            "cost": _cost(row.cost_usd),
+            "cost": _cost(row.cost_usd, row.estimated),
         }
 
     def upsert(self, rows: Iterable[HopRow]) -> None:
