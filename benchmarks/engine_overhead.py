@@ -6,7 +6,8 @@ concurrency 1 and at concurrency 50, alternating baseline and engine rounds to c
 any client must do to get the text: httpx streaming POST, SSE lines, json.loads per event. The engine does that
 plus events, timeouts, token estimates, usage normalization and exact cost per hop.
 
-Prints p50/p95 latency and requests/s for each, their ratios, and the engine's added p50 per hop.
+Prints p50/p95 latency and requests/s for each, their ratios, and the engine's added p50 per hop; then, with no
+I/O at all, the engine's own work per hop (a 40-token answer replayed from memory, engine vs the bare adapter).
 Usage: python benchmarks/engine_overhead.py [--n 400] [--rounds 3] [--answer-tokens 40]
 """
 
@@ -28,8 +29,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from typing import AsyncIterator  # noqa: E402
+
+from workbench.accounting.usage import Usage  # noqa: E402
 from workbench.engine import Engine  # noqa: E402
 from workbench.profiles.load import loads_profile  # noqa: E402
+from workbench.providers.base import Adapter, ChatRequest, Chunk, StreamEnd, TextDelta, UsageReport  # noqa: E402
 
 PROMPT = "Summarise why connection pooling matters for streaming LLM calls."
 
@@ -74,6 +79,54 @@ routes:
   r:
     steps: [{{name: answer, targets: [m]}}]
 """
+
+
+class _MemoryAdapter(Adapter):
+    """Replays a fixed 40-token answer from memory: isolates the engine's own per-hop work from the network."""
+
+    wire = "openai"
+
+    async def _replay(self) -> AsyncIterator[Chunk]:
+        for piece in _PIECES:
+            yield TextDelta(piece)
+        yield UsageReport(Usage(input_tokens=20, output_tokens=len(_PIECES), input_source="reported",
+                                output_source="reported"))
+        yield StreamEnd("stop")
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        return self._replay()
+
+
+_PIECES = [f" word{i}" for i in range(40)]
+
+
+async def in_process(n: int) -> None:
+    """Engine vs iterating the same in-memory adapter directly: the engine's own overhead per hop, no I/O."""
+    engine = Engine(loads_profile(profile_text(1)))
+    await engine.start()
+    adapter = _MemoryAdapter(httpx.AsyncClient(), base_url="http://127.0.0.1:1/v1")
+    engine._adapters["local"] = adapter  # the engine's adapter cache: swap the wire for memory
+
+    async def bare() -> None:
+        async for _ in adapter.stream(None):  # type: ignore[arg-type]
+            pass
+
+    async def through_engine() -> None:
+        async for _ in engine.run(PROMPT):
+            pass
+
+    timings: dict[str, list[float]] = {"adapter": [], "engine": []}
+    for _ in range(3):
+        for name, fn in (("adapter", bare), ("engine", through_engine)):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                await fn()
+            timings[name].append((time.perf_counter() - t0) / n * 1e6)
+    a, e = min(timings["adapter"]), min(timings["engine"])
+    print(f"\nin process (no I/O): 40-token hop replayed from memory, best of 3 x {n}")
+    print(f"  adapter alone {a:8.1f} us   through the engine {e:8.1f} us   engine's own work {e - a:6.1f} us/hop"
+          f"  ({(e - a) / 41:.2f} us per streamed chunk)")
+    await engine.close()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -179,6 +232,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("PYTHONHASHSEED", "0")
     asyncio.run(main_async(args))
+    asyncio.run(in_process(2000))
 
 
 if __name__ == "__main__":
