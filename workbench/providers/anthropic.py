@@ -26,7 +26,6 @@ from workbench.providers.errors import (
     classify_http_error,
     from_httpx_exception,
     malformed,
-    read_body,
     read_error_text,
     stream_ended_early,
 )
@@ -224,12 +223,7 @@ class AnthropicAdapter(Adapter):
 
     async def _complete(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         response = await self._send(request)
-        if response.status_code != 200:
-            try:
-                raise await self._http_error(response, request.model)
-            finally:
-                await response.aclose()
-        raw = await read_body(response, provider=self.provider_name, model=request.model, secrets=self._secrets)
+        raw = await self._whole_body(response, request.model, lambda: self._http_error(response, request.model))
         for chunk in self._parse_message(raw, request.model):
             yield chunk
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, ClassVar, Literal, Mapping
+from typing import Any, AsyncIterator, Awaitable, Callable, ClassVar, Literal, Mapping
 
 import httpx
 
@@ -142,10 +142,24 @@ class Adapter(abc.ABC):
         self.headers = dict(headers or {})
         self.provider_name = provider_name
         self.stream_usage = stream_usage
+        self._secrets: tuple[str, ...] | frozenset[str] | list[str] = ()  # values to mask in errors (set by _prepare)
         self._prepare()
 
     def _prepare(self) -> None:
         """Subclass hook, run at the end of construction: build the URL and fixed headers (no I/O)."""
+
+    async def _whole_body(
+        self, response: httpx.Response, model: str, http_error: Callable[[], Awaitable[Exception]]
+    ) -> bytes:
+        """The body of a non-streamed answer; a non-200 status raises `http_error()`. Always closes the response."""
+        from workbench.providers.errors import read_body
+
+        if response.status_code != 200:
+            try:
+                raise await http_error()
+            finally:
+                await response.aclose()
+        return await read_body(response, provider=self.provider_name, model=model, secrets=self._secrets)
 
     @abc.abstractmethod
     def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:

@@ -29,7 +29,6 @@ from workbench.providers.errors import (
     classify_http_error,
     from_httpx_exception,
     malformed,
-    read_body,
     read_error_text,
     stream_ended_early,
 )
@@ -245,12 +244,7 @@ class OpenAICompatAdapter(Adapter):
 
     async def _complete(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         response = await self._send(request, build_openai_body(request, include_usage=False))
-        if response.status_code != 200:
-            try:
-                raise await self._error(response, request)
-            finally:
-                await response.aclose()
-        raw = await read_body(response, provider=self.provider_name, model=request.model, secrets=self._secrets)
+        raw = await self._whole_body(response, request.model, lambda: self._error(response, request))
         for chunk in self._parse_completion(raw, request.model):
             yield chunk
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from typing import NoReturn
+from typing import Any, Awaitable, Callable, NoReturn
 
 from aiohttp import web
 
@@ -23,6 +23,7 @@ __all__ = [
     "HTTP_FAULT_STATUS",
     "SimRequestError",
     "context_error",
+    "answer_admitted",
     "fault_rng",
     "draw_fault",
     "retry_after_headers",
@@ -130,3 +131,23 @@ async def drop_connection(request: web.Request) -> None:
         await asyncio.sleep(0.001)
     await asyncio.sleep(0.005)  # let the kernel hand the last segment over before the reset
     transport.abort()
+
+
+async def answer_admitted(
+    plan: Any,
+    wire: str,
+    error_response: Callable[[SimRequestError], web.StreamResponse],
+    reply: Callable[[], Awaitable[web.StreamResponse]],
+) -> web.StreamResponse:
+    """The part of handling a request that both wire formats share once it is admitted: act out a hang, work
+    out the answer, refuse a prompt over the context window, then reply (and shrug off a client that left)."""
+    if plan.fault is not None and plan.fault.kind == "hang":
+        await wait_forever()
+    await plan.prepare()
+    window = plan.behaviour.context_window
+    if window is not None and plan.figures.prompt > window:
+        return error_response(context_error(wire, plan.figures.prompt, window))
+    try:
+        return await reply()
+    except ConnectionError:  # the client went away mid-answer: nothing left to tell it
+        return web.Response(status=499)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from workbench.sim.faults import ERROR_KINDS, HTTP_FAULT_STATUS, SimRequestError, context_error, drop_connection, wait_forever
+from workbench.sim.faults import ERROR_KINDS, HTTP_FAULT_STATUS, SimRequestError, answer_admitted, drop_connection, wait_forever
 from workbench.sim.plan import EventWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
 from workbench.sim.usage import render, render_anthropic_start
 
@@ -76,20 +76,18 @@ async def handle(server: "SimServer", request: web.Request) -> web.StreamRespons
         if plan.fault is not None and plan.fault.kind in HTTP_FAULT_STATUS:
             raise SimRequestError.from_fault(plan.fault, plan.prompt.model)
     except SimRequestError as err:
-        return web.json_response(error_body(err), status=err.status, headers=err.headers)
-    if plan.fault is not None and plan.fault.kind == "hang":
-        await wait_forever()
-    await plan.prepare()
-    window = plan.behaviour.context_window
-    if window is not None and plan.figures.prompt > window:
-        err = context_error("anthropic", plan.figures.prompt, window)
-        return web.json_response(error_body(err), status=err.status, headers=err.headers)
-    try:
+        return _error_response(err)
+
+    async def reply() -> web.StreamResponse:
         if body.get("stream"):
             return await _stream(request, plan)
         return await _complete(request, plan)
-    except ConnectionError:  # the client went away mid-answer: nothing left to tell it
-        return web.Response(status=499)
+
+    return await answer_admitted(plan, "anthropic", _error_response, reply)
+
+
+def _error_response(err: SimRequestError) -> web.Response:
+    return web.json_response(error_body(err), status=err.status, headers=err.headers)
 
 
 def _message(plan: Plan, msg_id: str, content: list[dict[str, Any]], stop: str | None, usage: Any) -> dict[str, Any]:

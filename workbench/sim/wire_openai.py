@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from workbench.sim.faults import ERROR_KINDS, HTTP_FAULT_STATUS, SimRequestError, context_error, drop_connection, wait_forever
+from workbench.sim.faults import ERROR_KINDS, HTTP_FAULT_STATUS, SimRequestError, answer_admitted, drop_connection, wait_forever
 from workbench.sim.plan import EventWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
 from workbench.sim.usage import render
 
@@ -80,20 +80,14 @@ async def handle(server: "SimServer", request: web.Request) -> web.StreamRespons
             raise SimRequestError.from_fault(plan.fault, prompt.model)
     except SimRequestError as err:
         return _error_response(err)
-    if plan.fault is not None and plan.fault.kind == "hang":
-        await wait_forever()
     include_usage = stream and isinstance(options, dict) and bool(options.get("include_usage"))
-    await plan.prepare()
-    window = plan.behaviour.context_window
-    if window is not None and plan.figures.prompt > window:
-        err = context_error("openai", plan.figures.prompt, window)
-        return _error_response(err)
-    try:
+
+    async def reply() -> web.StreamResponse:
         if stream:
             return await _stream(request, plan, include_usage)
         return await _complete(request, plan)
-    except ConnectionError:  # the client went away mid-answer: nothing left to tell it
-        return web.Response(status=499)
+
+    return await answer_admitted(plan, "openai", _error_response, reply)
 
 
 async def _complete(request: web.Request, plan: Plan) -> web.StreamResponse:
