@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROFILE ?= profiles/demo.yaml
 
-.PHONY: run test install install-test bench clean
+.PHONY: run test lint install install-test bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,7 +24,11 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/workbench tui --profile $(PROFILE)
 
-test: install-test
+lint: install-test
+	$(BIN)/ruff check workbench tests benchmarks
+	$(BIN)/ruff format --check workbench tests benchmarks
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 bench: install-test

@@ -29,7 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from typing import AsyncIterator  # noqa: E402
+from collections.abc import AsyncIterator  # noqa: E402
 
 from workbench.accounting.usage import Usage  # noqa: E402
 from workbench.engine import Engine  # noqa: E402
@@ -48,7 +48,9 @@ def free_port() -> int:
 def start_sim(port: int) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench", "sim", "serve", "--port", str(port), "--seed", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -89,8 +91,9 @@ class _MemoryAdapter(Adapter):
     async def _replay(self) -> AsyncIterator[Chunk]:
         for piece in _PIECES:
             yield TextDelta(piece)
-        yield UsageReport(Usage(input_tokens=20, output_tokens=len(_PIECES), input_source="reported",
-                                output_source="reported"))
+        yield UsageReport(
+            Usage(input_tokens=20, output_tokens=len(_PIECES), input_source="reported", output_source="reported")
+        )
         yield StreamEnd("stop")
 
     def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
@@ -124,8 +127,10 @@ async def in_process(n: int) -> None:
             timings[name].append((time.perf_counter() - t0) / n * 1e6)
     a, e = min(timings["adapter"]), min(timings["engine"])
     print(f"\nin process (no I/O): 40-token hop replayed from memory, best of 3 x {n}")
-    print(f"  adapter alone {a:8.1f} us   through the engine {e:8.1f} us   engine's own work {e - a:6.1f} us/hop"
-          f"  ({(e - a) / 41:.2f} us per streamed chunk)")
+    print(
+        f"  adapter alone {a:8.1f} us   through the engine {e:8.1f} us   engine's own work {e - a:6.1f} us/hop"
+        f"  ({(e - a) / 41:.2f} us per streamed chunk)"
+    )
     await engine.close()
 
 
@@ -188,8 +193,9 @@ async def main_async(args: argparse.Namespace) -> None:
     port = free_port()
     proc = start_sim(port)
     try:
-        headers = {"x-sim-behaviour": json.dumps({"ttft_ms": 0, "tokens_per_s": 1e9,
-                                                   "answer_tokens": args.answer_tokens})}
+        headers = {
+            "x-sim-behaviour": json.dumps({"ttft_ms": 0, "tokens_per_s": 1e9, "answer_tokens": args.answer_tokens})
+        }
         loaded = loads_profile(profile_text(port))
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
@@ -199,8 +205,10 @@ async def main_async(args: argparse.Namespace) -> None:
             for _ in range(20):  # warm both paths: connections, tokenizer, imports
                 await raw()
                 await eng()
-            print(f"engine overhead benchmark: n={args.n} per round, {args.rounds} rounds, "
-                  f"answer ~{args.answer_tokens} tokens, sim in its own process, python {sys.version.split()[0]}")
+            print(
+                f"engine overhead benchmark: n={args.n} per round, {args.rounds} rounds, "
+                f"answer ~{args.answer_tokens} tokens, sim in its own process, python {sys.version.split()[0]}"
+            )
             for concurrency in (1, 50):
                 results: dict[str, tuple[list[float], list[float]]] = {"raw": ([], []), "engine": ([], [])}
                 for _ in range(args.rounds):
@@ -216,8 +224,9 @@ async def main_async(args: argparse.Namespace) -> None:
                 for name, (p50, p95, rps) in rows.items():
                     print(f"  {name:8} {p50:9.3f} {p95:9.3f} {rps:9.1f}")
                 r, e = rows["raw"], rows["engine"]
-                print(f"  ratio engine/raw: p50 {e[0] / r[0]:.3f}x  p95 {e[1] / r[1]:.3f}x  "
-                      f"throughput {e[2] / r[2]:.3f}x")
+                print(
+                    f"  ratio engine/raw: p50 {e[0] / r[0]:.3f}x  p95 {e[1] / r[1]:.3f}x  throughput {e[2] / r[2]:.3f}x"
+                )
                 print(f"  engine adds {e[0] - r[0]:+.3f} ms p50 per hop")
     finally:
         proc.terminate()

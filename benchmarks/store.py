@@ -30,7 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workbench.accounting.prices import Price  # noqa: E402
 from workbench.accounting.usage import Usage, cost_of  # noqa: E402
 from workbench.engine.events import (  # noqa: E402
-    Decision, Event, FirstToken, HopFinished, HopStarted, RunFinished, RunStarted, Token,
+    Decision,
+    Event,
+    FirstToken,
+    HopFinished,
+    HopStarted,
+    RunFinished,
+    RunStarted,
+    Token,
 )
 from workbench.store import EventWriter, open_store  # noqa: E402
 from workbench.store.persist import insert_sql  # noqa: E402
@@ -60,10 +67,10 @@ def make_run(i: int, text: Text, t0: float) -> list[Event]:
     run_id = f"bench{i:08d}"
     clock = iter(t0 + k * 0.001 for k in range(10_000))
     prompt = " ".join(text.words(30))
-    ev: list[Event] = [RunStarted(run_id=run_id, ts=next(clock), route="bench", prompt=prompt, profile="bench",
-                                  profile_hash="0" * 64),
-                       Decision(run_id=run_id, ts=next(clock), hop_id=None, action="route", reason="bench route",
-                                target="bench")]
+    ev: list[Event] = [
+        RunStarted(run_id=run_id, ts=next(clock), route="bench", prompt=prompt, profile="bench", profile_hash="0" * 64),
+        Decision(run_id=run_id, ts=next(clock), hop_id=None, action="route", reason="bench route", target="bench"),
+    ]
     total = Decimal(0)
     tin = tout = 0
     hop = 0
@@ -77,14 +84,27 @@ def make_run(i: int, text: Text, t0: float) -> list[Event]:
             hop += 1
             hop_id = f"{run_id}.{hop}"
             a0 = next(clock)
-            ev.append(HopStarted(run_id=run_id, ts=a0, hop_id=hop_id, parent_id=step_id, kind="attempt", name=alias,
-                                 provider="sim", model=alias, model_id=alias + "-1", attempt=n))
+            ev.append(
+                HopStarted(
+                    run_id=run_id,
+                    ts=a0,
+                    hop_id=hop_id,
+                    parent_id=step_id,
+                    kind="attempt",
+                    name=alias,
+                    provider="sim",
+                    model=alias,
+                    model_id=alias + "-1",
+                    attempt=n,
+                )
+            )
             words = text.words(24) if ok else []
             if ok:
                 ev.append(FirstToken(run_id=run_id, ts=next(clock), hop_id=hop_id, ttft_ms=1.0))
                 ev.extend(Token(run_id=run_id, ts=next(clock), hop_id=hop_id, text=w + " ") for w in words)
-            usage = Usage(input_tokens=40, output_tokens=len(words) * 5, input_source="reported",
-                          output_source="reported")
+            usage = Usage(
+                input_tokens=40, output_tokens=len(words) * 5, input_source="reported", output_source="reported"
+            )
             price = PRICE if alias == "backup" else CHEAP
             cost = cost_of(usage, price) if ok else cost_of(Usage(), price)
             total += cost.total
@@ -92,25 +112,74 @@ def make_run(i: int, text: Text, t0: float) -> list[Event]:
             tout += usage.completion_tokens if ok else 0
             out = " ".join(words) * 5
             a1 = next(clock)
-            ev.append(HopFinished(
-                run_id=run_id, ts=a1, hop_id=hop_id, parent_id=step_id, kind="attempt", name=alias, provider="sim",
-                model=alias, model_id=alias + "-1", attempt=n, status="ok" if ok else "error",
-                latency_ms=(a1 - a0) * 1000, ttft_ms=1.0 if ok else None,
-                input_tokens=usage.prompt_tokens if ok else 0, output_tokens=usage.completion_tokens if ok else 0,
-                cost_usd=cost.total, error=None if ok else "HTTP 503", error_class=None if ok else "server",
-                usage=usage.to_dict() if ok else None, cost=cost.to_dict(), price=price.model_dump(mode="json"),
-                started_ts=a0, output=out if ok else ""))
+            ev.append(
+                HopFinished(
+                    run_id=run_id,
+                    ts=a1,
+                    hop_id=hop_id,
+                    parent_id=step_id,
+                    kind="attempt",
+                    name=alias,
+                    provider="sim",
+                    model=alias,
+                    model_id=alias + "-1",
+                    attempt=n,
+                    status="ok" if ok else "error",
+                    latency_ms=(a1 - a0) * 1000,
+                    ttft_ms=1.0 if ok else None,
+                    input_tokens=usage.prompt_tokens if ok else 0,
+                    output_tokens=usage.completion_tokens if ok else 0,
+                    cost_usd=cost.total,
+                    error=None if ok else "HTTP 503",
+                    error_class=None if ok else "server",
+                    usage=usage.to_dict() if ok else None,
+                    cost=cost.to_dict(),
+                    price=price.model_dump(mode="json"),
+                    started_ts=a0,
+                    output=out if ok else "",
+                )
+            )
             if ok:
                 out_text = out
             else:
-                ev.append(Decision(run_id=run_id, ts=next(clock), hop_id=step_id, action="fallback",
-                                   reason="primary failed (server); falling back", target="backup"))
+                ev.append(
+                    Decision(
+                        run_id=run_id,
+                        ts=next(clock),
+                        hop_id=step_id,
+                        action="fallback",
+                        reason="primary failed (server); falling back",
+                        target="backup",
+                    )
+                )
         s1 = next(clock)
-        ev.append(HopFinished(run_id=run_id, ts=s1, hop_id=step_id, kind="step", name=step, status="ok",
-                              latency_ms=(s1 - s0) * 1000, output=out_text))
+        ev.append(
+            HopFinished(
+                run_id=run_id,
+                ts=s1,
+                hop_id=step_id,
+                kind="step",
+                name=step,
+                status="ok",
+                latency_ms=(s1 - s0) * 1000,
+                output=out_text,
+            )
+        )
     end = next(clock)
-    ev.append(RunFinished(run_id=run_id, ts=end, status="ok", output=out_text, latency_ms=(end - t0) * 1000,
-                          ttft_ms=1.0, input_tokens=tin, output_tokens=tout, cost_usd=total, cost=str(total)))
+    ev.append(
+        RunFinished(
+            run_id=run_id,
+            ts=end,
+            status="ok",
+            output=out_text,
+            latency_ms=(end - t0) * 1000,
+            ttft_ms=1.0,
+            input_tokens=tin,
+            output_tokens=tout,
+            cost_usd=total,
+            cost=str(total),
+        )
+    )
     return ev
 
 
@@ -142,10 +211,14 @@ def save_baseline(db: Path, runs: list[list[Event]]) -> float:
     tables = [
         (insert_sql("runs", RUN_COLUMNS), [tuple(r.run[c] for c in RUN_COLUMNS) for r in records]),
         (insert_sql("hops", HOP_COLUMNS), [tuple(h[c] for c in HOP_COLUMNS) for r in records for h in r.hops]),
-        (insert_sql("messages", MESSAGE_COLUMNS),
-         [tuple(m[c] for c in MESSAGE_COLUMNS) for r in records for m in r.messages]),
-        (insert_sql("decisions", DECISION_COLUMNS),
-         [tuple(d[c] for c in DECISION_COLUMNS) for r in records for d in r.decisions]),
+        (
+            insert_sql("messages", MESSAGE_COLUMNS),
+            [tuple(m[c] for c in MESSAGE_COLUMNS) for r in records for m in r.messages],
+        ),
+        (
+            insert_sql("decisions", DECISION_COLUMNS),
+            [tuple(d[c] for c in DECISION_COLUMNS) for r in records for d in r.decisions],
+        ),
     ]
     store = open_store(db)  # the same schema, FTS triggers and pragmas
     conn = store.conn
@@ -187,22 +260,33 @@ def main() -> None:
         print(f"building {args.runs:,} runs of 5 hops ...", flush=True)
         runs = make_runs(args.runs)
         n_events = sum(len(r) for r in runs)
-        text_bytes = sum(len(e.prompt.encode()) if isinstance(e, RunStarted) else len((e.output or "").encode())
-                         for r in runs for e in r
-                         if isinstance(e, RunStarted) or (isinstance(e, HopFinished) and e.kind == "attempt"))
+        text_bytes = sum(
+            len(e.prompt.encode()) if isinstance(e, RunStarted) else len((e.output or "").encode())
+            for r in runs
+            for e in r
+            if isinstance(e, RunStarted) or (isinstance(e, HopFinished) and e.kind == "attempt")
+        )
         writer_s, submit_s = save_with_writer(folder / "writer.db", runs)
         base_s = save_baseline(folder / "baseline.db", runs)
         size = (folder / "writer.db").stat().st_size
         print(f"\nsave {args.runs:,} runs x 5 hops ({n_events:,} events, {args.runs * 5:,} hop rows)")
-        print(f"  EventWriter, submit to flushed : {writer_s:7.2f} s  {args.runs / writer_s:9,.0f} runs/s"
-              f"  {writer_s / args.runs * 1e6:7.1f} us/run")
-        print(f"  bare sqlite3 executemany       : {base_s:7.2f} s  {args.runs / base_s:9,.0f} runs/s"
-              f"  {base_s / args.runs * 1e6:7.1f} us/run")
+        print(
+            f"  EventWriter, submit to flushed : {writer_s:7.2f} s  {args.runs / writer_s:9,.0f} runs/s"
+            f"  {writer_s / args.runs * 1e6:7.1f} us/run"
+        )
+        print(
+            f"  bare sqlite3 executemany       : {base_s:7.2f} s  {args.runs / base_s:9,.0f} runs/s"
+            f"  {base_s / args.runs * 1e6:7.1f} us/run"
+        )
         print(f"  ratio writer / baseline        : {writer_s / base_s:7.2f} x")
-        print(f"  caller's time in submit()      : {submit_s / n_events * 1e9:7.0f} ns/event"
-              f"  ({submit_s / args.runs * 1e6:.1f} us/run, on the caller's thread)")
-        print(f"  size on disk                   : {size / args.runs:7,.0f} bytes/run  ({size / 1e6:.1f} MB; the"
-              f" runs' distinct text, prompt + attempt outputs, is {text_bytes / args.runs:,.0f} bytes/run)")
+        print(
+            f"  caller's time in submit()      : {submit_s / n_events * 1e9:7.0f} ns/event"
+            f"  ({submit_s / args.runs * 1e6:.1f} us/run, on the caller's thread)"
+        )
+        print(
+            f"  size on disk                   : {size / args.runs:7,.0f} bytes/run  ({size / 1e6:.1f} MB; the"
+            f" runs' distinct text, prompt + attempt outputs, is {text_bytes / args.runs:,.0f} bytes/run)"
+        )
         del runs
 
         print(f"\nbuilding {args.search_runs:,} runs for search ...", flush=True)
@@ -225,16 +309,20 @@ def main() -> None:
             "phrase": lambda: f'"{rng.choice(vocab[:50])} {rng.choice(vocab[:50])}"',
             "prefix*": lambda: rng.choice(vocab[:200])[:3] + "*",
         }
-        print(f"  built and saved through EventWriter in {build_s:.1f} s ({args.search_runs / build_s:,.0f} runs/s),"
-              f" {big_size / args.search_runs:,.0f} bytes/run ({big_size / 1e6:.0f} MB)")
+        print(
+            f"  built and saved through EventWriter in {build_s:.1f} s ({args.search_runs / build_s:,.0f} runs/s),"
+            f" {big_size / args.search_runs:,.0f} bytes/run ({big_size / 1e6:.0f} MB)"
+        )
         print(f"\nFTS search over {args.search_runs:,} runs (Store.search: MATCH + snippets + rank, limit 20)")
         every: list[float] = []
         for kind, make in kinds.items():
             lat = search_latencies(big, [make() for _ in range(max(1, args.queries // len(kinds)))])
             every += lat
             print(f"  {kind:10s}: p50 {pct(lat, 0.5):7.2f} ms   p95 {pct(lat, 0.95):7.2f} ms")
-        print(f"  {'all':10s}: p50 {pct(every, 0.5):7.2f} ms   p95 {pct(every, 0.95):7.2f} ms"
-              f"   (mean {statistics.fmean(every):.2f} ms over {len(every)} queries)")
+        print(
+            f"  {'all':10s}: p50 {pct(every, 0.5):7.2f} ms   p95 {pct(every, 0.95):7.2f} ms"
+            f"   (mean {statistics.fmean(every):.2f} ms over {len(every)} queries)"
+        )
 
 
 if __name__ == "__main__":

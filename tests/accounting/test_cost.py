@@ -13,8 +13,14 @@ D = Decimal
 def test_each_bucket_is_billed_at_its_rate_exactly() -> None:
     # Claude Sonnet 4.x rates: in 3, 5m write 3.75, 1h write 6, cache hit 0.30, out 15 (USD per 1M)
     price = Price(input="3", cache_write_5m="3.75", cache_write_1h="6", cached_input="0.30", output="15")
-    usage = Usage(input_tokens=1000, cache_read_tokens=20000, cache_write_5m_tokens=3000,
-                  cache_write_1h_tokens=500, output_tokens=700, reasoning_tokens=300)
+    usage = Usage(
+        input_tokens=1000,
+        cache_read_tokens=20000,
+        cache_write_5m_tokens=3000,
+        cache_write_1h_tokens=500,
+        output_tokens=700,
+        reasoning_tokens=300,
+    )
     cost = cost_of(usage, price)
     hand = (D(1000) * 3 + D(20000) * D("0.30") + D(3000) * D("3.75") + D(500) * 6 + D(700) * 15 + D(300) * 15) / 10**6
     assert cost.total == hand == D("0.03825")
@@ -37,7 +43,9 @@ def test_long_context_tier_crossed_by_one_token_bills_the_whole_request_higher()
 
 
 def test_tier_threshold_counts_cached_prompt_tokens_too() -> None:
-    price = Price(input="2", cached_input="0.5", output="8", tiers=[{"above_input_tokens": 100, "input": "4", "output": "16"}])
+    price = Price(
+        input="2", cached_input="0.5", output="8", tiers=[{"above_input_tokens": 100, "input": "4", "output": "16"}]
+    )
     cost = cost_of(Usage(input_tokens=60, cache_read_tokens=41, output_tokens=1), price)
     # crossed (101 > 100): cached rate scales with the tier's input ratio (0.5 * 4/2 = 1)
     assert cost.total == (D(60) * 4 + D(41) * 1 + D(1) * 16) / 10**6

@@ -13,9 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from accounting_helpers import (
-    D,
     GEMINI_PRICING,
     MINI_IN,
     MINI_OUT,
@@ -23,6 +21,7 @@ from accounting_helpers import (
     PRO_LONG_IN,
     PRO_LONG_OUT,
     PRO_OUT,
+    D,
     attempts,
     check_totals,
     end_of,
@@ -33,6 +32,7 @@ from accounting_helpers import (
     tokens_of,
     usd,
 )
+
 from workbench.engine import CancelToken
 from workbench.engine.events import Event, HopStarted
 from workbench.profiles.load import LoadedProfile
@@ -77,8 +77,17 @@ async def test_long_context_tier_not_crossed_at_the_threshold_and_crossed_by_one
 ) -> None:
     model_id = {"at": "gemini-2.5-pro-a", "over": "gemini-2.5-pro-b"}[route]
     size = prompt_tokens(model_id)  # P: the prompt as the provider will count it
-    loaded = load(TIER_PROFILE.format(source=GEMINI_PRICING, base_in=PRO_IN, base_out=PRO_OUT, long_in=PRO_LONG_IN,
-                                      long_out=PRO_LONG_OUT, at=size, over=size - 1))
+    loaded = load(
+        TIER_PROFILE.format(
+            source=GEMINI_PRICING,
+            base_in=PRO_IN,
+            base_out=PRO_OUT,
+            long_in=PRO_LONG_IN,
+            long_out=PRO_LONG_OUT,
+            at=size,
+            over=size - 1,
+        )
+    )
     reasoning = 64
     with sim_for(loaded) as sim:
         events = await run_route(loaded, route, sim=sim)
@@ -102,6 +111,7 @@ def _cancel_at_fifth_token(token: CancelToken, *, later: float | None) -> Callab
                 token.cancel()  # from the consumer's own code: the engine sees the flag at its next step
             else:  # from a timer while the engine awaits the stream: interrupts the read
                 asyncio.get_running_loop().call_later(later, token.cancel)
+
     return on_event
 
 
@@ -148,7 +158,12 @@ async def test_a_cap_refuses_a_call_whose_worst_case_cannot_fit_before_it_starts
     (hop,) = attempts(events)
     assert not [e for e in events if isinstance(e, HopStarted) and e.hop_id == hop.hop_id]
     assert (hop.status, hop.error_class, hop.cost_usd, hop.input_tokens, hop.output_tokens) == (
-        "skipped", "cost_cap", 0, 0, 0)
+        "skipped",
+        "cost_cap",
+        0,
+        0,
+        0,
+    )
     end = end_of(events)
     assert end.status == "error" and "refused" in end.error and D(end.cost) == 0
     check_totals(events, loaded, tmp_path)

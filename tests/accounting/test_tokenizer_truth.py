@@ -15,47 +15,79 @@ import pytest
 from workbench.tokens import count_messages, count_text, get_encoding
 
 JARGON = [
-    {"role": "system", "content": "You are a helpful, pattern-following assistant that translates corporate jargon into plain English."},
+    {
+        "role": "system",
+        "content": "You are a helpful, pattern-following assistant that translates corporate jargon into plain English.",
+    },
     {"role": "system", "name": "example_user", "content": "New synergies will help drive top-line growth."},
     {"role": "system", "name": "example_assistant", "content": "Things working well together will increase revenue."},
-    {"role": "system", "name": "example_user", "content": "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage."},
-    {"role": "system", "name": "example_assistant", "content": "Let's talk later when we're less busy about how to do better."},
-    {"role": "user", "content": "This late pivot means we don't have time to boil the ocean for the client deliverable."},
+    {
+        "role": "system",
+        "name": "example_user",
+        "content": "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage.",
+    },
+    {
+        "role": "system",
+        "name": "example_assistant",
+        "content": "Let's talk later when we're less busy about how to do better.",
+    },
+    {
+        "role": "user",
+        "content": "This late pivot means we don't have time to boil the ocean for the client deliverable.",
+    },
 ]
 
-WEATHER_TOOLS = [{
-    "type": "function",
-    "function": {
-        "name": "get_current_weather",
-        "description": "Get the current weather in a given location",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
-                "unit": {"type": "string", "description": "The unit of temperature to return",
-                         "enum": ["celsius", "fahrenheit"]},
+WEATHER_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_current_weather",
+            "description": "Get the current weather in a given location",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
+                    "unit": {
+                        "type": "string",
+                        "description": "The unit of temperature to return",
+                        "enum": ["celsius", "fahrenheit"],
+                    },
+                },
+                "required": ["location"],
             },
-            "required": ["location"],
         },
-    },
-}]
+    }
+]
 WEATHER = [
     {"role": "system", "content": "You are a helpful assistant that can answer to questions about the weather."},
     {"role": "user", "content": "What's the weather like in San Francisco?"},
 ]
 
 
-@pytest.mark.parametrize("model, api_reported", [
-    ("gpt-3.5-turbo", 129), ("gpt-4-0613", 129), ("gpt-4", 129), ("gpt-4o", 124), ("gpt-4o-mini", 124),
-    ("gpt-3.5-turbo-0301", 127),
-])
+@pytest.mark.parametrize(
+    "model, api_reported",
+    [
+        ("gpt-3.5-turbo", 129),
+        ("gpt-4-0613", 129),
+        ("gpt-4", 129),
+        ("gpt-4o", 124),
+        ("gpt-4o-mini", 124),
+        ("gpt-3.5-turbo-0301", 127),
+    ],
+)
 def test_chat_messages_match_the_api_reported_prompt_tokens(model: str, api_reported: int) -> None:
     assert count_messages(JARGON, model=model) == api_reported
 
 
-@pytest.mark.parametrize("model, api_reported", [
-    ("gpt-3.5-turbo", 105), ("gpt-4", 105), ("gpt-4o", 101), ("gpt-4o-mini", 101),
-])
+@pytest.mark.parametrize(
+    "model, api_reported",
+    [
+        ("gpt-3.5-turbo", 105),
+        ("gpt-4", 105),
+        ("gpt-4o", 101),
+        ("gpt-4o-mini", 101),
+    ],
+)
 def test_tool_definitions_are_counted_like_the_api(model: str, api_reported: int) -> None:
     assert count_messages(WEATHER, model=model, tools=WEATHER_TOOLS) == api_reported
 

@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from accounting_helpers import (
     ANTHROPIC_PRICING,
-    D,
     FLASH_IN,
     FLASH_OUT,
     GEMINI_PRICING,
@@ -32,6 +30,7 @@ from accounting_helpers import (
     SONNET_OUT,
     SONNET_W1H,
     SONNET_W5,
+    D,
     attempts,
     check_totals,
     end_of,
@@ -41,6 +40,7 @@ from accounting_helpers import (
     usd,
     wire_frames,
 )
+
 from workbench.engine.events import HopFinished
 from workbench.profiles.load import LoadedProfile
 from workbench.sim.server import SimServer
@@ -98,8 +98,10 @@ async def test_openai_reasoning_tokens_inside_completion_are_billed_once(
     hand = usd((prompt, O4_IN), (out, O4_OUT), (reasoning, O4_OUT))  # reasoning billed as output, once
     assert D(hop.cost["total"]) == hand
     assert D(hop.cost["breakdown"]["reasoning"]) == usd((reasoning, O4_OUT))
-    assert hand not in (usd((prompt, O4_IN), (out + 2 * reasoning, O4_OUT)),  # doubled
-                        usd((prompt, O4_IN), (out, O4_OUT)))  # dropped
+    assert hand not in (
+        usd((prompt, O4_IN), (out + 2 * reasoning, O4_OUT)),  # doubled
+        usd((prompt, O4_IN), (out, O4_OUT)),
+    )  # dropped
     check_totals(events, loaded, tmp_path)
 
 
@@ -135,18 +137,25 @@ async def test_anthropic_cache_read_and_both_cache_write_ttls_are_billed_exactly
     start = next(f for f in frames if f["type"] == "message_start")["message"]["usage"]
     # Anthropic's shape: input_tokens *excludes* cache reads and writes; writes are split by TTL
     assert (start["input_tokens"], start["cache_read_input_tokens"], start["cache_creation_input_tokens"]) == (
-        fresh, read, write_5m + write_1h)
+        fresh,
+        read,
+        write_5m + write_1h,
+    )
     assert start["cache_creation"] == {"ephemeral_5m_input_tokens": write_5m, "ephemeral_1h_input_tokens": write_1h}
 
     events = await run_route(loaded, "claude_cache", sim=acc_sim)
     (hop,) = attempts(events)
     out = count_text(hop.output, ENC)
     usage = reported_usage(hop)
-    assert (usage["input_tokens"], usage["cache_read_tokens"], usage["cache_write_5m_tokens"],
-            usage["cache_write_1h_tokens"], usage["output_tokens"]) == (fresh, read, write_5m, write_1h, out)
+    assert (
+        usage["input_tokens"],
+        usage["cache_read_tokens"],
+        usage["cache_write_5m_tokens"],
+        usage["cache_write_1h_tokens"],
+        usage["output_tokens"],
+    ) == (fresh, read, write_5m, write_1h, out)
     assert hop.input_tokens == prompt
-    hand = usd((fresh, SONNET_IN), (read, SONNET_HIT), (write_5m, SONNET_W5), (write_1h, SONNET_W1H),
-               (out, SONNET_OUT))
+    hand = usd((fresh, SONNET_IN), (read, SONNET_HIT), (write_5m, SONNET_W5), (write_1h, SONNET_W1H), (out, SONNET_OUT))
     assert D(hop.cost["total"]) == hand
     # cache writes billed at the input rate, or all writes at the 5-minute rate, would be different money
     assert hand != usd((fresh + write_5m + write_1h, SONNET_IN), (read, SONNET_HIT), (out, SONNET_OUT))
@@ -193,8 +202,11 @@ async def test_openai_usage_chunk_with_empty_choices_is_the_reported_usage(
     out = count_text(hop.output, ENC)
     prompt = prompt_tokens(model_id)
     usage = reported_usage(hop)
-    assert (usage["input_tokens"], usage["output_tokens"]) == (prompt, out) == (
-        frames[-1]["usage"]["prompt_tokens"], frames[-1]["usage"]["completion_tokens"])
+    assert (
+        (usage["input_tokens"], usage["output_tokens"])
+        == (prompt, out)
+        == (frames[-1]["usage"]["prompt_tokens"], frames[-1]["usage"]["completion_tokens"])
+    )
     assert hop.reason is None and end_of(events).estimated is False
     assert D(hop.cost["total"]) == usd((prompt, MINI_IN), (out, MINI_OUT))
     check_totals(events, loaded, tmp_path)
@@ -211,7 +223,12 @@ NO_USAGE = [
 
 @pytest.mark.parametrize(("route", "model_id", "requests", "rates"), NO_USAGE, ids=[n[0] for n in NO_USAGE])
 async def test_a_stream_without_usage_is_estimated_with_the_tokenizer_never_zero(
-    loaded: LoadedProfile, acc_sim: SimServer, tmp_path: Path, route: str, model_id: str, requests: int,
+    loaded: LoadedProfile,
+    acc_sim: SimServer,
+    tmp_path: Path,
+    route: str,
+    model_id: str,
+    requests: int,
     rates: tuple[D, D],
 ) -> None:
     before = acc_sim.request_count(model_id)
@@ -239,11 +256,19 @@ BROKEN = [
 ]
 
 
-@pytest.mark.parametrize(("route", "model_id", "k", "status", "rates", "run_status"), BROKEN,
-                         ids=[b[0] for b in BROKEN])
+@pytest.mark.parametrize(
+    ("route", "model_id", "k", "status", "rates", "run_status"), BROKEN, ids=[b[0] for b in BROKEN]
+)
 async def test_a_stream_cut_before_its_usage_is_costed_for_what_was_sent_and_received(
-    loaded: LoadedProfile, acc_sim: SimServer, tmp_path: Path, route: str, model_id: str, k: int, status: str,
-    rates: tuple[D, D], run_status: str,
+    loaded: LoadedProfile,
+    acc_sim: SimServer,
+    tmp_path: Path,
+    route: str,
+    model_id: str,
+    k: int,
+    status: str,
+    rates: tuple[D, D],
+    run_status: str,
 ) -> None:
     events = await run_route(loaded, route, sim=acc_sim)
     broken = attempts(events)[0]
@@ -278,8 +303,9 @@ async def test_a_call_that_never_reached_the_provider_costs_nothing(
     profile = loaded.profile
     down = profile.providers["down"].model_copy(update={"base_url": f"http://127.0.0.1:{port}/v1"})
     patched = replace(loaded, profile=profile.model_copy(update={"providers": {**profile.providers, "down": down}}))
-    events = await run_route(patched, "down_then_fallback", sim=acc_sim,
-                             environ={"WB_ACCOUNTING_TEST_KEY": "sk-test-not-a-key"})
+    events = await run_route(
+        patched, "down_then_fallback", sim=acc_sim, environ={"WB_ACCOUNTING_TEST_KEY": "sk-test-not-a-key"}
+    )
     unreachable, served = attempts(events)
     assert (unreachable.status, unreachable.error_class, unreachable.retryable) == ("error", "connection", True)
     # Nothing was sent, so nothing was spent: no estimate of a prompt the provider never saw

@@ -16,11 +16,20 @@ DEMO = ROOT / "profiles" / "demo.yaml"
 COMMON = {"type", "run_id", "ts"}
 
 
-def workbench(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None,
-              timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def workbench(
+    *args: str,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "workbench", *args],
-        input=stdin, capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or ROOT,
         env={**os.environ, **(env or {})},
     )
 
@@ -35,8 +44,17 @@ def db(tmp_path: Path) -> Path:
 
 
 def test_json_events_follow_the_documented_schema(db: Path) -> None:
-    proc = workbench("run", "--profile", str(DEMO), "--route", "frontier", "--json", "--db", str(db),
-                     "Why do tides happen twice a day?")
+    proc = workbench(
+        "run",
+        "--profile",
+        str(DEMO),
+        "--route",
+        "frontier",
+        "--json",
+        "--db",
+        str(db),
+        "Why do tides happen twice a day?",
+    )
     assert proc.returncode == 0, proc.stderr
     events = events_of(proc.stdout)
     assert all(COMMON <= set(e) for e in events)
@@ -45,8 +63,19 @@ def test_json_events_follow_the_documented_schema(db: Path) -> None:
     assert {"hop_started", "first_token", "token", "decision", "hop_finished"} <= set(types)
     assert len({e["run_id"] for e in events}) == 1
     hop = next(e for e in events if e["type"] == "hop_finished" and e["kind"] == "attempt")
-    for key in ("kind", "provider", "model", "attempt", "status", "latency_ms", "ttft_ms", "input_tokens",
-                "output_tokens", "cost_usd", "error"):
+    for key in (
+        "kind",
+        "provider",
+        "model",
+        "attempt",
+        "status",
+        "latency_ms",
+        "ttft_ms",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "error",
+    ):
         assert key in hop
     assert hop["status"] == "ok" and hop["input_tokens"] > 0 and hop["output_tokens"] > 0 and hop["cost_usd"] > 0
     final = events[-1]
@@ -59,8 +88,7 @@ def test_json_events_follow_the_documented_schema(db: Path) -> None:
 
 
 def test_fallback_shows_when_the_primary_is_dialed_to_fail(db: Path) -> None:
-    proc = workbench("run", "--profile", str(DEMO), "--json", "--db", str(db), "--sim-fault", "swift=http_503",
-                     "hello")
+    proc = workbench("run", "--profile", str(DEMO), "--json", "--db", str(db), "--sim-fault", "swift=http_503", "hello")
     assert proc.returncode == 0, proc.stderr
     events = events_of(proc.stdout)
     attempts = [e for e in events if e["type"] == "hop_finished" and e["kind"] == "attempt"]
@@ -81,8 +109,9 @@ def test_human_output_streams_the_answer_then_a_table(db: Path) -> None:
 
 def test_prompt_from_stdin_and_a_megabyte_prompt(db: Path) -> None:
     big = "pooling " * 140_000  # ~1.1 MB
-    proc = workbench("run", "--profile", str(DEMO), "--route", "fallback", "--json", "--no-save", "-", stdin=big,
-                     timeout=120)
+    proc = workbench(
+        "run", "--profile", str(DEMO), "--route", "fallback", "--json", "--no-save", "-", stdin=big, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     started = events_of(proc.stdout)[0]
     assert started["prompt"] == big
@@ -90,11 +119,14 @@ def test_prompt_from_stdin_and_a_megabyte_prompt(db: Path) -> None:
     assert attempt["input_tokens"] > 100_000
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--route", "nope", "hi"], "unknown route 'nope'"),
-    (["   "], "the prompt is empty"),
-    (["--sim-fault", "ghost=http_503", "hi"], "unknown model 'ghost'"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--route", "nope", "hi"], "unknown route 'nope'"),
+        (["   "], "the prompt is empty"),
+        (["--sim-fault", "ghost=http_503", "hi"], "unknown model 'ghost'"),
+    ],
+)
 def test_bad_input_exits_2_with_a_message_and_no_traceback(args: list[str], needle: str, db: Path) -> None:
     proc = workbench("run", "--profile", str(DEMO), "--db", str(db), *args)
     assert proc.returncode == 2
@@ -112,8 +144,14 @@ def test_broken_profile_gets_file_line_field_and_exit_2(tmp_path: Path) -> None:
 
 def test_missing_api_key_variable_is_named(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    proc = subprocess.run([sys.executable, "-m", "workbench", "run", "--profile", str(ROOT / "profiles/openai.yaml"),
-                           "--no-save", "hi"], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "workbench", "run", "--profile", str(ROOT / "profiles/openai.yaml"), "--no-save", "hi"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=ROOT,
+    )
     assert proc.returncode == 2 and "OPENAI_API_KEY" in proc.stderr and "Traceback" not in proc.stderr
 
 

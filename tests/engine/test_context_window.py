@@ -65,7 +65,9 @@ async def test_a_model_whose_window_cannot_take_the_prompt_is_skipped_before_any
     events, counts = await run(loaded, "preflight")
     attempts = [e for e in events if e.type == "hop_finished" and e.kind == "attempt"]
     assert [(a.name, a.status, a.error_class) for a in attempts] == [
-        ("tiny", "skipped", "context_window"), ("big", "ok", None)]
+        ("tiny", "skipped", "context_window"),
+        ("big", "ok", None),
+    ]
     assert counts["sim-tiny"] == 0 and counts["sim-big"] == 1
     skip = [e for e in events if e.type == "decision" and e.action == "skip"]
     assert skip and f"~{prompt_tokens} tokens" in skip[0].reason and "50" in skip[0].reason
@@ -76,7 +78,10 @@ async def test_prompt_too_long_from_the_provider_skips_windows_no_larger(loaded)
     events, counts = await run(loaded, "provider_says_no")
     attempts = [e for e in events if e.type == "hop_finished" and e.kind == "attempt"]
     assert [(a.name, a.status, a.error_class) for a in attempts] == [
-        ("liar", "error", "context_window"), ("same", "skipped", "context_window"), ("big", "ok", None)]
+        ("liar", "error", "context_window"),
+        ("same", "skipped", "context_window"),
+        ("big", "ok", None),
+    ]
     assert attempts[0].cost_usd == 0  # a 400 before generating is not billed
     assert "prompt is too long" in attempts[0].error
     assert counts == {"sim-tiny": 0, "sim-liar": 1, "sim-same": 0, "sim-big": 1}

@@ -96,8 +96,11 @@ async def test_streaming_run_events_usage_and_exact_cost(loaded) -> None:
     tokens = "".join(e.text for e in by_type(events, "token"))
     assert final.status == "ok" and final.output == tokens and tokens.strip()
     attempt = [h for h in by_type(events, "hop_finished") if h.kind == "attempt"][0]
-    prompt_tokens = count_messages([{"role": "user", "content": "Explain connection pooling in two sentences."}],
-                                   model="sim-mini", encoding="o200k_base")
+    prompt_tokens = count_messages(
+        [{"role": "user", "content": "Explain connection pooling in two sentences."}],
+        model="sim-mini",
+        encoding="o200k_base",
+    )
     assert attempt.usage["input_source"] == "reported"
     assert attempt.input_tokens == prompt_tokens
     assert attempt.output_tokens == count_text(tokens, "o200k_base")
@@ -161,7 +164,8 @@ async def test_steps_pass_output_as_next_input(loaded) -> None:
     draft = attempts[0].output
     expected_in = count_messages(
         [{"role": "system", "content": "Polish the draft."}, {"role": "user", "content": draft}],
-        model="sim-claude", encoding="o200k_base",
+        model="sim-claude",
+        encoding="o200k_base",
     )
     assert attempts[1].input_tokens == expected_in
     assert events[-1].output == attempts[1].output
@@ -267,20 +271,33 @@ async def test_a_broken_anthropic_stream_keeps_the_reported_prompt_side(loaded) 
     # Those buckets stay exact and priced at their own rates; only the output is estimated.
     import json
 
-    dials = {"cached_tokens": 10, "cache_write_5m_tokens": 5, "cache_write_1h_tokens": 3,
-             "faults": [{"kind": "drop", "after_tokens": 4}]}
+    dials = {
+        "cached_tokens": 10,
+        "cache_write_5m_tokens": 5,
+        "cache_write_1h_tokens": 3,
+        "faults": [{"kind": "drop", "after_tokens": 4}],
+    }
     async with Engine(loaded) as engine:
-        events = await collect(engine, LONG_PROMPT, route="claude_only",
-                               extra_headers={"x-sim-behaviour": json.dumps(dials)})
+        events = await collect(
+            engine, LONG_PROMPT, route="claude_only", extra_headers={"x-sim-behaviour": json.dumps(dials)}
+        )
     hop = [h for h in by_type(events, "hop_finished") if h.kind == "attempt"][0]
     usage = hop.usage
     assert hop.status == "error" and hop.error_class == "connection"
     assert (usage["input_source"], usage["output_source"]) == ("reported", "estimated")
-    prompt = count_messages([{"role": "user", "content": LONG_PROMPT}],
-                            model="sim-claude", encoding="o200k_base")
-    assert (usage["input_tokens"], usage["cache_read_tokens"], usage["cache_write_5m_tokens"],
-            usage["cache_write_1h_tokens"]) == (prompt - 18, 10, 5, 3)
+    prompt = count_messages([{"role": "user", "content": LONG_PROMPT}], model="sim-claude", encoding="o200k_base")
+    assert (
+        usage["input_tokens"],
+        usage["cache_read_tokens"],
+        usage["cache_write_5m_tokens"],
+        usage["cache_write_1h_tokens"],
+    ) == (prompt - 18, 10, 5, 3)
     assert usage["output_tokens"] == count_text(hop.output, "o200k_base") > 0
-    hand = (Decimal(prompt - 18) * 3 + Decimal(10) * Decimal("0.30") + Decimal(5) * Decimal("3.75") + Decimal(3) * 6
-            + Decimal(usage["output_tokens"]) * 15) / 10**6
+    hand = (
+        Decimal(prompt - 18) * 3
+        + Decimal(10) * Decimal("0.30")
+        + Decimal(5) * Decimal("3.75")
+        + Decimal(3) * 6
+        + Decimal(usage["output_tokens"]) * 15
+    ) / 10**6
     assert Decimal(hop.cost["total"]) == hand

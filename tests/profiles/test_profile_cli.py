@@ -33,7 +33,11 @@ def test_check_warns_about_unset_key_variables() -> None:
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     result = subprocess.run(
         [sys.executable, "-m", "workbench", "profile", "check", "profiles/openai.yaml"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0
     assert result.stdout.startswith("ok: profiles/openai.yaml — 1 provider, ")

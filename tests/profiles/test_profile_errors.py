@@ -151,9 +151,7 @@ def test_invalid_date_is_located(tmp_path: Path) -> None:
     prices = "    prices:\n      - {effective: 2026-13-01, input: 1, output: 2}\n"
     text = edit("    model: gpt-4.1\n", "    model: gpt-4.1\n" + prices)
     f, problems = problems_of(tmp_path, text)
-    assert problems == [
-        f"{f}:20:21: (yaml): invalid date '2026-13-01': month must be in 1..12 (expected YYYY-MM-DD)"
-    ]
+    assert problems == [f"{f}:20:21: (yaml): invalid date '2026-13-01': month must be in 1..12 (expected YYYY-MM-DD)"]
 
 
 def test_a_misplaced_yaml_tag_is_located(tmp_path: Path) -> None:
@@ -249,7 +247,7 @@ def test_loads_profile_names_the_given_path_or_a_placeholder() -> None:
 
 def test_alias_bombs_are_refused_quickly(tmp_path: Path) -> None:
     lines = ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
-    for prev, name in zip("abcdefg", "bcdefgh"):
+    for prev, name in zip("abcdefg", "bcdefgh", strict=False):
         lines.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 10)}]")
     f, problems = problems_of(tmp_path, "\n".join(lines) + "\n")
     assert problems == [f"{f}:1:1: (yaml): expands to more than 200000 values (expected no alias-of-alias expansion)"]

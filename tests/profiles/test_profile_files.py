@@ -117,9 +117,13 @@ def test_vendor_prices_and_tiers() -> None:
 
 
 def test_missing_env_covers_header_references() -> None:
-    text = (PROFILES / "local-openai-compatible.yaml").read_text(encoding="utf-8").replace(
-        "    base_url: http://localhost:8000/v1\n",
-        "    base_url: http://localhost:8000/v1\n    headers: {Authorization: 'Bearer ${VLLM_TOKEN}'}\n",
+    text = (
+        (PROFILES / "local-openai-compatible.yaml")
+        .read_text(encoding="utf-8")
+        .replace(
+            "    base_url: http://localhost:8000/v1\n",
+            "    base_url: http://localhost:8000/v1\n    headers: {Authorization: 'Bearer ${VLLM_TOKEN}'}\n",
+        )
     )
     profile = loads_profile(text).profile
     assert missing_env(profile, environ={}) == ["VLLM_TOKEN"]

@@ -35,7 +35,7 @@ def test_update_changes_only_its_line_and_keeps_every_comment(demo: Path) -> Non
     assert text == after
     old_lines, new_lines = before.splitlines(keepends=True), after.splitlines(keepends=True)
     assert len(old_lines) == len(new_lines)
-    changed = [i for i, (a, b) in enumerate(zip(old_lines, new_lines)) if a != b]
+    changed = [i for i, (a, b) in enumerate(zip(old_lines, new_lines, strict=False)) if a != b]
     assert changed == [line_no(before, "seed: 7"), line_no(before, "max_cost_usd: 0.001")]
     # the end-of-line comment survives, at the column it had (ruamel keeps comment columns)
     assert new_lines[changed[0]].startswith("  seed: 11 ")

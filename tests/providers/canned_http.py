@@ -45,13 +45,19 @@ class Canned:
         self.reply(Reply(chunks=[f.encode() if isinstance(f, str) else f for f in frames], **kwargs))
 
     def json(self, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
-        self.reply(Reply(status=status, chunks=[json.dumps(obj).encode()],
-                         headers={"content-type": "application/json", **(headers or {})}))
+        self.reply(
+            Reply(
+                status=status,
+                chunks=[json.dumps(obj).encode()],
+                headers={"content-type": "application/json", **(headers or {})},
+            )
+        )
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
-        self.requests.append(Seen(request.path, {k.lower(): v for k, v in request.headers.items()},
-                                  json.loads(raw) if raw else {}))
+        self.requests.append(
+            Seen(request.path, {k.lower(): v for k, v in request.headers.items()}, json.loads(raw) if raw else {})
+        )
         reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         response = web.StreamResponse(status=reply.status, headers=reply.headers)
         await response.prepare(request)

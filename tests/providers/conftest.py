@@ -9,11 +9,10 @@ tests/conftest.py.
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-
 from canned_http import Canned  # type: ignore[import-not-found]  # this folder is on sys.path (rootdir mode)
 
 

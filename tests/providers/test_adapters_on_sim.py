@@ -8,7 +8,8 @@ Dials travel per request in the `x-sim-behaviour` header.
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -67,7 +68,7 @@ async def run(adapter: Adapter, req: ChatRequest) -> tuple[str, Usage | None, St
     # usage report, exactly one end, in that order
     assert isinstance(chunks[-1], StreamEnd)
     assert chunks[: len(early)] == early and all(e.usage.output_tokens == 0 for e in early)
-    rest = chunks[len(early):]
+    rest = chunks[len(early) :]
     assert len(reports) <= 1 and rest[: len(deltas)] == deltas
     assert all(d.text for d in deltas)
     return "".join(d.text for d in deltas), reports[0].usage if reports else None, chunks[-1], chunks
@@ -87,8 +88,14 @@ async def test_openai_usage_with_cache_and_reasoning(http: httpx.AsyncClient, si
     text, usage, end, _ = await run(adapter, request("openai", stream, cached_tokens=64, reasoning_tokens=17))
     p, o = prompt_tokens("openai"), count_text(text, ENCODING)
     assert p > 64 and o > 0 and end.finish_reason == "stop"
-    assert usage == Usage(input_tokens=p - 64, cache_read_tokens=64, output_tokens=o, reasoning_tokens=17,
-                          input_source="reported", output_source="reported")
+    assert usage == Usage(
+        input_tokens=p - 64,
+        cache_read_tokens=64,
+        output_tokens=o,
+        reasoning_tokens=17,
+        input_source="reported",
+        output_source="reported",
+    )
 
 
 async def test_stream_and_non_stream_give_the_same_answer(http: httpx.AsyncClient, sim_url: str) -> None:
@@ -118,16 +125,24 @@ async def test_anthropic_usage_with_cache_reads_and_both_write_ttls(
     p, o = prompt_tokens("anthropic"), count_text(text, ENCODING)
     assert end.finish_reason == "end_turn"
     # message_start says output_tokens=1, message_delta the cumulative O: the result is O, never O + 1
-    assert usage == Usage(input_tokens=p - 60, cache_read_tokens=30, cache_write_5m_tokens=20,
-                          cache_write_1h_tokens=10, output_tokens=o, reasoning_tokens=0,
-                          input_source="reported", output_source="reported")
+    assert usage == Usage(
+        input_tokens=p - 60,
+        cache_read_tokens=30,
+        cache_write_5m_tokens=20,
+        cache_write_1h_tokens=10,
+        output_tokens=o,
+        reasoning_tokens=0,
+        input_source="reported",
+        output_source="reported",
+    )
     assert usage.prompt_tokens == p
 
 
 @pytest.mark.parametrize("wire", ["openai", "anthropic"])
 @pytest.mark.parametrize("stream", [True, False])
-async def test_usage_shape_none_yields_no_report(http: httpx.AsyncClient, sim_url: str, wire: str,
-                                                 stream: bool) -> None:
+async def test_usage_shape_none_yields_no_report(
+    http: httpx.AsyncClient, sim_url: str, wire: str, stream: bool
+) -> None:
     text, usage, end, _ = await run(make(wire, http, sim_url), request(wire, stream, usage_shape="none"))
     assert text and usage is None and end.finish_reason
 
@@ -144,8 +159,7 @@ async def test_max_tokens_cut_reports_length(http: httpx.AsyncClient, sim_url: s
     assert end.finish_reason == "length" and usage is not None and usage.output_tokens <= 5
 
 
-async def test_stream_options_refusal_falls_back_and_still_reports_usage(http: httpx.AsyncClient,
-                                                                         sim_url: str) -> None:
+async def test_stream_options_refusal_falls_back_and_still_reports_usage(http: httpx.AsyncClient, sim_url: str) -> None:
     adapter = make("openai", http, sim_url)
     assert isinstance(adapter, OpenAICompatAdapter)
     req = request("openai", reject_stream_options=True)
@@ -154,9 +168,12 @@ async def test_stream_options_refusal_falls_back_and_still_reports_usage(http: h
     assert text and end.finish_reason == "stop"
     # Whatever usage such a server volunteers without stream_options is reported exactly (none: the engine
     # estimates). Ask the simulator directly what it sends in that case.
-    body = {"model": MODELS["openai"], "messages": [{"role": "system", "content": SYSTEM},
-                                                    {"role": "user", "content": PROMPT}],
-            "max_tokens": 400, "stream": True}
+    body = {
+        "model": MODELS["openai"],
+        "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPT}],
+        "max_tokens": 400,
+        "stream": True,
+    }
     raw = await http.post(f"{sim_url}/v1/chat/completions", json=body, headers=req.extra_headers)
     frames = [json.loads(line[6:]) for line in raw.text.splitlines() if line.startswith("data: {")]
     volunteered = [f["usage"] for f in frames if f.get("usage")]
@@ -192,8 +209,16 @@ FAULTS = [
 @pytest.mark.parametrize("wire", ["openai", "anthropic"])
 @pytest.mark.parametrize("stream", [True, False])
 @pytest.mark.parametrize(("fault", "kind", "retryable", "status"), FAULTS, ids=[f[0]["kind"] for f in FAULTS])
-async def test_fault_kinds(http: httpx.AsyncClient, sim_url: str, wire: str, stream: bool, fault: dict[str, Any],
-                           kind: str, retryable: bool, status: int | None) -> None:
+async def test_fault_kinds(
+    http: httpx.AsyncClient,
+    sim_url: str,
+    wire: str,
+    stream: bool,
+    fault: dict[str, Any],
+    kind: str,
+    retryable: bool,
+    status: int | None,
+) -> None:
     adapter = make(wire, http, sim_url)
     with pytest.raises(ProviderError) as info:
         await run(adapter, request(wire, stream, faults=[fault]))

@@ -7,12 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
+from canned_http import Canned  # type: ignore[import-not-found]
 
 from workbench.accounting.usage import Usage
 from workbench.providers.anthropic import AnthropicAdapter, build_anthropic_body
 from workbench.providers.base import ChatRequest, Chunk, ProviderError, StreamEnd, TextDelta, UsageReport
-
-from canned_http import Canned  # type: ignore[import-not-found]
 
 
 def ev(name: str, obj: dict[str, Any]) -> str:
@@ -48,8 +47,10 @@ async def collect(a: AnthropicAdapter, request: ChatRequest) -> list[Chunk]:
 @pytest.mark.parametrize("base", ["", "/", "/v1", "/v1/"])
 async def test_url_and_headers(canned: Canned, client: httpx.AsyncClient, base: str) -> None:
     canned.sse(start(None), STOP)
-    await collect(adapter(canned, client, base, api_key="sk-ant-xyz", headers={"anthropic-beta": "b1"}),
-                  req(extra_headers={"X-Trace": "t"}))
+    await collect(
+        adapter(canned, client, base, api_key="sk-ant-xyz", headers={"anthropic-beta": "b1"}),
+        req(extra_headers={"X-Trace": "t"}),
+    )
     seen = canned.requests[0]
     assert seen.path == "/v1/messages"
     assert seen.headers["x-api-key"] == "sk-ant-xyz"
@@ -80,9 +81,15 @@ def test_body_moves_system_messages_out_of_the_list() -> None:
 
 async def test_stream_text_thinking_ping_and_cumulative_usage(canned: Canned, client: httpx.AsyncClient) -> None:
     canned.sse(
-        start({"input_tokens": 12, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 50,
-               "cache_creation": {"ephemeral_5m_input_tokens": 20, "ephemeral_1h_input_tokens": 30},
-               "output_tokens": 1}),
+        start(
+            {
+                "input_tokens": 12,
+                "cache_read_input_tokens": 100,
+                "cache_creation_input_tokens": 50,
+                "cache_creation": {"ephemeral_5m_input_tokens": 20, "ephemeral_1h_input_tokens": 30},
+                "output_tokens": 1,
+            }
+        ),
         ev("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
         ev("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": "hmm"}}),
         ev("content_block_delta", {"index": 0, "delta": {"type": "signature_delta", "signature": "sig"}}),
@@ -93,8 +100,13 @@ async def test_stream_text_thinking_ping_and_cumulative_usage(canned: Canned, cl
         text("", 1),
         text(" world", 1),
         ev("message_delta", {"delta": {"stop_reason": None}, "usage": {"output_tokens": 5}}),
-        ev("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                             "usage": {"output_tokens": 42, "input_tokens": 12, "cache_read_input_tokens": 100}}),
+        ev(
+            "message_delta",
+            {
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 42, "input_tokens": 12, "cache_read_input_tokens": 100},
+            },
+        ),
         STOP,
     )
     chunks = await collect(adapter(canned, client), req())
@@ -106,16 +118,25 @@ async def test_stream_text_thinking_ping_and_cumulative_usage(canned: Canned, cl
     report = chunks[2]
     assert isinstance(report, UsageReport)
     assert report.usage == Usage(
-        input_tokens=12, cache_read_tokens=100, cache_write_5m_tokens=20, cache_write_1h_tokens=30,
-        output_tokens=42, reasoning_tokens=0, input_source="reported", output_source="reported",
+        input_tokens=12,
+        cache_read_tokens=100,
+        cache_write_5m_tokens=20,
+        cache_write_1h_tokens=30,
+        output_tokens=42,
+        reasoning_tokens=0,
+        input_source="reported",
+        output_source="reported",
     )  # 42, the last cumulative figure, not 1 + 5 + 42
     assert report.raw is not None and report.raw["output_tokens"] == 42
     assert chunks[3] == StreamEnd("end_turn") and len(chunks) == 4
 
 
 async def test_error_event_mid_stream(canned: Canned, client: httpx.AsyncClient) -> None:
-    canned.sse(start({"input_tokens": 3, "output_tokens": 1}), text("par"),
-               ev("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}}))
+    canned.sse(
+        start({"input_tokens": 3, "output_tokens": 1}),
+        text("par"),
+        ev("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}}),
+    )
     seen: list[Chunk] = []
     with pytest.raises(ProviderError) as info:
         async for chunk in adapter(canned, client).stream(req()):
@@ -125,8 +146,11 @@ async def test_error_event_mid_stream(canned: Canned, client: httpx.AsyncClient)
 
 
 async def test_missing_message_stop_is_a_connection_error(canned: Canned, client: httpx.AsyncClient) -> None:
-    canned.sse(start({"input_tokens": 3, "output_tokens": 1}), text("a"),
-               ev("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}}))
+    canned.sse(
+        start({"input_tokens": 3, "output_tokens": 1}),
+        text("a"),
+        ev("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}}),
+    )
     with pytest.raises(ProviderError) as info:
         await collect(adapter(canned, client), req())
     assert info.value.kind == "connection" and "message_stop" in info.value.message
@@ -138,20 +162,32 @@ async def test_no_usage_means_no_report(canned: Canned, client: httpx.AsyncClien
 
 
 async def test_bad_json_event_is_malformed(canned: Canned, client: httpx.AsyncClient) -> None:
-    canned.sse(start(None), "event: content_block_delta\ndata: {\"type\": \"content_bl\n\n", STOP)
+    canned.sse(start(None), 'event: content_block_delta\ndata: {"type": "content_bl\n\n', STOP)
     with pytest.raises(ProviderError) as info:
         await collect(adapter(canned, client), req())
     assert info.value.kind == "malformed"
 
 
 async def test_non_stream_message(canned: Canned, client: httpx.AsyncClient) -> None:
-    canned.json({
-        "id": "msg_1", "type": "message", "role": "assistant", "stop_reason": "end_turn",
-        "content": [{"type": "thinking", "thinking": "..."}, {"type": "text", "text": "An"},
-                    {"type": "text", "text": "swer"}],
-        "usage": {"input_tokens": 7, "cache_creation_input_tokens": 9, "cache_read_input_tokens": 0,
-                  "output_tokens": 11},
-    })
+    canned.json(
+        {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "stop_reason": "end_turn",
+            "content": [
+                {"type": "thinking", "thinking": "..."},
+                {"type": "text", "text": "An"},
+                {"type": "text", "text": "swer"},
+            ],
+            "usage": {
+                "input_tokens": 7,
+                "cache_creation_input_tokens": 9,
+                "cache_read_input_tokens": 0,
+                "output_tokens": 11,
+            },
+        }
+    )
     chunks = await collect(adapter(canned, client), req(stream=False))
     assert chunks[0] == TextDelta("Answer")
     assert isinstance(chunks[1], UsageReport)

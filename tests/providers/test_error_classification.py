@@ -72,8 +72,11 @@ GEMINI_QUOTA = json.dumps(
         (
             429,
             {},
-            openai_body("You exceeded your current quota, please check your plan and billing details.",
-                        "insufficient_quota", "insufficient_quota"),
+            openai_body(
+                "You exceeded your current quota, please check your plan and billing details.",
+                "insufficient_quota",
+                "insufficient_quota",
+            ),
             "quota",
             False,
             None,
@@ -160,8 +163,11 @@ GEMINI_QUOTA = json.dumps(
         (
             400,
             {},
-            openai_body("The response was filtered due to the prompt triggering Azure OpenAI's content management "
-                        "policy.", None, "content_filter"),
+            openai_body(
+                "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
+                None,
+                "content_filter",
+            ),
             "content_policy",
             False,
             None,
@@ -177,8 +183,14 @@ GEMINI_QUOTA = json.dumps(
         (401, {}, anthropic_body("authentication_error", "invalid x-api-key"), "auth", False, None),
         (403, {}, openai_body("Project does not have access", "invalid_request_error"), "auth", False, None),
         (402, {}, '{"error": {"message": "Insufficient credits"}}', "quota", False, None),
-        (404, {}, openai_body("The model `x` does not exist", "invalid_request_error", "model_not_found"),
-         "not_found", False, None),
+        (
+            404,
+            {},
+            openai_body("The model `x` does not exist", "invalid_request_error", "model_not_found"),
+            "not_found",
+            False,
+            None,
+        ),
         (418, {}, "teapot", "bad_request", False, None),
         (302, {}, "", "unknown", False, None),
     ],
@@ -212,8 +224,10 @@ def test_messages_come_from_the_wire_body() -> None:
         (anthropic_body("overloaded_error", "Overloaded"), ("Overloaded", "overloaded_error", None)),
         (GEMINI_QUOTA, (json.loads(GEMINI_QUOTA)[0]["error"]["message"], "RESOURCE_EXHAUSTED", "429")),
         ('{"error": "model not loaded"}', ("model not loaded", None, None)),
-        ('{"object": "error", "message": "vllm says no", "type": "BadRequestError", "code": 400}',
-         ("vllm says no", "BadRequestError", "400")),
+        (
+            '{"object": "error", "message": "vllm says no", "type": "BadRequestError", "code": 400}',
+            ("vllm says no", "BadRequestError", "400"),
+        ),
         ("not json", (None, None, None)),
         ("", (None, None, None)),
     ],
@@ -229,12 +243,16 @@ def test_parse_error_body_shapes(body: str, expected: tuple[str | None, ...]) ->
         ({"type": "error", "error": {"type": "api_error", "message": "Internal"}}, "server"),
         ({"error": {"message": "The model produced an error", "type": "server_error", "code": None}}, "server"),
         ({"error": {"message": "something odd"}}, "server"),
-        ({"error": {"message": "maximum context length is 8192 tokens", "code": "context_length_exceeded"}},
-         "context_window"),
+        (
+            {"error": {"message": "maximum context length is 8192 tokens", "code": "context_length_exceeded"}},
+            "context_window",
+        ),
         ({"error": {"code": 429, "message": "Too many requests"}}, "rate_limit"),
         ({"error": {"message": "Rate limit reached", "type": "tokens", "code": "rate_limit_exceeded"}}, "rate_limit"),
-        ({"error": {"message": "Output blocked by content filtering policy", "code": "content_filter"}},
-         "content_policy"),
+        (
+            {"error": {"message": "Output blocked by content filtering policy", "code": "content_filter"}},
+            "content_policy",
+        ),
         ({"error": {"message": "Invalid parameter", "type": "invalid_request_error"}}, "bad_request"),
     ],
 )

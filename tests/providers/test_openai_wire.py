@@ -8,11 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from canned_http import Canned, Reply  # type: ignore[import-not-found]
 
 from workbench.providers.base import ChatRequest, Chunk, ProviderError, StreamEnd, TextDelta, UsageReport
 from workbench.providers.openai_compat import OpenAICompatAdapter, build_openai_body
-
-from canned_http import Canned, Reply  # type: ignore[import-not-found]
 
 
 def frame(obj: Any) -> str:
@@ -25,8 +24,13 @@ def delta(content: str | None = None, finish: str | None = None, **extra: Any) -
     return frame({"choices": [{"index": 0, "delta": d, "finish_reason": finish}], "usage": None})
 
 
-USAGE = {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29,
-         "prompt_tokens_details": {"cached_tokens": 4}, "completion_tokens_details": {"reasoning_tokens": 3}}
+USAGE = {
+    "prompt_tokens": 20,
+    "completion_tokens": 9,
+    "total_tokens": 29,
+    "prompt_tokens_details": {"cached_tokens": 4},
+    "completion_tokens_details": {"reasoning_tokens": 3},
+}
 
 
 def adapter(canned: Canned, client: httpx.AsyncClient, **kwargs: Any) -> OpenAICompatAdapter:
@@ -44,8 +48,12 @@ def req(**kwargs: Any) -> ChatRequest:
 async def test_request_shape(canned: Canned, client: httpx.AsyncClient) -> None:
     canned.sse(delta("ok", "stop"), "data: [DONE]\n\n")
     a = adapter(canned, client, api_key="sk-abc", headers={"X-Title": "wb", "HTTP-Referer": "https://x"})
-    await collect(a, req(system="be brief", max_tokens=77, temperature=0.5,
-                         extra_headers={"x-extra": "1"}, extra_body={"top_p": 0.9}))
+    await collect(
+        a,
+        req(
+            system="be brief", max_tokens=77, temperature=0.5, extra_headers={"x-extra": "1"}, extra_body={"top_p": 0.9}
+        ),
+    )
     seen = canned.requests[0]
     assert seen.path == "/v1/chat/completions"
     assert seen.headers["authorization"] == "Bearer sk-abc"
@@ -142,8 +150,10 @@ async def test_non_json_event_is_malformed(canned: Canned, client: httpx.AsyncCl
 
 
 async def test_error_object_mid_stream(canned: Canned, client: httpx.AsyncClient) -> None:
-    canned.sse(delta("a"), frame({"error": {"message": "prompt is too long for this model",
-                                            "code": "context_length_exceeded"}}))
+    canned.sse(
+        delta("a"),
+        frame({"error": {"message": "prompt is too long for this model", "code": "context_length_exceeded"}}),
+    )
     with pytest.raises(ProviderError) as info:
         await collect(adapter(canned, client), req())
     assert (info.value.kind, info.value.retryable, info.value.status) == ("context_window", False, 200)
@@ -152,8 +162,12 @@ async def test_error_object_mid_stream(canned: Canned, client: httpx.AsyncClient
 async def test_finish_reason_error_is_a_failure(canned: Canned, client: httpx.AsyncClient) -> None:
     canned.sse(
         delta("a"),
-        frame({"choices": [{"delta": {"content": ""}, "finish_reason": "error"}],
-               "error": {"code": 502, "message": "Upstream provider died"}}),
+        frame(
+            {
+                "choices": [{"delta": {"content": ""}, "finish_reason": "error"}],
+                "error": {"code": 502, "message": "Upstream provider died"},
+            }
+        ),
         "data: [DONE]\n\n",
     )
     with pytest.raises(ProviderError) as info:
@@ -162,15 +176,24 @@ async def test_finish_reason_error_is_a_failure(canned: Canned, client: httpx.As
 
 
 async def test_json_answer_to_a_stream_request(canned: Canned, client: httpx.AsyncClient) -> None:
-    canned.json({"choices": [{"message": {"role": "assistant", "content": "whole"}, "finish_reason": "stop"}],
-                 "usage": USAGE})
+    canned.json(
+        {"choices": [{"message": {"role": "assistant", "content": "whole"}, "finish_reason": "stop"}], "usage": USAGE}
+    )
     chunks = await collect(adapter(canned, client), req())
     assert chunks[0] == TextDelta("whole") and isinstance(chunks[1], UsageReport) and chunks[2] == StreamEnd("stop")
 
 
 async def test_non_stream_completion_and_list_content(canned: Canned, client: httpx.AsyncClient) -> None:
-    canned.json({"choices": [{"message": {"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
-                              "finish_reason": "stop"}]})
+    canned.json(
+        {
+            "choices": [
+                {
+                    "message": {"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                    "finish_reason": "stop",
+                }
+            ]
+        }
+    )
     chunks = await collect(adapter(canned, client), req(stream=False))
     assert chunks == [TextDelta("ab"), StreamEnd("stop")]
     assert "stream" not in canned.requests[0].body and "stream_options" not in canned.requests[0].body
@@ -181,8 +204,9 @@ async def test_non_stream_error_objects(canned: Canned, client: httpx.AsyncClien
     with pytest.raises(ProviderError) as info:
         await collect(adapter(canned, client), req(stream=False))
     assert info.value.kind == "server" and info.value.status == 200
-    canned.json([{"error": {"code": 429, "message": "Resource exhausted. Please retry in 2s.",
-                            "status": "RESOURCE_EXHAUSTED"}}])
+    canned.json(
+        [{"error": {"code": 429, "message": "Resource exhausted. Please retry in 2s.", "status": "RESOURCE_EXHAUSTED"}}]
+    )
     with pytest.raises(ProviderError) as info:
         await collect(adapter(canned, client), req(stream=False))
     assert info.value.kind == "rate_limit" and info.value.retry_after_s == 2.0
@@ -197,8 +221,16 @@ async def test_non_stream_garbage_body_is_malformed(canned: Canned, client: http
 
 REFUSAL = Reply(
     status=400,
-    chunks=[json.dumps({"error": {"message": "Unrecognized request argument supplied: stream_options",
-                                  "type": "invalid_request_error"}}).encode()],
+    chunks=[
+        json.dumps(
+            {
+                "error": {
+                    "message": "Unrecognized request argument supplied: stream_options",
+                    "type": "invalid_request_error",
+                }
+            }
+        ).encode()
+    ],
     headers={"content-type": "application/json"},
 )
 OK_STREAM = Reply(chunks=[delta("fine", "stop").encode(), b"data: [DONE]\n\n"])
@@ -229,12 +261,17 @@ async def test_never_mode_sends_no_stream_options(canned: Canned, client: httpx.
 
 
 async def test_http_errors_carry_retry_after(canned: Canned, client: httpx.AsyncClient) -> None:
-    canned.json({"error": {"message": "Rate limit reached", "type": "tokens"}}, status=429,
-                headers={"retry-after": "7"})
+    canned.json(
+        {"error": {"message": "Rate limit reached", "type": "tokens"}}, status=429, headers={"retry-after": "7"}
+    )
     with pytest.raises(ProviderError) as info:
         await collect(adapter(canned, client), req())
     assert (info.value.kind, info.value.retry_after_s, info.value.provider, info.value.model) == (
-        "rate_limit", 7.0, "compat", "m-1")
+        "rate_limit",
+        7.0,
+        "compat",
+        "m-1",
+    )
 
 
 async def test_breaking_early_closes_the_response(canned: Canned, client: httpx.AsyncClient) -> None:

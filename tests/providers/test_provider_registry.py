@@ -19,8 +19,9 @@ def provider(**kwargs: Any) -> Provider:
 
 
 async def test_client_timeouts_from_the_profile() -> None:
-    p = provider(kind="openai", timeouts=Timeouts(connect=1.5, first_token=5.0, idle=7.0, total=90.0),
-                 max_connections=8)
+    p = provider(
+        kind="openai", timeouts=Timeouts(connect=1.5, first_token=5.0, idle=7.0, total=90.0), max_connections=8
+    )
     async with make_client(p) as client:
         assert client.timeout == httpx.Timeout(connect=1.5, read=7.0, write=7.0, pool=90.0)
     # a first-token budget longer than the idle one widens httpx's read backstop: a role-only frame followed by a
@@ -69,8 +70,9 @@ async def test_openai_compatible_server_by_base_url_and_headers() -> None:
         (dict(kind="anthropic", headers={"x-api-key": "${HDR_KEY}"}), {}, "HDR_KEY"),
     ],
 )
-async def test_missing_variable_names_provider_and_variable(p: dict[str, Any], env: dict[str, str],
-                                                            variable: str) -> None:
+async def test_missing_variable_names_provider_and_variable(
+    p: dict[str, Any], env: dict[str, str], variable: str
+) -> None:
     async with httpx.AsyncClient() as client:
         with pytest.raises(EngineError) as info:
             make_adapter("prod-llm", provider(**p), client, environ=env)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from datetime import datetime, timezone
 
 import httpx
 import pytest
@@ -17,7 +17,7 @@ from workbench.providers.retry_after import (
     retry_after_from_headers,
 )
 
-NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc).timestamp()
+NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC).timestamp()
 
 
 @pytest.mark.parametrize(
@@ -44,7 +44,7 @@ def test_delta_seconds_and_garbage(value: str | None, expected: float | None) ->
 
 
 def test_http_date_in_the_future() -> None:
-    when = format_datetime(datetime(2026, 11, 25, 12, 0, 42, tzinfo=timezone.utc), usegmt=True)
+    when = format_datetime(datetime(2026, 11, 25, 12, 0, 42, tzinfo=UTC), usegmt=True)
     assert when.endswith("GMT")
     assert parse_retry_after(when, now=NOW) == pytest.approx(42.0)
 

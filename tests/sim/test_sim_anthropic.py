@@ -7,8 +7,8 @@ import json
 import anthropic
 import httpx
 import pytest
-
 from sim_helpers import dial  # type: ignore[import-not-found]  # this folder is on sys.path (rootdir mode)
+
 from workbench.tokens import count_messages, count_text
 
 MODEL = "claude-sim-1"
@@ -123,7 +123,10 @@ def test_usage_shape_none_and_openai_on_the_anthropic_wire(sim_url: str) -> None
 def test_missing_max_tokens_and_bad_json_are_400(sim_url: str, anth: anthropic.Anthropic) -> None:
     r = httpx.post(f"{sim_url}/v1/messages", json={"model": MODEL, "messages": MESSAGES})
     assert r.status_code == 400
-    assert r.json() == {"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: Field required"}}
+    assert r.json() == {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "max_tokens: Field required"},
+    }
     r = httpx.post(f"{sim_url}/v1/messages", content=b"[", headers={"content-type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
     with pytest.raises(anthropic.BadRequestError):

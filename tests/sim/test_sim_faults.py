@@ -9,8 +9,8 @@ import anthropic
 import httpx
 import openai
 import pytest
-
 from sim_helpers import dial  # type: ignore[import-not-found]  # this folder is on sys.path (rootdir mode)
+
 from workbench.sim.behaviour import SimBehaviour
 from workbench.sim.server import SimServer
 
@@ -33,7 +33,10 @@ def test_429_carries_retry_after_headers_on_both_wires(oai: openai.OpenAI, anth:
     with pytest.raises(anthropic.RateLimitError) as ainfo:
         anth.messages.create(**ANT_BODY, extra_headers=headers)
     assert ainfo.value.response.headers["retry-after"] == "2"
-    assert ainfo.value.body == {"type": "error", "error": {"type": "rate_limit_error", "message": ainfo.value.body["error"]["message"]}}
+    assert ainfo.value.body == {
+        "type": "error",
+        "error": {"type": "rate_limit_error", "message": ainfo.value.body["error"]["message"]},
+    }
 
 
 @pytest.mark.parametrize(("kind", "status"), [("http_500", 500), ("http_503", 503), ("http_529", 529)])
@@ -75,7 +78,9 @@ def test_drop_cuts_the_stream_after_some_tokens(sim_url: str, oai: openai.OpenAI
     body = {**OAI_BODY, "stream": True}
     lines: list[str] = []
     with pytest.raises(httpx.RemoteProtocolError):
-        with httpx.stream("POST", f"{sim_url}/v1/chat/completions", json=body, headers=fault("drop", after_tokens=3)) as r:
+        with httpx.stream(
+            "POST", f"{sim_url}/v1/chat/completions", json=body, headers=fault("drop", after_tokens=3)
+        ) as r:
             lines.extend(r.iter_lines())
     contents = [json.loads(x[6:])["choices"][0]["delta"].get("content") for x in lines if x.startswith("data: {")]
     assert len(contents) == 4 and contents[0] == ""  # the role chunk, then three tokens
@@ -94,9 +99,7 @@ def test_drop_on_the_anthropic_stream_has_no_message_stop(sim_url: str) -> None:
     assert lines.count("event: content_block_delta") == 2 and "event: message_stop" not in lines
 
 
-def test_malformed_body_and_event_do_not_parse(
-    sim_url: str, oai: openai.OpenAI, anth: anthropic.Anthropic
-) -> None:
+def test_malformed_body_and_event_do_not_parse(sim_url: str, oai: openai.OpenAI, anth: anthropic.Anthropic) -> None:
     r = httpx.post(f"{sim_url}/v1/chat/completions", json=OAI_BODY, headers=fault("malformed"))
     assert r.status_code == 200
     with pytest.raises(ValueError):
@@ -147,7 +150,11 @@ def _statuses(server: SimServer, model: str, n: int) -> list[int]:
 
 def test_fault_draws_repeat_for_the_same_seed_and_differ_for_another() -> None:
     fast = SimBehaviour(ttft_ms=0, tokens_per_s=1e6, answer_tokens=5)
-    with SimServer(default=fast, seed=11) as a, SimServer(default=fast, seed=11) as b, SimServer(default=fast, seed=12) as c:
+    with (
+        SimServer(default=fast, seed=11) as a,
+        SimServer(default=fast, seed=11) as b,
+        SimServer(default=fast, seed=12) as c,
+    ):
         first, second, other = (_statuses(s, "flaky", 24) for s in (a, b, c))
         assert first == second
         assert first != other

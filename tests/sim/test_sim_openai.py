@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
-
 from sim_helpers import dial  # type: ignore[import-not-found]  # this folder is on sys.path (rootdir mode)
+
 from workbench.tokens import count_messages, count_text
 
 PROMPT = "How should a bakery schedule sourdough fermentation around oven capacity?"
@@ -69,7 +69,8 @@ def test_stream_without_include_usage_sends_no_usage_and_no_usage_field(sim_url:
 def test_stream_text_equals_non_stream_text(oai: openai.OpenAI) -> None:
     whole = oai.chat.completions.create(model="same", messages=MESSAGES).choices[0].message.content
     streamed = "".join(
-        c.choices[0].delta.content or "" for c in oai.chat.completions.create(model="same", messages=MESSAGES, stream=True)
+        c.choices[0].delta.content or ""
+        for c in oai.chat.completions.create(model="same", messages=MESSAGES, stream=True)
     )
     assert streamed == whole
 
@@ -103,7 +104,10 @@ def test_gemini_openai_shape_reports_reasoning_apart(oai: openai.OpenAI) -> None
     headers = dial(usage_shape="gemini_openai", reasoning_tokens=30)
     chunks = list(
         oai.chat.completions.create(
-            model="gemini-2.5-flash", messages=MESSAGES, stream=True, stream_options={"include_usage": True},
+            model="gemini-2.5-flash",
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
             extra_headers=headers,
         )
     )

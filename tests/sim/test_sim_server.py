@@ -14,8 +14,8 @@ import anthropic
 import httpx
 import openai
 import pytest
-
 from sim_helpers import dial  # type: ignore[import-not-found]  # this folder is on sys.path (rootdir mode)
+
 from workbench.errors import SimError
 from workbench.sim.behaviour import SimBehaviour
 from workbench.sim.server import SimServer
@@ -31,7 +31,11 @@ def answer(server: SimServer, messages: list[dict] = MESSAGES, model: str = "m")
 
 
 def test_same_seed_same_answers_other_seed_other_answers() -> None:
-    with SimServer(default=FAST, seed=5) as a, SimServer(default=FAST, seed=5) as b, SimServer(default=FAST, seed=6) as c:
+    with (
+        SimServer(default=FAST, seed=5) as a,
+        SimServer(default=FAST, seed=5) as b,
+        SimServer(default=FAST, seed=6) as c,
+    ):
         assert answer(a) == answer(b)
         assert answer(a) != answer(c)
         other_prompt = [{"role": "user", "content": "How do bees choose a new nest site?"}]
@@ -105,7 +109,9 @@ def test_stop_does_not_hang_with_hung_and_stalled_requests_open() -> None:
     def call(headers: dict[str, str], stream: bool) -> None:
         try:
             body = {"model": "m", "messages": MESSAGES, "stream": stream}
-            with httpx.stream("POST", f"{server.base_url}/v1/chat/completions", json=body, headers=headers, timeout=20) as r:
+            with httpx.stream(
+                "POST", f"{server.base_url}/v1/chat/completions", json=body, headers=headers, timeout=20
+            ) as r:
                 r.read()
         except BaseException as exc:  # noqa: BLE001 - the cut is what we expect
             errors.append(exc)

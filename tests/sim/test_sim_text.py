@@ -7,7 +7,9 @@ from workbench.tokens import count_text
 
 
 def answer(prompt: str, seed: int = 7, tokens: int = 60) -> str:
-    return make_answer(seed=seed, model="m", prompt_text=prompt, focus=prompt, answer_tokens=tokens, encoding="o200k_base").text
+    return make_answer(
+        seed=seed, model="m", prompt_text=prompt, focus=prompt, answer_tokens=tokens, encoding="o200k_base"
+    ).text
 
 
 def test_content_words_skip_stop_words_and_rank_by_frequency() -> None:

@@ -24,8 +24,12 @@ def populated(db_path: Path) -> Path:
     """A database with 24 runs over 3 routes, 3 models, failures and fallbacks, several days, 2 sessions."""
     runs = varied_runs(24)
     with open_store(db_path) as store:
-        save_events(store, [e for r in runs[:12] for e in r], session="alpha",
-                    profiles=[(PROFILE_HASH, PROFILE_TEXT, "profiles/store-test.yaml")])
+        save_events(
+            store,
+            [e for r in runs[:12] for e in r],
+            session="alpha",
+            profiles=[(PROFILE_HASH, PROFILE_TEXT, "profiles/store-test.yaml")],
+        )
         save_events(store, [e for r in runs[12:] for e in r], session="beta")
     return db_path
 

@@ -69,6 +69,7 @@ async def engine_mode(writer: EventWriter, batch: int) -> None:
     async with Engine(loaded) as engine:
         n = 0
         while True:
+
             async def one(i: int) -> tuple[str, int]:
                 hops: set[str] = set()
                 run_id = ""

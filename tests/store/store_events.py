@@ -11,8 +11,8 @@ import datetime as dt
 import hashlib
 import itertools
 import secrets
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Sequence
 
 from workbench.accounting.prices import Price
 from workbench.accounting.usage import Usage, cost_of
@@ -28,10 +28,17 @@ from workbench.engine.events import (
 )
 
 PRICES = {
-    "swift": Price(effective=dt.date(2026, 1, 1), input=Decimal("0.15"), cached_input=Decimal("0.075"),
-                   output=Decimal("0.60")),
-    "deep": Price(effective=dt.date(2026, 1, 1), input=Decimal("2.50"), cached_input=Decimal("1.25"),
-                  cache_write_5m=Decimal("3.125"), output=Decimal("10"), reasoning=Decimal("10")),
+    "swift": Price(
+        effective=dt.date(2026, 1, 1), input=Decimal("0.15"), cached_input=Decimal("0.075"), output=Decimal("0.60")
+    ),
+    "deep": Price(
+        effective=dt.date(2026, 1, 1),
+        input=Decimal("2.50"),
+        cached_input=Decimal("1.25"),
+        cache_write_5m=Decimal("3.125"),
+        output=Decimal("10"),
+        reasoning=Decimal("10"),
+    ),
     "local": Price(effective=dt.date(2026, 1, 1), input=Decimal(0), output=Decimal(0)),
 }
 PROVIDERS = {"swift": "sim", "deep": "openai", "local": "sim"}
@@ -83,10 +90,18 @@ def run_events(
     run_id = run_id or new_run_id()
     clock = iter(t0 + i * 0.01 for i in itertools.count())
     ev: list[Event] = [
-        RunStarted(run_id=run_id, ts=next(clock), route=route, prompt=prompt, profile="store-test",
-                   profile_hash=profile_hash, profile_path="profiles/store-test.yaml"),
-        Decision(run_id=run_id, ts=next(clock), hop_id=None, action="route", reason=f"route {route!r}: default",
-                 target=route),
+        RunStarted(
+            run_id=run_id,
+            ts=next(clock),
+            route=route,
+            prompt=prompt,
+            profile="store-test",
+            profile_hash=profile_hash,
+            profile_path="profiles/store-test.yaml",
+        ),
+        Decision(
+            run_id=run_id, ts=next(clock), hop_id=None, action="route", reason=f"route {route!r}: default", target=route
+        ),
     ]
     total = Decimal(0)
     tokens_in = tokens_out = 0
@@ -104,9 +119,20 @@ def run_events(
             hop_n += 1
             hop_id = f"{run_id}.{hop_n}"
             started = next(clock)
-            ev.append(HopStarted(run_id=run_id, ts=started, hop_id=hop_id, parent_id=step_id, kind="attempt",
-                                 name=alias, provider=PROVIDERS[alias], model=alias, model_id=f"{alias}-1",
-                                 attempt=index))
+            ev.append(
+                HopStarted(
+                    run_id=run_id,
+                    ts=started,
+                    hop_id=hop_id,
+                    parent_id=step_id,
+                    kind="attempt",
+                    name=alias,
+                    provider=PROVIDERS[alias],
+                    model=alias,
+                    model_id=f"{alias}-1",
+                    attempt=index,
+                )
+            )
             words = [WORDS[(len(text) + i * 7) % len(WORDS)] for i in range(answer_words)]
             if cancel_last_hop and index == len(attempts):
                 for w in words[:2]:
@@ -121,48 +147,99 @@ def run_events(
                 ev.append(Token(run_id=run_id, ts=next(clock), hop_id=hop_id, text=w + " "))
             out_text = "".join(w + " " for w in got).strip()
             prompt_tokens = len(text.split()) + 10
-            usage = Usage(input_tokens=prompt_tokens - cached, cache_read_tokens=cached, output_tokens=len(got),
-                          reasoning_tokens=reasoning, input_source="reported", output_source="reported",
-                          estimated_input_tokens=prompt_tokens, estimated_output_tokens=len(got))
+            usage = Usage(
+                input_tokens=prompt_tokens - cached,
+                cache_read_tokens=cached,
+                output_tokens=len(got),
+                reasoning_tokens=reasoning,
+                input_source="reported",
+                output_source="reported",
+                estimated_input_tokens=prompt_tokens,
+                estimated_output_tokens=len(got),
+            )
             cost = cost_of(usage, PRICES[alias])
             total += cost.total
             tokens_in += usage.prompt_tokens
             tokens_out += usage.completion_tokens
             end = next(clock)
-            ev.append(HopFinished(
-                run_id=run_id, ts=end, hop_id=hop_id, parent_id=step_id, kind="attempt", name=alias,
-                provider=PROVIDERS[alias], model=alias, model_id=f"{alias}-1", attempt=index,
-                status=outcome,  # type: ignore[arg-type]
-                latency_ms=(end - started) * 1000, ttft_ms=(ft - started) * 1000,
-                input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens, cost_usd=cost.total,
-                error=None if outcome == "ok" else f"{alias}: HTTP 503 service unavailable",
-                error_class=None if outcome == "ok" else ("timeout" if outcome == "timeout" else "server"),
-                retryable=None if outcome == "ok" else True, usage=usage.to_dict(), cost=cost.to_dict(),
-                price=PRICES[alias].model_dump(mode="json"), started_ts=started, first_token_ts=ft,
-                output=out_text,
-            ))
+            ev.append(
+                HopFinished(
+                    run_id=run_id,
+                    ts=end,
+                    hop_id=hop_id,
+                    parent_id=step_id,
+                    kind="attempt",
+                    name=alias,
+                    provider=PROVIDERS[alias],
+                    model=alias,
+                    model_id=f"{alias}-1",
+                    attempt=index,
+                    status=outcome,  # type: ignore[arg-type]
+                    latency_ms=(end - started) * 1000,
+                    ttft_ms=(ft - started) * 1000,
+                    input_tokens=usage.prompt_tokens,
+                    output_tokens=usage.completion_tokens,
+                    cost_usd=cost.total,
+                    error=None if outcome == "ok" else f"{alias}: HTTP 503 service unavailable",
+                    error_class=None if outcome == "ok" else ("timeout" if outcome == "timeout" else "server"),
+                    retryable=None if outcome == "ok" else True,
+                    usage=usage.to_dict(),
+                    cost=cost.to_dict(),
+                    price=PRICES[alias].model_dump(mode="json"),
+                    started_ts=started,
+                    first_token_ts=ft,
+                    output=out_text,
+                )
+            )
             if outcome == "ok":
                 step_status, step_output = "ok", out_text
                 break
             if index < len(attempts):
-                ev.append(Decision(run_id=run_id, ts=next(clock), hop_id=step_id, action="fallback",
-                                   reason=f"{alias} failed (server); falling back", target=attempts[index][0]))
+                ev.append(
+                    Decision(
+                        run_id=run_id,
+                        ts=next(clock),
+                        hop_id=step_id,
+                        action="fallback",
+                        reason=f"{alias} failed (server); falling back",
+                        target=attempts[index][0],
+                    )
+                )
         if status == "cancelled":
             break  # the step hop never reports its end: the store closes it
         step_end = next(clock)
-        ev.append(HopFinished(run_id=run_id, ts=step_end, hop_id=step_id, kind="step", name=step_name,
-                              status=step_status,  # type: ignore[arg-type]
-                              latency_ms=(step_end - step_start) * 1000, output=step_output))
+        ev.append(
+            HopFinished(
+                run_id=run_id,
+                ts=step_end,
+                hop_id=step_id,
+                kind="step",
+                name=step_name,
+                status=step_status,  # type: ignore[arg-type]
+                latency_ms=(step_end - step_start) * 1000,
+                output=step_output,
+            )
+        )
         if step_status != "ok":
             status, error = "error", f"step {step_name} failed"
             break
         text = step_output
     end = next(clock)
-    ev.append(RunFinished(run_id=run_id, ts=end, status=status,  # type: ignore[arg-type]
-                          output=text if status == "ok" else "", latency_ms=(end - t0) * 1000,
-                          ttft_ms=None if first_ts is None else (first_ts - t0) * 1000,
-                          input_tokens=tokens_in, output_tokens=tokens_out, cost_usd=total, cost=str(total),
-                          error=error))
+    ev.append(
+        RunFinished(
+            run_id=run_id,
+            ts=end,
+            status=status,  # type: ignore[arg-type]
+            output=text if status == "ok" else "",
+            latency_ms=(end - t0) * 1000,
+            ttft_ms=None if first_ts is None else (first_ts - t0) * 1000,
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            cost_usd=total,
+            cost=str(total),
+            error=error,
+        )
+    )
     return ev
 
 
@@ -176,9 +253,15 @@ def varied_runs(n: int, *, t0: float = 1_790_000_000.0) -> list[list[Event]]:
     ]
     runs = []
     for i in range(n):
-        runs.append(run_events(
-            prompt=f"Question {i}: {WORDS[i % len(WORDS)]} about {WORDS[(i * 3) % len(WORDS)]} — ünïcode ✓",
-            route=("default", "careful", "cheap")[i % 3], steps=shapes[i % len(shapes)],
-            t0=t0 + i * 3600.0 * 7, reasoning=i % 3, cached=i % 4, answer_words=3 + (i * 5) % 9,
-        ))
+        runs.append(
+            run_events(
+                prompt=f"Question {i}: {WORDS[i % len(WORDS)]} about {WORDS[(i * 3) % len(WORDS)]} — ünïcode ✓",
+                route=("default", "careful", "cheap")[i % 3],
+                steps=shapes[i % len(shapes)],
+                t0=t0 + i * 3600.0 * 7,
+                reasoning=i % 3,
+                cached=i % 4,
+                answer_words=3 + (i * 5) % 9,
+            )
+        )
     return runs

@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 import sqlite_utils
-
 from store_events import run_events
 
 from workbench.profiles.load import load_profile
@@ -59,16 +58,20 @@ routes:
   two_steps: {{steps: [{{name: draft, targets: [mini]}}, {{name: polish, targets: [claude]}}]}}
   old: {{steps: [{{name: answer, targets: [legacy]}}]}}
 """
-PROMPT = ("Explain why a connection pool with keep-alive reduces the latency of many small requests to the same"
-          " host, and when a pool that is too small makes things worse instead")
+PROMPT = (
+    "Explain why a connection pool with keep-alive reduces the latency of many small requests to the same"
+    " host, and when a pool that is too small makes things worse instead"
+)
 
 
 def _profile(tmp_path: Path, name: str, models: str) -> Path:
     """A pricing profile (only the prices matter; the simulator providers make it valid)."""
     path = tmp_path / f"{name}.yaml"
     first = models.split(":")[0].strip()
-    path.write_text(f"name: {name}\nproviders:\n  sim: {{kind: sim}}\nmodels:\n{models}"
-                    f"routes:\n  any: {{steps: [{{name: a, targets: [{first}]}}]}}\n")
+    path.write_text(
+        f"name: {name}\nproviders:\n  sim: {{kind: sim}}\nmodels:\n{models}"
+        f"routes:\n  any: {{steps: [{{name: a, targets: [{first}]}}]}}\n"
+    )
     return path
 
 
@@ -76,13 +79,25 @@ def _model(alias: str, prices: str) -> str:
     return f"  {alias}:\n    provider: sim\n    model: {alias}-x\n    prices: {prices}\n"
 
 
-def _hand(hop: dict[str, Any], input: str, output: str, cached: str | None = None, w5: str | None = None,
-          w1h: str | None = None, reasoning: str | None = None) -> Decimal:
+def _hand(
+    hop: dict[str, Any],
+    input: str,
+    output: str,
+    cached: str | None = None,
+    w5: str | None = None,
+    w1h: str | None = None,
+    reasoning: str | None = None,
+) -> Decimal:
     """bucket x rate / 1M, the rates as a price sheet states them (omitted ones default as documented)."""
     r_in, r_out = Decimal(input), Decimal(output)
-    rate = {"usage_input": r_in, "usage_cache_read": Decimal(cached or input),
-            "usage_cache_write_5m": Decimal(w5 or input), "usage_cache_write_1h": Decimal(w1h or input),
-            "usage_output": r_out, "usage_reasoning": Decimal(reasoning or output)}
+    rate = {
+        "usage_input": r_in,
+        "usage_cache_read": Decimal(cached or input),
+        "usage_cache_write_5m": Decimal(w5 or input),
+        "usage_cache_write_1h": Decimal(w1h or input),
+        "usage_output": r_out,
+        "usage_reasoning": Decimal(reasoning or output),
+    }
     return sum((hop[col] * r for col, r in rate.items()), Decimal(0)) / M
 
 
@@ -126,8 +141,10 @@ def _run(db: Path, loaded: Any, *refs: str, **kw: Any) -> Any:
 
 def test_same_profile_and_day_reproduce_the_stored_costs(engine_db: Path) -> None:
     hops = _attempts(engine_db)
-    buckets = {col: sum(h[col] for h in hops.values()) for col in
-               ("usage_cache_read", "usage_cache_write_5m", "usage_cache_write_1h", "usage_reasoning")}
+    buckets = {
+        col: sum(h[col] for h in hops.values())
+        for col in ("usage_cache_read", "usage_cache_write_5m", "usage_cache_write_1h", "usage_reasoning")
+    }
     assert all(buckets.values()), buckets  # every bucket is exercised
     result = _run(engine_db, load_profile(engine_db.parent / "runs.yaml"))
     stored = {r["id"]: Decimal(r["cost_exact"]) for r in sqlite_utils.Database(engine_db)["runs"].rows}
@@ -142,21 +159,32 @@ def test_same_profile_and_day_reproduce_the_stored_costs(engine_db: Path) -> Non
 
 
 def test_changed_prices_give_the_hand_computed_figures(engine_db: Path, tmp_path: Path) -> None:
-    profile = _profile(tmp_path, "new", _model("mini", "[{input: 0.20, cached_input: 0.05, output: 0.80}]")
-                       + _model("claude", "[{input: 2, cached_input: 0.2, cache_write_5m: 2.5, cache_write_1h: 4,"
-                                          " output: 10, reasoning: 12}]"))
+    profile = _profile(
+        tmp_path,
+        "new",
+        _model("mini", "[{input: 0.20, cached_input: 0.05, output: 0.80}]")
+        + _model(
+            "claude",
+            "[{input: 2, cached_input: 0.2, cache_write_5m: 2.5, cache_write_1h: 4, output: 10, reasoning: 12}]",
+        ),
+    )
     result = _run(engine_db, load_profile(profile))
     hops = _attempts(engine_db)
-    rates = {"mini": dict(input="0.20", cached="0.05", output="0.80"),
-             "claude": dict(input="2", cached="0.2", w5="2.5", w1h="4", output="10", reasoning="12")}
+    rates = {
+        "mini": dict(input="0.20", cached="0.05", output="0.80"),
+        "claude": dict(input="2", cached="0.2", w5="2.5", w1h="4", output="10", reasoning="12"),
+    }
     expected_total = Decimal(0)
     for r in result.runs:
         expected = Decimal(0)
         for h in r.hops:
             row = hops[(r.run_id, h.hop_id)]
             if row["model"] == "legacy":  # not in this profile: original cost kept, reported
-                assert (h.repriced, h.priced_as, h.unpriced) == (Decimal(row["cost_exact"]), None,
-                                                                 "model 'legacy' is not in the profile")
+                assert (h.repriced, h.priced_as, h.unpriced) == (
+                    Decimal(row["cost_exact"]),
+                    None,
+                    "model 'legacy' is not in the profile",
+                )
             else:
                 assert h.repriced == _hand(row, **rates[row["model"]]), row
             expected += h.repriced
@@ -171,8 +199,14 @@ def test_literal_figures_and_a_long_context_tier_crossed_by_one_token(tmp_path: 
     over = run_events(prompt="What is the refund policy for late invoices today?")  # 19: 16 + 3 cached
     with open_store(db) as store:
         save_events(store, at + over)
-    profile = _profile(tmp_path, "tiered", _model(
-        "swift", "[{input: 1, cached_input: 0.1, output: 2, tiers: [{above_input_tokens: 18, input: 2, output: 4}]}]"))
+    profile = _profile(
+        tmp_path,
+        "tiered",
+        _model(
+            "swift",
+            "[{input: 1, cached_input: 0.1, output: 2, tiers: [{above_input_tokens: 18, input: 2, output: 4}]}]",
+        ),
+    )
     result = _run(db, load_profile(profile))
     by_id = {r.run_id: r for r in result.runs}
     first, second = by_id[at[0].run_id], by_id[over[0].run_id]
@@ -192,27 +226,39 @@ def profile_of_deep(tmp_path: Path) -> Path:
 
 
 def test_on_picks_the_entry_in_force_that_day(engine_db: Path, tmp_path: Path) -> None:
-    two = ("[{effective: 2026-01-01, input: 0.10, cached_input: 0.01, output: 0.40},"
-           " {effective: 2026-06-01, input: 0.30, cached_input: 0.03, output: 1.20, reasoning: 2}]")
+    two = (
+        "[{effective: 2026-01-01, input: 0.10, cached_input: 0.01, output: 0.40},"
+        " {effective: 2026-06-01, input: 0.30, cached_input: 0.03, output: 1.20, reasoning: 2}]"
+    )
     loaded = load_profile(_profile(tmp_path, "dated", _model("mini", two)))
     hops = _attempts(engine_db)
     minis = [h for h in hops.values() if h["model"] == "mini"]
     old = _run(engine_db, loaded, route="plain", on=dt.date(2026, 3, 1))
     new = _run(engine_db, loaded, route="plain")  # today: the June entry is in force
     assert len(old.runs) == len(new.runs) == 2
-    for result, day, rates in ((old, "2026-01-01", dict(input="0.10", cached="0.01", output="0.40")),
-                               (new, "2026-06-01", dict(input="0.30", cached="0.03", output="1.20", reasoning="2"))):
-        assert result.repriced == sum((_hand(h, **rates) for h in minis if h["run_id"] in
-                                       {r.run_id for r in result.runs}), Decimal(0))
+    for result, day, rates in (
+        (old, "2026-01-01", dict(input="0.10", cached="0.01", output="0.40")),
+        (new, "2026-06-01", dict(input="0.30", cached="0.03", output="1.20", reasoning="2")),
+    ):
+        assert result.repriced == sum(
+            (_hand(h, **rates) for h in minis if h["run_id"] in {r.run_id for r in result.runs}), Decimal(0)
+        )
         assert {h.price_effective for r in result.runs for h in r.hops} == {day}
     before = _run(engine_db, loaded, route="plain", on=dt.date(2025, 12, 31))
     assert before.delta == 0 and {h.unpriced for _, h in before.unpriced()} == {
-        "model 'mini' has no price in force on 2025-12-31"}
+        "model 'mini' has no price in force on 2025-12-31"
+    }
 
 
 def test_model_override_reprices_every_attempt_including_cache_buckets(engine_db: Path, tmp_path: Path) -> None:
-    profile = _profile(tmp_path, "onto", _model(
-        "opus", "[{effective: 2026-01-01, input: 5, cached_input: 0.5, cache_write_5m: 6.25, cache_write_1h: 10, output: 25}]"))
+    profile = _profile(
+        tmp_path,
+        "onto",
+        _model(
+            "opus",
+            "[{effective: 2026-01-01, input: 5, cached_input: 0.5, cache_write_5m: 6.25, cache_write_1h: 10, output: 25}]",
+        ),
+    )
     result = _run(engine_db, load_profile(profile), model="opus")
     hops = _attempts(engine_db)
     assert result.unpriced() == [] and len(result.runs) == 5  # legacy's run too: every attempt is priced as opus
@@ -233,7 +279,7 @@ def test_model_override_reprices_every_attempt_including_cache_buckets(engine_db
 def test_selection_by_id_session_route_and_utc_days(tmp_path: Path) -> None:
     db = tmp_path / "days.db"
     day = 86_400.0
-    t0 = dt.datetime(2026, 9, 1, 12, tzinfo=dt.timezone.utc).timestamp()
+    t0 = dt.datetime(2026, 9, 1, 12, tzinfo=dt.UTC).timestamp()
     runs = [run_events(t0=t0 + i * day, route=("a", "b")[i % 2]) for i in range(4)]
     with open_store(db) as store:
         save_events(store, [e for r in runs[:2] for e in r], session="s1")
@@ -261,22 +307,36 @@ def test_the_database_is_never_modified(engine_db: Path, tmp_path: Path) -> None
     with open_readonly(engine_db) as store:
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             store.conn.execute("UPDATE runs SET cost_exact = '1'")
-    out = _wb(tmp_path, "sessions", "reprice", "--db", str(engine_db), "--profile",
-              str(profile_of_deep(tmp_path)), "--model", "deep", "--json")
+    out = _wb(
+        tmp_path,
+        "sessions",
+        "reprice",
+        "--db",
+        str(engine_db),
+        "--profile",
+        str(profile_of_deep(tmp_path)),
+        "--model",
+        "deep",
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     assert _sha(engine_db) == before
 
 
 def _wb(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True, text=True,
-                          timeout=60, cwd=cwd, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "workbench", *args], capture_output=True, text=True, timeout=60, cwd=cwd, env=env
+    )
 
 
 def test_cli_table_json_and_warning(engine_db: Path, tmp_path: Path) -> None:
-    profile = _profile(tmp_path, "new", _model("mini", "[{input: 0.20, cached_input: 0.05, output: 0.80}]")
-                       + _model("claude", "[{input: 3, cached_input: 0.30, cache_write_5m: 3.75,"
-                                          " cache_write_1h: 6, output: 15}]"))
+    profile = _profile(
+        tmp_path,
+        "new",
+        _model("mini", "[{input: 0.20, cached_input: 0.05, output: 0.80}]")
+        + _model("claude", "[{input: 3, cached_input: 0.30, cache_write_5m: 3.75, cache_write_1h: 6, output: 15}]"),
+    )
     expected = _run(engine_db, load_profile(profile))
     base = ("sessions", "reprice", "--db", str(engine_db), "--profile", str(profile))
     shown = _wb(tmp_path, *base)
@@ -291,7 +351,9 @@ def test_cli_table_json_and_warning(engine_db: Path, tmp_path: Path) -> None:
     assert expected.delta and f"${expected.repriced.normalize():f}" in total
     assert f"{sign}${abs(expected.delta).normalize():f}" in total
     assert f"{delta_pct(expected.original, expected.repriced):+}%" in total
-    assert "warning: 1 hop(s) in 1 run(s) kept their original cost: model 'legacy' is not in the profile" in shown.stderr
+    assert (
+        "warning: 1 hop(s) in 1 run(s) kept their original cost: model 'legacy' is not in the profile" in shown.stderr
+    )
 
     as_json = _wb(tmp_path, *base, "--json", "--route", "plain")
     data = json.loads(as_json.stdout)
@@ -305,17 +367,22 @@ def test_cli_table_json_and_warning(engine_db: Path, tmp_path: Path) -> None:
     assert isinstance(total_json["delta_pct"], str) and data["on"] == dt.date.today().isoformat()
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("nosuchrun",), "no run with id 'nosuchrun'"),
-    (("--session", "nope"), "no runs selected"),
-    (("--model", "gpt-9"), "--model 'gpt-9' is not a model of the profile"),
-    (("--on", "2026-13-01"), "'2026-13-01' is not a date (expected YYYY-MM-DD"),
-    (("--since", "last week"), "'last week' is not a date"),
-])
-def test_cli_bad_input_exits_2_with_a_message(engine_db: Path, tmp_path: Path, args: tuple[str, ...],
-                                              message: str) -> None:
-    done = _wb(tmp_path, "sessions", "reprice", "--db", str(engine_db), "--profile", str(profile_of_deep(tmp_path)),
-               *args)
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("nosuchrun",), "no run with id 'nosuchrun'"),
+        (("--session", "nope"), "no runs selected"),
+        (("--model", "gpt-9"), "--model 'gpt-9' is not a model of the profile"),
+        (("--on", "2026-13-01"), "'2026-13-01' is not a date (expected YYYY-MM-DD"),
+        (("--since", "last week"), "'last week' is not a date"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_a_message(
+    engine_db: Path, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    done = _wb(
+        tmp_path, "sessions", "reprice", "--db", str(engine_db), "--profile", str(profile_of_deep(tmp_path)), *args
+    )
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
 

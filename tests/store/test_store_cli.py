@@ -8,12 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
+from store_events import run_events
 
 from workbench.cli import cli
 from workbench.cli.output import run_cli
 from workbench.store import open_store, save_events
-
-from store_events import run_events
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -42,14 +41,17 @@ def test_list_newest_first_with_limit_and_session(populated: Path, capsys: pytes
     assert [r["started_ts"] for r in rows] == sorted((r["started_ts"] for r in rows), reverse=True)
 
 
-def test_list_without_a_database_says_so_and_creates_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_without_a_database_says_so_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = _cli(capsys, "sessions", "list", "--db", str(tmp_path / "none.db"))
     assert code == 0 and "no runs saved yet" in err
     assert not (tmp_path / "none.db").exists()
 
 
-def test_db_from_the_environment(populated: Path, capsys: pytest.CaptureFixture[str],
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_db_from_the_environment(
+    populated: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WORKBENCH_DB", str(populated))
     code, out, _ = _cli(capsys, "sessions", "list", "--json", "-n", "100")
     assert code == 0 and len(out.splitlines()) == 24
@@ -57,7 +59,9 @@ def test_db_from_the_environment(populated: Path, capsys: pytest.CaptureFixture[
 
 def test_show_by_prefix_with_hop_tree_and_output(populated: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with open_store(populated) as store:
-        save_events(store, run_events(run_id="zz-fallback-run", steps=(("answer", (("swift", "error"), ("deep", "ok"))),)))
+        save_events(
+            store, run_events(run_id="zz-fallback-run", steps=(("answer", (("swift", "error"), ("deep", "ok"))),))
+        )
         run = store.get_run("zz-fallback-run").run
         detail = store.get_run(run["id"])
     prefix = "zz-fall"
@@ -72,15 +76,17 @@ def test_show_by_prefix_with_hop_tree_and_output(populated: Path, capsys: pytest
 
 
 @pytest.mark.parametrize("ref,words", [("no-such-run", "no run with id"), ("r", "matches several runs")])
-def test_unknown_or_ambiguous_id_exits_2(populated: Path, capsys: pytest.CaptureFixture[str], ref: str,
-                                         words: str) -> None:
+def test_unknown_or_ambiguous_id_exits_2(
+    populated: Path, capsys: pytest.CaptureFixture[str], ref: str, words: str
+) -> None:
     for command in ("show", "rm"):
         code, out, err = _cli(capsys, "sessions", command, ref, "--db", str(populated))
         assert code == 2 and words in err and "Traceback" not in err + out
 
 
-def test_search_shows_snippets_and_rejects_bad_syntax_clearly(populated: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_search_shows_snippets_and_rejects_bad_syntax_clearly(
+    populated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = _cli(capsys, "sessions", "search", "refund", "--db", str(populated))
     assert code == 0 and "refund" in out
     with open_store(populated) as store:
@@ -120,8 +126,9 @@ def test_export_csv_of_runs_and_hops(populated: Path, tmp_path: Path, capsys: py
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and len(rows) == 24 and {"id", "cost_exact", "prompt"} <= set(rows[0])
     target = tmp_path / "hops.csv"
-    code, _, err = _cli(capsys, "sessions", "export", "--format", "csv", "--table", "hops", "-o", str(target),
-                        "--db", str(populated))
+    code, _, err = _cli(
+        capsys, "sessions", "export", "--format", "csv", "--table", "hops", "-o", str(target), "--db", str(populated)
+    )
     with open_store(populated) as store:
         assert len(list(csv.DictReader(target.open()))) == store.db["hops"].count
     assert code == 0 and str(target) in err and (target.stat().st_mode & 0o777) == 0o600
@@ -134,8 +141,10 @@ def test_import_rejects_files_that_are_not_exports(tmp_path: Path, capsys: pytes
         "junk.json": "{not json at all",
         "other.json": json.dumps({"hello": "world"}),
         "future.jsonl": json.dumps({"format": "workbench-sessions", "version": 99}) + "\n",
-        "badcol.jsonl": json.dumps({"format": "workbench-sessions", "version": 1}) + "\n"
-        + json.dumps({"table": "runs", "row": {"id": "x", "colour": "blue"}}) + "\n",
+        "badcol.jsonl": json.dumps({"format": "workbench-sessions", "version": 1})
+        + "\n"
+        + json.dumps({"table": "runs", "row": {"id": "x", "colour": "blue"}})
+        + "\n",
         "badline.jsonl": json.dumps({"format": "workbench-sessions", "version": 1}) + "\n{oops\n",
     }
     for name, text in cases.items():

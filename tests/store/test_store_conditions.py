@@ -15,11 +15,10 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from invariants import check_invariants
 from store_events import run_events, varied_runs
 
@@ -55,9 +54,9 @@ def locker(populated: Path) -> Iterator[sqlite3.Connection]:
     conn.close()
 
 
-def test_locked_database_commands_fail_clearly_and_lose_nothing(populated: Path, locker: sqlite3.Connection,
-                                                                capsys: pytest.CaptureFixture[str],
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_locked_database_commands_fail_clearly_and_lose_nothing(
+    populated: Path, locker: sqlite3.Connection, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WORKBENCH_DB_TIMEOUT", "0.2")
     with open_store(populated, busy_timeout=0.2) as store:
         run_id = store.list_runs(limit=1)[0]["id"]  # reading works while another process writes (WAL)
@@ -87,7 +86,8 @@ def test_locked_fresh_database_cannot_be_set_up_and_says_so(tmp_path: Path) -> N
 
 
 def test_writer_locked_out_until_close_keeps_the_runs_aside_for_import(
-        populated: Path, locker: sqlite3.Connection, capsys: pytest.CaptureFixture[str]) -> None:
+    populated: Path, locker: sqlite3.Connection, capsys: pytest.CaptureFixture[str]
+) -> None:
     writer = EventWriter(populated, busy_timeout=0.1, retry_interval=0.05)
     runs = varied_runs(5)
     for run in runs:
@@ -123,8 +123,9 @@ def test_a_file_that_is_not_a_database_is_refused_untouched(tmp_path: Path, caps
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]
 
 
-def test_a_malformed_database_is_reported_and_the_writer_keeps_its_runs(populated: Path,
-                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_malformed_database_is_reported_and_the_writer_keeps_its_runs(
+    populated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = bytearray(populated.read_bytes())  # checkpointed on close: the file alone is the database
     page = 4096
     for offset in range(page * 4, min(len(data), page * 40), page):
@@ -182,8 +183,12 @@ def _without_permission_override() -> None:
 
 def _probe(db: Path, action: str) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(db), action], capture_output=True, text=True, timeout=60,
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        [sys.executable, "-c", _PROBE, str(db), action],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
         preexec_fn=_without_permission_override if os.geteuid() == 0 else None,
     )
     assert out.returncode == 0, out.stderr

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from invariants import check_invariants
 
 CHILD = Path(__file__).with_name("crash_child.py")
@@ -21,8 +20,13 @@ CHILD = Path(__file__).with_name("crash_child.py")
 def _run_and_kill(db: Path, mode: str, batch: int, min_lines: int, rng: random.Random) -> dict[str, int]:
     """Start the child, wait until it reported `min_lines` committed runs, kill it at a random moment."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, str(CHILD), str(db), mode, str(batch)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(CHILD), str(db), mode, str(batch)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     committed: dict[str, int] = {}
     deadline = time.monotonic() + 60
     try:

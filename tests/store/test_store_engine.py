@@ -10,7 +10,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import sqlite_utils
-
 from invariants import check_invariants
 
 from workbench.engine.events import Event, HopFinished, RunFinished, RunStarted
@@ -96,7 +95,10 @@ async def test_engine_runs_are_saved_whole_and_exact(tmp_path: Path) -> None:
         fallback_id = next(e.run_id for e in events if isinstance(e, RunStarted) and e.route == "fallback")
         detail = store.get_run(fallback_id)
         assert [(h["kind"], h["name"], h["status"]) for h in detail.hops] == [
-            ("step", "answer", "ok"), ("attempt", "broken", "error"), ("attempt", "claude", "ok")]
+            ("step", "answer", "ok"),
+            ("attempt", "broken", "error"),
+            ("attempt", "claude", "ok"),
+        ]
         assert detail.hops[1]["error_class"] == "server" and detail.hops[2]["usage_cache_read"] == 4
         assert [d["action"] for d in detail.decisions] == ["route", "fallback"]
         assert detail.run["profile_hash"] == loaded.sha256
@@ -110,11 +112,26 @@ def test_workbench_run_saves_and_sessions_list_shows_it(tmp_path: Path) -> None:
     env = {**os.environ, "WORKBENCH_DB": str(db), "COLUMNS": "200"}
 
     def wb(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True, text=True,
-                              timeout=60, cwd=tmp_path, env=env)
+        return subprocess.run(
+            [sys.executable, "-m", "workbench", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env=env,
+        )
 
-    done = wb("run", "--profile", str(profile), "--route", "fallback", "--session", "cli-test", "--json",
-              "what is a fallback?")
+    done = wb(
+        "run",
+        "--profile",
+        str(profile),
+        "--route",
+        "fallback",
+        "--session",
+        "cli-test",
+        "--json",
+        "what is a fallback?",
+    )
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
     end = events[-1]

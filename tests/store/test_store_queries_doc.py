@@ -44,7 +44,7 @@ def test_the_three_documented_queries(populated: Path) -> None:
     # the rounding step.
     per_day: dict[tuple[str, str], list[Decimal]] = defaultdict(list)
     for r in runs:
-        day = dt.datetime.fromtimestamp(r["started_ts"], dt.timezone.utc).date().isoformat()
+        day = dt.datetime.fromtimestamp(r["started_ts"], dt.UTC).date().isoformat()
         per_day[(day, r["route"])].append(Decimal(r["cost_exact"]))
     got = _run(populated, cost_sql)
     assert {(g["day"], g["route"]) for g in got} == set(per_day)
@@ -79,6 +79,13 @@ def test_the_three_documented_queries(populated: Path) -> None:
     for key, statuses in outcomes.items():
         failures = sum(s in ("error", "timeout") for s in statuses)
         expected[key] = (len(statuses), failures, round(100.0 * failures / len(statuses), 1), classes[key])
-    assert {(g["provider"], g["model"]): (g["attempts"], g["failures"], g["failure_pct"],
-                                          set((g["error_classes"] or "").split(",")) - {""}) for g in got} == expected
+    assert {
+        (g["provider"], g["model"]): (
+            g["attempts"],
+            g["failures"],
+            g["failure_pct"],
+            set((g["error_classes"] or "").split(",")) - {""},
+        )
+        for g in got
+    } == expected
     assert any(e[1] for e in expected.values()) and any(not e[1] for e in expected.values())

@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from invariants import check_invariants
 from store_events import run_events
 
@@ -27,8 +26,9 @@ def dump(path: Path) -> dict[str, list[tuple]]:
         for table in DATA_TABLES:
             order = ", ".join(PRIMARY_KEYS[table])
             out[table] = conn.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
-            types = conn.execute(f"SELECT {', '.join(f'typeof({c})' for c in TABLE_COLUMNS[table])} FROM {table}"
-                                 f" ORDER BY {order}").fetchall()
+            types = conn.execute(
+                f"SELECT {', '.join(f'typeof({c})' for c in TABLE_COLUMNS[table])} FROM {table} ORDER BY {order}"
+            ).fetchall()
             out[table + ":types"] = types
         out["fts"] = conn.execute("SELECT prompt, output FROM runs_fts ORDER BY prompt, output").fetchall()
         return out
@@ -37,11 +37,18 @@ def dump(path: Path) -> dict[str, list[tuple]]:
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl"])
-def test_export_import_round_trips_exactly(populated: Path, tmp_path: Path, fmt: str,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_import_round_trips_exactly(
+    populated: Path, tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with open_store(populated) as store:  # edge cases: a cancelled run with open hops, odd text, a NULL ttft
-        save_events(store, run_events(run_id="edge-cancel", cancel_last_hop=True,
-                                      prompt='quotes " \\ \n new\tline, emoji 🎉, NUL-free, 𝔘𝔫𝔦𝔠𝔬𝔡𝔢'))
+        save_events(
+            store,
+            run_events(
+                run_id="edge-cancel",
+                cancel_last_hop=True,
+                prompt='quotes " \\ \n new\tline, emoji 🎉, NUL-free, 𝔘𝔫𝔦𝔠𝔬𝔡𝔢',
+            ),
+        )
     export_file = tmp_path / f"all.{fmt}"
     assert run_cli(cli, ["sessions", "export", "--format", fmt, "-o", str(export_file), "--db", str(populated)]) == 0
     fresh = tmp_path / "fresh.db"
@@ -62,8 +69,9 @@ def test_export_import_round_trips_exactly(populated: Path, tmp_path: Path, fmt:
         assert [r["id"] for r in store.search("emoji")] == ["edge-cancel"]
 
 
-def test_import_into_a_database_with_other_runs_merges(populated: Path, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_into_a_database_with_other_runs_merges(
+    populated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     other = tmp_path / "other.db"
     with open_store(other) as store:
         save_events(store, run_events(run_id="only-in-other"))

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-
-from store_events import PROFILE_HASH, PROFILE_TEXT, run_events, varied_runs
 from invariants import check_invariants
+from store_events import PROFILE_HASH, PROFILE_TEXT, run_events, varied_runs
 
 from workbench.errors import StoreError
-from workbench.store import open_store, resolve_db_path, save_events
-from workbench.store import migrations
+from workbench.store import migrations, open_store, resolve_db_path, save_events
 from workbench.store.records import TABLE_COLUMNS
 from workbench.store.store import open_connection
 
@@ -139,5 +137,7 @@ def test_upgrading_backfills_the_conversation_of_old_runs(db_path: Path) -> None
     conn.close()
     with open_store(db_path) as store:
         for record in records:
-            got = [{k: m[k] for k in ("seq", "role", "content", "hop_id")} for m in store.get_run(record.run_id).messages]
+            got = [
+                {k: m[k] for k in ("seq", "role", "content", "hop_id")} for m in store.get_run(record.run_id).messages
+            ]
             assert got == [{k: m[k] for k in ("seq", "role", "content", "hop_id")} for m in record.messages]

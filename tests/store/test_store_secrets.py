@@ -10,11 +10,11 @@ import secrets
 import stat
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pytest
-
 from store_events import PROFILE_HASH, PROFILE_TEXT, varied_runs
 
 from workbench.cli import cli
@@ -78,12 +78,14 @@ def _db_files(db: Path) -> list[Path]:
 
 def _exports(db: Path, folder: Path) -> list[Path]:
     files = []
-    for fmt, table in [("json", "runs"), ("jsonl", "runs")] + [("csv", t) for t in
-                                                                ("runs", "hops", "messages", "decisions", "sessions",
-                                                                 "profiles")]:
+    for fmt, table in [("json", "runs"), ("jsonl", "runs")] + [
+        ("csv", t) for t in ("runs", "hops", "messages", "decisions", "sessions", "profiles")
+    ]:
         out = folder / f"export-{table}.{fmt}"
-        assert run_cli(cli, ["sessions", "export", "--format", fmt, "--table", table, "-o", str(out),
-                             "--db", str(db)]) == 0
+        assert (
+            run_cli(cli, ["sessions", "export", "--format", fmt, "--table", table, "-o", str(out), "--db", str(db)])
+            == 0
+        )
         assert stat.S_IMODE(out.stat().st_mode) == 0o600
         files.append(out)
     return files
@@ -136,9 +138,26 @@ def test_key_is_nowhere_after_writer_engine_and_cli(key: str, tmp_path: Path) ->
     # And through the command line, in a child process that has the key in its environment.
     profile_file = tmp_path / "secrets.yaml"
     profile_file.write_text(PROFILE)
-    out = subprocess.run([sys.executable, "-m", "workbench", "run", "--profile", str(profile_file), "--db", str(db),
-                          "--session", "cli", "what is the secret?"], capture_output=True, text=True, timeout=60,
-                         cwd=tmp_path, env={**os.environ})
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench",
+            "run",
+            "--profile",
+            str(profile_file),
+            "--db",
+            str(db),
+            "--session",
+            "cli",
+            "what is the secret?",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ},
+    )
     assert out.returncode == 0, out.stderr
     _assert_absent(key, *_db_files(db), *_exports(db, tmp_path))
     assert stat.S_IMODE(db.stat().st_mode) == 0o600

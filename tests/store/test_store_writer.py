@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-
 from invariants import check_invariants
 from store_events import PROFILE_HASH, PROFILE_TEXT, run_events, varied_runs
 
@@ -42,8 +41,12 @@ def test_a_run_appears_only_when_finished_and_then_whole(db_path: Path) -> None:
     run = detail.run
     assert (run["session"], run["status"], run["profile_hash"]) == ("s1", "ok", PROFILE_HASH)
     assert [(h["kind"], h["name"], h["status"]) for h in detail.hops] == [
-        ("step", "draft", "ok"), ("attempt", "swift", "error"), ("attempt", "deep", "ok"),
-        ("step", "polish", "ok"), ("attempt", "local", "ok")]
+        ("step", "draft", "ok"),
+        ("attempt", "swift", "error"),
+        ("attempt", "deep", "ok"),
+        ("step", "polish", "ok"),
+        ("attempt", "local", "ok"),
+    ]
     attempts = [h for h in detail.hops if h["kind"] == "attempt"]
     assert all(h["parent_id"] for h in attempts) and attempts[0]["error_class"] == "server"
     assert attempts[1]["usage_cache_read"] == 3 and attempts[1]["usage_input_source"] == "reported"
@@ -153,8 +156,12 @@ def test_a_failed_run_is_reported_and_its_neighbours_are_saved(db_path: Path) ->
 
 def test_a_malformed_event_is_reported_and_the_writer_goes_on(db_path: Path) -> None:
     bad = run_events(run_id="bad")
-    bad = [HopFinished(run_id="bad", hop_id="x", cost={"total": "not a number"}, cost_usd="oops")  # type: ignore[arg-type]
-           if isinstance(e, HopFinished) and e.kind == "attempt" else e for e in bad]
+    bad = [
+        HopFinished(run_id="bad", hop_id="x", cost={"total": "not a number"}, cost_usd="oops")  # type: ignore[arg-type]
+        if isinstance(e, HopFinished) and e.kind == "attempt"
+        else e
+        for e in bad
+    ]
     writer = EventWriter(db_path)
     for e in [*bad, *run_events(run_id="good")]:
         writer.submit(e)
@@ -190,8 +197,9 @@ def test_hops_left_open_are_closed_as_cancelled_and_sessions_switch(db_path: Pat
 def test_submit_from_many_threads(db_path: Path) -> None:
     runs = varied_runs(120)
     with EventWriter(db_path) as writer:
-        threads = [threading.Thread(target=lambda rs=runs[i::4]: [writer.submit(e) for r in rs for e in r])
-                   for i in range(4)]
+        threads = [
+            threading.Thread(target=lambda rs=runs[i::4]: [writer.submit(e) for r in rs for e in r]) for i in range(4)
+        ]
         for t in threads:
             t.start()
         for t in threads:

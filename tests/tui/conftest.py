@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from tui_helpers import demo_profile
+
 from workbench.profiles.load import LoadedProfile
 
 

@@ -12,8 +12,8 @@ from textual.message import Message
 from textual.notifications import Notify
 from textual.widgets import Input, Select
 from textual.worker import WorkerCancelled, WorkerState
-
 from tui_helpers import answer_text, attempt_statuses, column, demo_profile, run_to_end, send
+
 from workbench.engine.run import Engine
 from workbench.tui import runner
 from workbench.tui.app import WorkbenchApp, make_app, route_options
@@ -262,10 +262,15 @@ def with_routes(loaded: Any, **routes: dict[str, Any]) -> Any:
 
 
 async def test_a_route_of_several_steps_shows_each_steps_answer_under_its_name(demo) -> None:
-    loaded = with_routes(demo, chain={"steps": [
-        {"name": "draft", "targets": ["steady"]},
-        {"name": "polish", "targets": ["sage"]},
-    ]})
+    loaded = with_routes(
+        demo,
+        chain={
+            "steps": [
+                {"name": "draft", "targets": ["steady"]},
+                {"name": "polish", "targets": ["sage"]},
+            ]
+        },
+    )
     app = make_app(loaded)
     async with app.run_test(size=SIZE) as pilot:
         await run_to_end(pilot, "Why is the sky blue?", route="chain")

@@ -51,14 +51,37 @@ def test_a_failed_attempts_partial_text_is_dropped_before_the_fallback_streams()
     start(state)
     attempt(state, "a1", 1, "outage")
     tokens(state, "a1", "The sky ", "is")
-    state.apply(HopFinished(run_id=R, hop_id="a1", parent_id="s1", kind="attempt", name="outage", attempt=1,
-                            status="error", error="connection dropped mid-stream", latency_ms=40.0))
+    state.apply(
+        HopFinished(
+            run_id=R,
+            hop_id="a1",
+            parent_id="s1",
+            kind="attempt",
+            name="outage",
+            attempt=1,
+            status="error",
+            error="connection dropped mid-stream",
+            latency_ms=40.0,
+        )
+    )
     state.apply(Decision(run_id=R, hop_id="s1", action="fallback", target="steady", reason="outage dropped"))
     attempt(state, "a2", 2, "steady")
     tokens(state, "a2", "Rayleigh ", "scattering.")
-    state.apply(HopFinished(run_id=R, hop_id="a2", parent_id="s1", kind="attempt", name="steady", attempt=2,
-                            status="ok", latency_ms=90.0, input_tokens=10, output_tokens=4,
-                            cost_usd=Decimal("0.0000123")))
+    state.apply(
+        HopFinished(
+            run_id=R,
+            hop_id="a2",
+            parent_id="s1",
+            kind="attempt",
+            name="steady",
+            attempt=2,
+            status="ok",
+            latency_ms=90.0,
+            input_tokens=10,
+            output_tokens=4,
+            cost_usd=Decimal("0.0000123"),
+        )
+    )
     frame = state.take_frame()
     assert frame.reset == ""  # the broken prefix is taken back...
     assert frame.append == "Rayleigh scattering."  # ...and only the fallback's text is shown
@@ -76,10 +99,23 @@ def test_a_failed_attempts_partial_text_is_dropped_before_the_fallback_streams()
 def test_step_rows_carry_no_tokens_or_cost_and_skipped_attempts_get_a_row() -> None:
     state = RunState("budget", "hi")
     start(state)
-    state.apply(HopFinished(run_id=R, hop_id="a1", parent_id="s1", kind="attempt", name="sage", attempt=1,
-                            status="skipped", reason="run cap $0.001: worst case too high"))
-    state.apply(HopFinished(run_id=R, hop_id="s1", kind="step", name="answer", status="error", latency_ms=5.0,
-                            error="sage refused"))
+    state.apply(
+        HopFinished(
+            run_id=R,
+            hop_id="a1",
+            parent_id="s1",
+            kind="attempt",
+            name="sage",
+            attempt=1,
+            status="skipped",
+            reason="run cap $0.001: worst case too high",
+        )
+    )
+    state.apply(
+        HopFinished(
+            run_id=R, hop_id="s1", kind="step", name="answer", status="error", latency_ms=5.0, error="sage refused"
+        )
+    )
     rows = {row.key: row for row in state.take_frame().rows}
     assert rows["a1"].status == "skipped" and rows["a1"].label.strip() == "sage"
     assert rows["s1"].cost_usd is None and rows["s1"].input_tokens is None
@@ -127,9 +163,21 @@ def test_an_estimated_hop_cost_is_marked() -> None:
 
     state = RunState(prompt="p", route="r")
     state.apply(HopStarted(run_id="r1", hop_id="r1.2", parent_id="r1.1", kind="attempt", name="m", attempt=1))
-    state.apply(HopFinished(run_id="r1", hop_id="r1.2", parent_id="r1.1", kind="attempt", name="m", attempt=1,
-                            status="cancelled", input_tokens=10, output_tokens=3, cost_usd=Decimal("0.00001"),
-                            usage={"input_source": "estimated", "output_source": "estimated"}))
+    state.apply(
+        HopFinished(
+            run_id="r1",
+            hop_id="r1.2",
+            parent_id="r1.1",
+            kind="attempt",
+            name="m",
+            attempt=1,
+            status="cancelled",
+            input_tokens=10,
+            output_tokens=3,
+            cost_usd=Decimal("0.00001"),
+            usage={"input_source": "estimated", "output_source": "estimated"},
+        )
+    )
     row = state.rows["r1.2"]
     assert row.estimated is True
     assert _cost(row.cost_usd, row.estimated).plain.startswith("~")

@@ -6,11 +6,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import sqlite_utils
+from tui_helpers import demo_profile, run_to_end
 
 from workbench.store import EventWriter
 from workbench.tui.app import make_app
-
-from tui_helpers import demo_profile, run_to_end
 
 
 async def test_a_run_in_the_tui_is_saved_with_its_hops(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import Input
-
 from tui_helpers import FixedTimings, demo_profile, run_to_end
+
 from workbench.tui.app import make_app
 
 SIZE = (120, 36)

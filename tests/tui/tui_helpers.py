@@ -66,9 +66,7 @@ def attempt_statuses(app: WorkbenchApp) -> list[str]:
 
 def column(app: WorkbenchApp, key: str, kind: str = "attempt") -> list[str]:
     table = app.query_one(HopTable)
-    return [
-        table.get_cell(row, key).plain for row in table.rows if table.get_cell(row, "kind").plain == kind
-    ]
+    return [table.get_cell(row, key).plain for row in table.rows if table.get_cell(row, "kind").plain == kind]
 
 
 def answer_text(app: WorkbenchApp) -> str:
@@ -90,7 +88,7 @@ class FixedTimings:
 
         self._engine = Engine(loaded)
 
-    async def __aenter__(self) -> "FixedTimings":
+    async def __aenter__(self) -> FixedTimings:
         await self._engine.__aenter__()
         return self
 

@@ -11,10 +11,9 @@ Rates left out default sensibly: cached input, cache writes -> the input rate; r
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterable
-
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,8 +54,12 @@ class Price(BaseModel):
     input: NonNegativeDecimal = Field(description="fresh input tokens")
     output: NonNegativeDecimal = Field(description="output tokens")
     cached_input: NonNegativeDecimal | None = Field(default=None, description="cache-read input (default: input)")
-    cache_write_5m: NonNegativeDecimal | None = Field(default=None, description="cache write, 5-min TTL (default: input)")
-    cache_write_1h: NonNegativeDecimal | None = Field(default=None, description="cache write, 1-hour TTL (default: input)")
+    cache_write_5m: NonNegativeDecimal | None = Field(
+        default=None, description="cache write, 5-min TTL (default: input)"
+    )
+    cache_write_1h: NonNegativeDecimal | None = Field(
+        default=None, description="cache write, 1-hour TTL (default: input)"
+    )
     reasoning: NonNegativeDecimal | None = Field(default=None, description="reasoning tokens (default: output)")
     tiers: list[PriceTier] = Field(default_factory=list, description="long-context tiers")
 

@@ -75,7 +75,7 @@ class Usage:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Usage":
+    def from_dict(cls, data: dict[str, Any]) -> Usage:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 

@@ -55,32 +55,43 @@ class HumanRenderer:
             if event.kind == "attempt" and event.status != "ok":
                 self._end_line()
                 detail = event.error or event.reason or ""
-                self.console.print(Text(f"✗ {event.name} attempt {event.attempt}: {event.status} {detail}",
-                                        style=STATUS_STYLE.get(event.status, "")))
+                self.console.print(
+                    Text(
+                        f"✗ {event.name} attempt {event.attempt}: {event.status} {detail}",
+                        style=STATUS_STYLE.get(event.status, ""),
+                    )
+                )
         elif kind == "run_finished":
             self._end_line()
             self.console.print(self.table(event))
 
     def table(self, final: Any) -> Table:
-        table = Table(title=f"run {final.run_id}", title_justify="left", show_footer=True, box=box.SIMPLE_HEAD,
-                      pad_edge=False)
+        table = Table(
+            title=f"run {final.run_id}", title_justify="left", show_footer=True, box=box.SIMPLE_HEAD, pad_edge=False
+        )
         table.add_column("hop", footer="total", no_wrap=True)
         table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=28)
         table.add_column("#", justify="right")
-        table.add_column("status", min_width=9, no_wrap=True, footer=Text(final.status, style=STATUS_STYLE.get(final.status, "")))
+        table.add_column(
+            "status", min_width=9, no_wrap=True, footer=Text(final.status, style=STATUS_STYLE.get(final.status, ""))
+        )
         table.add_column("ms", justify="right", footer=f"{final.latency_ms:.0f}")
-        table.add_column("ttft", justify="right", min_width=4,
-                         footer="" if final.ttft_ms is None else f"{final.ttft_ms:.0f}")
+        table.add_column(
+            "ttft", justify="right", min_width=4, footer="" if final.ttft_ms is None else f"{final.ttft_ms:.0f}"
+        )
         table.add_column("in", justify="right", footer=str(final.input_tokens))
         table.add_column("out", justify="right", footer=str(final.output_tokens))
-        table.add_column("cost", justify="right", no_wrap=True,
-                         footer=money(final.cost_usd) + (" (est.)" if final.estimated else ""))
+        table.add_column(
+            "cost", justify="right", no_wrap=True, footer=money(final.cost_usd) + (" (est.)" if final.estimated else "")
+        )
         for hop in sorted(self.hops, key=lambda h: self._order.get(h.hop_id, len(self._order))):
             indent = "└ " if hop.kind == "attempt" else ""
             model = hop.model_id or ""
-            estimated = bool(hop.usage) and (
-                hop.usage.get("input_source") == "estimated" or hop.usage.get("output_source") == "estimated"
-            ) and (hop.input_tokens or hop.output_tokens)
+            estimated = (
+                bool(hop.usage)
+                and (hop.usage.get("input_source") == "estimated" or hop.usage.get("output_source") == "estimated")
+                and (hop.input_tokens or hop.output_tokens)
+            )
             table.add_row(
                 f"{indent}{hop.name}",
                 model,

@@ -73,19 +73,42 @@ def _silence_stdout() -> None:
 
 
 @click.command()
-@click.option("--profile", "profile_path", type=click.Path(path_type=Path), default=Path("profiles/demo.yaml"),
-              show_default=True, help="profile file")
+@click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(path_type=Path),
+    default=Path("profiles/demo.yaml"),
+    show_default=True,
+    help="profile file",
+)
 @click.option("--route", default=None, help="route name (default: the profile's default route)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object per event per line")
-@click.option("--db", type=click.Path(path_type=Path), default=None,
-              help="session database (default: $WORKBENCH_DB or sessions/workbench.db)")
+@click.option(
+    "--db",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="session database (default: $WORKBENCH_DB or sessions/workbench.db)",
+)
 @click.option("--session", "session_name", default=None, help="session name to file the run under")
 @click.option("--no-save", is_flag=True, help="do not save the run to the session database")
-@click.option("--sim-fault", "sim_faults", multiple=True, metavar="MODEL=KIND[:RATE]",
-              help="dial a simulated model to fail (e.g. swift=http_503); repeatable")
+@click.option(
+    "--sim-fault",
+    "sim_faults",
+    multiple=True,
+    metavar="MODEL=KIND[:RATE]",
+    help="dial a simulated model to fail (e.g. swift=http_503); repeatable",
+)
 @click.argument("prompt")
-def run(profile_path: Path, route: str | None, as_json: bool, db: Path | None, session_name: str | None,
-        no_save: bool, sim_faults: tuple[str, ...], prompt: str) -> None:
+def run(
+    profile_path: Path,
+    route: str | None,
+    as_json: bool,
+    db: Path | None,
+    session_name: str | None,
+    no_save: bool,
+    sim_faults: tuple[str, ...],
+    prompt: str,
+) -> None:
     """Send PROMPT (or `-` for stdin) through a route and stream the answer and its hops."""
     from workbench.profiles.load import load_profile
 
@@ -108,8 +131,8 @@ def run(profile_path: Path, route: str | None, as_json: bool, db: Path | None, s
 
 
 async def _run(loaded: Any, route: str | None, prompt: str, as_json: bool, writer: Any) -> str:
-    from workbench.engine import CancelToken, Engine
     from workbench.cli.render import HumanRenderer
+    from workbench.engine import CancelToken, Engine
 
     cancel = CancelToken()
     loop = asyncio.get_running_loop()
@@ -149,8 +172,14 @@ async def _run(loaded: Any, route: str | None, prompt: str, as_json: bool, write
 
 
 @click.command()
-@click.option("--profile", "profile_path", type=click.Path(path_type=Path), default=Path("profiles/demo.yaml"),
-              show_default=True, help="profile file")
+@click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(path_type=Path),
+    default=Path("profiles/demo.yaml"),
+    show_default=True,
+    help="profile file",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the routes as JSON")
 def routes(profile_path: Path, as_json: bool) -> None:
     """List a profile's routes and their steps (targets in fallback order)."""
@@ -178,9 +207,7 @@ def routes(profile_path: Path, as_json: bool) -> None:
         table.add_column(col)
     for name, r in profile.routes.items():
         for i, step in enumerate(r.steps):
-            targets = " → ".join(
-                f"{t} ({profile.models[t].provider}/{profile.models[t].model})" for t in step.targets
-            )
+            targets = " → ".join(f"{t} ({profile.models[t].provider}/{profile.models[t].model})" for t in step.targets)
             table.add_row(
                 (name + (" (default)" if name == default else "")) if i == 0 else "",
                 step.name,

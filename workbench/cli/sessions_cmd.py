@@ -18,7 +18,9 @@ import click
 from workbench.errors import StoreError
 
 _db_option = click.option(
-    "--db", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    "--db",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
     help="session database (default: $WORKBENCH_DB or sessions/workbench.db)",
 )
 
@@ -64,8 +66,9 @@ def _status(status: str | None) -> str:
 _RIGHT = {"latency", "ttft", "tokens", "cost"}
 
 
-def _fitted_table(title: str, heads: list[str], rows: list[list[str]], width: int, *, squeeze: str,
-                  drop: tuple[str, ...]) -> Any:
+def _fitted_table(
+    title: str, heads: list[str], rows: list[list[str]], width: int, *, squeeze: str, drop: tuple[str, ...]
+) -> Any:
     """A table that fits `width` without clipping figures: the `squeeze` column gives up width first (ellipsis),
     then the `drop` columns go, in that order."""
     from rich import box
@@ -80,8 +83,9 @@ def _fitted_table(title: str, heads: list[str], rows: list[list[str]], width: in
             keep.remove(dropping)
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         for h in keep:
-            table.add_column(h, no_wrap=True, overflow="ellipsis", min_width=natural[h],
-                             justify="right" if h in _RIGHT else "left")
+            table.add_column(
+                h, no_wrap=True, overflow="ellipsis", min_width=natural[h], justify="right" if h in _RIGHT else "left"
+            )
         index = [heads.index(h) for h in keep]
         for r in rows:
             table.add_row(*(_status(r[i]) if heads[i] == "status" else r[i] for i in index))
@@ -119,12 +123,29 @@ def list_cmd(db: Path | None, limit: int, session_name: str | None, as_json: boo
             click.echo(json.dumps(row, ensure_ascii=False))
         return
     heads = ["id", "session", "route", "status", "latency", "tokens", "cost", "started", "prompt"]
-    cells = [[r["id"], r["session"] or "", r["route"] or "", r["status"] or "", _ms(r["latency_ms"]),
-              f"{r['input_tokens']}/{r['output_tokens']}", _cost(r["cost_usd"]), _when(r["started_ts"], short=True),
-              _one_line(r["prompt"], 60)] for r in rows]
+    cells = [
+        [
+            r["id"],
+            r["session"] or "",
+            r["route"] or "",
+            r["status"] or "",
+            _ms(r["latency_ms"]),
+            f"{r['input_tokens']}/{r['output_tokens']}",
+            _cost(r["cost_usd"]),
+            _when(r["started_ts"], short=True),
+            _one_line(r["prompt"], 60),
+        ]
+        for r in rows
+    ]
     console = _console()
-    table = _fitted_table(f"runs in {store.path}", heads, cells, console.width, squeeze="prompt",
-                          drop=("session", "started", "latency", "route"))
+    table = _fitted_table(
+        f"runs in {store.path}",
+        heads,
+        cells,
+        console.width,
+        squeeze="prompt",
+        drop=("session", "started", "latency", "route"),
+    )
     console.print(table)
     if not rows:
         click.echo("no runs" + (f" in session {session_name!r}" if session_name else ""), err=True)
@@ -141,8 +162,13 @@ def show_cmd(db: Path | None, as_json: bool, run_id: str) -> None:
     with _open(db) as store:
         detail = store.get_run(run_id)
     if as_json:
-        click.echo(json.dumps({"run": detail.run, "hops": detail.hops, "messages": detail.messages,
-                               "decisions": detail.decisions}, ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps(
+                {"run": detail.run, "hops": detail.hops, "messages": detail.messages, "decisions": detail.decisions},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return
     from rich.panel import Panel
     from rich.table import Table
@@ -154,11 +180,18 @@ def show_cmd(db: Path | None, as_json: bool, run_id: str) -> None:
     summary.add_column(style="bold")
     summary.add_column()
     for label, value in (
-        ("run", run["id"]), ("session", run["session"]), ("route", run["route"]),
+        ("run", run["id"]),
+        ("session", run["session"]),
+        ("route", run["route"]),
         ("profile", f"{run['profile'] or ''} {run['profile_path'] or ''} sha256:{(run['profile_hash'] or '')[:12]}"),
         ("status", _status(run["status"]) + (f"  {run['error']}" if run["error"] else "")),
-        ("started", _when(run["started_ts"])), ("latency", _ms(run["latency_ms"])), ("ttft", _ms(run["ttft_ms"])),
-        ("tokens in/out", f"{run['input_tokens']}/{run['output_tokens']}" + (" (estimated)" if run["estimated"] else "")),
+        ("started", _when(run["started_ts"])),
+        ("latency", _ms(run["latency_ms"])),
+        ("ttft", _ms(run["ttft_ms"])),
+        (
+            "tokens in/out",
+            f"{run['input_tokens']}/{run['output_tokens']}" + (" (estimated)" if run["estimated"] else ""),
+        ),
         ("cost", f"${run['cost_exact']}"),
     ):
         summary.add_row(label, value or "")
@@ -174,19 +207,29 @@ def show_cmd(db: Path | None, as_json: bool, run_id: str) -> None:
         depth[h["hop_id"]] = level
         label = f"{h['kind']} {h['name'] or ''}".strip() + (f" #{h['attempt']}" if h["attempt"] else "")
         model = "/".join(x for x in (h["provider"], h["model_id"] or h["model"]) if x)
-        rows.append(["  " * level + ("└ " if level else "") + label, model, h["status"] or "", _ms(h["latency_ms"]),
-                     _ms(h["ttft_ms"]), f"{h['input_tokens'] or 0}/{h['output_tokens'] or 0}",
-                     f"${h['cost_exact']}"])
+        rows.append(
+            [
+                "  " * level + ("└ " if level else "") + label,
+                model,
+                h["status"] or "",
+                _ms(h["latency_ms"]),
+                _ms(h["ttft_ms"]),
+                f"{h['input_tokens'] or 0}/{h['output_tokens'] or 0}",
+                f"${h['cost_exact']}",
+            ]
+        )
         if h["error"] or h["reason"]:
             notes.append((label, " — ".join(x for x in (h["error"], h["reason"]) if x)))
-    hops = _fitted_table("hops", list(heads), rows, console.width, squeeze="provider/model",
-                          drop=("ttft", "latency", "provider/model"))
+    hops = _fitted_table(
+        "hops", list(heads), rows, console.width, squeeze="provider/model", drop=("ttft", "latency", "provider/model")
+    )
     console.print(hops)
     for label, note in notes:
         console.print(Text.assemble((label, "bold"), ": ", note))
     for d in detail.decisions:
-        console.print(Text.assemble((d["action"], "bold"), (f" → {d['target']}" if d["target"] else ""),
-                                    ": ", d["reason"] or ""))
+        console.print(
+            Text.assemble((d["action"], "bold"), (f" → {d['target']}" if d["target"] else ""), ": ", d["reason"] or "")
+        )
     console.print(Panel(Text(run["output"] or ""), title="output", title_align="left"))
 
 
@@ -225,18 +268,34 @@ def search_cmd(db: Path | None, limit: int, literal: bool, text: str) -> None:
     for col in ("id", "started", "route", "status", "prompt", "output"):
         table.add_column(col, no_wrap=col in {"id", "started"})
     for r in rows:
-        table.add_row(r["id"], _when(r["started_ts"]), r["route"] or "", _status(r["status"]),
-                      _highlighted(r["prompt_snippet"]), _highlighted(r["output_snippet"]))
+        table.add_row(
+            r["id"],
+            _when(r["started_ts"]),
+            r["route"] or "",
+            _status(r["status"]),
+            _highlighted(r["prompt_snippet"]),
+            _highlighted(r["output_snippet"]),
+        )
     _console().print(table)
 
 
 @sessions.command("export")
 @_db_option
 @click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "csv"]), default="json", show_default=True)
-@click.option("--table", type=click.Choice(["runs", "hops", "messages", "decisions", "sessions", "profiles"]),
-              default="runs", show_default=True, help="for csv: which table")
-@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="file to write (mode 0600; default: stdout)")
+@click.option(
+    "--table",
+    type=click.Choice(["runs", "hops", "messages", "decisions", "sessions", "profiles"]),
+    default="runs",
+    show_default=True,
+    help="for csv: which table",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="file to write (mode 0600; default: stdout)",
+)
 def export_cmd(db: Path | None, fmt: str, table: str, output: Path | None) -> None:
     """Export every table (json, jsonl) or one (csv).
 
@@ -253,8 +312,11 @@ def export_cmd(db: Path | None, fmt: str, table: str, output: Path | None) -> No
                 raise StoreError(f"cannot write the export file {output}: {exc.strerror}") from None
             with out:
                 counts = export(store, fmt, out, table=table)
-            click.echo(f"exported {counts.get('runs', 0) if fmt != 'csv' else counts[table]} "
-                       f"{'runs' if fmt != 'csv' else table + ' rows'} to {output}", err=True)
+            click.echo(
+                f"exported {counts.get('runs', 0) if fmt != 'csv' else counts[table]} "
+                f"{'runs' if fmt != 'csv' else table + ' rows'} to {output}",
+                err=True,
+            )
 
 
 @sessions.command("import")
@@ -268,8 +330,10 @@ def import_cmd(db: Path | None, file: Path) -> None:
 
     with _open(db, create=True) as store:
         counts = import_file(store, file)
-    click.echo(f"imported {counts['runs']} run(s), {counts['hops']} hop(s) into {store.path}"
-               f" ({counts['skipped']} already present, skipped)")
+    click.echo(
+        f"imported {counts['runs']} run(s), {counts['hops']} hop(s) into {store.path}"
+        f" ({counts['skipped']} already present, skipped)"
+    )
 
 
 @sessions.command("rm")
@@ -315,14 +379,28 @@ def _pct(original: Any, repriced: Any) -> str:
 @click.option("--route", default=None, help="only runs of this route")
 @click.option("--since", callback=_day, metavar="YYYY-MM-DD", help="only runs started on or after this day (UTC)")
 @click.option("--until", callback=_day, metavar="YYYY-MM-DD", help="only runs started on or before this day (UTC)")
-@click.option("--profile", "profile_path", type=click.Path(path_type=Path, dir_okay=False), required=True,
-              help="profile whose prices to apply")
+@click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="profile whose prices to apply",
+)
 @click.option("--model", default=None, metavar="ALIAS", help="price every attempt as this model of the profile")
 @click.option("--on", callback=_day, metavar="YYYY-MM-DD", help="use the prices in force on this day (default: today)")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object: per-run and total figures as exact decimals")
-def reprice_cmd(db: Path | None, run_ids: tuple[str, ...], session_name: str | None, route: str | None,
-                since: dt.date | None, until: dt.date | None, profile_path: Path, model: str | None,
-                on: dt.date | None, as_json: bool) -> None:
+def reprice_cmd(
+    db: Path | None,
+    run_ids: tuple[str, ...],
+    session_name: str | None,
+    route: str | None,
+    since: dt.date | None,
+    until: dt.date | None,
+    profile_path: Path,
+    model: str | None,
+    on: dt.date | None,
+    as_json: bool,
+) -> None:
     """Re-cost saved runs on a profile's prices. Read-only: the database is never modified.
 
     Each attempt hop is priced from its stored usage buckets (fresh input, cache reads and writes, output,
@@ -334,22 +412,47 @@ def reprice_cmd(db: Path | None, run_ids: tuple[str, ...], session_name: str | N
 
     loaded = load_profile(profile_path)
     with open_readonly(db) as store:
-        result = reprice(store, loaded, run_ids, session=session_name, route=route, since=since, until=until,
-                         on=on, model=model)
+        result = reprice(
+            store, loaded, run_ids, session=session_name, route=route, since=since, until=until, on=on, model=model
+        )
     unpriced = result.unpriced()
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
         priced = f", every attempt as {model}" if model else ""
         heads = ["run", "route", "started", "original", "repriced", "delta", "delta %"]
-        rows = [[r.run_id, r.route or "", _when(r.started_ts, short=True), _money(r.original), _money(r.repriced),
-                 _money(r.delta, signed=True), _pct(r.original, r.repriced)] for r in result.runs]
-        rows.append(["total", "", "", _money(result.original), _money(result.repriced),
-                     _money(result.delta, signed=True), _pct(result.original, result.repriced)])
+        rows = [
+            [
+                r.run_id,
+                r.route or "",
+                _when(r.started_ts, short=True),
+                _money(r.original),
+                _money(r.repriced),
+                _money(r.delta, signed=True),
+                _pct(r.original, r.repriced),
+            ]
+            for r in result.runs
+        ]
+        rows.append(
+            [
+                "total",
+                "",
+                "",
+                _money(result.original),
+                _money(result.repriced),
+                _money(result.delta, signed=True),
+                _pct(result.original, result.repriced),
+            ]
+        )
         console = _console()
-        table = _fitted_table(f"{len(result.runs)} run(s) repriced on {profile_path} prices in force on"
-                              f" {result.on}{priced}", heads, rows, console.width, squeeze="route",
-                              drop=("started", "route"))
+        table = _fitted_table(
+            f"{len(result.runs)} run(s) repriced on {profile_path} prices in force on {result.on}{priced}",
+            heads,
+            rows,
+            console.width,
+            squeeze="route",
+            drop=("started", "route"),
+        )
         for column in table.columns:
             if column.header not in {"run", "route", "started"}:
                 column.justify = "right"
@@ -358,5 +461,8 @@ def reprice_cmd(db: Path | None, run_ids: tuple[str, ...], session_name: str | N
         console.print(table)
     if unpriced:
         models = sorted({h.unpriced or "" for _, h in unpriced})
-        click.echo(f"warning: {len(unpriced)} hop(s) in {len({r.run_id for r, _ in unpriced})} run(s) kept their"
-                   f" original cost: {'; '.join(models)}", err=True)
+        click.echo(
+            f"warning: {len(unpriced)} hop(s) in {len({r.run_id for r, _ in unpriced})} run(s) kept their"
+            f" original cost: {'; '.join(models)}",
+            err=True,
+        )

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from workbench.sim.server import SimServer
 
 
-def behaviours_from_profile(profile: "Profile") -> dict[str, "SimBehaviour"]:
+def behaviours_from_profile(profile: Profile) -> dict[str, SimBehaviour]:
     """Wire model id -> dials, for every model of a `sim` provider; the tokenizer comes from the model entry."""
     from workbench.sim.behaviour import SimBehaviour
     from workbench.tokens import encoding_for_model
@@ -26,9 +26,7 @@ def behaviours_from_profile(profile: "Profile") -> dict[str, "SimBehaviour"]:
         if profile.providers[model.provider].kind != "sim":
             continue
         dials = model.sim or SimBehaviour()
-        served[model.model] = dials.model_copy(
-            update={"tokenizer": model.tokenizer or encoding_for_model(model.model)}
-        )
+        served[model.model] = dials.model_copy(update={"tokenizer": model.tokenizer or encoding_for_model(model.model)})
     return served
 
 
@@ -65,7 +63,7 @@ def serve(host: str, port: int, seed: int | None, profile_path: str | None) -> N
     click.echo("simulator stopped")
 
 
-def _announce(server: "SimServer") -> None:
+def _announce(server: SimServer) -> None:
     url = server.base_url
     click.echo(f"workbench simulator listening on {url}  (seed {server.seed})")
     click.echo(f'  OpenAI SDK:    OpenAI(base_url="{url}/v1", api_key="any")')

@@ -23,8 +23,12 @@ DEFAULT_PROFILE = Path("profiles/demo.yaml")
     show_default=True,
     help="Profile file (YAML). The demo profile runs offline against the embedded simulator.",
 )
-@click.option("--db", type=click.Path(path_type=Path), default=None,
-              help="session database (default: $WORKBENCH_DB or sessions/workbench.db)")
+@click.option(
+    "--db",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="session database (default: $WORKBENCH_DB or sessions/workbench.db)",
+)
 @click.option("--session", "session_name", default=None, help="session name to file the runs under")
 @click.option("--no-save", is_flag=True, help="do not save runs to the session database")
 def tui(profile_path: Path, db: Path | None, session_name: str | None, no_save: bool) -> None:

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, AsyncIterator
+from typing import Any
 
 from workbench.accounting.prices import Price
 from workbench.accounting.usage import Cost, Usage, cost_of
@@ -85,8 +86,9 @@ def _timeout_error(plan: AttemptPlan, deadline: float, deadline_total: float, be
     else:
         which, limit = "idle", plan.idle_timeout
     what = "data" if which == "idle" else ("first token" if which == "first token" else "completion")
-    return ProviderError("timeout", f"no {what} within {limit:g}s ({which} timeout)",
-                         provider=plan.provider, model=plan.model_id)
+    return ProviderError(
+        "timeout", f"no {what} within {limit:g}s ({which} timeout)", provider=plan.provider, model=plan.model_id
+    )
 
 
 class _Watchdog:

@@ -14,8 +14,8 @@ busy elsewhere, `cancel()` only sets the flag and the engine notices at its next
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 class CancelToken:

@@ -20,7 +20,8 @@ import asyncio
 import os
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from workbench.sim.server import SimServer
 
 
-
 def new_run_id() -> str:
     """Sortable by time, unique without coordination: 12 hex digits of ms since epoch + 8 random."""
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
@@ -47,10 +47,10 @@ def new_run_id() -> str:
 class Engine:
     def __init__(
         self,
-        loaded: "LoadedProfile",
+        loaded: LoadedProfile,
         *,
         environ: Mapping[str, str] | None = None,
-        sim_server: "SimServer | None" = None,
+        sim_server: SimServer | None = None,
     ) -> None:
         self.loaded = loaded
         self.profile: Profile = loaded.profile
@@ -62,7 +62,7 @@ class Engine:
         self._started = False
 
     # -- lifecycle -----------------------------------------------------------------------------------------
-    async def __aenter__(self) -> "Engine":
+    async def __aenter__(self) -> Engine:
         await self.start()
         return self
 
@@ -186,11 +186,14 @@ class Engine:
             profile_hash=loaded.sha256,
             profile_path=str(loaded.path) if loaded.path else "",
         )
-        why = "named by the caller" if route else (
-            "the profile's default_route" if self.profile.default_route else "the profile's first route"
+        why = (
+            "named by the caller"
+            if route
+            else ("the profile's default_route" if self.profile.default_route else "the profile's first route")
         )
-        yield Decision(run_id=run_id, hop_id=None, action="route", reason=f"route {route_name!r}: {why}",
-                       target=route_name)
+        yield Decision(
+            run_id=run_id, hop_id=None, action="route", reason=f"route {route_name!r}: {why}", target=route_name
+        )
 
         state = RunState(run_id=run_id, cap=route_cfg.max_cost_usd)
         text = prompt

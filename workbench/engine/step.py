@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from workbench.accounting.prices import select_price
 from workbench.accounting.usage import Usage, cost_of
@@ -72,7 +73,7 @@ class RunState:
 class StepRunner:
     def __init__(
         self,
-        engine: "Engine",
+        engine: Engine,
         state: RunState,
         step: Step,
         text: str,
@@ -121,16 +122,37 @@ class StepRunner:
             if est_input > model.context_window:
                 too_long = f"the prompt is ~{est_input} tokens, over {alias}'s context window of {model.context_window}"
             elif self.rejected_window is not None and model.context_window <= self.rejected_window:
-                too_long = (f"{alias}'s context window ({model.context_window}) is no larger than one that already"
-                            f" rejected the prompt ({self.rejected_window})")
+                too_long = (
+                    f"{alias}'s context window ({model.context_window}) is no larger than one that already"
+                    f" rejected the prompt ({self.rejected_window})"
+                )
             if too_long is not None:
-                pending.append(Decision(run_id=run_id, hop_id=self.step_id, action="skip",
-                                        reason=f"{alias} skipped: {too_long}", target=alias))
-                pending.append(HopFinished(
-                    run_id=run_id, hop_id=hop_id, parent_id=self.step_id, kind="attempt", name=alias,
-                    provider=model.provider, model=alias, model_id=model.model, attempt=self.index + 1,
-                    status="skipped", reason=too_long, error_class="context_window", price=price_dict(price),
-                ))
+                pending.append(
+                    Decision(
+                        run_id=run_id,
+                        hop_id=self.step_id,
+                        action="skip",
+                        reason=f"{alias} skipped: {too_long}",
+                        target=alias,
+                    )
+                )
+                pending.append(
+                    HopFinished(
+                        run_id=run_id,
+                        hop_id=hop_id,
+                        parent_id=self.step_id,
+                        kind="attempt",
+                        name=alias,
+                        provider=model.provider,
+                        model=alias,
+                        model_id=model.model,
+                        attempt=self.index + 1,
+                        status="skipped",
+                        reason=too_long,
+                        error_class="context_window",
+                        price=price_dict(price),
+                    )
+                )
                 self.error = f"{alias} skipped: {too_long}"
                 continue
 
@@ -143,13 +165,32 @@ class StepRunner:
                         f"{cap_label}: worst case ${worst:.6f} ({est_input} prompt + {max_tokens} max output tokens)"
                         f" exceeds ${cap_remaining:.6f} left"
                     )
-                    pending.append(Decision(run_id=run_id, hop_id=self.step_id, action="refuse",
-                                            reason=f"{alias} refused: {why}", target=alias))
-                    pending.append(HopFinished(
-                        run_id=run_id, hop_id=hop_id, parent_id=self.step_id, kind="attempt", name=alias,
-                        provider=model.provider, model=alias, model_id=model.model, attempt=self.index + 1,
-                        status="skipped", reason=why, error_class="cost_cap", price=price_dict(price),
-                    ))
+                    pending.append(
+                        Decision(
+                            run_id=run_id,
+                            hop_id=self.step_id,
+                            action="refuse",
+                            reason=f"{alias} refused: {why}",
+                            target=alias,
+                        )
+                    )
+                    pending.append(
+                        HopFinished(
+                            run_id=run_id,
+                            hop_id=hop_id,
+                            parent_id=self.step_id,
+                            kind="attempt",
+                            name=alias,
+                            provider=model.provider,
+                            model=alias,
+                            model_id=model.model,
+                            attempt=self.index + 1,
+                            status="skipped",
+                            reason=why,
+                            error_class="cost_cap",
+                            price=price_dict(price),
+                        )
+                    )
                     self.error = f"{alias} refused by {why}"
                     continue
 
@@ -161,15 +202,37 @@ class StepRunner:
                 temperature=step.temperature,
                 extra_headers=self.extra_headers,
             )
-            pending.append(HopStarted(run_id=run_id, hop_id=hop_id, parent_id=self.step_id, kind="attempt",
-                                      name=alias, provider=model.provider, model=alias, model_id=model.model,
-                                      attempt=self.index + 1))
+            pending.append(
+                HopStarted(
+                    run_id=run_id,
+                    hop_id=hop_id,
+                    parent_id=self.step_id,
+                    kind="attempt",
+                    name=alias,
+                    provider=model.provider,
+                    model=alias,
+                    model_id=model.model,
+                    attempt=self.index + 1,
+                )
+            )
             plan = AttemptPlan(
-                run_id=run_id, hop_id=hop_id, parent_id=self.step_id, attempt=self.index + 1, alias=alias,
-                provider=model.provider, model_id=model.model, adapter=self.engine.adapter(model.provider),
-                request=request, price=price, encoding=encoding, est_input_tokens=est_input,
-                first_token_timeout=provider.timeouts.first_token, idle_timeout=provider.timeouts.idle,
-                total_timeout=provider.timeouts.total, cap_remaining=cap_remaining, cap_label=cap_label,
+                run_id=run_id,
+                hop_id=hop_id,
+                parent_id=self.step_id,
+                attempt=self.index + 1,
+                alias=alias,
+                provider=model.provider,
+                model_id=model.model,
+                adapter=self.engine.adapter(model.provider),
+                request=request,
+                price=price,
+                encoding=encoding,
+                est_input_tokens=est_input,
+                first_token_timeout=provider.timeouts.first_token,
+                idle_timeout=provider.timeouts.idle,
+                total_timeout=provider.timeouts.total,
+                cap_remaining=cap_remaining,
+                cap_label=cap_label,
             )
             return pending, plan
         self.done = True
@@ -195,25 +258,50 @@ class StepRunner:
         if err is not None and err.kind == "context_window" and next_alias is not None:
             # not retryable as such, but a model with a larger window may take the prompt
             self.rejected_window = self.profile.models[plan.alias].context_window
-            return [Decision(run_id=run_id, hop_id=self.step_id, action="fallback", target=next_alias,
-                             reason=f"{plan.alias} rejected the prompt as too long ({err.message}); trying a larger"
-                                    f" context window")]
+            return [
+                Decision(
+                    run_id=run_id,
+                    hop_id=self.step_id,
+                    action="fallback",
+                    target=next_alias,
+                    reason=f"{plan.alias} rejected the prompt as too long ({err.message}); trying a larger"
+                    f" context window",
+                )
+            ]
         if err is not None and err.retryable and next_alias is not None:
-            return [Decision(run_id=run_id, hop_id=self.step_id, action="fallback", target=next_alias,
-                             reason=f"{plan.alias} failed ({err.kind}: {err.message}); falling back to {next_alias}")]
+            return [
+                Decision(
+                    run_id=run_id,
+                    hop_id=self.step_id,
+                    action="fallback",
+                    target=next_alias,
+                    reason=f"{plan.alias} failed ({err.kind}: {err.message}); falling back to {next_alias}",
+                )
+            ]
         self.done = True
         if err is not None and not err.retryable and next_alias is not None:
-            return [Decision(run_id=run_id, hop_id=self.step_id, action="stop", target=None,
-                             reason=f"{plan.alias} failed with a non-retryable {err.kind} error; not falling back")]
+            return [
+                Decision(
+                    run_id=run_id,
+                    hop_id=self.step_id,
+                    action="stop",
+                    target=None,
+                    reason=f"{plan.alias} failed with a non-retryable {err.kind} error; not falling back",
+                )
+            ]
         return []
 
     def finished(self) -> HopFinished:
         if self.status == "ok":
             self.error = None
         return HopFinished(
-            run_id=self.state.run_id, hop_id=self.step_id, kind="step", name=self.step.name,
+            run_id=self.state.run_id,
+            hop_id=self.step_id,
+            kind="step",
+            name=self.step.name,
             status=self.status,  # type: ignore[arg-type]
-            latency_ms=(time.monotonic() - self._t0) * 1000.0, error=self.error, reason=self.reason,
+            latency_ms=(time.monotonic() - self._t0) * 1000.0,
+            error=self.error,
+            reason=self.reason,
             output=self.text,
         )
-

@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -40,7 +41,13 @@ from workbench.profiles.yaml_doc import (
 )
 
 __all__ = [
-    "DELETE", "MAX_PROFILE_BYTES", "LoadedProfile", "load_profile", "loads_profile", "missing_env", "save_profile",
+    "DELETE",
+    "MAX_PROFILE_BYTES",
+    "LoadedProfile",
+    "load_profile",
+    "loads_profile",
+    "missing_env",
+    "save_profile",
 ]
 
 MAX_PROFILE_BYTES = 5 * 1024 * 1024
@@ -203,8 +210,12 @@ def save_profile(
     if doc is None:
         doc = CommentedMap()
     if not isinstance(doc, CommentedMap):
-        raise one_problem(label, node_pos(doc), "(profile)", "the top level is not a mapping (expected a mapping with "
-                          "providers, models and routes)")
+        raise one_problem(
+            label,
+            node_pos(doc),
+            "(profile)",
+            "the top level is not a mapping (expected a mapping with providers, models and routes)",
+        )
     for path, value in updates.items():
         set_path(doc, tuple(path), value, label)
     new_text = dump(yaml, doc, text)
@@ -217,8 +228,10 @@ def save_profile(
         return new_text
     if loaded_sha is not None and target == origin and target.exists():
         if _sha256(_read_text(target)) != loaded_sha:
-            what = "changed on disk since it was loaded (expected the version that was loaded; load it again and " \
+            what = (
+                "changed on disk since it was loaded (expected the version that was loaded; load it again and "
                 "repeat the change)"
+            )
             raise one_problem(str(target), (1, 1), "(file)", what, hint="not saved")
     _write_atomic(target, new_text)
     return new_text

@@ -113,7 +113,7 @@ class Route(Strict):
     max_cost_usd: NonNegativeDecimal | None = Field(default=None, description="cost cap for a whole run")
 
     @model_validator(mode="after")
-    def _unique_steps(self) -> "Route":
+    def _unique_steps(self) -> Route:
         seen: set[str] = set()
         for step in self.steps:
             if step.name in seen:
@@ -142,7 +142,7 @@ class Profile(Strict):
     routes: dict[Name, Route] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _cross_references(self) -> "Profile":
+    def _cross_references(self) -> Profile:
         # Errors found here carry their location in the message ("@models.x.provider: ..."), one per line, all
         # of them at once; the loader maps each path back to the file's line.
         problems: list[str] = []
@@ -163,9 +163,7 @@ class Profile(Strict):
                             f" (defined: {', '.join(self.models)})"
                         )
         if self.default_route is not None and self.default_route not in self.routes:
-            problems.append(
-                f"@default_route: unknown route {self.default_route!r} (defined: {', '.join(self.routes)})"
-            )
+            problems.append(f"@default_route: unknown route {self.default_route!r} (defined: {', '.join(self.routes)})")
         if problems:
             raise ValueError("\n".join(problems))
         return self

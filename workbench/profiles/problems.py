@@ -13,8 +13,9 @@ import difflib
 import re
 import types
 import typing
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from pydantic import BaseModel
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -252,8 +253,12 @@ def _plain_words(err: dict[str, Any]) -> str:
         hint = suggest(err.get("input"), values)
         return f"expected one of: {allowed}, got {got}" + (f" ({hint})" if hint else "")
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        bound = {"greater_than": ("more than", "gt"), "greater_than_equal": ("at least", "ge"),
-                 "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le")}[kind]
+        bound = {
+            "greater_than": ("more than", "gt"),
+            "greater_than_equal": ("at least", "ge"),
+            "less_than": ("less than", "lt"),
+            "less_than_equal": ("at most", "le"),
+        }[kind]
         limit = ctx.get(bound[1])
         if isinstance(limit, float) and limit.is_integer():
             limit = int(limit)  # "at least 0", not "at least 0.0"
@@ -273,7 +278,7 @@ def _plain_words(err: dict[str, Any]) -> str:
     msg = str(err.get("msg", "invalid value"))
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
-            return msg[len(prefix):]
+            return msg[len(prefix) :]
     return f"{msg[:1].lower()}{msg[1:]}, got {got}"
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pydantic import BaseModel
 from ruamel.yaml import YAML
@@ -115,7 +116,7 @@ def unbuildable(yaml: YAML, text: str) -> tuple[tuple[int, int], str]:
         seen.add(id(node))
         mark = node.start_mark
         if text.startswith("!", mark.index):
-            tag = text[mark.index:].split(None, 1)[0]
+            tag = text[mark.index :].split(None, 1)[0]
             return (mark.line + 1, mark.column + 1), f"YAML tag {tag} does not fit here (expected no tag)"
         if isinstance(node.value, list):
             for item in reversed(node.value):
@@ -308,5 +309,3 @@ def dump(yaml: YAML, doc: Any, original: str) -> str:
     if "\r\n" in original:
         text = text.replace("\r\n", "\n").replace("\n", "\r\n")
     return text
-
-

@@ -14,7 +14,8 @@ Anthropic reports no separate reasoning count: thinking is inside `output_tokens
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator, ClassVar, Mapping
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
 
 import httpx
 
@@ -146,9 +147,7 @@ class AnthropicAdapter(Adapter):
         )
 
     def _error_object(self, obj: Any, model: str) -> Exception:
-        return classify_error_object(
-            obj, status=200, provider=self.provider_name, model=model, secrets=self._secrets
-        )
+        return classify_error_object(obj, status=200, provider=self.provider_name, model=model, secrets=self._secrets)
 
     def _malformed(self, what: str, model: str, sample: str) -> Exception:
         return malformed(what, provider=self.provider_name, model=model, sample=sample, secrets=self._secrets)

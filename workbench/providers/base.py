@@ -24,8 +24,9 @@ Error taxonomy (`ProviderError.kind`) and whether it is retryable:
 from __future__ import annotations
 
 import abc
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, ClassVar, Literal, Mapping
+from typing import Any, ClassVar, Literal
 
 import httpx
 
@@ -147,6 +148,7 @@ class Adapter(abc.ABC):
 
     def _prepare(self) -> None:
         """Subclass hook, run at the end of construction: build the URL and fixed headers (no I/O)."""
+        return None
 
     async def _whole_body(
         self, response: httpx.Response, model: str, http_error: Callable[[], Awaitable[Exception]]

@@ -16,7 +16,8 @@ every known secret (API key, header values) is masked before it reaches a messag
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import httpx
 
@@ -319,7 +320,14 @@ def from_httpx_exception(
     else:
         kind, message = "unknown", f"{type(exc).__name__}: {exc}"
     return _build(
-        kind, message, status=None, retry_after_s=None, provider=provider, model=model, body=None, secrets=secrets,
+        kind,
+        message,
+        status=None,
+        retry_after_s=None,
+        provider=provider,
+        model=model,
+        body=None,
+        secrets=secrets,
         sent=sent,
     )
 
@@ -336,8 +344,14 @@ def malformed(
 ) -> ProviderError:
     """A body or event that does not parse; `sample` is kept (masked, truncated) for debugging."""
     return _build(
-        "malformed", detail, status=None, retry_after_s=None, provider=provider, model=model,
-        body=sample[:500] if sample else None, secrets=secrets,
+        "malformed",
+        detail,
+        status=None,
+        retry_after_s=None,
+        provider=provider,
+        model=model,
+        body=sample[:500] if sample else None,
+        secrets=secrets,
     )
 
 

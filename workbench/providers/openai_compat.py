@@ -17,7 +17,8 @@ JSON once, and allocates nothing per token beyond the `TextDelta` it yields.
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator, ClassVar, Mapping
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
 
 import httpx
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import email.utils
 import re
 import time
-from datetime import timezone
-from typing import Mapping
+from collections.abc import Mapping
+from datetime import UTC
 
 __all__ = [
     "parse_retry_after",
@@ -32,14 +32,10 @@ __all__ = [
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # Digits first, then optionally a unit, then the end or a list separator (a header repeated and joined).
-_LEADING = re.compile(
-    r"(\d+(?:\.\d+)?)\s*(milliseconds?|ms|seconds?|secs?|s)?\s*(?:[,;]|$)", re.IGNORECASE
-)
+_LEADING = re.compile(r"(\d+(?:\.\d+)?)\s*(milliseconds?|ms|seconds?|secs?|s)?\s*(?:[,;]|$)", re.IGNORECASE)
 _UNIT = r"(?:milliseconds?|ms|minutes?|mins?|m|hours?|hrs?|h|seconds?|secs?|s)(?![a-z])"
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(" + _UNIT + ")", re.IGNORECASE)
-_BODY_HINT = re.compile(
-    r"(?:try again|retry)\s+(?:in|after)\s+((?:\d+(?:\.\d+)?\s*" + _UNIT + r"\s*)+)", re.IGNORECASE
-)
+_BODY_HINT = re.compile(r"(?:try again|retry)\s+(?:in|after)\s+((?:\d+(?:\.\d+)?\s*" + _UNIT + r"\s*)+)", re.IGNORECASE)
 _RETRY_DELAY = re.compile(r'"retryDelay"\s*:\s*"(\d+(?:\.\d+)?)s"')
 
 
@@ -80,7 +76,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         except (TypeError, ValueError, IndexError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         current = time.time() if now is None else now
         return max(0.0, when.timestamp() - current)
     match = _LEADING.match(text)

@@ -15,8 +15,8 @@ endings with `bytes` operations (no per-character Python loop) and text is decod
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterable, AsyncIterator
 
 __all__ = ["SSEEvent", "SSEDecoder", "aiter_sse"]
 
@@ -139,8 +139,6 @@ async def aiter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
     async for chunk in chunks:
         for event in feed(chunk):
             yield event
-
-
 
 
 async def drain(chunks: AsyncIterator[bytes], limit_s: float = 0.5) -> None:

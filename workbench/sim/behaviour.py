@@ -60,9 +60,11 @@ class SimBehaviour(BaseModel):
     )
     seed: int | None = Field(default=None, description="overrides the server's seed for this model")
     context_window: int | None = Field(
-        default=None, gt=0,
+        default=None,
+        gt=0,
         description="reject prompts of more tokens with the wire format's context-length error (HTTP 400)",
     )
     tokenizer: str = Field(
-        default="o200k_base", description="encoding the simulator counts usage with (the engine sets it from the profile)"
+        default="o200k_base",
+        description="encoding the simulator counts usage with (the engine sets it from the profile)",
     )

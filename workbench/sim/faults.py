@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from typing import Any, Awaitable, Callable, NoReturn
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn
 
 from aiohttp import web
 
@@ -47,8 +48,13 @@ ERROR_KINDS: dict[str, tuple[int, str, str | None, str, str]] = {
     ),
     "unavailable": (503, "server_error", "service_unavailable", "api_error", "The service is temporarily unavailable."),
     "overloaded": (529, "overloaded_error", "overloaded", "overloaded_error", "Overloaded"),
-    "context_length": (400, "invalid_request_error", "context_length_exceeded", "invalid_request_error",
-                       "The prompt is longer than the model's context window."),
+    "context_length": (
+        400,
+        "invalid_request_error",
+        "context_length_exceeded",
+        "invalid_request_error",
+        "The prompt is longer than the model's context window.",
+    ),
 }
 
 
@@ -57,11 +63,19 @@ def context_error(wire: str, prompt_tokens: int, window: int) -> SimRequestError
     if wire == "anthropic":
         message = f"prompt is too long: {prompt_tokens} tokens > {window} maximum"
     else:
-        message = (f"This model's maximum context length is {window} tokens. However, your messages resulted in "
-                   f"{prompt_tokens} tokens. Please reduce the length of the messages.")
+        message = (
+            f"This model's maximum context length is {window} tokens. However, your messages resulted in "
+            f"{prompt_tokens} tokens. Please reduce the length of the messages."
+        )
     return SimRequestError("context_length", message, param="messages")
 
-_FAULT_KIND = {"http_429": "rate_limit", "http_500": "server_error", "http_503": "unavailable", "http_529": "overloaded"}
+
+_FAULT_KIND = {
+    "http_429": "rate_limit",
+    "http_500": "server_error",
+    "http_503": "unavailable",
+    "http_529": "overloaded",
+}
 
 
 class SimRequestError(Exception):
@@ -84,7 +98,7 @@ class SimRequestError(Exception):
         self.headers = headers or {}
 
     @classmethod
-    def from_fault(cls, fault: Fault, model: str) -> "SimRequestError":
+    def from_fault(cls, fault: Fault, model: str) -> SimRequestError:
         kind = _FAULT_KIND[fault.kind]
         message = None
         if kind == "rate_limit":

@@ -88,7 +88,7 @@ class SimServer:
         with self._lock:
             return self._counts.get(model_id, 0)
 
-    def start(self) -> "SimServer":
+    def start(self) -> SimServer:
         """Start serving; returns once the port listens. Calling it again while running does nothing."""
         if self._thread is not None:
             return self
@@ -124,7 +124,7 @@ class SimServer:
         self._loop = None
         self._stopped.set()
 
-    def serve_forever(self, on_ready: Callable[["SimServer"], None] | None = None) -> None:
+    def serve_forever(self, on_ready: Callable[[SimServer], None] | None = None) -> None:
         """Start, call `on_ready(self)`, and block until Ctrl-C (or `stop()` from another thread); then stop."""
         self.start()
         try:
@@ -137,7 +137,7 @@ class SimServer:
         finally:
             self.stop()
 
-    def __enter__(self) -> "SimServer":
+    def __enter__(self) -> SimServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -240,7 +240,7 @@ class SimServer:
                 self._tasks.discard(task)
 
     def _wrap(
-        self, handle: Callable[["SimServer", web.Request], Awaitable[web.StreamResponse]]
+        self, handle: Callable[[SimServer, web.Request], Awaitable[web.StreamResponse]]
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handler(request: web.Request) -> web.StreamResponse:
             return await handle(self, request)
@@ -250,9 +250,7 @@ class SimServer:
     async def _list_models(self, request: web.Request) -> web.Response:
         names = sorted(self.models)
         if "anthropic-version" in request.headers:
-            data = [
-                {"type": "model", "id": n, "display_name": n, "created_at": "2025-01-01T00:00:00Z"} for n in names
-            ]
+            data = [{"type": "model", "id": n, "display_name": n, "created_at": "2025-01-01T00:00:00Z"} for n in names]
             body: dict[str, Any] = {
                 "data": data,
                 "has_more": False,

@@ -136,7 +136,7 @@ class _Topics:
 
 def _fill(template: str, topics: _Topics, first: str | None = None) -> str:
     slots = [slot for slot in "abc" if "{" + slot + "}" in template]  # take only words the template shows
-    return _capitalize(template.format(**dict(zip(slots, topics.take(len(slots), first)))))
+    return _capitalize(template.format(**dict(zip(slots, topics.take(len(slots), first), strict=False))))
 
 
 @lru_cache(maxsize=512)

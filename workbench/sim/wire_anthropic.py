@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from workbench.sim.faults import ERROR_KINDS, HTTP_FAULT_STATUS, SimRequestError, answer_admitted, drop_connection, wait_forever
+from workbench.sim.faults import (
+    ERROR_KINDS,
+    HTTP_FAULT_STATUS,
+    SimRequestError,
+    answer_admitted,
+    drop_connection,
+    wait_forever,
+)
 from workbench.sim.plan import EventWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
 from workbench.sim.usage import render, render_anthropic_start
 
@@ -64,12 +71,12 @@ def parse(body: Any) -> Prompt:
     return Prompt(model=model, messages=counted, focus=focus, max_tokens=max_tokens, stop=stops, tools=tools)
 
 
-async def handle(server: "SimServer", request: web.Request) -> web.StreamResponse:
+async def handle(server: SimServer, request: web.Request) -> web.StreamResponse:
     try:
         try:
             body = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError) as exc:
-            raise SimRequestError("invalid_request", f"There was an error parsing the body: {exc}")
+            raise SimRequestError("invalid_request", f"There was an error parsing the body: {exc}") from None
         plan = server.admit(parse(body), request.headers, "anthropic")
         if body.get("stream_options") is not None and plan.behaviour.reject_stream_options:
             raise SimRequestError("invalid_request", "stream_options: Extra inputs are not permitted")
@@ -143,10 +150,16 @@ async def _stream(request: web.Request, plan: Plan) -> web.StreamResponse:
     writer = EventWriter(response, Pacer(b.tokens_per_s))
     start_usage = None if omit else render_anthropic_start(plan.shape, plan.figures)
     writer.add(
-        _event("message_start", {"type": "message_start", "message": _message(plan, plan.new_id("msg_"), [], None, start_usage)})
+        _event(
+            "message_start",
+            {"type": "message_start", "message": _message(plan, plan.new_id("msg_"), [], None, start_usage)},
+        )
     )
     writer.add(
-        _event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+        _event(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        )
     )
     writer.add(_event("ping", {"type": "ping"}))
     await writer.flush()  # the opening events are no first token: they go out before the model "thinks"

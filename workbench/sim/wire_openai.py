@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from workbench.sim.faults import ERROR_KINDS, HTTP_FAULT_STATUS, SimRequestError, answer_admitted, drop_connection, wait_forever
+from workbench.sim.faults import (
+    ERROR_KINDS,
+    HTTP_FAULT_STATUS,
+    SimRequestError,
+    answer_admitted,
+    drop_connection,
+    wait_forever,
+)
 from workbench.sim.plan import EventWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
 from workbench.sim.usage import render
 
@@ -62,12 +69,14 @@ def parse(body: Any) -> Prompt:
     return Prompt(model=model, messages=messages, focus=focus, max_tokens=max_tokens, stop=stops, tools=tools)
 
 
-async def handle(server: "SimServer", request: web.Request) -> web.StreamResponse:
+async def handle(server: SimServer, request: web.Request) -> web.StreamResponse:
     try:
         try:
             body = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError) as exc:
-            raise SimRequestError("invalid_request", f"We could not parse the JSON body of your request: {exc}")
+            raise SimRequestError(
+                "invalid_request", f"We could not parse the JSON body of your request: {exc}"
+            ) from None
         prompt = parse(body)
         plan = server.admit(prompt, request.headers, "openai")
         stream = bool(body.get("stream"))

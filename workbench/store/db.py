@@ -13,9 +13,9 @@ import os
 import sqlite3
 import threading
 import urllib.parse
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from workbench.errors import StoreError
 
@@ -92,7 +92,9 @@ def ensure_writable_file(path: Path) -> bool:
             hint=_where_to_save_hint(),
         ) from None
     except OSError as exc:
-        raise StoreError(f"cannot create the session database {path}: {exc.strerror}", hint=_where_to_save_hint()) from None
+        raise StoreError(
+            f"cannot create the session database {path}: {exc.strerror}", hint=_where_to_save_hint()
+        ) from None
     if path.is_dir():
         raise StoreError(f"the session database path {path} is a directory", hint="give the path of a file with --db")
     if not os.access(path, os.R_OK | os.W_OK):
@@ -111,8 +113,9 @@ def ensure_writable_file(path: Path) -> bool:
     return created
 
 
-def connect(path: Path, *, readonly: bool = False, busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
-            immutable: bool = False) -> sqlite3.Connection:
+def connect(
+    path: Path, *, readonly: bool = False, busy_timeout: float = DEFAULT_BUSY_TIMEOUT, immutable: bool = False
+) -> sqlite3.Connection:
     """A connection in legacy transaction mode (callers use explicit BEGIN IMMEDIATE ... COMMIT).
 
     The first read happens here, inside the narrowed umask, because that is when SQLite creates `-wal`/`-shm`.
@@ -177,9 +180,13 @@ def store_error(exc: sqlite3.Error, path: Path | str, doing: str, *, busy_timeou
             title="session database damaged",
         )
     if name.startswith("SQLITE_FULL") or "disk is full" in low:
-        return StoreError(f"the disk holding the session database {path} is full. Stopped {doing}",
-                          hint="free some space and try again")
+        return StoreError(
+            f"the disk holding the session database {path} is full. Stopped {doing}",
+            hint="free some space and try again",
+        )
     if name.startswith("SQLITE_CANTOPEN") or "unable to open" in low:
-        return StoreError(f"cannot open the session database {path} ({text})",
-                          hint=f"check the path and its permissions, or {_where_to_save_hint()}")
+        return StoreError(
+            f"cannot open the session database {path} ({text})",
+            hint=f"check the path and its permissions, or {_where_to_save_hint()}",
+        )
     return StoreError(f"{doing} failed on the session database {path}: {text}")

@@ -20,8 +20,8 @@ Tables (see `workbench/store/QUERIES.md` for example queries):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import sqlite_utils
 
@@ -69,11 +69,28 @@ def _m001(db: sqlite_utils.Database) -> None:
     )
     db["runs"].create(
         {
-            "id": str, "session": str, "route": str, "profile": str, "profile_hash": str, "profile_path": str,
-            "prompt": str, "output": str, "status": str, "error": str,
-            "started_at": str, "started_ts": float, "ended_ts": float,
-            "latency_ms": float, "ttft_ms": float, "input_tokens": int, "output_tokens": int,
-            "cost_usd": float, "cost_exact": str, "estimated": int, "hop_count": int, "event_schema": int,
+            "id": str,
+            "session": str,
+            "route": str,
+            "profile": str,
+            "profile_hash": str,
+            "profile_path": str,
+            "prompt": str,
+            "output": str,
+            "status": str,
+            "error": str,
+            "started_at": str,
+            "started_ts": float,
+            "ended_ts": float,
+            "latency_ms": float,
+            "ttft_ms": float,
+            "input_tokens": int,
+            "output_tokens": int,
+            "cost_usd": float,
+            "cost_exact": str,
+            "estimated": int,
+            "hop_count": int,
+            "event_schema": int,
         },
         pk="id",
         not_null={"status", "cost_exact"},
@@ -81,15 +98,43 @@ def _m001(db: sqlite_utils.Database) -> None:
     )
     db["hops"].create(
         {
-            "run_id": str, "hop_id": str, "parent_id": str, "seq": int, "kind": str, "name": str,
-            "provider": str, "model": str, "model_id": str, "attempt": int,
-            "status": str, "error_class": str, "error": str, "retryable": int, "reason": str,
-            "started_ts": float, "first_token_ts": float, "ended_ts": float, "latency_ms": float, "ttft_ms": float,
-            "input_tokens": int, "output_tokens": int,
-            "usage_input": int, "usage_cache_read": int, "usage_cache_write_5m": int, "usage_cache_write_1h": int,
-            "usage_output": int, "usage_reasoning": int, "usage_input_source": str, "usage_output_source": str,
-            "estimated_input_tokens": int, "estimated_output_tokens": int,
-            "cost_usd": float, "cost_exact": str, "cost_detail": str, "price": str, "output": str,
+            "run_id": str,
+            "hop_id": str,
+            "parent_id": str,
+            "seq": int,
+            "kind": str,
+            "name": str,
+            "provider": str,
+            "model": str,
+            "model_id": str,
+            "attempt": int,
+            "status": str,
+            "error_class": str,
+            "error": str,
+            "retryable": int,
+            "reason": str,
+            "started_ts": float,
+            "first_token_ts": float,
+            "ended_ts": float,
+            "latency_ms": float,
+            "ttft_ms": float,
+            "input_tokens": int,
+            "output_tokens": int,
+            "usage_input": int,
+            "usage_cache_read": int,
+            "usage_cache_write_5m": int,
+            "usage_cache_write_1h": int,
+            "usage_output": int,
+            "usage_reasoning": int,
+            "usage_input_source": str,
+            "usage_output_source": str,
+            "estimated_input_tokens": int,
+            "estimated_output_tokens": int,
+            "cost_usd": float,
+            "cost_exact": str,
+            "cost_detail": str,
+            "price": str,
+            "output": str,
         },
         pk=("run_id", "hop_id"),
         not_null={"kind", "status", "cost_exact"},
@@ -181,7 +226,7 @@ def migrate(db: sqlite_utils.Database, *, stop_before: int | None = None) -> lis
             m.fn(db)
             conn.execute(
                 f"INSERT INTO {MIGRATIONS_TABLE} (id, name, applied_at) VALUES (?, ?, ?)",
-                (m.number, m.name, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
+                (m.number, m.name, dt.datetime.now(dt.UTC).isoformat(timespec="seconds")),
             )
             done_names.append(m.name)
         top = max(applied(db), default=0)

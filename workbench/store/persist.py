@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from workbench.store.records import (
     DECISION_COLUMNS,
@@ -41,8 +42,9 @@ def profile_row(sha256: str, text: str, path: str | None) -> tuple[Any, ...]:
     return (sha256, text, path, time.time())
 
 
-def insert_rows(conn: sqlite3.Connection, records: Sequence[RunRecord],
-                profiles: Iterable[tuple[Any, ...]] = ()) -> None:
+def insert_rows(
+    conn: sqlite3.Connection, records: Sequence[RunRecord], profiles: Iterable[tuple[Any, ...]] = ()
+) -> None:
     """Insert inside the caller's transaction."""
     profiles = list(profiles)
     if profiles:
@@ -62,8 +64,9 @@ def insert_rows(conn: sqlite3.Connection, records: Sequence[RunRecord],
     conn.executemany(_DECISION_SQL, [tuple(d[c] for c in DECISION_COLUMNS) for r in records for d in r.decisions])
 
 
-def write_batch(conn: sqlite3.Connection, records: Sequence[RunRecord],
-                profiles: Iterable[tuple[Any, ...]] = ()) -> None:
+def write_batch(
+    conn: sqlite3.Connection, records: Sequence[RunRecord], profiles: Iterable[tuple[Any, ...]] = ()
+) -> None:
     """All of `records` (and `profiles`) in one transaction, or none of them. Raises sqlite3.Error."""
     conn.execute("BEGIN IMMEDIATE")
     try:

@@ -19,8 +19,19 @@ if TYPE_CHECKING:
 HIGHLIGHT_START = "\x02"
 HIGHLIGHT_END = "\x03"
 LIST_COLUMNS = (
-    "id", "session", "route", "status", "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd",
-    "cost_exact", "started_ts", "started_at", "hop_count",
+    "id",
+    "session",
+    "route",
+    "status",
+    "latency_ms",
+    "ttft_ms",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "cost_exact",
+    "started_ts",
+    "started_at",
+    "hop_count",
 )
 
 
@@ -36,42 +47,46 @@ class RunDetail:
     decisions: list[dict[str, Any]]
 
 
-def _rows(store: "Store", sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+def _rows(store: Store, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     cur = store.conn.execute(sql, params)
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    return [dict(zip(names, row, strict=False)) for row in cur.fetchall()]
 
 
-def list_runs(store: "Store", limit: int = 20, session: str | None = None) -> list[dict[str, Any]]:
+def list_runs(store: Store, limit: int = 20, session: str | None = None) -> list[dict[str, Any]]:
     cols = ", ".join(LIST_COLUMNS)
     where, params = ("WHERE session = ?", (session,)) if session else ("", ())
     return _rows(
         store,
-        f"SELECT {cols}, substr(prompt, 1, 200) AS prompt FROM runs {where}"
-        " ORDER BY started_ts DESC, id DESC LIMIT ?",
+        f"SELECT {cols}, substr(prompt, 1, 200) AS prompt FROM runs {where} ORDER BY started_ts DESC, id DESC LIMIT ?",
         (*params, limit),
     )
 
 
-def resolve_run_id(store: "Store", ref: str) -> str:
+def resolve_run_id(store: Store, ref: str) -> str:
     ref = ref.strip()
     if not ref:
         raise UnknownRunError("no run id given", hint="see `workbench sessions list` for run ids")
     if store.conn.execute("SELECT 1 FROM runs WHERE id = ?", (ref,)).fetchone():
         return ref
     escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    found = [r[0] for r in store.conn.execute(
-        "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY started_ts DESC LIMIT 6", (escaped + "%",))]
+    found = [
+        r[0]
+        for r in store.conn.execute(
+            "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY started_ts DESC LIMIT 6", (escaped + "%",)
+        )
+    ]
     if len(found) == 1:
         return found[0]
     if not found:
-        raise UnknownRunError(f"no run with id {ref!r} in {store.path}",
-                              hint="see `workbench sessions list` (or `search`) for run ids")
+        raise UnknownRunError(
+            f"no run with id {ref!r} in {store.path}", hint="see `workbench sessions list` (or `search`) for run ids"
+        )
     shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
     raise UnknownRunError(f"{ref!r} matches several runs in {store.path}: {shown}", hint="give more of the id")
 
 
-def get_run(store: "Store", ref: str) -> RunDetail:
+def get_run(store: Store, ref: str) -> RunDetail:
     run_id = resolve_run_id(store, ref)
     run = _rows(store, "SELECT * FROM runs WHERE id = ?", (run_id,))[0]
     hops = _rows(store, "SELECT * FROM hops WHERE run_id = ? ORDER BY seq", (run_id,))
@@ -85,7 +100,7 @@ def literal_query(text: str) -> str:
     return " ".join('"' + word.replace('"', '""') + '"' for word in text.split())
 
 
-def search(store: "Store", text: str, limit: int = 20, *, literal: bool = False) -> list[dict[str, Any]]:
+def search(store: Store, text: str, limit: int = 20, *, literal: bool = False) -> list[dict[str, Any]]:
     query = literal_query(text) if literal else text
     if not query.strip():
         raise StoreError("the search text is empty", hint='e.g. workbench sessions search "refund policy"')
@@ -116,7 +131,7 @@ def search(store: "Store", text: str, limit: int = 20, *, literal: bool = False)
         raise store_error(exc, store.path, "searching") from None
 
 
-def delete_run(store: "Store", ref: str) -> dict[str, int]:
+def delete_run(store: Store, ref: str) -> dict[str, int]:
     """Delete a run with its hops, messages and decisions (profiles and sessions stay). Returns row counts."""
     store.require_writable("deleting a run")
     with store.errors("reading"):

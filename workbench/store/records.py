@@ -31,17 +31,67 @@ from workbench.engine.events import (
 PROFILE_COLUMNS = ("sha256", "text", "path", "first_seen_ts")
 SESSION_COLUMNS = ("name", "created_ts", "created_at", "notes", "profile_hash")
 RUN_COLUMNS = (
-    "id", "session", "route", "profile", "profile_hash", "profile_path", "prompt", "output", "status", "error",
-    "started_at", "started_ts", "ended_ts", "latency_ms", "ttft_ms", "input_tokens", "output_tokens",
-    "cost_usd", "cost_exact", "estimated", "hop_count", "event_schema",
+    "id",
+    "session",
+    "route",
+    "profile",
+    "profile_hash",
+    "profile_path",
+    "prompt",
+    "output",
+    "status",
+    "error",
+    "started_at",
+    "started_ts",
+    "ended_ts",
+    "latency_ms",
+    "ttft_ms",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "cost_exact",
+    "estimated",
+    "hop_count",
+    "event_schema",
 )
 HOP_COLUMNS = (
-    "run_id", "hop_id", "parent_id", "seq", "kind", "name", "provider", "model", "model_id", "attempt",
-    "status", "error_class", "error", "retryable", "reason",
-    "started_ts", "first_token_ts", "ended_ts", "latency_ms", "ttft_ms", "input_tokens", "output_tokens",
-    "usage_input", "usage_cache_read", "usage_cache_write_5m", "usage_cache_write_1h", "usage_output",
-    "usage_reasoning", "usage_input_source", "usage_output_source", "estimated_input_tokens",
-    "estimated_output_tokens", "cost_usd", "cost_exact", "cost_detail", "price", "output",
+    "run_id",
+    "hop_id",
+    "parent_id",
+    "seq",
+    "kind",
+    "name",
+    "provider",
+    "model",
+    "model_id",
+    "attempt",
+    "status",
+    "error_class",
+    "error",
+    "retryable",
+    "reason",
+    "started_ts",
+    "first_token_ts",
+    "ended_ts",
+    "latency_ms",
+    "ttft_ms",
+    "input_tokens",
+    "output_tokens",
+    "usage_input",
+    "usage_cache_read",
+    "usage_cache_write_5m",
+    "usage_cache_write_1h",
+    "usage_output",
+    "usage_reasoning",
+    "usage_input_source",
+    "usage_output_source",
+    "estimated_input_tokens",
+    "estimated_output_tokens",
+    "cost_usd",
+    "cost_exact",
+    "cost_detail",
+    "price",
+    "output",
 )
 MESSAGE_COLUMNS = ("run_id", "seq", "role", "content", "hop_id")
 DECISION_COLUMNS = ("run_id", "seq", "hop_id", "action", "reason", "target", "ts")
@@ -79,7 +129,7 @@ ZERO = Decimal(0)
 
 
 def iso_utc(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def as_decimal(value: Decimal | float | int | str) -> Decimal:
@@ -175,25 +225,53 @@ class RunAssembler:
         self._check_totals(end, total, input_tokens, output_tokens)
         s = self.started
         run = {
-            "id": run_id, "session": self.session, "route": s.route, "profile": s.profile or None,
-            "profile_hash": s.profile_hash or None, "profile_path": s.profile_path or None,
-            "prompt": s.prompt, "output": end.output, "status": end.status, "error": end.error,
-            "started_at": iso_utc(s.ts), "started_ts": s.ts, "ended_ts": end.ts,
-            "latency_ms": end.latency_ms, "ttft_ms": end.ttft_ms,
-            "input_tokens": input_tokens, "output_tokens": output_tokens,
-            "cost_usd": float(total), "cost_exact": str(total), "estimated": int(bool(end.estimated)),
-            "hop_count": len(hops), "event_schema": s.schema_version,
+            "id": run_id,
+            "session": self.session,
+            "route": s.route,
+            "profile": s.profile or None,
+            "profile_hash": s.profile_hash or None,
+            "profile_path": s.profile_path or None,
+            "prompt": s.prompt,
+            "output": end.output,
+            "status": end.status,
+            "error": end.error,
+            "started_at": iso_utc(s.ts),
+            "started_ts": s.ts,
+            "ended_ts": end.ts,
+            "latency_ms": end.latency_ms,
+            "ttft_ms": end.ttft_ms,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cost_usd": float(total),
+            "cost_exact": str(total),
+            "estimated": int(bool(end.estimated)),
+            "hop_count": len(hops),
+            "event_schema": s.schema_version,
         }
         messages = [{"run_id": run_id, "seq": 0, "role": "user", "content": s.prompt, "hop_id": None}]
         for h in attempts:
             if h["status"] == "ok" and h["output"]:
-                messages.append({"run_id": run_id, "seq": len(messages), "role": "assistant",
-                                 "content": h["output"], "hop_id": h["hop_id"]})
+                messages.append(
+                    {
+                        "run_id": run_id,
+                        "seq": len(messages),
+                        "role": "assistant",
+                        "content": h["output"],
+                        "hop_id": h["hop_id"],
+                    }
+                )
         if len(messages) == 1 and end.output:
             messages.append({"run_id": run_id, "seq": 1, "role": "assistant", "content": end.output, "hop_id": None})
         decisions = [
-            {"run_id": run_id, "seq": i, "hop_id": d.hop_id, "action": d.action, "reason": d.reason,
-             "target": d.target, "ts": d.ts}
+            {
+                "run_id": run_id,
+                "seq": i,
+                "hop_id": d.hop_id,
+                "action": d.action,
+                "reason": d.reason,
+                "target": d.target,
+                "ts": d.ts,
+            }
             for i, d in enumerate(self.decisions)
         ]
         return RunRecord(run, hops, messages, decisions, self.notices)
@@ -204,44 +282,74 @@ class RunAssembler:
         except (InvalidOperation, TypeError, ValueError):
             reported = as_decimal(end.cost_usd)
         if reported != total:
-            self.notices.append(f"run {end.run_id}: run_finished says cost {end.cost}, its hops sum to {total}"
-                                " (the hops' sum was saved)")
+            self.notices.append(
+                f"run {end.run_id}: run_finished says cost {end.cost}, its hops sum to {total}"
+                " (the hops' sum was saved)"
+            )
         if (end.input_tokens, end.output_tokens) != (tokens_in, tokens_out):
-            self.notices.append(f"run {end.run_id}: run_finished says tokens {end.input_tokens}/{end.output_tokens},"
-                                f" its attempt hops sum to {tokens_in}/{tokens_out} (the hops' sums were saved)")
+            self.notices.append(
+                f"run {end.run_id}: run_finished says tokens {end.input_tokens}/{end.output_tokens},"
+                f" its attempt hops sum to {tokens_in}/{tokens_out} (the hops' sums were saved)"
+            )
 
     def _hop_row(self, run_id: str, hop_id: str, hop: _Hop, end: RunFinished) -> dict[str, Any]:
         f, s = hop.finished, hop.started
         head: HopStarted | HopFinished | None = f if f is not None else s
         row: dict[str, Any] = {
-            "run_id": run_id, "hop_id": hop_id, "seq": hop.seq,
+            "run_id": run_id,
+            "hop_id": hop_id,
+            "seq": hop.seq,
             "parent_id": head.parent_id if head else None,
-            "kind": head.kind if head else "attempt", "name": head.name if head else "",
-            "provider": head.provider if head else None, "model": head.model if head else None,
-            "model_id": head.model_id if head else None, "attempt": head.attempt if head else 0,
+            "kind": head.kind if head else "attempt",
+            "name": head.name if head else "",
+            "provider": head.provider if head else None,
+            "model": head.model if head else None,
+            "model_id": head.model_id if head else None,
+            "attempt": head.attempt if head else 0,
         }
         if f is None:
             # The run ended without this hop reporting its end (a crash or cancel inside the engine).
             started_ts = s.ts if s is not None else end.ts
-            row.update(status="cancelled", error_class=None, error=None, retryable=None,
-                       reason="the run finished before this hop reported its end",
-                       started_ts=started_ts, first_token_ts=hop.first_token_ts, ended_ts=end.ts,
-                       latency_ms=max(0.0, (end.ts - started_ts) * 1000.0), ttft_ms=hop.ttft_ms,
-                       input_tokens=0, output_tokens=0, cost_usd=0.0, cost_exact="0", cost_detail=None, price=None,
-                       output="".join(hop.parts) or None)
+            row.update(
+                status="cancelled",
+                error_class=None,
+                error=None,
+                retryable=None,
+                reason="the run finished before this hop reported its end",
+                started_ts=started_ts,
+                first_token_ts=hop.first_token_ts,
+                ended_ts=end.ts,
+                latency_ms=max(0.0, (end.ts - started_ts) * 1000.0),
+                ttft_ms=hop.ttft_ms,
+                input_tokens=0,
+                output_tokens=0,
+                cost_usd=0.0,
+                cost_exact="0",
+                cost_detail=None,
+                price=None,
+                output="".join(hop.parts) or None,
+            )
             row.update({col: None for col, _ in _USAGE_BUCKETS})
             return row
         cost_exact = self._hop_cost(f)
         usage = f.usage or {}
         row.update(
-            status=f.status, error_class=f.error_class, error=f.error,
-            retryable=None if f.retryable is None else int(f.retryable), reason=f.reason,
+            status=f.status,
+            error_class=f.error_class,
+            error=f.error,
+            retryable=None if f.retryable is None else int(f.retryable),
+            reason=f.reason,
             started_ts=f.started_ts if f.started_ts is not None else (s.ts if s is not None else None),
             first_token_ts=f.first_token_ts if f.first_token_ts is not None else hop.first_token_ts,
-            ended_ts=f.ts, latency_ms=f.latency_ms, ttft_ms=f.ttft_ms if f.ttft_ms is not None else hop.ttft_ms,
-            input_tokens=f.input_tokens, output_tokens=f.output_tokens,
-            cost_usd=float(cost_exact), cost_exact=str(cost_exact),
-            cost_detail=to_json(f.cost), price=to_json(f.price),
+            ended_ts=f.ts,
+            latency_ms=f.latency_ms,
+            ttft_ms=f.ttft_ms if f.ttft_ms is not None else hop.ttft_ms,
+            input_tokens=f.input_tokens,
+            output_tokens=f.output_tokens,
+            cost_usd=float(cost_exact),
+            cost_exact=str(cost_exact),
+            cost_detail=to_json(f.cost),
+            price=to_json(f.price),
             output=f.output if f.output is not None else ("".join(hop.parts) or None),
         )
         for col, key in _USAGE_BUCKETS:
@@ -256,7 +364,8 @@ class RunAssembler:
                 exact = None
             if exact is not None:
                 if exact != as_decimal(f.cost_usd):
-                    self.notices.append(f"hop {f.hop_id}: cost.total {exact} differs from cost_usd {f.cost_usd}"
-                                        " (cost.total was saved)")
+                    self.notices.append(
+                        f"hop {f.hop_id}: cost.total {exact} differs from cost_usd {f.cost_usd} (cost.total was saved)"
+                    )
                 return exact
         return as_decimal(f.cost_usd)

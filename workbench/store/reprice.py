@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from workbench.accounting.prices import Price, select_price
 from workbench.accounting.usage import Usage, cost_of
@@ -66,9 +67,16 @@ class HopCost:
     unpriced: str | None = None  # why the hop kept its original cost
 
     def to_dict(self) -> dict[str, Any]:
-        return {"hop_id": self.hop_id, "model": self.model, "priced_as": self.priced_as,
-                "original": text(self.original), "repriced": text(self.repriced),
-                "price_effective": self.price_effective, "tier": self.tier, "unpriced": self.unpriced}
+        return {
+            "hop_id": self.hop_id,
+            "model": self.model,
+            "priced_as": self.priced_as,
+            "original": text(self.original),
+            "repriced": text(self.repriced),
+            "price_effective": self.price_effective,
+            "tier": self.tier,
+            "unpriced": self.unpriced,
+        }
 
 
 @dataclass(slots=True)
@@ -90,9 +98,15 @@ class RunCost:
         return self.repriced - self.original
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.run_id, "route": self.route, "session": self.session, "started_at": self.started_at,
-                **_figures(self.original, self.repriced),
-                "unpriced_hops": sum(1 for h in self.hops if h.unpriced), "hops": [h.to_dict() for h in self.hops]}
+        return {
+            "id": self.run_id,
+            "route": self.route,
+            "session": self.session,
+            "started_at": self.started_at,
+            **_figures(self.original, self.repriced),
+            "unpriced_hops": sum(1 for h in self.hops if h.unpriced),
+            "hops": [h.to_dict() for h in self.hops],
+        }
 
 
 @dataclass(slots=True)
@@ -120,10 +134,17 @@ class Repricing:
         return [(r, h) for r in self.runs for h in r.hops if h.unpriced]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"profile": self.profile, "on": self.on.isoformat(), "model": self.model,
-                "runs": [r.to_dict() for r in self.runs],
-                "total": {"runs": len(self.runs), **_figures(self.original, self.repriced),
-                          "unpriced_hops": len(self.unpriced())}}
+        return {
+            "profile": self.profile,
+            "on": self.on.isoformat(),
+            "model": self.model,
+            "runs": [r.to_dict() for r in self.runs],
+            "total": {
+                "runs": len(self.runs),
+                **_figures(self.original, self.repriced),
+                "unpriced_hops": len(self.unpriced()),
+            },
+        }
 
 
 def text(value: Decimal) -> str:
@@ -140,8 +161,12 @@ def delta_pct(original: Decimal, repriced: Decimal) -> Decimal | None:
 
 def _figures(original: Decimal, repriced: Decimal) -> dict[str, Any]:
     pct = delta_pct(original, repriced)
-    return {"original": text(original), "repriced": text(repriced), "delta": text(repriced - original),
-            "delta_pct": None if pct is None else text(pct)}
+    return {
+        "original": text(original),
+        "repriced": text(repriced),
+        "delta": text(repriced - original),
+        "delta_pct": None if pct is None else text(pct),
+    }
 
 
 # -- opening and selecting ----------------------------------------------------------------------------------------
@@ -154,8 +179,10 @@ def open_readonly(db: str | os.PathLike[str] | None = None) -> Store:
     a newer workbench is refused."""
     path = resolve_db_path(db)
     if not path.is_file():
-        raise StoreError(f"there is no session database at {path}",
-                         hint="runs are saved there by `workbench run`; use --db or $WORKBENCH_DB for another file")
+        raise StoreError(
+            f"there is no session database at {path}",
+            hint="runs are saved there by `workbench run`; use --db or $WORKBENCH_DB for another file",
+        )
     timeout = default_busy_timeout()
     try:
         conn = connect(path, readonly=True, busy_timeout=timeout)
@@ -177,11 +204,18 @@ def open_readonly(db: str | os.PathLike[str] | None = None) -> Store:
 
 
 def _utc_start(day: dt.date) -> float:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc).timestamp()
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp()
 
 
-def select_runs(store: Store, refs: Iterable[str] = (), *, session: str | None = None, route: str | None = None,
-                since: dt.date | None = None, until: dt.date | None = None) -> list[dict[str, Any]]:
+def select_runs(
+    store: Store,
+    refs: Iterable[str] = (),
+    *,
+    session: str | None = None,
+    route: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> list[dict[str, Any]]:
     """The runs to reprice, oldest first: the given ids (full or unique prefixes; all runs when none), narrowed
     by session, route and UTC start day (`since`/`until` both inclusive). Raises when nothing is selected."""
     if since and until and since > until:
@@ -190,26 +224,37 @@ def select_runs(store: Store, refs: Iterable[str] = (), *, session: str | None =
     params: list[Any] = []
     with store.errors("reading"):
         ids = list(dict.fromkeys(resolve_run_id(store, ref) for ref in refs))
-        for clause, value in (("session = ?", session), ("route = ?", route),
-                              ("started_ts >= ?", since and _utc_start(since)),
-                              ("started_ts < ?", until and _utc_start(until + dt.timedelta(days=1)))):
+        for clause, value in (
+            ("session = ?", session),
+            ("route = ?", route),
+            ("started_ts >= ?", since and _utc_start(since)),
+            ("started_ts < ?", until and _utc_start(until + dt.timedelta(days=1))),
+        ):
             if value is not None:
                 where.append(clause)
                 params.append(value)
         if ids:
             where.append(f"id IN ({', '.join('?' * len(ids))})")
             params.extend(ids)
-        sql = ("SELECT id, session, route, started_ts, started_at, cost_exact FROM runs"
-               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY started_ts, id")
+        sql = (
+            "SELECT id, session, route, started_ts, started_at, cost_exact FROM runs"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY started_ts, id"
+        )
         cur = store.conn.execute(sql, params)
         names = [d[0] for d in cur.description]
-        rows = [dict(zip(names, row)) for row in cur.fetchall()]
+        rows = [dict(zip(names, row, strict=False)) for row in cur.fetchall()]
     if not rows:
         told = [f"{len(ids)} run id(s)"] if ids else []
-        told += [f"{name} {value}" for name, value in (("--session", session), ("--route", route),
-                                                        ("--since", since), ("--until", until)) if value]
-        raise RepriceError(f"no runs selected in {store.path}" + (f" ({', '.join(told)})" if told else ""),
-                           hint="see `workbench sessions list` for saved runs, their sessions and routes")
+        told += [
+            f"{name} {value}"
+            for name, value in (("--session", session), ("--route", route), ("--since", since), ("--until", until))
+            if value
+        ]
+        raise RepriceError(
+            f"no runs selected in {store.path}" + (f" ({', '.join(told)})" if told else ""),
+            hint="see `workbench sessions list` for saved runs, their sessions and routes",
+        )
     return rows
 
 
@@ -220,14 +265,20 @@ def _override_price(loaded: LoadedProfile, alias: str, on: dt.date) -> Price:
     models = loaded.profile.models
     where = f" in {loaded.path}" if loaded.path else ""
     if alias not in models:
-        raise RepriceError(f"--model {alias!r} is not a model of the profile{where}",
-                           hint=f"its models: {', '.join(models)}", title="unknown model")
+        raise RepriceError(
+            f"--model {alias!r} is not a model of the profile{where}",
+            hint=f"its models: {', '.join(models)}",
+            title="unknown model",
+        )
     price = select_price(models[alias].prices, on)
     if price is None:
         dates = sorted(p.effective.isoformat() for p in models[alias].prices)
         known = f"its entries take effect on {', '.join(dates)}" if dates else "it has no prices"
-        raise RepriceError(f"model {alias!r}{where} has no price in force on {on} ({known})",
-                           hint="choose another --on day or model", title="no price")
+        raise RepriceError(
+            f"model {alias!r}{where} has no price in force on {on} ({known})",
+            hint="choose another --on day or model",
+            title="no price",
+        )
     return price
 
 
@@ -237,8 +288,9 @@ def _usage(hop: dict[str, Any]) -> Usage | None:
     return Usage(**{name: int(hop[col] or 0) for col, name in _BUCKETS})
 
 
-def reprice_hop(hop: dict[str, Any], loaded: LoadedProfile, on: dt.date,
-                override: tuple[str, Price] | None = None) -> HopCost:
+def reprice_hop(
+    hop: dict[str, Any], loaded: LoadedProfile, on: dt.date, override: tuple[str, Price] | None = None
+) -> HopCost:
     """One attempt hop (a `hops` row) re-costed: as the `override` model when given, else as its own model."""
     original = Decimal(hop["cost_exact"])
     alias, price = override if override else (hop["model"], None)
@@ -263,9 +315,18 @@ def _unpriced(hop: HopCost, why: str) -> HopCost:
     return HopCost(hop.hop_id, hop.model, None, hop.original, hop.original, unpriced=why)
 
 
-def reprice(store: Store, loaded: LoadedProfile, refs: Iterable[str] = (), *, session: str | None = None,
-            route: str | None = None, since: dt.date | None = None, until: dt.date | None = None,
-            on: dt.date | None = None, model: str | None = None) -> Repricing:
+def reprice(
+    store: Store,
+    loaded: LoadedProfile,
+    refs: Iterable[str] = (),
+    *,
+    session: str | None = None,
+    route: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    on: dt.date | None = None,
+    model: str | None = None,
+) -> Repricing:
     """Re-cost the selected runs (see `select_runs`) on `loaded`'s prices in force on `on` (default today),
     every attempt as `model` when given. Reads only."""
     day = on or dt.date.today()
@@ -276,11 +337,18 @@ def reprice(store: Store, loaded: LoadedProfile, refs: Iterable[str] = (), *, se
     with store.errors("reading hops"):
         for row in rows:
             hops = store.conn.execute(
-                f"SELECT {cols} FROM hops WHERE run_id = ? AND kind = 'attempt' ORDER BY seq", (row["id"],))
+                f"SELECT {cols} FROM hops WHERE run_id = ? AND kind = 'attempt' ORDER BY seq", (row["id"],)
+            )
             names = [d[0] for d in hops.description]
-            runs.append(RunCost(
-                row["id"], row["route"], row["session"], row["started_ts"], row["started_at"],
-                Decimal(row["cost_exact"]),
-                [reprice_hop(dict(zip(names, h)), loaded, day, override) for h in hops.fetchall()],
-            ))
+            runs.append(
+                RunCost(
+                    row["id"],
+                    row["route"],
+                    row["session"],
+                    row["started_ts"],
+                    row["started_at"],
+                    Decimal(row["cost_exact"]),
+                    [reprice_hop(dict(zip(names, h, strict=False)), loaded, day, override) for h in hops.fetchall()],
+                )
+            )
     return Repricing(day, model, str(loaded.path) if loaded.path else None, runs)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
@@ -49,8 +50,9 @@ def _check_version(db: sqlite_utils.Database, path: Path) -> None:
         )
 
 
-def open_connection(path: Path, *, busy_timeout: float | None = None,
-                    stop_before: int | None = None) -> sqlite3.Connection:
+def open_connection(
+    path: Path, *, busy_timeout: float | None = None, stop_before: int | None = None
+) -> sqlite3.Connection:
     """A writable, migrated connection to `path`, creating the file (mode 0600) if needed."""
     busy_timeout = default_busy_timeout() if busy_timeout is None else busy_timeout
     ensure_writable_file(path)
@@ -99,16 +101,19 @@ def _open_readonly(path: Path, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
-def open_store(db: str | os.PathLike[str] | None = None, *, create: bool = True,
-               busy_timeout: float | None = None) -> "Store":
+def open_store(
+    db: str | os.PathLike[str] | None = None, *, create: bool = True, busy_timeout: float | None = None
+) -> Store:
     """Open the session database (see module docstring). `create=False`: it must already exist, and a
     read-only file is opened read-only (reading commands still work on it)."""
     path = resolve_db_path(db)
     busy_timeout = default_busy_timeout() if busy_timeout is None else busy_timeout
     if not create:
         if not path.exists():
-            raise StoreError(f"there is no session database at {path}",
-                             hint="runs are saved there by `workbench run`; use --db or $WORKBENCH_DB for another file")
+            raise StoreError(
+                f"there is no session database at {path}",
+                hint="runs are saved there by `workbench run`; use --db or $WORKBENCH_DB for another file",
+            )
         if path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)):
             return Store(path, _open_readonly(path, busy_timeout), readonly=True, busy_timeout=busy_timeout)
     return Store(path, open_connection(path, busy_timeout=busy_timeout), busy_timeout=busy_timeout)
@@ -117,15 +122,16 @@ def open_store(db: str | os.PathLike[str] | None = None, *, create: bool = True,
 class Store:
     """An open session database. Not thread-safe: one Store per thread (the EventWriter opens its own)."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, *, readonly: bool = False,
-                 busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self, path: Path, conn: sqlite3.Connection, *, readonly: bool = False, busy_timeout: float = 5.0
+    ) -> None:
         self.path = path
         self.conn = conn
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self.readonly = readonly
         self.busy_timeout = busy_timeout
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -144,8 +150,10 @@ class Store:
 
     def require_writable(self, doing: str) -> None:
         if self.readonly:
-            raise StoreError(f"the session database {self.path} is read-only; {doing} is not possible",
-                             hint=f"make it writable (chmod u+w {self.path}) and its directory too")
+            raise StoreError(
+                f"the session database {self.path} is read-only; {doing} is not possible",
+                hint=f"make it writable (chmod u+w {self.path}) and its directory too",
+            )
 
     @contextmanager
     def transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
@@ -165,18 +173,28 @@ class Store:
         return max(migrations.applied(self.db), default=0)
 
     # -- writing ----------------------------------------------------------------------------------------------
-    def writer(self, session: str | None = None, profile: Any = None, **kwargs: Any) -> "EventWriter":
+    def writer(self, session: str | None = None, profile: Any = None, **kwargs: Any) -> EventWriter:
         """A background EventWriter on this database (its own thread and connection)."""
         from workbench.store.writer import EventWriter
 
         self.require_writable("saving runs")
-        return EventWriter(self.path, session=session, profile=profile,
-                           busy_timeout=kwargs.pop("busy_timeout", self.busy_timeout), **kwargs)
+        return EventWriter(
+            self.path,
+            session=session,
+            profile=profile,
+            busy_timeout=kwargs.pop("busy_timeout", self.busy_timeout),
+            **kwargs,
+        )
 
-    def save_events(self, events: Iterable["Event"], *, session: str | None = None,
-                    profiles: Iterable[tuple[str, str, str | None]] = ()) -> list[str]:
-        from workbench.store.writer import assemble
+    def save_events(
+        self,
+        events: Iterable[Event],
+        *,
+        session: str | None = None,
+        profiles: Iterable[tuple[str, str, str | None]] = (),
+    ) -> list[str]:
         from workbench.store.persist import insert_rows, profile_row
+        from workbench.store.writer import assemble
 
         records, _ = assemble(events, session or "default")
         with self.transaction("saving runs"):
@@ -190,7 +208,7 @@ class Store:
         with self.errors("listing runs"):
             return list_runs(self, limit, session)
 
-    def get_run(self, ref: str) -> "RunDetail":
+    def get_run(self, ref: str) -> RunDetail:
         from workbench.store.queries import get_run
 
         with self.errors("reading"):
@@ -207,8 +225,13 @@ class Store:
         return delete_run(self, ref)
 
 
-def save_events(store: "Store | str | os.PathLike[str] | None", events: Iterable["Event"], *,
-                session: str | None = None, profiles: Iterable[tuple[str, str, str | None]] = ()) -> list[str]:
+def save_events(
+    store: Store | str | os.PathLike[str] | None,
+    events: Iterable[Event],
+    *,
+    session: str | None = None,
+    profiles: Iterable[tuple[str, str, str | None]] = (),
+) -> list[str]:
     """Synchronously save the complete runs found in `events` (tests, import of event logs). Returns run ids."""
     if isinstance(store, Store):
         return store.save_events(events, session=session, profiles=profiles)

@@ -17,8 +17,9 @@ import os
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any
 
 from workbench.errors import StoreError
 from workbench.store.persist import insert_sql
@@ -43,20 +44,24 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def iter_rows(store: "Store", table: str) -> Iterator[dict[str, Any]]:
+def iter_rows(store: Store, table: str) -> Iterator[dict[str, Any]]:
     cols = TABLE_COLUMNS[table]
     order = ", ".join(f'"{c}"' for c in PRIMARY_KEYS[table])
     cur = store.conn.execute(f'SELECT {", ".join(chr(34) + c + chr(34) for c in cols)} FROM "{table}" ORDER BY {order}')
     for row in cur:
-        yield dict(zip(cols, row))
+        yield dict(zip(cols, row, strict=False))
 
 
-def _header(store: "Store") -> dict[str, Any]:
-    return {"format": FORMAT_TAG, "version": FORMAT_VERSION, "schema": store.schema_version(),
-            "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+def _header(store: Store) -> dict[str, Any]:
+    return {
+        "format": FORMAT_TAG,
+        "version": FORMAT_VERSION,
+        "schema": store.schema_version(),
+        "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
 
 
-def export(store: "Store", fmt: str, out: IO[str], *, table: str = "runs") -> dict[str, int]:
+def export(store: Store, fmt: str, out: IO[str], *, table: str = "runs") -> dict[str, int]:
     """Write the store to `out`; returns rows written per table."""
     counts: dict[str, int] = {}
     with store.errors("exporting"):
@@ -116,7 +121,7 @@ def _parse(path: Path) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]
     if isinstance(whole, dict) and "tables" in whole:
         header = whole
         if not isinstance(whole["tables"], dict):
-            raise StoreError(f"{path}: \"tables\" is not an object")
+            raise StoreError(f'{path}: "tables" is not an object')
         for name, rows in whole["tables"].items():
             if name not in tables:
                 raise StoreError(f"{path}: unknown table {name!r}", hint=f"tables: {', '.join(EXPORT_TABLES)}")
@@ -131,22 +136,30 @@ def _parse(path: Path) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise StoreError(f"{path}:{lineno}: not JSON ({exc.msg})",
-                                 hint="expected a file written by `workbench sessions export` (json or jsonl)") from None
+                raise StoreError(
+                    f"{path}:{lineno}: not JSON ({exc.msg})",
+                    hint="expected a file written by `workbench sessions export` (json or jsonl)",
+                ) from None
             if not header:
                 if not isinstance(obj, dict) or obj.get("format") != FORMAT_TAG:
-                    raise StoreError(f"{path}:{lineno}: not a workbench sessions export (no header line)",
-                                     hint="expected a file written by `workbench sessions export` (json or jsonl)")
+                    raise StoreError(
+                        f"{path}:{lineno}: not a workbench sessions export (no header line)",
+                        hint="expected a file written by `workbench sessions export` (json or jsonl)",
+                    )
                 header = obj
                 continue
             if not isinstance(obj, dict) or obj.get("table") not in tables or not isinstance(obj.get("row"), dict):
-                raise StoreError(f"{path}:{lineno}: expected {{\"table\": one of {', '.join(EXPORT_TABLES)}, \"row\": {{...}}}}")
+                raise StoreError(
+                    f'{path}:{lineno}: expected {{"table": one of {", ".join(EXPORT_TABLES)}, "row": {{...}}}}'
+                )
             tables[obj["table"]].append(obj["row"])
     if header.get("format") != FORMAT_TAG:
         raise StoreError(f"{path} is not a workbench sessions export", hint="expected a json or jsonl export")
     if not isinstance(header.get("version"), int) or header["version"] > FORMAT_VERSION:
-        raise StoreError(f"{path} was exported by a newer version of workbench (format {header.get('version')})",
-                         hint="upgrade workbench to import it")
+        raise StoreError(
+            f"{path} was exported by a newer version of workbench (format {header.get('version')})",
+            hint="upgrade workbench to import it",
+        )
     for name, rows in tables.items():
         known = set(TABLE_COLUMNS[name])
         for i, row in enumerate(rows):
@@ -154,15 +167,17 @@ def _parse(path: Path) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]
                 raise StoreError(f"{path}: row {i + 1} of {name} is not an object")
             extra = set(row) - known
             if extra:
-                raise StoreError(f"{path}: row {i + 1} of {name} has unknown column(s) {', '.join(sorted(extra))}",
-                                 hint="it may come from a newer workbench: upgrade to import it")
+                raise StoreError(
+                    f"{path}: row {i + 1} of {name} has unknown column(s) {', '.join(sorted(extra))}",
+                    hint="it may come from a newer workbench: upgrade to import it",
+                )
             missing = [k for k in PRIMARY_KEYS[name] if row.get(k) is None]
             if missing:
                 raise StoreError(f"{path}: row {i + 1} of {name} has no {', '.join(missing)}")
     return header, tables
 
 
-def import_file(store: "Store", path: Path) -> dict[str, int]:
+def import_file(store: Store, path: Path) -> dict[str, int]:
     """Import an export; returns {"runs": added, "skipped": already present, <table>: rows added...}."""
     store.require_writable("importing")
     _, tables = _parse(path)
@@ -200,7 +215,9 @@ def _insert(conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]], ve
     try:
         conn.executemany(insert_sql(table, cols, verb), [tuple(row.get(c) for c in cols) for row in rows])
     except sqlite3.IntegrityError as exc:
-        raise StoreError(f"a {table} row in the import breaks a rule of the schema ({exc}); nothing was imported") from None
+        raise StoreError(
+            f"a {table} row in the import breaks a rule of the schema ({exc}); nothing was imported"
+        ) from None
     # total_changes also counts FTS trigger writes for runs; count the rows ourselves there
     return len(rows) if table == "runs" else conn.total_changes - before
 
@@ -213,10 +230,19 @@ def write_rescue_file(db_path: Path, records: list[RunRecord], profiles: Iterabl
     stamp = time.strftime("%Y%m%dT%H%M%S")
     name = f"{db_path.name}.unsaved-{stamp}-{os.getpid()}.jsonl"
     buf = io.StringIO()
-    buf.write(_dumps({"format": FORMAT_TAG, "version": FORMAT_VERSION, "schema": None,
-                      "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}) + "\n")
+    buf.write(
+        _dumps(
+            {
+                "format": FORMAT_TAG,
+                "version": FORMAT_VERSION,
+                "schema": None,
+                "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+        )
+        + "\n"
+    )
     for prof in profiles:
-        buf.write(_dumps({"table": "profiles", "row": dict(zip(TABLE_COLUMNS["profiles"], prof))}) + "\n")
+        buf.write(_dumps({"table": "profiles", "row": dict(zip(TABLE_COLUMNS["profiles"], prof, strict=False))}) + "\n")
     now = time.time()
     for session in sorted({r.run["session"] for r in records}):
         row = {"name": session, "created_ts": now, "created_at": iso_utc(now), "notes": None, "profile_hash": None}

@@ -23,8 +23,9 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from workbench.engine.events import Event, RunFinished, RunStarted
 from workbench.errors import StoreError
@@ -35,8 +36,16 @@ from workbench.store.records import RunAssembler, RunRecord
 DEFAULT_SESSION = "default"
 _DRAIN_MAX = 20_000  # events handled between two write attempts when they pour in
 # Errors a later retry may cure (the other process lets go, the user frees space or fixes permissions).
-_TRANSIENT = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_READONLY", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN",
-              "SQLITE_CORRUPT", "SQLITE_NOTADB")
+_TRANSIENT = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_READONLY",
+    "SQLITE_FULL",
+    "SQLITE_IOERR",
+    "SQLITE_CANTOPEN",
+    "SQLITE_CORRUPT",
+    "SQLITE_NOTADB",
+)
 
 
 class _Flush:
@@ -110,8 +119,7 @@ class EventWriter:
         self._ready = threading.Event()
         self._unsaved: list[RunRecord] = []  # given up on (duplicate id...), rescued at close
         self._profiles: dict[str, tuple[Any, ...]] = {}
-        self._thread = threading.Thread(target=self._main, name=f"workbench-store-writer:{self.path.name}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._main, name=f"workbench-store-writer:{self.path.name}", daemon=True)
         self._thread.start()
         self._ready.wait()
         if self._open_error is not None:
@@ -158,7 +166,7 @@ class EventWriter:
         if self._unsaved:
             self._rescue()
 
-    def __enter__(self) -> "EventWriter":
+    def __enter__(self) -> EventWriter:
         return self
 
     def __exit__(self, exc_type: object, *rest: object) -> None:

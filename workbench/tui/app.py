@@ -16,8 +16,10 @@ Shape (see /work/shared/STYLE.md):
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager as AsyncContextManager
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, AsyncContextManager, Callable
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -41,19 +43,19 @@ FRAME_INTERVAL = 1 / 16  # seconds between two frames while a run streams
 HARD_CANCEL_AFTER = 2.0  # seconds to wait for a graceful cancel before cancelling the worker itself
 
 
-def _engine(loaded: "LoadedProfile") -> "Engine":
+def _engine(loaded: LoadedProfile) -> Engine:
     from workbench.engine.run import Engine  # lazy: the first paint does not wait for httpx, tiktoken, ...
 
     return Engine(loaded)
 
 
-def route_options(loaded: "LoadedProfile") -> list[str]:
+def route_options(loaded: LoadedProfile) -> list[str]:
     """The profile's routes, its default route first, then the others in file order."""
     default, _ = loaded.profile.route(None)
     return [default] + [name for name in loaded.profile.routes if name != default]
 
 
-def route_summary(loaded: "LoadedProfile", name: str) -> str:
+def route_summary(loaded: LoadedProfile, name: str) -> str:
     """One line about a route: its steps with their targets (primary first), its cost cap, its description."""
     route = loaded.profile.routes[name]
     steps = "; ".join(f"step {step.name}: {' → '.join(step.targets)}" for step in route.steps)
@@ -77,7 +79,7 @@ class WorkbenchApp(App[None]):
 
     def __init__(
         self,
-        loaded: "LoadedProfile",
+        loaded: LoadedProfile,
         *,
         engine_factory: EngineFactory | None = None,
         event_sink: Callable[[Any], None] | None = None,
@@ -326,7 +328,7 @@ class WorkbenchApp(App[None]):
 
 
 def make_app(
-    loaded: "LoadedProfile",
+    loaded: LoadedProfile,
     *,
     engine_factory: EngineFactory | None = None,
     event_sink: Callable[[Any], None] | None = None,

@@ -155,7 +155,8 @@ class RunState:
             row.cost_usd = event.cost_usd
             usage = event.usage or {}
             row.estimated = bool(event.input_tokens or event.output_tokens) and (
-                usage.get("input_source") == "estimated" or usage.get("output_source") == "estimated")
+                usage.get("input_source") == "estimated" or usage.get("output_source") == "estimated"
+            )
         row.detail = event.error or event.reason or ""
         self._touch(row.key)
         if event.status != "ok" and row.detail and event.kind != "step":  # a step's error repeats its last attempt's
@@ -198,7 +199,9 @@ class RunState:
                 row.detail = row.detail or reason
                 self._touch(row.key)
                 if row.kind == "attempt":
-                    self._notes.append(Note("warning", f"{row.label.strip()} (attempt {row.attempt}) cancelled: {reason}"))
+                    self._notes.append(
+                        Note("warning", f"{row.label.strip()} (attempt {row.attempt}) cancelled: {reason}")
+                    )
 
     @property
     def answer(self) -> str:

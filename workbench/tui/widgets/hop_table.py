@@ -8,8 +8,8 @@ names) is passed as `rich.text.Text`, never as markup, so brackets in a name can
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Iterable
 
 from rich.text import Text
 from textual.widgets import DataTable

@@ -6,7 +6,7 @@ table. Notes are few per run, so the whole list is re-rendered when one arrives;
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll

@@ -25,7 +25,9 @@ class StatusLine(Static):
         )
 
     def show_running(self, route: str) -> None:
-        self.update(Content.assemble(("running", "$accent bold"), f" · route {route} · ", ("Esc cancels", "$text-muted")))
+        self.update(
+            Content.assemble(("running", "$accent bold"), f" · route {route} · ", ("Esc cancels", "$text-muted"))
+        )
 
     def show_finished(self, route: str, run: RunFinished) -> None:
         parts: list[str | tuple[str, str]] = [
