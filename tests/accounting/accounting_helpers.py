@@ -270,7 +270,7 @@ def check_run_totals(events: list[Event]) -> None:
     hops = [e for e in events if isinstance(e, HopFinished)]
     exact = sum((D(h.cost["total"]) for h in hops if h.cost is not None), D(0))
     assert sum((h.cost_usd for h in hops), D(0)) == exact  # hops without a cost record carry exactly 0
-    assert D(end.cost) == end.cost_usd == exact
+    assert D(end.cost["total"]) == end.cost_usd == exact
     assert end.input_tokens == sum(h.input_tokens for h in attempts(events))
     assert end.output_tokens == sum(h.output_tokens for h in attempts(events))
     assert end.estimated == any(
@@ -297,7 +297,7 @@ def check_store_totals(events: list[Event], loaded: LoadedProfile, db: Path) -> 
     finally:
         store.close()
     stored_attempts = [h for h in hops if h["kind"] == "attempt"]
-    assert D(run["cost_exact"]) == sum((D(h["cost_exact"]) for h in hops), D(0)) == D(end.cost)
+    assert D(run["cost_exact"]) == sum((D(h["cost_exact"]) for h in hops), D(0)) == D(end.cost["total"])
     assert run["input_tokens"] == sum(h["input_tokens"] for h in stored_attempts) == end.input_tokens
     assert run["output_tokens"] == sum(h["output_tokens"] for h in stored_attempts) == end.output_tokens
     assert bool(run["estimated"]) == end.estimated

@@ -84,7 +84,7 @@ def test_json_events_follow_the_documented_schema(db: Path) -> None:
     tokens = "".join(e["text"] for e in events if e["type"] == "token")
     assert final["output"] == tokens and final["status"] == "ok"
     hops = [e for e in events if e["type"] == "hop_finished"]
-    assert sum(Decimal(h["cost"]["total"]) for h in hops if h.get("cost")) == Decimal(final["cost"])
+    assert sum(Decimal(h["cost"]["total"]) for h in hops if h.get("cost")) == Decimal(final["cost"]["total"])
 
 
 def test_fallback_shows_when_the_primary_is_dialed_to_fail(db: Path) -> None:

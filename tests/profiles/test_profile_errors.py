@@ -63,7 +63,7 @@ def test_unknown_key_without_a_close_match_lists_the_fields(tmp_path: Path) -> N
     f, problems = problems_of(tmp_path, edit("name: t\n", "name: t\ncolour: red\n"))
     assert problems == [
         f"{f}:3:1: colour: unknown field (expected one of: version, name, description, default_route, sim, "
-        "providers, models, routes)"
+        "providers, models, routes, policies)"
     ]
 
 
@@ -217,7 +217,7 @@ def test_every_problem_is_reported_in_file_order(tmp_path: Path) -> None:
     f, problems = problems_of(tmp_path, text)
     assert problems == [
         f"{f}:6:5: providers.local.colour: unknown field (expected one of: kind, wire, base_url, api_key_env, "
-        "headers, timeouts, stream_usage, max_connections)",
+        "headers, timeouts, stream_usage, max_connections, tags)",
         f"{f}:16:16: models.fast.sim.ttft_ms: expected a number at least 0, got -3",
         f"{f}:17:3: models.gpt-4.1.model: required field is missing (expected text)",
         f"{f}:23:22: routes.default.steps.0.temperature: expected a number, got 'hot'",

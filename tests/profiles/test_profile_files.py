@@ -67,12 +67,13 @@ def test_demo_is_offline_and_shows_routing_fallback_and_cost() -> None:
 
     # default: the primary fails sometimes and has a fallback; fallback: the primary always fails.
     default_targets = profile.routes["default"].steps[0].targets
+    default_targets = [t.model for t in default_targets]
     assert len(default_targets) >= 2 and 0 < faults(default_targets[0]).get("http_503", 0) < 1
     assert faults(default_targets[1]) == {}
-    fallback_targets = profile.routes["fallback"].steps[0].targets
+    fallback_targets = [t.model for t in profile.routes["fallback"].steps[0].targets]
     assert faults(fallback_targets[0]) == {"http_503": 1.0} and faults(fallback_targets[1]) == {}
     # frontier: the anthropic-wire model first, an openai-wire model behind it.
-    first, backup = profile.routes["frontier"].steps[0].targets[:2]
+    first, backup = [t.model for t in profile.routes["frontier"].steps[0].targets[:2]]
     assert profile.providers[profile.models[first].provider].wire_format == "anthropic"
     assert profile.providers[profile.models[backup].provider].wire_format == "openai"
     assert profile.routes["budget"].max_cost_usd is not None

@@ -60,7 +60,9 @@ def test_new_mappings_are_created_and_lists_appended(demo: Path) -> None:
     )
     after = demo.read_text(encoding="utf-8")
     profile = load_profile(demo).profile
-    assert list(profile.routes)[-1] == "cheap" and profile.routes["cheap"].steps[0].targets == ["swift"]
+    assert list(profile.routes)[-1] == "cheap" and [t.model for t in profile.routes["cheap"].steps[0].targets] == [
+        "swift"
+    ]
     assert [p.effective.year for p in profile.models["steady"].prices] == [2026, 2027]
     assert profile.models["steady"].prices[1].input == Decimal("0.5")
     assert profile.providers["sim-openai"].headers == {"x-team": "workbench"}

@@ -55,7 +55,7 @@ def _check_against_events(db: Path, events: list[Event]) -> None:
     for run_id, end in finished.items():
         run = store["runs"].get(run_id)
         assert (run["status"], run["output"], run["latency_ms"]) == (end.status, end.output, end.latency_ms)
-        assert Decimal(run["cost_exact"]) == Decimal(end.cost) == end.cost_usd
+        assert Decimal(run["cost_exact"]) == Decimal(end.cost["total"]) == end.cost_usd
         assert (run["input_tokens"], run["output_tokens"]) == (end.input_tokens, end.output_tokens)
         hops = list(store["hops"].rows_where("run_id = ?", [run_id], order_by="seq"))
         assert {h["hop_id"] for h in hops} == {h for (r, h) in hop_events if r == run_id}
@@ -145,7 +145,7 @@ def test_workbench_run_saves_and_sessions_list_shows_it(tmp_path: Path) -> None:
     run = rows[0]
     assert (run["id"], run["route"], run["status"]) == (end["run_id"], "fallback", "ok")
     assert (run["input_tokens"], run["output_tokens"]) == (end["input_tokens"], end["output_tokens"])
-    assert Decimal(run["cost_exact"]) == Decimal(end["cost"])
+    assert Decimal(run["cost_exact"]) == Decimal(end["cost"]["total"])
     assert check_invariants(db) == 1
     shown = wb("sessions", "show", end["run_id"])
     assert shown.returncode == 0 and "attempt broken #1" in shown.stdout and "fallback" in shown.stdout

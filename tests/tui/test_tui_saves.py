@@ -28,4 +28,4 @@ async def test_a_run_in_the_tui_is_saved_with_its_hops(tmp_path: Path) -> None:
     assert [r["id"] for r in runs] == [final.run_id]
     hops = list(db["hops"].rows_where("run_id = ?", [final.run_id]))
     assert sorted(h["status"] for h in hops if h["kind"] == "attempt") == ["error", "ok"]
-    assert sum(Decimal(h["cost_exact"]) for h in hops) == Decimal(runs[0]["cost_exact"]) == Decimal(final.cost)
+    assert sum(Decimal(h["cost_exact"]) for h in hops) == Decimal(runs[0]["cost_exact"]) == Decimal(final.cost["total"])

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from workbench.errors import EngineError
+from workbench.profiles.steps import step_targets
 
 MAX_PROMPT_BYTES = 8 * 1024 * 1024
 
@@ -193,7 +194,7 @@ def routes(profile_path: Path, as_json: bool) -> None:
                 "default": name == default,
                 "description": r.description,
                 "max_cost_usd": None if r.max_cost_usd is None else str(r.max_cost_usd),
-                "steps": [{"name": s.name, "kind": s.kind, "targets": s.targets} for s in r.steps],
+                "steps": [{"name": s.name, "kind": s.kind, "targets": step_targets(s)} for s in r.steps],
             }
             for name, r in profile.routes.items()
         }
@@ -207,7 +208,9 @@ def routes(profile_path: Path, as_json: bool) -> None:
         table.add_column(col)
     for name, r in profile.routes.items():
         for i, step in enumerate(r.steps):
-            targets = " → ".join(f"{t} ({profile.models[t].provider}/{profile.models[t].model})" for t in step.targets)
+            targets = " → ".join(
+                f"{t} ({profile.models[t].provider}/{profile.models[t].model})" for t in step_targets(step)
+            )
             table.add_row(
                 (name + (" (default)" if name == default else "")) if i == 0 else "",
                 step.name,

@@ -50,6 +50,9 @@ class AttemptPlan:
     #: money left under the tightest cost cap (None: no cap applies)
     cap_remaining: Decimal | None = None
     cap_label: str = ""
+    #: 0-based place of the target in the step's fallback chain (`attempt` is the try number on that target)
+    target_index: int = 0
+    role: str | None = None
 
 
 @dataclass(slots=True)
@@ -62,6 +65,7 @@ class AttemptOutcome:
     reason: str | None = None
     finish_reason: str | None = None
     cap_tripped: bool = False
+    first_at: float | None = None  # monotonic time of the first token (loop clock)
 
 
 _price_json: dict[int, tuple[Price, dict[str, Any]]] = {}
@@ -244,6 +248,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     out.usage = usage
     out.cost = cost_of(usage, plan.price)
     latency_ms = (loop.time() - t0) * 1000.0
+    out.first_at = first_at
     err = out.error
     yield HopFinished(
         run_id=run_id,
@@ -255,6 +260,8 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         model=plan.alias,
         model_id=plan.model_id,
         attempt=plan.attempt,
+        target_index=plan.target_index,
+        role=plan.role,
         status=out.status,  # type: ignore[arg-type]
         latency_ms=latency_ms,
         ttft_ms=None if first_at is None else (first_at - t0) * 1000.0,
@@ -264,6 +271,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         error=None if err is None else str(err),
         error_class=None if err is None else err.kind,
         retryable=None if err is None else err.retryable,
+        retry_after_s=None if err is None else err.retry_after_s,
         reason=out.reason,
         usage=usage.to_dict(),
         cost=out.cost.to_dict(),

@@ -1,24 +1,31 @@
-"""The engine's event stream: the one contract between the engine and everything that consumes it.
+"""The engine's event stream (schema v2): the one contract between the engine and everything that consumes it.
 
 The engine yields these; the TUI renders them, the store writes them, `workbench run --json` prints them (one
-JSON object per line, via `Event.to_dict`). They are plain slotted dataclasses (cheap to build: the engine makes
-one per streamed token, so they are not `frozen`, whose generated `__init__` is several times slower; treat them
-as immutable all the same) and know nothing of any consumer.
+JSON object per line, via `Event.to_dict`, each with `schema_version: 2`). They are plain slotted dataclasses
+(cheap to build: the engine makes one per streamed token, so they are not `frozen`, whose generated `__init__` is
+several times slower; treat them as immutable all the same) and know nothing of any consumer.
+`Event.from_dict` parses a line back; `workbench events schema` prints the JSON Schema of every type.
 
 Every event has `type`, `run_id` and `ts` (wall-clock UNIX seconds, for display and storage; durations are
 measured with a monotonic clock and given in milliseconds).
 
-Hops form a tree: run -> step hop (`kind="step"`) -> attempt hops (`kind="attempt"`, one per call to a model,
-fallbacks included). `parent_id` is the enclosing hop (None for a step). Tokens and cost are carried only by the
-hops that spent them (attempts); a step hop carries zeros, so the sum of `cost_usd` over *all* hops of a run
-equals the run's `cost_usd`, exactly.
+Hops form a tree: run -> step hop (`kind="step"`, or the step's own kind: `route`, `retrieve`, `gate`,
+`parallel`, `transform`) -> attempt hops (`kind="attempt"`, one per call to a model: retries, fallbacks, hedges,
+classifier and judge calls included). `parent_id` is the enclosing hop (None for a top-level step); parallel
+children share their parent. Tokens and cost are carried only by the hops that spent them (attempts); every
+other hop carries zeros, so the sum of `cost_usd` over *all* hops of a run equals the run's `cost_usd`, exactly.
+
+An attempt's `attempt` is its try number on that target (1, then 2 for the first retry ...); `target_index` is
+the target's 0-based place in the step's fallback chain.
 
 Token figures on events: `input_tokens` is every prompt token processed (fresh + cache read + cache writes),
 `output_tokens` every generated token (visible + reasoning). The normalized buckets travel in `usage`
-(see `workbench.accounting.usage.Usage`), and `cost` holds the exact Decimal total, its breakdown and the price
-entry used. `cost_usd` is the same figure as a JSON number for convenience.
+(see `workbench.accounting.usage.Usage`), and `cost` holds the exact total as a decimal string, its breakdown and
+the price entry's date — one shape on hops and on `run_finished`. `cost_usd` is the same figure as a JSON number
+for convenience. `decision` events carry a human `reason` and structured `data` (rule matched, label and score,
+threshold, breaker state, wait and where it came from ...).
 
-Schema changes are additive: new optional fields may appear; existing ones keep their meaning.
+Schema changes are additive within a version: new optional fields may appear; existing ones keep their meaning.
 """
 
 from __future__ import annotations
@@ -26,13 +33,90 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from enum import StrEnum
+from typing import Any, ClassVar
 
-HopKind = Literal["step", "attempt", "decision", "retrieval", "gate"]
-HopStatus = Literal["ok", "error", "timeout", "skipped", "cancelled"]
-RunStatus = Literal["ok", "error", "cancelled"]
+SCHEMA_VERSION = 2
 
-SCHEMA_VERSION = 1
+
+class HopKind(StrEnum):
+    STEP = "step"  # a generate step (encloses its attempts)
+    ATTEMPT = "attempt"  # one call to one model
+    ROUTE = "route"  # a routing step: its decision names the branch
+    RETRIEVE = "retrieve"  # documents fetched from a local corpus
+    GATE = "gate"  # a quality check on an earlier output
+    PARALLEL = "parallel"  # a fan-out; its children share it as parent
+    TRANSFORM = "transform"  # a template rendered into the context
+    QUEUE = "queue"  # time spent waiting for an open breaker to close
+
+
+class HopStatus(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"  # a hedged attempt that lost the race (cancelled, its cost still counted)
+
+
+class RunStatus(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+    DEGRADED = "degraded"  # ended early (budget) with the best answer so far
+
+
+class DecisionAction(StrEnum):
+    ROUTE = "route"  # which route runs
+    BRANCH = "branch"  # a routing step chose a branch
+    FALLBACK = "fallback"  # next target after a failure
+    RETRY = "retry"  # same target again after a wait
+    SKIP = "skip"  # a target not tried (context window, open breaker, governance...)
+    REFUSE = "refuse"  # a call refused by a cap or a rule
+    STOP = "stop"  # a non-retryable failure ends the step
+    CAP = "cap"  # a cost cap tripped mid-stream
+    HEDGE = "hedge"  # a parallel attempt started because the first was slow
+    BALANCE = "balance"  # the order of equivalent targets chosen
+    BUDGET = "budget"  # a latency budget forced a move
+    DEGRADE = "degrade"  # run ends degraded with the best answer so far
+    QUEUE = "queue"  # waiting for a target to recover
+    TRUNCATE = "truncate"  # history cut to fit the context window
+    REDACT = "redact"  # PII masked before sending
+    GATE = "gate"  # what a failed gate's policy did
+    STREAM = "stream"  # mid-stream failure policy applied (restart or continue)
+    PRICE = "price"  # no price in force for a target
+    OVERLOAD = "overload"  # the client itself was overloaded (event-loop lag), not the provider
+    MERGE = "merge"  # how a parallel step's results were merged
+    GUARD = "guard"  # a step-count or depth guard stopped the run
+
+
+class ErrorClass(StrEnum):
+    RATE_LIMIT = "rate_limit"
+    QUOTA = "quota"
+    OVERLOADED = "overloaded"
+    SERVER = "server"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    MALFORMED = "malformed"
+    AUTH = "auth"
+    BAD_REQUEST = "bad_request"
+    NOT_FOUND = "not_found"
+    CONTEXT_WINDOW = "context_window"
+    CONTENT_POLICY = "content_policy"
+    UNKNOWN = "unknown"
+    COST_CAP = "cost_cap"  # refused or cut by a cost cap
+    BUDGET = "budget"  # a latency budget ran out
+    BREAKER = "breaker"  # skipped: circuit open
+    GOVERNANCE = "governance"  # refused by a step's allow/deny rules
+    GATE = "gate"  # a quality gate failed
+    CANCELLED = "cancelled"  # the user cancelled
+    INTERNAL = "internal"  # a defect in workbench itself (reported, never hidden)
+    CLIENT_OVERLOADED = "client_overloaded"  # our own event loop lagged: not the provider's fault
+
+
+class GateVerdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
 
 
 def now() -> float:
@@ -46,13 +130,32 @@ class Event:
     ts: float = field(default_factory=now)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.type}
+        out: dict[str, Any] = {"type": self.type, "schema_version": SCHEMA_VERSION}
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, Decimal):
                 value = float(value)
             out[f.name] = value
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        """Parse one event object (as `to_dict` made it, or a line of `--json`) back into its dataclass."""
+        kind = data.get("type")
+        target = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+        if target is None:
+            raise ValueError(f"unknown event type {kind!r} (known: {', '.join(EVENT_TYPES)})")
+        names = {f.name for f in fields(target)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        for name in _DECIMAL_FIELDS & kwargs.keys():
+            kwargs[name] = Decimal(str(kwargs[name]))
+        for name, enum in _ENUM_FIELDS.items():
+            value = kwargs.get(name)
+            if isinstance(value, str):
+                kwargs[name] = enum(value)
+        if isinstance(kwargs.get("status"), str):
+            kwargs["status"] = (RunStatus if target is RunFinished else HopStatus)(kwargs["status"])
+        return target(**kwargs)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -63,7 +166,9 @@ class RunStarted(Event):
     profile: str = ""  # profile name
     profile_hash: str = ""  # sha256 of the profile file's text (the store keeps the text by this hash)
     profile_path: str = ""
-    schema_version: int = SCHEMA_VERSION
+    metadata: dict[str, str] | None = None  # request metadata (`--meta key=value`)
+    session_id: str | None = None  # the conversation this run continues, if any
+    turn: int = 1  # 1-based turn in that conversation
 
 
 @dataclass(slots=True, kw_only=True)
@@ -71,12 +176,14 @@ class HopStarted(Event):
     type: ClassVar[str] = "hop_started"
     hop_id: str
     parent_id: str | None = None
-    kind: HopKind = "attempt"
+    kind: HopKind = HopKind.ATTEMPT
     name: str = ""  # step name, or the model alias for an attempt
     provider: str | None = None
     model: str | None = None  # model alias in the profile
     model_id: str | None = None  # the provider's wire model id
-    attempt: int = 0  # 1-based index among the step's attempts; 0 for non-attempt hops
+    attempt: int = 0  # try number on this target (1 = first call, 2 = first retry); 0 for non-attempt hops
+    target_index: int | None = None  # 0-based place of the target in the step's fallback chain
+    role: str | None = None  # what the call is for: "answer", "classifier", "judge", "hedge", "child"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -99,9 +206,10 @@ class Decision(Event):
 
     type: ClassVar[str] = "decision"
     hop_id: str | None
-    action: str  # "route" | "fallback" | "refuse" | "cap" | "retry" ...
-    reason: str
-    target: str | None = None  # the model alias the decision points at (next target for a fallback)
+    action: DecisionAction
+    reason: str  # in words a product manager understands
+    target: str | None = None  # the model alias (or branch, or route) the decision points at
+    data: dict[str, Any] | None = None  # structured: rule, label, score, threshold, wait_s, wait_source, state...
 
 
 @dataclass(slots=True, kw_only=True)
@@ -109,28 +217,37 @@ class HopFinished(Event):
     type: ClassVar[str] = "hop_finished"
     hop_id: str
     parent_id: str | None = None
-    kind: HopKind = "attempt"
+    kind: HopKind = HopKind.ATTEMPT
     name: str = ""
     provider: str | None = None
     model: str | None = None
     model_id: str | None = None
     attempt: int = 0
-    status: HopStatus = "ok"
+    target_index: int | None = None
+    role: str | None = None
+    status: HopStatus = HopStatus.OK
     latency_ms: float = 0.0
     ttft_ms: float | None = None
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
     error: str | None = None  # human message
-    error_class: str | None = None  # ProviderError kind, e.g. "rate_limit", "server", "timeout"
+    error_class: ErrorClass | None = None
     retryable: bool | None = None
+    retry_after_s: float | None = None  # the provider's Retry-After (any form), when it sent one
     reason: str | None = None  # why it ended the way it did (cap tripped, cancelled by user...)
     usage: dict[str, Any] | None = None  # Usage.to_dict()
     cost: dict[str, Any] | None = None  # Cost.to_dict(): exact total, breakdown, price entry
     price: dict[str, Any] | None = None  # the price entry used, as data (for re-pricing later)
     started_ts: float | None = None
     first_token_ts: float | None = None
-    output: str | None = None  # text the hop produced (attempts)
+    output: str | None = None  # text the hop produced (attempts; a step's final text)
+    # gate hops: the check, its verdict, a score in [0, 1] where the check has one, and what it found
+    check: str | None = None
+    verdict: GateVerdict | None = None
+    score: float | None = None
+    detail: str | None = None
+    data: dict[str, Any] | None = None  # kind-specific: retrieved documents, a route's label, merge result...
 
 
 @dataclass(slots=True, kw_only=True)
@@ -143,11 +260,29 @@ class RunFinished(Event):
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
-    cost: str = "0"  # exact Decimal total as text
+    cost: dict[str, Any] | None = None  # the same shape as a hop's: {"total": exact decimal text, ...}
     error: str | None = None
     estimated: bool = False  # True when any hop's usage was estimated rather than reported
+    reason: str | None = None  # why a run ended degraded, cancelled or in error, in words
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls for cls in (RunStarted, HopStarted, FirstToken, Token, Decision, HopFinished, RunFinished)
 }
+_DECIMAL_FIELDS = frozenset({"cost_usd"})
+_ENUM_FIELDS: dict[str, type[StrEnum]] = {
+    "kind": HopKind,
+    "action": DecisionAction,
+    "error_class": ErrorClass,
+    "verdict": GateVerdict,
+}
+
+
+def cost_record(total: Decimal, breakdown: dict[str, Decimal] | None = None) -> dict[str, Any]:
+    """The one shape of `cost` on events: exact decimal text, never a float."""
+    return {
+        "total": str(total),
+        "breakdown": {k: str(v) for k, v in (breakdown or {}).items()},
+        "price_effective": None,
+        "tier": None,
+    }

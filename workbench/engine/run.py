@@ -8,10 +8,11 @@ The engine owns one pooled `httpx.AsyncClient` per provider (created on first us
 the profile has providers of kind `sim`, the embedded simulator (a loopback server in its own thread). It yields
 the typed events of `workbench.engine.events` and knows nothing of who consumes them.
 
-A run: `run_started`, a `decision` naming the route, then per step a `step` hop enclosing one `attempt` hop per
-target tried (primary first; on a retryable error a `decision` with action `fallback` says why and the next
-target is tried), then `run_finished` with totals. Steps run in order; each step's output is the next step's
-input. (Routing, retries, budgets per component and gates arrive in later layers: see `_run_step`.)
+A run: `run_started`, a `decision` naming the route, then each step through its executor (`executors.py`):
+a `generate` step is a step hop enclosing one attempt hop per call (primary first; on a retryable error a
+`decision` says why and the next target is tried); a `route` step's chosen branch runs next; then
+`run_finished` with totals. Each step's output is the next step's input unless its prompt template says
+otherwise; the run context (`context.py`) carries history, documents, each step's result and metadata.
 """
 
 from __future__ import annotations
@@ -20,17 +21,20 @@ import asyncio
 import os
 import secrets
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from workbench.engine.attempt import AttemptOutcome, run_attempt
 from workbench.engine.cancel import CancelToken
-from workbench.engine.events import Decision, Event, RunFinished, RunStarted
-from workbench.engine.step import RunState, StepRunner
+from workbench.engine.context import RunContext, StepCall
+from workbench.engine.events import Decision, DecisionAction, Event, RunFinished, RunStarted, RunStatus, cost_record
+from workbench.engine.executors import EXECUTORS, OUTPUT_KINDS
+from workbench.engine.step import RunState
 from workbench.errors import EngineError
 from workbench.profiles.models import Profile, Route
+from workbench.profiles.steps import step_targets
 from workbench.providers.base import Adapter
 from workbench.tokens import encoding_for_model
 
@@ -146,7 +150,8 @@ class Engine:
         return adapter
 
     def check_route(self, route_name: str | None = None) -> tuple[str, Route]:
-        """Resolve a route and make sure every provider it may call is usable (keys present). Raises EngineError."""
+        """Resolve a route and make sure every provider it may call is usable (keys present) and every step kind
+        can run. Raises EngineError."""
         try:
             name, route = self.profile.route(route_name)
         except KeyError:
@@ -154,9 +159,19 @@ class Engine:
                 f"unknown route {route_name!r} in profile {self.profile.name!r}",
                 hint=f"routes: {', '.join(self.profile.routes)}",
             ) from None
-        for step in route.steps:
-            for target in step.targets:
-                self.adapter(self.profile.models[target].provider)
+        from workbench.engine.executors import unsupported_kinds
+
+        missing = unsupported_kinds(route)
+        if missing:
+            path, kind = missing[0]
+            where = self.loaded.where(("routes", name, "steps", *path))
+            raise EngineError(
+                f"{where}: step kind {kind!r} is not supported yet by this engine",
+                hint="run a route made of supported steps",
+            )
+        for _, step in route.all_steps():
+            for alias in step_targets(step):
+                self.adapter(self.profile.models[alias].provider)
         return name, route
 
     # -- running -------------------------------------------------------------------------------------------
@@ -168,8 +183,14 @@ class Engine:
         run_id: str | None = None,
         cancel: CancelToken | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        history: list[dict[str, str]] | None = None,
+        session_id: str | None = None,
     ) -> AsyncIterator[Event]:
-        """Run `prompt` through a route, yielding events. Raises EngineError before the first event only."""
+        """Run `prompt` through a route, yielding events. Raises EngineError before the first event only.
+
+        `history` is the conversation so far ({role, content} turns, oldest first) for multi-turn sessions;
+        `metadata` the request's key=value fields (routing rules and templates read them)."""
         if not self._started:
             await self.start()
         route_name, route_cfg = self.check_route(route)
@@ -185,6 +206,9 @@ class Engine:
             profile=self.profile.name,
             profile_hash=loaded.sha256,
             profile_path=str(loaded.path) if loaded.path else "",
+            metadata=dict(metadata) if metadata else None,
+            session_id=session_id,
+            turn=1 + sum(1 for m in history or () if m.get("role") == "user"),
         )
         why = (
             "named by the caller"
@@ -192,48 +216,77 @@ class Engine:
             else ("the profile's default_route" if self.profile.default_route else "the profile's first route")
         )
         yield Decision(
-            run_id=run_id, hop_id=None, action="route", reason=f"route {route_name!r}: {why}", target=route_name
+            run_id=run_id,
+            hop_id=None,
+            action=DecisionAction.ROUTE,
+            reason=f"route {route_name!r}: {why}",
+            target=route_name,
         )
 
-        state = RunState(run_id=run_id, cap=route_cfg.max_cost_usd)
-        text = prompt
-        status: str = "ok"
+        state = RunState(run_id=run_id, cap=route_cfg.max_cost_usd, t0=t0)
+        ctx = RunContext(input=prompt, history=list(history or ()), metadata=dict(metadata or {}))
+        status = RunStatus.OK
         error: str | None = None
-        # The step policy (targets, caps, fallbacks) lives in StepRunner as plain methods; only the attempt is a
-        # generator, so each token passes through two generator frames, not four.
-        for step in route_cfg.steps:
-            runner = StepRunner(self, state, step, text, extra_headers)
-            yield runner.started()
-            while True:
-                pending, plan = runner.next_attempt()
-                for event in pending:
-                    yield event
-                if plan is None:
-                    break
-                out = AttemptOutcome()
-                last: Event | None = None
-                async for last in run_attempt(plan, cancel, out):
-                    yield last
-                for event in runner.settle(plan, out, last):  # type: ignore[arg-type]
-                    yield event
-                if runner.done:
-                    break
-            yield runner.finished()
-            text = runner.text
-            if runner.status != "ok":
-                status = "cancelled" if runner.status == "cancelled" else "error"
-                error = runner.error
+        reason: str | None = None
+        produced = False
+        # A worklist, not recursion: a route step's chosen branch is pushed in front of the steps that follow it.
+        work: deque[tuple[Any, tuple[str | int, ...]]] = deque((step, (i,)) for i, step in enumerate(route_cfg.steps))
+        while work:
+            step, path = work.popleft()
+            ctx.executed += 1
+            if ctx.executed > route_cfg.max_steps:
+                status, error = RunStatus.ERROR, f"the run executed more than max_steps={route_cfg.max_steps} steps"
+                yield Decision(
+                    run_id=run_id,
+                    hop_id=None,
+                    action=DecisionAction.GUARD,
+                    reason=error,
+                    data={"max_steps": route_cfg.max_steps},
+                )
                 break
+            call = StepCall(
+                engine=self,
+                state=state,
+                ctx=ctx,
+                route=route_name,
+                step=step,
+                path=path,
+                cancel=cancel,
+                extra_headers=extra_headers,
+            )
+            async for event in EXECUTORS[step.kind](call):
+                yield event
+            result = call.result
+            if result is None:  # an executor that forgot its result is a defect: fail loudly, not silently
+                status, error = RunStatus.ERROR, f"step {step.name!r} ({step.kind}) produced no result"
+                break
+            ctx.steps[step.name] = result
+            if result.kind in OUTPUT_KINDS and (result.status == "ok" or result.output):
+                ctx.last_output = result.output
+                produced = True
+            if result.status != "ok":
+                status = {
+                    "cancelled": RunStatus.CANCELLED,
+                    "degraded": RunStatus.DEGRADED,
+                }.get(result.status, RunStatus.ERROR)
+                error = result.error if status != RunStatus.DEGRADED else None
+                reason = result.reason
+                break
+            if result.branch is not None:
+                branch = step.branches[result.branch]
+                work.extendleft(reversed([(s, (*path, "branches", result.branch, j)) for j, s in enumerate(branch)]))
+        output = ctx.last_output if produced else ""
         yield RunFinished(
             run_id=run_id,
-            status=status,  # type: ignore[arg-type]
-            output=text if status == "ok" or text != prompt else "",
+            status=status,
+            output=output,
             latency_ms=(loop.time() - t0) * 1000.0,
             ttft_ms=state.ttft_ms,
             input_tokens=state.input_tokens,
             output_tokens=state.output_tokens,
             cost_usd=state.spent,
-            cost=str(state.spent),
+            cost=cost_record(state.spent),
             error=error,
             estimated=state.estimated,
+            reason=reason,
         )

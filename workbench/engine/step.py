@@ -1,9 +1,9 @@
-"""One step of a route: which target to try next, cost caps before the call, fallbacks after it.
+"""A `generate` step's policy: which target to try next, cost caps before the call, fallbacks after it.
 
-`StepRunner` is plain synchronous policy; the engine's `run()` drives it and streams each attempt through
-`run_attempt`. Keeping the policy out of the generator chain keeps the per-token path short (see run.py).
-Later layers (retries with Retry-After, routing, gates, per-component budgets) plug in here: `next_attempt`
-decides what to call, `settle` decides what an outcome means.
+`StepRunner` is plain synchronous policy; `workbench.engine.generate.generate_step` drives it and streams each
+attempt through `run_attempt`. Keeping the policy out of the generator chain keeps the per-token path short.
+Retries with Retry-After, breakers, balancing and budgets plug in here: `next_attempt` decides what to call,
+`settle` decides what an outcome means. Policies in force come from `workbench.profiles.resolve`.
 """
 
 from __future__ import annotations
@@ -18,11 +18,14 @@ from workbench.accounting.prices import select_price
 from workbench.accounting.usage import Usage, cost_of
 from workbench.engine.attempt import AttemptOutcome, AttemptPlan, price_dict
 from workbench.engine.events import Decision, Event, HopFinished, HopStarted
-from workbench.profiles.models import Step
+from workbench.profiles.resolve import resolve
+from workbench.profiles.steps import GenerateStep
+from workbench.profiles.templates import render
 from workbench.providers.base import ChatRequest
 from workbench.tokens import count_messages, encoding_for_model
 
 if TYPE_CHECKING:
+    from workbench.engine.context import RunContext
     from workbench.engine.run import Engine
 
 ZERO = Decimal(0)
@@ -33,7 +36,7 @@ class RunState:
 
     __slots__ = ("run_id", "cap", "spent", "input_tokens", "output_tokens", "ttft_ms", "estimated", "_hops", "_t0")
 
-    def __init__(self, run_id: str, cap: Decimal | None) -> None:
+    def __init__(self, run_id: str, cap: Decimal | None, t0: float | None = None) -> None:
         self.run_id = run_id
         self.cap = cap
         self.spent = ZERO
@@ -42,7 +45,7 @@ class RunState:
         self.ttft_ms: float | None = None
         self.estimated = False
         self._hops = 0
-        self._t0 = time.time()
+        self._t0 = time.monotonic() if t0 is None else t0  # the run's start on the monotonic (loop) clock
 
     def next_hop_id(self) -> str:
         self._hops += 1
@@ -66,8 +69,8 @@ class RunState:
         self.output_tokens += hop.output_tokens
         if out.usage.estimated and (hop.input_tokens or hop.output_tokens):
             self.estimated = True
-        if self.ttft_ms is None and hop.first_token_ts is not None:
-            self.ttft_ms = (hop.first_token_ts - self._t0) * 1000.0
+        if self.ttft_ms is None and out.first_at is not None:
+            self.ttft_ms = (out.first_at - self._t0) * 1000.0
 
 
 class StepRunner:
@@ -75,15 +78,25 @@ class StepRunner:
         self,
         engine: Engine,
         state: RunState,
-        step: Step,
-        text: str,
+        step: GenerateStep,
+        ctx: RunContext,
         extra_headers: Mapping[str, str] | None,
+        *,
+        route: str = "",
+        path: tuple[str | int, ...] = (),
+        parent_id: str | None = None,
     ) -> None:
         self.engine = engine
         self.profile = engine.profile
         self.state = state
         self.step = step
-        self.messages = [{"role": "user", "content": text}]
+        self.route = route
+        self.path = path
+        self.parent_id = parent_id
+        variables = ctx.template_vars()
+        text = render(step.prompt, variables) if step.prompt else ctx.last_output
+        self.system = render(step.system, variables) if step.system else None
+        self.messages = [*(ctx.history if step.history else []), {"role": "user", "content": text}]
         self.extra_headers = dict(extra_headers) if extra_headers else {}
         self.step_id = state.next_hop_id()
         self.spent = ZERO
@@ -99,7 +112,9 @@ class StepRunner:
         self.rejected_window: int | None = None
 
     def started(self) -> HopStarted:
-        return HopStarted(run_id=self.state.run_id, hop_id=self.step_id, kind="step", name=self.step.name)
+        return HopStarted(
+            run_id=self.state.run_id, hop_id=self.step_id, parent_id=self.parent_id, kind="step", name=self.step.name
+        )
 
     def next_attempt(self) -> tuple[list[Event], AttemptPlan | None]:
         """Events to emit first (refusals by a cost cap), and the next call to make (None: no target left)."""
@@ -107,12 +122,15 @@ class StepRunner:
         state, step, run_id = self.state, self.step, self.state.run_id
         while self.index + 1 < len(step.targets):
             self.index += 1
-            alias = step.targets[self.index]
+            target = step.targets[self.index]
+            alias = target.model
             model = self.profile.models[alias]
-            provider = self.profile.providers[model.provider]
+            policy = resolve(self.profile, self.route, self.path, self.index) if self.route else None
+            timeouts = policy.timeouts if policy is not None else self.profile.providers[model.provider].timeouts
             encoding = model.tokenizer or encoding_for_model(model.model)
-            max_tokens = min(step.max_output_tokens or model.max_output_tokens, model.max_output_tokens)
-            counted = ([{"role": "system", "content": step.system}] if step.system else []) + self.messages
+            wanted = target.max_output_tokens or step.max_output_tokens or model.max_output_tokens
+            max_tokens = min(wanted, model.max_output_tokens)
+            counted = ([{"role": "system", "content": self.system}] if self.system else []) + self.messages
             est_input = count_messages(counted, model=model.model, encoding=encoding)
             price = select_price(model.prices, self.today)
             hop_id = state.next_hop_id()
@@ -146,7 +164,8 @@ class StepRunner:
                         provider=model.provider,
                         model=alias,
                         model_id=model.model,
-                        attempt=self.index + 1,
+                        attempt=1,
+                        target_index=self.index,
                         status="skipped",
                         reason=too_long,
                         error_class="context_window",
@@ -184,7 +203,8 @@ class StepRunner:
                             provider=model.provider,
                             model=alias,
                             model_id=model.model,
-                            attempt=self.index + 1,
+                            attempt=1,
+                            target_index=self.index,
                             status="skipped",
                             reason=why,
                             error_class="cost_cap",
@@ -197,9 +217,9 @@ class StepRunner:
             request = ChatRequest(
                 model=model.model,
                 messages=self.messages,
-                system=step.system,
+                system=self.system,
                 max_tokens=max_tokens,
-                temperature=step.temperature,
+                temperature=target.temperature if target.temperature is not None else step.temperature,
                 extra_headers=self.extra_headers,
             )
             pending.append(
@@ -212,14 +232,16 @@ class StepRunner:
                     provider=model.provider,
                     model=alias,
                     model_id=model.model,
-                    attempt=self.index + 1,
+                    attempt=1,
+                    target_index=self.index,
                 )
             )
             plan = AttemptPlan(
                 run_id=run_id,
                 hop_id=hop_id,
                 parent_id=self.step_id,
-                attempt=self.index + 1,
+                attempt=1,
+                target_index=self.index,
                 alias=alias,
                 provider=model.provider,
                 model_id=model.model,
@@ -228,9 +250,9 @@ class StepRunner:
                 price=price,
                 encoding=encoding,
                 est_input_tokens=est_input,
-                first_token_timeout=provider.timeouts.first_token,
-                idle_timeout=provider.timeouts.idle,
-                total_timeout=provider.timeouts.total,
+                first_token_timeout=timeouts.first_token,  # type: ignore[arg-type]
+                idle_timeout=timeouts.idle,  # type: ignore[arg-type]
+                total_timeout=timeouts.total,  # type: ignore[arg-type]
                 cap_remaining=cap_remaining,
                 cap_label=cap_label,
             )
@@ -253,7 +275,7 @@ class StepRunner:
         err = out.error
         self.error = str(err) if err else out.reason
         targets = self.step.targets
-        next_alias = targets[self.index + 1] if self.index + 1 < len(targets) else None
+        next_alias = targets[self.index + 1].model if self.index + 1 < len(targets) else None
         run_id = self.state.run_id
         if err is not None and err.kind == "context_window" and next_alias is not None:
             # not retryable as such, but a model with a larger window may take the prompt
@@ -297,6 +319,7 @@ class StepRunner:
         return HopFinished(
             run_id=self.state.run_id,
             hop_id=self.step_id,
+            parent_id=self.parent_id,
             kind="step",
             name=self.step.name,
             status=self.status,  # type: ignore[arg-type]

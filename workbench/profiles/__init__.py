@@ -10,6 +10,7 @@ from workbench.profiles.load import (
     save_profile,
 )
 from workbench.profiles.models import Model, Profile, Provider, Route, SimSettings, Step, Timeouts
+from workbench.profiles.steps import GenerateStep, StepModel, Target
 
 __all__ = [
     "DELETE",
@@ -20,7 +21,10 @@ __all__ = [
     "Provider",
     "Route",
     "SimSettings",
+    "GenerateStep",
     "Step",
+    "StepModel",
+    "Target",
     "Timeouts",
     "load_profile",
     "loads_profile",

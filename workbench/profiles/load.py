@@ -25,7 +25,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from workbench.errors import ProfileError
 from workbench.profiles.models import Profile
-from workbench.profiles.problems import node_pos, problems_from_errors
+from workbench.profiles.problems import locate, node_pos, problems_from_errors
 from workbench.profiles.yaml_doc import (
     DELETE,
     MAX_NODES,
@@ -60,6 +60,23 @@ class LoadedProfile:
     path: Path | None
     text: str
     sha256: str  # hex digest of the exact file text (UTF-8)
+
+    @property
+    def label(self) -> str:
+        return str(self.path) if self.path is not None else STRING_LABEL
+
+    def position(self, path: tuple[str | int, ...]) -> tuple[int, int]:
+        """1-based (line, column) of the key or value at `path` in the file (the nearest enclosing one)."""
+        doc = parse(make_yaml(self.text), self.text, self.label)
+        if doc is None:
+            return 1, 1
+        pos, _, _ = locate(doc, path)
+        return pos
+
+    def where(self, path: tuple[str | int, ...]) -> str:
+        """`FILE:LINE:COL: dotted.path` for messages about a place in this profile."""
+        line, col = self.position(path)
+        return f"{self.label}:{line}:{col}: {'.'.join(str(p) for p in path)}"
 
 
 # --- loading ---------------------------------------------------------------------------------------------------

@@ -1,38 +1,52 @@
-"""The pydantic models of a profile: providers, models (with prices and limits), routes and their steps.
+"""The pydantic models of a profile (format v2): providers, models (with prices and limits), routes and steps.
 
 A profile is a YAML file (see profiles/demo.yaml). It names environment variables for keys, never keys.
 `Profile.model_json_schema()` is what `workbench profile schema` prints for editors.
+
+v2 adds step kinds (`workbench.profiles.steps`), per-target options, policies inherited profile -> route -> step
+-> target (`workbench.profiles.policies`, resolved by `workbench.profiles.resolve`), templates over a run
+context (`workbench.profiles.templates`) and governance (provider `tags`, step `allow`/`redact`/caps). A v1 file
+(`version: 1`, or no version) still loads: its shape is a subset of v2 (see `workbench.profiles.upgrade`).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from workbench.accounting.prices import NonNegativeDecimal, Price
+from workbench.profiles.policies import Policies
+from workbench.profiles.steps import (
+    GateStep,
+    GenerateStep,
+    Name,
+    ParallelStep,
+    RouteStep,
+    Step,
+    StepModel,
+    Strict,
+    step_targets,
+    walk_steps,
+)
+from workbench.profiles.templates import check_template
 from workbench.sim.behaviour import SimBehaviour
 
 ProviderKind = Literal["openai", "anthropic", "sim"]
 WireFormat = Literal["openai", "anthropic"]
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$", max_length=128)]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
 class Timeouts(Strict):
     """Seconds. `connect`: TCP/TLS; `first_token`: request sent -> first content token; `idle`: between two
-    chunks of a stream; `total`: the whole attempt."""
+    chunks of a stream; `total`: the whole attempt. (A provider's own timeouts; policies may override them.)"""
 
-    connect: float = Field(default=5.0, gt=0)
-    first_token: float = Field(default=30.0, gt=0)
-    idle: float = Field(default=30.0, gt=0)
-    total: float = Field(default=300.0, gt=0)
+    connect: float = Field(default=5.0, gt=0, le=3600)
+    first_token: float = Field(default=30.0, gt=0, le=3600)
+    idle: float = Field(default=30.0, gt=0, le=3600)
+    total: float = Field(default=300.0, gt=0, le=3600)
 
 
 class Provider(Strict):
@@ -56,7 +70,10 @@ class Provider(Strict):
         default="auto",
         description="ask for usage in streams (stream_options.include_usage); auto retries without it if refused",
     )
-    max_connections: int = Field(default=100, ge=1, description="connection pool size")
+    max_connections: int = Field(default=100, ge=1, le=10_000, description="connection pool size")
+    tags: list[Name] = Field(
+        default_factory=list, description="labels for governance, e.g. `external` (data leaves), `eu` (residency)"
+    )
 
     @property
     def wire_format(self) -> WireFormat:
@@ -64,10 +81,30 @@ class Provider(Strict):
             return self.wire or "openai"
         return self.kind
 
+    @model_validator(mode="after")
+    def _sim_has_no_url(self) -> Provider:
+        if self.kind == "sim" and self.base_url is not None:
+            raise ValueError(
+                "a provider of kind `sim` is the embedded simulator and takes no `base_url`"
+                " (set `kind: openai` or `kind: anthropic` to call a server at that URL)"
+            )
+        if self.kind != "sim" and self.wire is not None:
+            raise ValueError("`wire` is only for providers of kind `sim`")
+        return self
+
     @field_validator("headers")
     @classmethod
     def _no_literal_secrets(cls, headers: dict[str, str]) -> dict[str, str]:
         for key, value in headers.items():
+            for label, text in (("name", key), ("value", value)):
+                try:
+                    text.encode("ascii")
+                except UnicodeEncodeError:
+                    raise ValueError(
+                        f"header {key!r}: its {label} has characters HTTP headers cannot carry (ASCII only)"
+                    ) from None
+                if any(ch in text for ch in "\r\n\0"):
+                    raise ValueError(f"header {key!r}: its {label} contains a line break or NUL")
             if key.lower() in {"authorization", "x-api-key", "api-key"} and not _ENV_REF.search(value):
                 raise ValueError(f"header {key!r} must reference an environment variable as ${{NAME}}, not hold a key")
         return headers
@@ -84,8 +121,10 @@ class Model(Strict):
 
     provider: Name = Field(description="a key of `providers`")
     model: str = Field(min_length=1, description="the provider's model id on the wire")
-    context_window: int = Field(default=128_000, gt=0)
-    max_output_tokens: int = Field(default=4096, gt=0)
+    context_window: int = Field(default=128_000, gt=0, le=100_000_000)
+    max_output_tokens: int = Field(default=4096, gt=0, le=10_000_000)
+    reasoning: bool = Field(default=False, description="a reasoning model: longer first-token timeout by default")
+    free: bool = Field(default=False, description="declared free: no price needed, never blocked by a cost cap")
     tokenizer: Literal["o200k_base", "cl100k_base"] | None = Field(
         default=None, description="for local estimates; default guessed from the model id"
     )
@@ -93,33 +132,27 @@ class Model(Strict):
     sim: SimBehaviour | None = Field(default=None, description="simulator dials (providers of kind `sim` only)")
 
 
-class Step(Strict):
-    """One step of a route: its targets are tried in order, primary first, until one answers."""
+class Route(Policies):
+    """A named orchestration: steps run in order (route steps branch), with policies for every step in it."""
 
-    name: Name
-    kind: Literal["generate"] = "generate"
-    targets: list[Name] = Field(min_length=1, description="model aliases: primary first, then fallbacks in order")
-    system: str | None = Field(default=None, description="system prompt")
-    max_output_tokens: int | None = Field(default=None, gt=0)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    max_cost_usd: NonNegativeDecimal | None = Field(default=None, description="cost cap for this step")
-
-
-class Route(Strict):
-    """A named orchestration: steps run in order, with an optional cost cap for the whole run."""
-
-    description: str | None = None
-    steps: list[Step] = Field(min_length=1)
+    description: str | None = Field(default=None, max_length=2000)
+    steps: list[Step] = Field(min_length=1, max_length=200)
     max_cost_usd: NonNegativeDecimal | None = Field(default=None, description="cost cap for a whole run")
+    max_steps: int = Field(default=50, ge=1, le=1000, description="guard: most steps one run may execute")
+    max_depth: int = Field(default=8, ge=1, le=32, description="guard: deepest branch nesting")
 
     @model_validator(mode="after")
     def _unique_steps(self) -> Route:
         seen: set[str] = set()
-        for step in self.steps:
+        for _, step in walk_steps(self.steps):  # type: ignore[arg-type]
             if step.name in seen:
                 raise ValueError(f"step name {step.name!r} is used twice")
             seen.add(step.name)
         return self
+
+    def all_steps(self) -> list[tuple[tuple[str | int, ...], StepModel]]:
+        """Every step, branches included, with its path under `steps`."""
+        return walk_steps(self.steps)  # type: ignore[arg-type]
 
 
 class SimSettings(Strict):
@@ -132,7 +165,7 @@ class SimSettings(Strict):
 class Profile(Strict):
     """A workbench profile: providers, models (with prices and limits) and the routes that use them."""
 
-    version: Literal[1] = 1
+    version: Literal[1, 2] = Field(default=2, description="format version; 1 is read as a subset of 2")
     name: str = Field(default="profile", min_length=1)
     description: str | None = None
     default_route: Name | None = Field(default=None, description="route used when none is named (default: first)")
@@ -140,6 +173,11 @@ class Profile(Strict):
     providers: dict[Name, Provider] = Field(min_length=1)
     models: dict[Name, Model] = Field(min_length=1)
     routes: dict[Name, Route] = Field(min_length=1)
+    policies: Policies = Field(
+        default_factory=Policies, description="profile-wide policies: routes, steps and targets override them"
+    )
+    # resolved policies per (route, step path, target index): see workbench.profiles.resolve
+    _policy_cache: dict = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Profile:
@@ -155,18 +193,49 @@ class Profile(Strict):
             elif model.sim is not None and self.providers[model.provider].kind != "sim":
                 problems.append(f"@models.{alias}.sim: only models of a `sim` provider take simulator dials")
         for rname, route in self.routes.items():
-            for i, step in enumerate(route.steps):
-                for j, target in enumerate(step.targets):
-                    if target not in self.models:
-                        problems.append(
-                            f"@routes.{rname}.steps.{i}.targets.{j}: unknown model {target!r}"
-                            f" (defined: {', '.join(self.models)})"
-                        )
+            problems.extend(self._route_problems(rname, route))
         if self.default_route is not None and self.default_route not in self.routes:
             problems.append(f"@default_route: unknown route {self.default_route!r} (defined: {', '.join(self.routes)})")
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _route_problems(self, rname: str, route: Route) -> list[str]:
+        problems: list[str] = []
+        names = [step.name for _, step in route.all_steps()]
+        known_models = ", ".join(self.models)
+        for path, step in route.all_steps():
+            at = f"@routes.{rname}.steps." + ".".join(str(p) for p in path)
+            if isinstance(step, GenerateStep | ParallelStep) and step.targets:
+                for j, target in enumerate(step.targets):
+                    if target.model not in self.models:
+                        problems.append(f"{at}.targets.{j}: unknown model {target.model!r} (defined: {known_models})")
+            for ref in step_targets(step):
+                if ref not in self.models and not (
+                    isinstance(step, GenerateStep | ParallelStep) and any(t.model == ref for t in step.targets or [])
+                ):
+                    problems.append(f"{at}: unknown model {ref!r} (defined: {known_models})")
+            for field_name in ("system", "prompt", "template", "query", "feedback"):
+                text = getattr(step, field_name, None)
+                if isinstance(text, str):
+                    what = check_template(text, names)
+                    if what:
+                        problems.append(f"{at}.{field_name}: {what}")
+            if isinstance(step, GateStep) and step.of is not None and step.of not in names:
+                problems.append(f"{at}.of: unknown step {step.of!r} (steps: {', '.join(names)})")
+            fast = step.budget.fast_fallback if step.budget else None
+            if fast is not None and fast not in self.models:
+                problems.append(f"{at}.budget.fast_fallback: unknown model {fast!r} (defined: {known_models})")
+            if step.allow is not None:
+                for j, prov in enumerate(step.allow.providers):
+                    if prov not in self.providers:
+                        problems.append(f"{at}.allow.providers.{j}: unknown provider {prov!r}")
+                for j, alias in enumerate(step.allow.models):
+                    if alias not in self.models:
+                        problems.append(f"{at}.allow.models.{j}: unknown model {alias!r}")
+            if isinstance(step, RouteStep) and len(path) // 3 + 1 > route.max_depth:
+                problems.append(f"{at}: branches nest deeper than max_depth {route.max_depth}")
+        return problems
 
     def route(self, name: str | None = None) -> tuple[str, Route]:
         key = name or self.default_route or next(iter(self.routes))

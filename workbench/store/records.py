@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from workbench.engine.events import (
+    SCHEMA_VERSION,
     Decision,
     Event,
     FirstToken,
@@ -246,7 +247,7 @@ class RunAssembler:
             "cost_exact": str(total),
             "estimated": int(bool(end.estimated)),
             "hop_count": len(hops),
-            "event_schema": s.schema_version,
+            "event_schema": SCHEMA_VERSION,
         }
         messages = [{"run_id": run_id, "seq": 0, "role": "user", "content": s.prompt, "hop_id": None}]
         for h in attempts:
@@ -278,12 +279,13 @@ class RunAssembler:
 
     def _check_totals(self, end: RunFinished, total: Decimal, tokens_in: int, tokens_out: int) -> None:
         try:
-            reported = Decimal(end.cost)
+            exact = end.cost.get("total") if isinstance(end.cost, dict) else end.cost
+            reported = Decimal(str(exact))
         except (InvalidOperation, TypeError, ValueError):
             reported = as_decimal(end.cost_usd)
         if reported != total:
             self.notices.append(
-                f"run {end.run_id}: run_finished says cost {end.cost}, its hops sum to {total}"
+                f"run {end.run_id}: run_finished says cost {reported}, its hops sum to {total}"
                 " (the hops' sum was saved)"
             )
         if (end.input_tokens, end.output_tokens) != (tokens_in, tokens_out):

@@ -58,7 +58,9 @@ def route_options(loaded: LoadedProfile) -> list[str]:
 def route_summary(loaded: LoadedProfile, name: str) -> str:
     """One line about a route: its steps with their targets (primary first), its cost cap, its description."""
     route = loaded.profile.routes[name]
-    steps = "; ".join(f"step {step.name}: {' → '.join(step.targets)}" for step in route.steps)
+    steps = "; ".join(
+        f"step {step.name}: {' → '.join(t.model for t in getattr(step, 'targets', None) or [])}" for step in route.steps
+    )
     parts = [steps]
     if route.max_cost_usd is not None:
         parts.append(f"cap ${route.max_cost_usd}")

@@ -134,7 +134,7 @@ class RunState:
             key=event.hop_id,
             kind=event.kind,
             label=label,
-            attempt=event.attempt or None,
+            attempt=(event.target_index + 1) if event.target_index is not None else (event.attempt or None),
             status="running",
         )
         self._touch(event.hop_id)

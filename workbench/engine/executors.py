@@ -1,0 +1,30 @@
+"""Which executor runs which step kind.
+
+An executor is an async generator function taking a `StepCall`: it yields the step's events (its own hop first,
+enclosing whatever it does) and leaves a `StepResult` in `call.result`. `run.py` walks the route's steps and
+dispatches here; a kind with no executor yet is refused before the run starts, with the step's place in the
+profile (`unsupported_kinds`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from workbench.engine.context import StepCall
+from workbench.engine.events import Event
+from workbench.engine.generate import generate_step
+
+Executor = Callable[[StepCall], AsyncIterator[Event]]
+
+EXECUTORS: dict[str, Executor] = {
+    "generate": generate_step,
+}
+
+# Step kinds whose output becomes the next step's input (`RunContext.last_output`). The others (route, gate,
+# retrieve) decide, check or add context, and pass the previous output through.
+OUTPUT_KINDS = frozenset({"generate", "parallel", "transform"})
+
+
+def unsupported_kinds(route: object) -> list[tuple[tuple[str | int, ...], str]]:
+    """(path, kind) of every step in `route` this engine cannot run yet."""
+    return [(path, step.kind) for path, step in route.all_steps() if step.kind not in EXECUTORS]  # type: ignore[attr-defined]

@@ -1,0 +1,344 @@
+"""The steps of a route, one model per `kind:` (a discriminated union), and the targets they call.
+
+    generate   call a model: targets tried primary first, then fallbacks (retries, hedging, balancing by policy)
+    route      pick a branch: by `rules`, by a `classifier` model's label, or by a `strong_weak` score
+    retrieve   top-k documents from a local folder into the context (`docs`)
+    gate       check an earlier step's output; on failure retry that step with feedback, fall back, or fail
+    parallel   fan out to several targets or sub-steps at once, then merge (first, all, judge)
+    transform  render a template into the context, no model call
+
+A step without `kind:` is a `generate` step (profile v1 had no other kind). A `route` step's `branches` are
+named lists of steps; after the chosen branch the route continues with the steps that follow the route step.
+Prompts (`prompt`, `system`, `template`, `query`) are Jinja2 templates over the run context — `input`,
+`history`, `docs`, `steps.NAME.output`, `metadata` — checked at load time (see `workbench.profiles.templates`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from workbench.accounting.prices import NonNegativeDecimal
+from workbench.profiles.policies import Policies
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$", max_length=128)]
+PiiKind = Literal["email", "phone", "card", "key", "ip"]
+PII_KINDS: tuple[str, ...] = ("email", "phone", "card", "key", "ip")
+MAX_STEPS_GUARD = 1000
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# -- targets ----------------------------------------------------------------------------------------------------
+
+
+def _target_from_string(value: Any) -> Any:
+    return {"model": value} if isinstance(value, str) else value
+
+
+class Target(Policies):
+    """A model alias with options of its own. Written as a plain alias (`swift`) or a mapping (`{model: swift,
+    weight: 3, retry: {max_attempts: 1}}`); both forms load into this model."""
+
+    model: Name = Field(description="a key of `models`")
+    weight: float | None = Field(default=None, gt=0, le=1_000_000, description="share under `balance: weighted`")
+    max_output_tokens: int | None = Field(default=None, gt=0, le=10_000_000)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+
+
+TargetSpec = Annotated[Target, BeforeValidator(_target_from_string)]
+
+
+# -- governance -------------------------------------------------------------------------------------------------
+
+
+class Allow(Strict):
+    """What a step may call. Empty lists allow everything; `deny_tags` wins over the rest."""
+
+    providers: list[Name] = Field(default_factory=list)
+    models: list[Name] = Field(default_factory=list)
+    tags: list[Name] = Field(default_factory=list, description="a provider must carry one of these tags")
+    deny_tags: list[Name] = Field(
+        default_factory=list, description="providers with any of these tags are refused (e.g. `external`)"
+    )
+
+
+class Governed(Policies):
+    """Fields every step kind shares: its name, policies, and what it is allowed to do."""
+
+    name: Name
+    description: str | None = Field(default=None, max_length=2000)
+    allow: Allow | None = None
+    redact: list[PiiKind] = Field(default_factory=list, description="PII kinds masked before anything is sent")
+    max_tokens: int | None = Field(default=None, gt=0, le=10_000_000, description="prompt token cap for the step")
+    max_cost_usd: NonNegativeDecimal | None = Field(default=None, description="cost cap for this step")
+
+
+# -- generate ---------------------------------------------------------------------------------------------------
+
+
+class GenerateStep(Governed):
+    """Call a model. Targets are tried primary first, then fallbacks in order."""
+
+    kind: Literal["generate"] = "generate"
+    targets: list[TargetSpec] = Field(min_length=1, max_length=64, description="primary first, then fallbacks")
+    system: str | None = Field(default=None, description="system prompt (a template)")
+    prompt: str | None = Field(default=None, description="user prompt template; default: the previous output")
+    history: bool = Field(default=True, description="send the conversation so far (truncated to the window)")
+    max_output_tokens: int | None = Field(default=None, gt=0, le=10_000_000)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+
+
+# -- route ------------------------------------------------------------------------------------------------------
+
+
+class RuleMatch(Strict):
+    """Conditions of a rule; all that are given must hold."""
+
+    regex: str | None = Field(default=None, max_length=2000, description="Python regex searched in the input")
+    keywords: list[str] = Field(default_factory=list, description="any of these words (case-insensitive)")
+    min_tokens: int | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, ge=0)
+    metadata: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="request metadata field equals (or is one of) the value"
+    )
+
+
+class Rule(Strict):
+    when: RuleMatch
+    branch: Name
+    reason: str | None = Field(default=None, max_length=500, description="words for the decision event")
+
+
+class Category(Strict):
+    description: str = Field(min_length=1, max_length=2000)
+    branch: Name | None = Field(default=None, description="default: the branch named like the category")
+
+
+class Classifier(Strict):
+    model: Name = Field(description="a cheap model that labels the request")
+    min_confidence: float = Field(default=0.5, ge=0, le=1)
+    instructions: str | None = Field(default=None, description="extra instructions for the classifier (template)")
+
+
+class StrongWeak(Strict):
+    """RouteLLM-style: a difficulty score in [0, 1]; at or above `threshold` goes to `strong`."""
+
+    threshold: float = Field(ge=0, le=1)
+    scorer: Literal["features", "classifier"] = "features"
+    model: Name | None = Field(default=None, description="classifier model when scorer is `classifier`")
+    strong: Name
+    weak: Name
+
+
+class RouteStep(Governed):
+    """Pick a branch. Exactly one of `rules`, `classifier` (+ `categories`) or `strong_weak`."""
+
+    kind: Literal["route"]
+    rules: list[Rule] | None = None
+    classifier: Classifier | None = None
+    categories: dict[Name, Category] | None = None
+    strong_weak: StrongWeak | None = None
+    default: Name = Field(description="the branch taken when nothing matches or the classifier fails")
+    branches: dict[Name, list[Step]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> RouteStep:
+        modes = [m for m in ("rules", "classifier", "strong_weak") if getattr(self, m) is not None]
+        if len(modes) != 1:
+            raise ValueError("a route step takes exactly one of `rules`, `classifier` or `strong_weak`")
+        if self.classifier is not None and not self.categories:
+            raise ValueError("a `classifier` route step needs `categories` (name: {description, branch})")
+        wanted = {self.default}
+        for rule in self.rules or []:
+            wanted.add(rule.branch)
+        for cname, cat in (self.categories or {}).items():
+            wanted.add(cat.branch or cname)
+        if self.strong_weak is not None:
+            wanted.update({self.strong_weak.strong, self.strong_weak.weak})
+        missing = sorted(wanted - set(self.branches))
+        if missing:
+            raise ValueError(f"unknown branch {', '.join(map(repr, missing))} (defined: {', '.join(self.branches)})")
+        return self
+
+    @property
+    def mode(self) -> str:
+        return "rules" if self.rules is not None else "classifier" if self.classifier is not None else "strong_weak"
+
+
+# -- retrieve ---------------------------------------------------------------------------------------------------
+
+
+class RetrieveStep(Governed):
+    """Top-k documents from a local folder (Markdown, text) by BM25 over SQLite FTS5, into `docs`."""
+
+    kind: Literal["retrieve"]
+    corpus: str = Field(min_length=1, description="folder of documents, relative to the profile file")
+    query: str = Field(default="{{ input }}", description="template of the search query")
+    top_k: int = Field(default=4, ge=1, le=100)
+    chunk_tokens: int = Field(default=400, ge=20, le=100_000, description="long files are chunked to this bound")
+    min_score: float | None = Field(default=None, description="drop documents scoring below this")
+
+
+# -- gate -------------------------------------------------------------------------------------------------------
+
+
+class _Check(Strict):
+    name: str | None = Field(default=None, max_length=200, description="label in events (default: the type)")
+
+
+class ContainsCheck(_Check):
+    type: Literal["contains"]
+    text: str | None = None
+    regex: str | None = None
+    ignore_case: bool = True
+
+
+class ForbidsCheck(_Check):
+    type: Literal["forbids"]
+    text: str | None = None
+    regex: str | None = None
+    ignore_case: bool = True
+
+
+class JsonCheck(_Check):
+    type: Literal["json"]
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema", description="JSON Schema to validate")
+
+
+class LengthCheck(_Check):
+    type: Literal["length"]
+    min_chars: int | None = Field(default=None, ge=0)
+    max_chars: int | None = Field(default=None, ge=0)
+    min_tokens: int | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, ge=0)
+
+
+class RelevanceCheck(_Check):
+    type: Literal["relevance"]
+    threshold: float = Field(ge=0, le=1, description="lexical score of the documents against the query")
+
+
+class JudgeCheck(_Check):
+    type: Literal["judge"]
+    model: Name
+    rubric: str = Field(min_length=1)
+    threshold: float = Field(default=0.7, ge=0, le=1)
+
+
+class PiiCheck(_Check):
+    type: Literal["pii"]
+    kinds: list[PiiKind] = Field(default_factory=lambda: list(PII_KINDS))
+
+
+Check = Annotated[
+    ContainsCheck | ForbidsCheck | JsonCheck | LengthCheck | RelevanceCheck | JudgeCheck | PiiCheck,
+    Field(discriminator="type"),
+]
+
+
+class GateStep(Governed):
+    """Check an earlier step's output (default: the step just before). On failure apply `on_fail`."""
+
+    kind: Literal["gate"]
+    of: Name | None = Field(default=None, description="the step whose output is checked (default: the previous)")
+    checks: list[Check] = Field(min_length=1)
+    on_fail: Literal["retry", "fallback", "fail", "warn"] = Field(
+        default="fail", description="retry the checked step with feedback, fall back to its next target, or fail"
+    )
+    max_retries: int = Field(default=1, ge=0, le=5)
+    feedback: str | None = Field(default=None, description="template appended on retry (default: the reasons)")
+
+
+# -- parallel ---------------------------------------------------------------------------------------------------
+
+
+class ParallelStep(Governed):
+    """Fan out to several targets (same prompt) or sub-steps at once, then merge."""
+
+    kind: Literal["parallel"]
+    targets: list[TargetSpec] | None = Field(default=None, max_length=16)
+    steps: list[Step] | None = Field(default=None, max_length=16)
+    system: str | None = None
+    prompt: str | None = None
+    merge: Literal["first", "all", "judge"] = "all"
+    judge: JudgeCheck | None = Field(default=None, description="for merge `judge`: picks the best child")
+
+    @model_validator(mode="after")
+    def _children(self) -> ParallelStep:
+        if (self.targets is None) == (self.steps is None):
+            raise ValueError("a parallel step takes exactly one of `targets` or `steps`")
+        if self.merge == "judge" and self.judge is None:
+            raise ValueError("merge `judge` needs a `judge` ({model, rubric})")
+        return self
+
+
+# -- transform --------------------------------------------------------------------------------------------------
+
+
+class TransformStep(Governed):
+    """Render a template into the context (its output is the rendered text); no model is called."""
+
+    kind: Literal["transform"]
+    template: str = Field(min_length=1)
+
+
+def _step_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        kind = value.get("kind", "generate")
+        return kind if isinstance(kind, str) else "generate"
+    return str(getattr(value, "kind", "generate"))
+
+
+Step = Annotated[
+    Annotated[GenerateStep, Tag("generate")]
+    | Annotated[RouteStep, Tag("route")]
+    | Annotated[RetrieveStep, Tag("retrieve")]
+    | Annotated[GateStep, Tag("gate")]
+    | Annotated[ParallelStep, Tag("parallel")]
+    | Annotated[TransformStep, Tag("transform")],
+    Discriminator(
+        _step_kind,
+        custom_error_type="step_kind",
+        custom_error_message="unknown step kind (expected generate, route, retrieve, gate, parallel or transform)",
+    ),
+]
+StepModel = GenerateStep | RouteStep | RetrieveStep | GateStep | ParallelStep | TransformStep
+STEP_KINDS: tuple[str, ...] = ("generate", "route", "retrieve", "gate", "parallel", "transform")
+
+RouteStep.model_rebuild()
+ParallelStep.model_rebuild()
+
+
+def walk_steps(steps: list[StepModel], path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], Any]]:
+    """Every step in a list, depth first, with its path relative to the list (`(0,)`, `(1, 'branches', 'a', 0)`)."""
+    out: list[tuple[tuple[str | int, ...], Any]] = []
+    for i, step in enumerate(steps):
+        here = (*path, i)
+        out.append((here, step))
+        if isinstance(step, RouteStep):
+            for bname, branch in step.branches.items():
+                out.extend(walk_steps(branch, (*here, "branches", bname)))  # type: ignore[arg-type]
+        elif isinstance(step, ParallelStep) and step.steps:
+            out.extend(walk_steps(step.steps, (*here, "steps")))  # type: ignore[arg-type]
+    return out
+
+
+def step_targets(step: Any) -> list[str]:
+    """Every model alias a step may call (targets, classifier, judge), in order."""
+    names: list[str] = []
+    if isinstance(step, GenerateStep | ParallelStep) and step.targets:
+        names.extend(t.model for t in step.targets)
+    if isinstance(step, RouteStep):
+        if step.classifier is not None:
+            names.append(step.classifier.model)
+        if step.strong_weak is not None and step.strong_weak.model:
+            names.append(step.strong_weak.model)
+    if isinstance(step, GateStep):
+        names.extend(c.model for c in step.checks if isinstance(c, JudgeCheck))
+    if isinstance(step, ParallelStep) and step.judge is not None:
+        names.append(step.judge.model)
+    return names
