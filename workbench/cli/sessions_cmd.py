@@ -319,6 +319,9 @@ def export_cmd(db: Path | None, fmt: str, table: str, output: Path | None) -> No
             )
 
 
+_MAX_REASONS = 20
+
+
 @sessions.command("import")
 @_db_option
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
@@ -330,10 +333,19 @@ def import_cmd(db: Path | None, file: Path) -> None:
 
     with _open(db, create=True) as store:
         counts = import_file(store, file)
+    completed = f", {counts['completed']} incomplete run(s) filled in" if counts["completed"] else ""
     click.echo(
         f"imported {counts['runs']} run(s), {counts['hops']} hop(s) into {store.path}"
-        f" ({counts['skipped']} already present, skipped)"
+        f" ({counts['skipped']} already present, skipped{completed})"
     )
+    rejected: list[str] = counts["rejected"]
+    if rejected:
+        click.echo(f"rejected {len(rejected)} item(s), nothing of them imported:", err=True)
+        for reason in rejected[:_MAX_REASONS]:
+            click.echo(f"  {reason}", err=True)
+        if len(rejected) > _MAX_REASONS:
+            click.echo(f"  ... and {len(rejected) - _MAX_REASONS} more", err=True)
+        raise SystemExit(1)
 
 
 @sessions.command("rm")
