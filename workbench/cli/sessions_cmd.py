@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -304,14 +305,30 @@ def export_cmd(db: Path | None, fmt: str, table: str, output: Path | None) -> No
 
     with _open(db) as store:
         if output is None:
-            counts = export(store, fmt, sys.stdout, table=table)
+            try:
+                counts = export(store, fmt, sys.stdout, table=table)
+                sys.stdout.flush()
+            except BrokenPipeError:
+                raise
+            except OSError as exc:  # e.g. stdout is a full disk: say so (stdout is dropped so exit cannot fail)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                raise StoreError(f"cannot write the export to standard output: {exc.strerror or exc}") from None
         else:
             try:
                 out = open_private(output)
             except OSError as exc:
                 raise StoreError(f"cannot write the export file {output}: {exc.strerror}") from None
-            with out:
-                counts = export(store, fmt, out, table=table)
+            try:
+                with out:
+                    counts = export(store, fmt, out, table=table)
+            except OSError as exc:  # e.g. the disk is full (/dev/full): say so, and leave no half file behind
+                if output.is_file():
+                    output.unlink(missing_ok=True)
+                raise StoreError(
+                    f"cannot write the export file {output}: {exc.strerror or exc}",
+                    hint="free some space or choose another place with -o",
+                ) from None
             click.echo(
                 f"exported {counts.get('runs', 0) if fmt != 'csv' else counts[table]} "
                 f"{'runs' if fmt != 'csv' else table + ' rows'} to {output}",

@@ -138,7 +138,8 @@ MAX_IMPORT_BYTES = 4 * 1024**3
 def _read_text(path: Path) -> str:
     """The file's text, refusing what is not a regular file (a device, a FIFO) and what is too large."""
     try:
-        with open(path, "rb", buffering=0) as fh:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block the open
+        with os.fdopen(fd, "rb") as fh:
             info = os.fstat(fh.fileno())
             if not stat.S_ISREG(info.st_mode):
                 raise StoreError(
