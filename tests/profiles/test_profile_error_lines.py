@@ -4,14 +4,11 @@ conversion limit — are reported at their own line and column, quickly, not at 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from workbench.errors import ProfileError
 from workbench.profiles import loads_profile
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _problems(text: str) -> tuple[list[str], float]:
@@ -39,9 +36,9 @@ def test_deep_block_nesting_names_its_line() -> None:
 
 
 def test_a_5001_digit_integer_names_its_line() -> None:
-    lines = (ROOT / "profiles" / "demo.yaml").read_text().splitlines()
-    assert lines[35].strip() == "timeouts: {connect: 2, first_token: 5, idle: 5, total: 30}"
-    lines[35] = "    timeouts: {connect: " + "7" * 5001 + ", first_token: 5}"  # line 36
-    problems, took = _problems("\n".join(lines) + "\n")
-    assert problems == ["p.yaml:36:25: (yaml): an integer of 5001 digits is too large (expected at most 4300 digits)"]
+    head = "name: x\nproviders:\n  sim: {kind: sim}\n" + "# padding\n" * 32  # lines 1-35
+    text = head + "  other:\n    kind: sim\n    timeouts: {connect: " + "7" * 5001 + "}\n"  # the digits: line 38
+    problems, took = _problems(text)
+    # "    timeouts: {connect: " is 24 characters: the number starts at column 25
+    assert problems == ["p.yaml:38:25: (yaml): an integer of 5001 digits is too large (expected at most 4300 digits)"]
     assert took < 2.0
