@@ -82,4 +82,5 @@ def test_import_into_a_database_with_other_runs_merges(
     lines = export_file.read_text().splitlines()
     header = json.loads(lines[0])
     assert header["format"] == "workbench-sessions" and header["schema"] >= 4
-    assert {json.loads(line)["table"] for line in lines[1:]} == {"sessions", "runs", "hops", "messages", "decisions"}
+    assert {json.loads(line)["table"] for line in lines[1:-1]} == {"sessions", "runs", "hops", "messages", "decisions"}
+    assert json.loads(lines[-1])["end"]["runs"] == 1  # the end line: a file without it was cut short

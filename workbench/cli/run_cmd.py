@@ -2,8 +2,9 @@
 
 Human mode streams the answer to stdout and ends with a table of hops and totals on stderr-free stdout; `--json`
 prints one JSON object per event per line (the public event schema, see README). Runs are saved to the session
-database unless `--no-save`. Ctrl-C cancels the run gracefully: the hop in flight is closed as cancelled with its
-estimated cost, the run is saved, and the exit code is 130.
+database unless `--no-save`. Ctrl-C (SIGINT), SIGTERM and SIGHUP cancel the run gracefully: the hop in flight is
+closed as cancelled with its estimated cost, the run is saved, and the exit code is 128 + the signal's number
+(130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
 """
 
 from __future__ import annotations
@@ -120,27 +121,49 @@ def run(
         from workbench.cli.saving import open_writer
 
         writer = open_writer(db, loaded, session_name)
+    signals: list[int] = []
     try:
-        status = asyncio.run(_run(loaded, route, text, as_json, writer))
+        status = asyncio.run(_run(loaded, route, text, as_json, writer, signals))
     finally:
         if writer is not None:
             writer.close()
+    if signals:
+        raise SystemExit(128 + signals[0])
     if status == "cancelled":
         raise SystemExit(130)
     if status != "ok":
         raise SystemExit(1)
 
 
-async def _run(loaded: Any, route: str | None, prompt: str, as_json: bool, writer: Any) -> str:
+#: signals that stop a run gracefully (cancel, save, exit 128 + signum), with the reason recorded on the run
+STOP_SIGNALS = {"SIGINT": "cancelled by user", "SIGTERM": "terminated (SIGTERM)", "SIGHUP": "hung up (SIGHUP)"}
+
+
+async def _run(
+    loaded: Any, route: str | None, prompt: str, as_json: bool, writer: Any, signals: list[int] | None = None
+) -> str:
     from workbench.cli.render import HumanRenderer
     from workbench.engine import CancelToken, Engine
 
     cancel = CancelToken()
     loop = asyncio.get_running_loop()
-    try:
-        loop.add_signal_handler(signal.SIGINT, cancel.cancel)
-    except (NotImplementedError, RuntimeError):
-        pass
+    received = signals if signals is not None else []
+
+    def on_signal(signum: int, reason: str) -> None:
+        received.append(signum)
+        if signum == signal.SIGINT:
+            cancel.cancel()  # the token's own "cancelled by user"
+        else:
+            cancel.cancel(reason)
+
+    for name, reason in STOP_SIGNALS.items():
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        try:
+            loop.add_signal_handler(signum, on_signal, int(signum), reason)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
     renderer = None if as_json else HumanRenderer()
     out = sys.stdout
     status = "error"

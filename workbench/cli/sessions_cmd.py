@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -304,19 +305,38 @@ def export_cmd(db: Path | None, fmt: str, table: str, output: Path | None) -> No
 
     with _open(db) as store:
         if output is None:
-            counts = export(store, fmt, sys.stdout, table=table)
+            try:
+                counts = export(store, fmt, sys.stdout, table=table)
+                sys.stdout.flush()
+            except BrokenPipeError:
+                raise
+            except OSError as exc:  # e.g. stdout is a full disk: say so (stdout is dropped so exit cannot fail)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                raise StoreError(f"cannot write the export to standard output: {exc.strerror or exc}") from None
         else:
             try:
                 out = open_private(output)
             except OSError as exc:
                 raise StoreError(f"cannot write the export file {output}: {exc.strerror}") from None
-            with out:
-                counts = export(store, fmt, out, table=table)
+            try:
+                with out:
+                    counts = export(store, fmt, out, table=table)
+            except OSError as exc:  # e.g. the disk is full (/dev/full): say so, and leave no half file behind
+                if output.is_file():
+                    output.unlink(missing_ok=True)
+                raise StoreError(
+                    f"cannot write the export file {output}: {exc.strerror or exc}",
+                    hint="free some space or choose another place with -o",
+                ) from None
             click.echo(
                 f"exported {counts.get('runs', 0) if fmt != 'csv' else counts[table]} "
                 f"{'runs' if fmt != 'csv' else table + ' rows'} to {output}",
                 err=True,
             )
+
+
+_MAX_REASONS = 20
 
 
 @sessions.command("import")
@@ -330,10 +350,19 @@ def import_cmd(db: Path | None, file: Path) -> None:
 
     with _open(db, create=True) as store:
         counts = import_file(store, file)
+    completed = f", {counts['completed']} incomplete run(s) filled in" if counts["completed"] else ""
     click.echo(
         f"imported {counts['runs']} run(s), {counts['hops']} hop(s) into {store.path}"
-        f" ({counts['skipped']} already present, skipped)"
+        f" ({counts['skipped']} already present, skipped{completed})"
     )
+    rejected: list[str] = counts["rejected"]
+    if rejected:
+        click.echo(f"rejected {len(rejected)} item(s), nothing of them imported:", err=True)
+        for reason in rejected[:_MAX_REASONS]:
+            click.echo(f"  {reason}", err=True)
+        if len(rejected) > _MAX_REASONS:
+            click.echo(f"  ... and {len(rejected) - _MAX_REASONS} more", err=True)
+        raise SystemExit(1)
 
 
 @sessions.command("rm")

@@ -99,18 +99,29 @@ class _Watchdog:
     """One timer per attempt for the first-token, idle and total timeouts.
 
     Arming `asyncio.timeout` around every chunk costs a timer handle per token; here the loop only moves
-    `deadline` forward, and the single timer re-arms itself lazily when it wakes early. It cancels the task only
-    while the attempt is awaiting the provider (`waiting`), never while the consumer runs its own code."""
+    `deadline` forward, and the single timer re-arms itself lazily when it wakes early. A deadline that moves
+    *earlier* than the timer (first-token -> a shorter idle timeout, at the first token) must re-arm at once
+    (`tighten`); the caller checks `deadline < armed_at`, one float comparison per token, true at most once.
+    It cancels the task only while the attempt is awaiting the provider (`waiting`), never while the consumer
+    runs its own code."""
 
-    __slots__ = ("loop", "task", "deadline", "waiting", "expired", "fired", "handle")
+    __slots__ = ("loop", "task", "deadline", "armed_at", "waiting", "expired", "fired", "handle")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task | None, deadline: float) -> None:
         self.loop, self.task, self.deadline = loop, task, deadline
         self.waiting = self.expired = self.fired = False
+        self.armed_at = deadline
         self.handle = loop.call_at(deadline, self._wake)
+
+    def tighten(self) -> None:
+        """Re-arm the timer for a deadline that moved earlier than the one it is armed for."""
+        self.handle.cancel()
+        self.armed_at = self.deadline
+        self.handle = self.loop.call_at(self.deadline, self._wake)
 
     def _wake(self) -> None:
         if self.loop.time() < self.deadline:
+            self.armed_at = self.deadline
             self.handle = self.loop.call_at(self.deadline, self._wake)
             return
         self.expired = True
@@ -183,6 +194,8 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                 yield Token(run_id=run_id, hop_id=hop_id, text=chunk.text)
                 t += idle
                 watchdog.deadline = t if t < deadline_total else deadline_total
+                if watchdog.deadline < watchdog.armed_at:
+                    watchdog.tighten()  # the idle deadline is shorter than the first-token one
                 if metering:
                     metered_out += count_text(chunk.text, plan.encoding)
                     so_far = cost_of(Usage(input_tokens=plan.est_input_tokens, output_tokens=metered_out), plan.price)
@@ -200,6 +213,14 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     except ProviderError as err:
         out.status = "timeout" if err.kind == "timeout" else "error"
         out.error = err
+    except Exception as exc:  # noqa: BLE001 - an adapter bug must still close the hop (and so the run)
+        out.status = "error"
+        out.error = ProviderError(
+            "malformed",
+            f"the adapter failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]})",
+            provider=plan.provider,
+            model=plan.model_id,
+        )
     finally:
         watchdog.stop()
         await stream.aclose()

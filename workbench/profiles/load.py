@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -145,12 +146,23 @@ def _os_error_words(err: OSError) -> str:
 
 
 def _read_text(path: Path) -> str:
+    """The file's text. Only a regular file is read (a device such as /dev/zero, or a FIFO, would be read
+    without end or block), opened without blocking, and never more than the size limit."""
     label = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_PROFILE_BYTES:  # refused before reading: a huge file is a mistake, not a profile
-            raise _too_large(label, size)
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError(21, "Is a directory")
+            if not stat.S_ISREG(info.st_mode):
+                what = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or special file"
+                raise one_problem(label, (1, 1), "(file)", f"is {what}, not a regular file (expected a YAML profile)")
+            if info.st_size > MAX_PROFILE_BYTES:  # refused before reading: a huge file is a mistake, not a profile
+                raise _too_large(label, info.st_size)
+            data = fh.read(MAX_PROFILE_BYTES + 1)
+            if len(data) > MAX_PROFILE_BYTES:  # grew while being read
+                raise _too_large(label, len(data))
     except OSError as err:
         raise one_problem(label, (1, 1), "(file)", _os_error_words(err)) from None
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import sys
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -104,6 +105,9 @@ def unbuildable(yaml: YAML, text: str) -> tuple[tuple[int, int], str]:
     used as a mapping key (`{[a]: b}`), which Python cannot hash, and an explicit tag (`!!set`, `!!float`)
     on a node it does not fit, which ruamel does not always report with a position.
     """
+    found = _scan_events(text)
+    if found is not None:
+        return found
     try:
         stack = [yaml.compose(text)]
     except Exception:  # noqa: BLE001 - only a best effort at a position
@@ -135,6 +139,38 @@ def unbuildable(yaml: YAML, text: str) -> tuple[tuple[int, int], str]:
                 mark = node.start_mark
                 return (mark.line + 1, mark.column + 1), f"invalid date {node.value!r}: {err} (expected YYYY-MM-DD)"
     return (1, 1), "could not be read"
+
+
+MAX_DEPTH = 100  # a real profile nests under 10 deep; Python's recursion gives out a few hundred deep
+_LONG_INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
+
+
+def _scan_events(text: str) -> tuple[tuple[int, int], str] | None:
+    """Nesting too deep for the builder, or an integer too long for Python to convert (over 4300 digits), found
+    on the event stream (flat, no recursion) so the message names their line instead of 1:1."""
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent, ScalarEvent
+
+    depth = 0
+    limit = sys.get_int_max_str_digits() or 0
+    try:
+        for event in YAML(typ="rt").parse(text):
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    what = f"nested more than {MAX_DEPTH} deep (expected a profile's few levels)"
+                    return (mark.line + 1, mark.column + 1), what
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, ScalarEvent) and limit and event.style is None and len(event.value) > limit:
+                if _LONG_INT.match(event.value):
+                    mark = event.start_mark
+                    digits = sum(c.isdigit() for c in event.value)
+                    what = f"an integer of {digits} digits is too large (expected at most {limit} digits)"
+                    return (mark.line + 1, mark.column + 1), what
+    except Exception:  # noqa: BLE001 - the other checks then give their best position
+        return None
+    return None
 
 
 def parse(yaml: YAML, text: str, label: str) -> Any:

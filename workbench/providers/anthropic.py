@@ -22,12 +22,14 @@ import httpx
 from workbench.accounting.usage import Usage
 from workbench.providers.base import Adapter, ChatRequest, Chunk, StreamEnd, TextDelta, UsageReport
 from workbench.providers.errors import (
+    SHAPE_ERRORS,
     auth_secrets,
     classify_error_object,
     classify_http_error,
     from_httpx_exception,
     malformed,
     read_error_text,
+    shape_error,
     stream_ended_early,
 )
 from workbench.providers.sse import SSEDecoder, drain
@@ -38,11 +40,32 @@ ANTHROPIC_VERSION = "2023-06-01"
 _loads = json.loads
 
 
+#: a token count above this is not a count (it would also overflow SQLite's 64-bit integers)
+MAX_TOKENS_REPORTED = 2**53
+
+
 def _int(value: Any) -> int:
+    """A reported token count: absent, null or unreadable counts 0 (clamped at 0); absurdly large is malformed."""
     try:
-        return max(int(value or 0), 0)
-    except (TypeError, ValueError):
+        number = int(value or 0)
+    except (TypeError, ValueError, OverflowError):
         return 0
+    if number > MAX_TOKENS_REPORTED:
+        raise ValueError(f"token count {value!r} out of range")
+    return max(number, 0)
+
+
+def _text(value: Any) -> str:
+    """A text field of an event: absent is empty; anything but a string is a malformed event."""
+    if value is None or type(value) is str:
+        return value or ""
+    raise TypeError(f"text is a {type(value).__name__}, not a string")
+
+
+def _reason(value: Any) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    raise TypeError(f"stop_reason is a {type(value).__name__}, not a string")
 
 
 def anthropic_usage(raw: Mapping[str, Any]) -> Usage | None:
@@ -180,6 +203,8 @@ class AnthropicAdapter(Adapter):
                             delta = obj.get("delta")
                             if delta and delta.get("type") == "text_delta":
                                 text = delta.get("text")
+                                if text and type(text) is not str:
+                                    text = _text(text)
                                 if text:
                                     yield TextDelta(text)
                         elif kind == "message_start":
@@ -192,7 +217,7 @@ class AnthropicAdapter(Adapter):
                                     early.output_tokens, early.output_source = 0, "estimated"
                                     yield UsageReport(early, raw=dict(start_usage), final=False)
                         elif kind == "message_delta":
-                            reason = (obj.get("delta") or {}).get("stop_reason")
+                            reason = _reason((obj.get("delta") or {}).get("stop_reason"))
                             if reason:
                                 stop = reason
                             delta_usage = obj.get("usage")
@@ -210,12 +235,14 @@ class AnthropicAdapter(Adapter):
                         elif kind == "content_block_start":
                             block = obj.get("content_block") or {}
                             if block.get("type") == "text" and block.get("text"):
-                                yield TextDelta(block["text"])
+                                yield TextDelta(_text(block["text"]))
                         # ping, content_block_stop and event types added later: nothing to do
             except httpx.HTTPError as exc:
                 raise from_httpx_exception(
                     exc, provider=self.provider_name, model=model, mid_stream=True, secrets=self._secrets
                 ) from None
+            except SHAPE_ERRORS as exc:  # an event of a shape the code above cannot read
+                raise shape_error(exc, provider=self.provider_name, model=model, secrets=self._secrets) from None
             raise stream_ended_early(provider=self.provider_name, model=model, what="message_stop")
         finally:
             await response.aclose()
@@ -227,7 +254,13 @@ class AnthropicAdapter(Adapter):
             yield chunk
 
     def _parse_message(self, raw: bytes, model: str) -> list[Chunk]:
-        """Chunks for a whole (non-streamed) Messages response body."""
+        """Chunks for a whole (non-streamed) Messages response body; an unreadable shape is `malformed`."""
+        try:
+            return self._message_chunks(raw, model)
+        except SHAPE_ERRORS as exc:
+            raise shape_error(exc, provider=self.provider_name, model=model, secrets=self._secrets) from None
+
+    def _message_chunks(self, raw: bytes, model: str) -> list[Chunk]:
         try:
             obj = _loads(raw)
         except ValueError:
@@ -241,7 +274,7 @@ class AnthropicAdapter(Adapter):
         if not isinstance(content, list):
             raise self._malformed("response has no content list", model, sample)
         text = "".join(
-            block.get("text") or "" for block in content if isinstance(block, dict) and block.get("type") == "text"
+            _text(block.get("text")) for block in content if isinstance(block, dict) and block.get("type") == "text"
         )
         out: list[Chunk] = [TextDelta(text)] if text else []
         raw_usage = obj.get("usage")
@@ -249,5 +282,5 @@ class AnthropicAdapter(Adapter):
             normalized = anthropic_usage(raw_usage)
             if normalized is not None:
                 out.append(UsageReport(normalized, raw=raw_usage))
-        out.append(StreamEnd(obj.get("stop_reason")))
+        out.append(StreamEnd(_reason(obj.get("stop_reason"))))
         return out

@@ -32,6 +32,8 @@ __all__ = [
     "redact",
     "stream_ended_early",
     "malformed",
+    "SHAPE_ERRORS",
+    "shape_error",
     "read_error_text",
     "auth_secrets",
 ]
@@ -351,6 +353,33 @@ def malformed(
         provider=provider,
         model=model,
         body=sample[:500] if sample else None,
+        secrets=secrets,
+    )
+
+
+#: What reading an event or body of an unexpected shape raises (a list where an object belongs, a number where
+#: text belongs, nesting too deep to parse, a number too large to convert): adapters turn these into `malformed`.
+SHAPE_ERRORS: tuple[type[Exception], ...] = (
+    AttributeError,
+    TypeError,
+    KeyError,
+    IndexError,
+    ValueError,
+    OverflowError,
+    RecursionError,
+)
+
+
+def shape_error(
+    exc: Exception, *, provider: str | None, model: str | None, secrets: Iterable[str | None] = ()
+) -> ProviderError:
+    """The `malformed` error for an answer whose JSON parsed but had a shape the adapter cannot read."""
+    detail = str(exc)[:200]
+    return malformed(
+        f"unexpected shape in the answer ({type(exc).__name__}: {detail})" if detail else "unexpected shape",
+        provider=provider,
+        model=model,
+        sample=None,
         secrets=secrets,
     )
 

@@ -25,12 +25,14 @@ import httpx
 from workbench.accounting.usage import Usage
 from workbench.providers.base import Adapter, ChatRequest, Chunk, StreamEnd, TextDelta, UsageReport
 from workbench.providers.errors import (
+    SHAPE_ERRORS,
     auth_secrets,
     classify_error_object,
     classify_http_error,
     from_httpx_exception,
     malformed,
     read_error_text,
+    shape_error,
     stream_ended_early,
 )
 from workbench.providers.sse import SSEDecoder, drain
@@ -38,13 +40,19 @@ from workbench.providers.sse import SSEDecoder, drain
 __all__ = ["OpenAICompatAdapter", "openai_usage", "build_openai_body"]
 
 _loads = json.loads
+#: a token count above this is not a count (it would also overflow SQLite's 64-bit integers)
+MAX_TOKENS_REPORTED = 2**53
 
 
 def _int(value: Any) -> int:
+    """A reported token count: absent, null or unreadable counts 0 (clamped at 0); absurdly large is malformed."""
     try:
-        return int(value or 0)
-    except (TypeError, ValueError):
+        number = int(value or 0)
+    except (TypeError, ValueError, OverflowError):
         return 0
+    if number > MAX_TOKENS_REPORTED:
+        raise ValueError(f"token count {value!r} out of range")
+    return max(number, 0)
 
 
 def openai_usage(raw: Mapping[str, Any]) -> Usage:
@@ -102,7 +110,9 @@ def _text_of(content: Any) -> str:
         return content
     if isinstance(content, list):
         return "".join(p.get("text") or "" for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
+    if content is None:
+        return ""
+    raise TypeError(f"message content is a {type(content).__name__}, not text")
 
 
 class OpenAICompatAdapter(Adapter):
@@ -220,6 +230,8 @@ class OpenAICompatAdapter(Adapter):
                                 if reason:
                                     if reason == "error":
                                         raise self._error_object(obj.get("error") or {}, model)
+                                    if type(reason) is not str:
+                                        raise TypeError("finish_reason is not text")
                                     finish = reason
                             elif obj.get("error"):
                                 raise self._error_object(obj, model)
@@ -230,6 +242,8 @@ class OpenAICompatAdapter(Adapter):
                     raise from_httpx_exception(
                         exc, provider=provider, model=model, mid_stream=True, secrets=self._secrets
                     ) from None
+                except SHAPE_ERRORS as exc:  # an event of a shape the code above cannot read
+                    raise shape_error(exc, provider=provider, model=model, secrets=self._secrets) from None
                 raise stream_ended_early(provider=provider, model=model, what="[DONE]")
             finally:
                 await response.aclose()
@@ -250,7 +264,13 @@ class OpenAICompatAdapter(Adapter):
             yield chunk
 
     def _parse_completion(self, raw: bytes, model: str) -> list[Chunk]:
-        """Chunks for a whole (non-streamed) chat completion body."""
+        """Chunks for a whole (non-streamed) chat completion body; an unreadable shape is `malformed`."""
+        try:
+            return self._completion_chunks(raw, model)
+        except SHAPE_ERRORS as exc:
+            raise shape_error(exc, provider=self.provider_name, model=model, secrets=self._secrets) from None
+
+    def _completion_chunks(self, raw: bytes, model: str) -> list[Chunk]:
         try:
             obj = _loads(raw)
         except ValueError:
@@ -285,5 +305,8 @@ class OpenAICompatAdapter(Adapter):
         usage = obj.get("usage")
         if isinstance(usage, dict) and usage:
             out.append(UsageReport(openai_usage(usage), raw=usage))
-        out.append(StreamEnd(choice.get("finish_reason")))
+        reason = choice.get("finish_reason")
+        if reason is not None and type(reason) is not str:
+            raise TypeError("finish_reason is not text")
+        out.append(StreamEnd(reason))
         return out

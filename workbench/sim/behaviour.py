@@ -32,27 +32,47 @@ UsageShape = Literal[
 ]
 
 
+#: the longest simulated answer: long enough for any context-window test, short enough that one model's answer
+#: cannot starve the embedded simulator's event loop for the others
+MAX_ANSWER_TOKENS = 100_000
+
+
 class Fault(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: FaultKind
-    rate: float = Field(default=1.0, ge=0.0, le=1.0, description="probability per request")
-    retry_after_s: float | None = Field(default=1.0, ge=0, description="Retry-After for http_429")
-    after_tokens: int = Field(default=5, ge=0, description="for stall/drop/malformed in a stream: tokens sent first")
+    rate: float = Field(default=1.0, ge=0.0, le=1.0, allow_inf_nan=False, description="probability per request")
+    retry_after_s: float | None = Field(
+        default=1.0, ge=0, le=86_400, allow_inf_nan=False, description="Retry-After for http_429 (at most a day)"
+    )
+    after_tokens: int = Field(
+        default=5, ge=0, le=MAX_ANSWER_TOKENS, description="for stall/drop/malformed in a stream: tokens sent first"
+    )
 
 
 class SimBehaviour(BaseModel):
     """Per-model behaviour of the simulator. Deterministic given the seed and the request's content."""
 
     model_config = ConfigDict(extra="forbid")
-    ttft_ms: float = Field(default=150.0, ge=0, description="time to first token (ms)")
-    tokens_per_s: float = Field(default=60.0, gt=0, description="streaming throughput")
-    answer_tokens: int = Field(default=60, ge=1, description="length of the answer in tokens (approx.; ends on a word)")
+    ttft_ms: float = Field(
+        default=150.0, ge=0, le=3_600_000, allow_inf_nan=False, description="time to first token (ms, at most 1 h)"
+    )
+    tokens_per_s: float = Field(default=60.0, gt=0, le=1e9, allow_inf_nan=False, description="streaming throughput")
+    answer_tokens: int = Field(
+        default=60,
+        ge=1,
+        le=MAX_ANSWER_TOKENS,
+        description=f"length of the answer in tokens (approx.; ends on a word; at most {MAX_ANSWER_TOKENS:,})",
+    )
     faults: list[Fault] = Field(default_factory=list)
     usage_shape: UsageShape | None = Field(default=None, description="default: the wire format's own shape")
-    cached_tokens: int = Field(default=0, ge=0, description="prompt tokens reported as cache reads")
-    cache_write_5m_tokens: int = Field(default=0, ge=0, description="prompt tokens reported as 5-minute cache writes")
-    cache_write_1h_tokens: int = Field(default=0, ge=0, description="prompt tokens reported as 1-hour cache writes")
-    reasoning_tokens: int = Field(default=0, ge=0, description="hidden reasoning tokens reported")
+    cached_tokens: int = Field(default=0, ge=0, le=10**9, description="prompt tokens reported as cache reads")
+    cache_write_5m_tokens: int = Field(
+        default=0, ge=0, le=10**9, description="prompt tokens reported as 5-minute cache writes"
+    )
+    cache_write_1h_tokens: int = Field(
+        default=0, ge=0, le=10**9, description="prompt tokens reported as 1-hour cache writes"
+    )
+    reasoning_tokens: int = Field(default=0, ge=0, le=10**9, description="hidden reasoning tokens reported")
     reject_stream_options: bool = Field(default=False, description="answer 400 when stream_options is sent")
     omit_stream_usage: bool = Field(default=False, description="never send the usage chunk in streams")
     ignore_max_tokens: bool = Field(
@@ -62,6 +82,7 @@ class SimBehaviour(BaseModel):
     context_window: int | None = Field(
         default=None,
         gt=0,
+        le=10**9,
         description="reject prompts of more tokens with the wire format's context-length error (HTTP 400)",
     )
     tokenizer: str = Field(

@@ -185,6 +185,18 @@ def _m004(db: sqlite_utils.Database) -> None:
     db["runs"].enable_fts(["prompt", "output"], fts_version="FTS5", create_triggers=True)
 
 
+@migration(5, "fts_porter_prefix")
+def _m005(db: sqlite_utils.Database) -> None:
+    # Stemmed search ("connection pool" finds "connection pooling") and prefix indexes so `pool*` stays fast on
+    # a large store. The triggers of migration 4 name the table only: they keep feeding the new one.
+    db.execute("DROP TABLE IF EXISTS runs_fts")
+    db.execute(
+        'CREATE VIRTUAL TABLE runs_fts USING FTS5 ("prompt", "output", content="runs",'
+        " tokenize='porter unicode61', prefix='2 3 4')"
+    )
+    db.execute("INSERT INTO runs_fts (runs_fts) VALUES ('rebuild')")
+
+
 # -- applying them ------------------------------------------------------------------------------------------------
 
 

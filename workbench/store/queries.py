@@ -70,20 +70,26 @@ def resolve_run_id(store: Store, ref: str) -> str:
     if store.conn.execute("SELECT 1 FROM runs WHERE id = ?", (ref,)).fetchone():
         return ref
     escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    found = [
-        r[0]
-        for r in store.conn.execute(
-            "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY started_ts DESC LIMIT 6", (escaped + "%",)
-        )
-    ]
+    sql = "SELECT id, started_at, substr(prompt, 1, 50) FROM runs WHERE id LIKE ? ESCAPE '\\'"
+    sql += " ORDER BY started_ts DESC LIMIT 6"
+    # Ids share long time prefixes (runs started close together), so a short unique *suffix* names a run too.
+    found = store.conn.execute(sql, (escaped + "%",)).fetchall()
+    if len(found) != 1:
+        by_suffix = store.conn.execute(sql, ("%" + escaped,)).fetchall()
+        if len(by_suffix) == 1 or not found:
+            found = by_suffix
     if len(found) == 1:
-        return found[0]
+        return str(found[0][0])
     if not found:
         raise UnknownRunError(
             f"no run with id {ref!r} in {store.path}", hint="see `workbench sessions list` (or `search`) for run ids"
         )
-    shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
-    raise UnknownRunError(f"{ref!r} matches several runs in {store.path}: {shown}", hint="give more of the id")
+    lines = [f"  {rid}  {started or ''}  {' '.join((prompt or '').split())}" for rid, started, prompt in found[:5]]
+    more = ["  ..."] if len(found) > 5 else []
+    raise UnknownRunError(
+        "\n".join([f"{ref!r} matches several runs in {store.path}:", *lines, *more]),
+        hint="give more of the id, or its last characters (a unique suffix works too)",
+    )
 
 
 def get_run(store: Store, ref: str) -> RunDetail:
