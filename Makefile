@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROFILE ?= profiles/demo.yaml
 
-.PHONY: run test lint install install-test bench clean
+.PHONY: run test lint install install-test bench bench-startup sync-demo clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,9 @@ test: lint
 
 bench: install-test
 	$(BIN)/python benchmarks/engine_overhead.py
+
+bench-startup: install
+	$(BIN)/python benchmarks/startup.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
