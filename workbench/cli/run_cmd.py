@@ -131,7 +131,6 @@ def run(
 
 
 async def _run(loaded: Any, route: str | None, prompt: str, as_json: bool, writer: Any) -> str:
-    from workbench.cli.render import HumanRenderer
     from workbench.engine import CancelToken, Engine
 
     cancel = CancelToken()
@@ -140,7 +139,11 @@ async def _run(loaded: Any, route: str | None, prompt: str, as_json: bool, write
         loop.add_signal_handler(signal.SIGINT, cancel.cancel)
     except (NotImplementedError, RuntimeError):
         pass
-    renderer = None if as_json else HumanRenderer()
+    renderer = None
+    if not as_json:  # rich is not imported for --json: it is on the way to the first event
+        from workbench.cli.render import HumanRenderer
+
+        renderer = HumanRenderer()
     out = sys.stdout
     status = "error"
     reader_gone = False
