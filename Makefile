@@ -34,6 +34,11 @@ test: lint
 bench: install-test
 	$(BIN)/python benchmarks/engine_overhead.py
 
+# The demo profile ships inside the package too (workbench/data/demo.yaml), so `workbench` works from any
+# directory after install; profiles/demo.yaml is the one to edit, then copy it over (a test checks they match).
+sync-demo:
+	cp profiles/demo.yaml workbench/data/demo.yaml
+
 bench-startup: install
 	$(BIN)/python benchmarks/startup.py
 

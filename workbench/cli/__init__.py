@@ -50,10 +50,18 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attr)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="workbench")
-def cli() -> None:
-    """workbench: compose routes, stream hops, compare models, save sessions."""
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """workbench: compose routes, stream hops, compare models, save sessions.
+
+    With no command, opens the workbench (`workbench tui`) on the default profile.
+    """
+    if ctx.invoked_subcommand is None:
+        tui = LazyGroup.get_command(cli, ctx, "tui")
+        assert tui is not None
+        ctx.invoke(tui)
 
 
 def main(argv: list[str] | None = None) -> None:

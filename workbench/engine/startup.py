@@ -85,10 +85,18 @@ class Startup:
 
             server = SimServer(self._sim_models(), seed=self._seed, sock=self._sock)
             server.start()
-        except BaseException:
+        except WorkbenchError:
             self._sock.close()
             raise
+        except Exception as exc:
+            self._sock.close()
+            raise SimError(f"the embedded simulator could not start: {type(exc).__name__}: {exc}") from exc
         self.sim = server
+
+    @property
+    def done(self) -> bool:
+        """True once the background work has ended (well or not)."""
+        return self._task.done()
 
     async def ready(self) -> None:
         """Wait until the tokenizers are loaded and the simulator serves. Raises WorkbenchError if either failed."""
