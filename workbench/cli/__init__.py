@@ -70,7 +70,10 @@ def main(argv: list[str] | None = None) -> None:
     # with `except ImportError`; a None entry in sys.modules makes it take that branch. The CLI process only: a
     # program that imports workbench as a library keeps httpx as it is.
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    from workbench.cli import gc_policy
     from workbench.cli.output import run_cli
+
+    gc_policy.relax()  # restored by the command once it has started (workbench/cli/gc_policy.py)
 
     _exit(run_cli(cli, argv))
 

@@ -135,6 +135,9 @@ async def _run(loaded: Any, route: str | None, prompt: str, as_json: bool, write
 
     cancel = CancelToken()
     loop = asyncio.get_running_loop()
+    from workbench.cli import gc_policy
+
+    loop.call_soon(gc_policy.restore)  # runs at the first suspension: after `run_started` is written
     try:
         loop.add_signal_handler(signal.SIGINT, cancel.cancel)
     except (NotImplementedError, RuntimeError):

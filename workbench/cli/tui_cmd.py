@@ -35,17 +35,18 @@ def tui(profile_path: Path | None, db: Path | None, session_name: str | None, no
     """Send prompts through a profile's routes and watch every hop stream in."""
     from workbench.profiles.load import load_profile
 
-    loaded = load_profile(
-        profile_path or default_profile_path()
-    )  # ProfileError propagates: the CLI wrapper prints it and exits 2
+    # ProfileError propagates: the CLI wrapper prints it and exits 2
+    loaded = load_profile(profile_path or default_profile_path())
     writer = None
     if not no_save:
         from workbench.cli.saving import open_writer
 
         writer = open_writer(db, loaded, session_name)  # StoreError here: exit 2 before the screen opens
 
+    from workbench.cli import gc_policy
     from workbench.tui.app import make_app
 
+    gc_policy.restore()
     try:
         make_app(loaded, event_sink=None if writer is None else writer.submit).run()
     finally:
