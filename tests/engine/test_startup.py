@@ -89,3 +89,20 @@ async def test_a_port_that_is_taken_fails_at_start_before_any_event(loaded) -> N
         with pytest.raises(SimError, match=f"could not listen on 127.0.0.1:{port}"):
             await engine.start()
         await asyncio.wait_for(engine.close(), 5)
+
+
+async def test_an_engine_closed_before_any_run_starts_no_simulator_and_frees_its_port(loaded) -> None:
+    import threading
+
+    def sim_threads() -> int:
+        return sum(1 for t in threading.enumerate() if t.name == "workbench-sim")
+
+    before = sim_threads()
+    engine = Engine(loaded)
+    await engine.start()
+    url = engine.sim_url
+    await asyncio.wait_for(engine.close(), 5)  # e.g. `workbench run --route nope`: nothing to wait for
+    assert sim_threads() == before
+    async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"{url}/v1/models")

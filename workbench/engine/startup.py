@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -71,14 +72,25 @@ class Startup:
             host, bound = self._sock.getsockname()[:2]
             self.sim_base_url = f"http://{host}:{bound}"
         self.sim: SimServer | None = None
-        self._task: asyncio.Task[None] = asyncio.create_task(asyncio.to_thread(self._work), name="engine start-up")
+        self._closing = threading.Event()  # set by close(): a simulator not started yet is not started at all
+        self._submitted = False  # set on the task's first step, in the event loop's thread
+        self._task: asyncio.Task[None] = asyncio.create_task(self._run(), name="engine start-up")
+
+    async def _run(self) -> None:
+        self._submitted = True
+        await asyncio.to_thread(self._work)
 
     def _work(self) -> None:
         from workbench.tokens import get_encoding
 
         for name in self._encodings:
+            if self._closing.is_set():
+                break
             get_encoding(name)
         if self._sock is None or self._sim_models is None:
+            return
+        if self._closing.is_set():
+            self._sock.close()
             return
         try:
             from workbench.sim.server import SimServer
@@ -108,10 +120,16 @@ class Startup:
             raise SimError(f"the engine could not start: {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
-        """Wait for the background work to end (it cannot be interrupted mid-thread), then stop the simulator."""
-        try:
-            await asyncio.shield(self._task)
-        except Exception:
+        """End the background work early (an engine closed before its first run, e.g. on an unknown route, does not
+        start a simulator only to stop it), wait for what is under way, then stop the simulator."""
+        self._closing.set()
+        if not self._submitted:
+            self._task.cancel()  # its first step has not run: the thread is never started
+        await asyncio.wait([self._task])  # a thread under way cannot be interrupted: it ends soon, sim skipped
+        if self._task.cancelled():
+            if self._sock is not None:
+                self._sock.close()
+        elif self._task.exception() is not None:
             pass  # reported by ready(); nothing left to stop
         if self.sim is not None:
             sim, self.sim = self.sim, None
