@@ -117,6 +117,13 @@ def test_run_works_from_any_directory_on_the_shipped_demo(tmp_path: Path) -> Non
     assert db.is_file() and stat.S_IMODE(db.stat().st_mode) == 0o600
     assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
     assert sorted(p.name for p in tmp_path.iterdir()) == ["xdg"]
+    # Every connection was closed before the process ended: no -wal left, so the .db file alone holds the run.
+    assert sorted(p.name for p in db.parent.iterdir()) == ["workbench.db"]
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        run_id = json.loads(result.stdout.splitlines()[0])["run_id"]
+        assert conn.execute("select status from runs where id = ?", (run_id,)).fetchall() == [("ok",)]
     listed = _workbench("sessions", "list", "--json", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
     assert json.loads(lines[0])["run_id"] not in listed.stdout  # the --no-save run is not there
