@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROFILE ?= profiles/demo.yaml
 
-.PHONY: run test lint install install-test bench clean
+.PHONY: run test lint install install-test bench bench-startup sync-demo clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,14 @@ test: lint
 
 bench: install-test
 	$(BIN)/python benchmarks/engine_overhead.py
+
+# The demo profile ships inside the package too (workbench/data/demo.yaml), so `workbench` works from any
+# directory after install; profiles/demo.yaml is the one to edit, then copy it over (a test checks they match).
+sync-demo:
+	cp profiles/demo.yaml workbench/data/demo.yaml
+
+bench-startup: install
+	$(BIN)/python benchmarks/startup.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

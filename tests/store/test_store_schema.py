@@ -49,11 +49,13 @@ def test_database_file_and_companions_are_private(db_path: Path) -> None:
 
 def test_default_path_and_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WORKBENCH_DB", raising=False)
-    monkeypatch.chdir(tmp_path)
-    assert resolve_db_path() == Path("sessions/workbench.db")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)  # not a checkout of the project: the platform's data directory
+    expected = tmp_path / "xdg" / "workbench" / "workbench.db"
+    assert resolve_db_path() == expected
     with open_store() as store:
-        assert store.path == Path("sessions/workbench.db")
-    assert (tmp_path / "sessions" / "workbench.db").is_file()
+        assert store.path == expected
+    assert expected.is_file() and not (tmp_path / "sessions").exists()
     monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "env.db"))
     assert resolve_db_path() == tmp_path / "env.db"
     assert resolve_db_path(tmp_path / "flag.db") == tmp_path / "flag.db"  # --db beats the environment

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from workbench.errors import EngineError
-from workbench.profiles.steps import step_targets
+from workbench.locations import default_profile_path
 
 MAX_PROMPT_BYTES = 8 * 1024 * 1024
 
@@ -79,9 +79,8 @@ def _silence_stdout() -> None:
     "--profile",
     "profile_path",
     type=click.Path(path_type=Path),
-    default=Path("profiles/demo.yaml"),
-    show_default=True,
-    help="profile file",
+    default=None,
+    help="profile file (default: profiles/demo.yaml in a workbench checkout, else the demo shipped with workbench)",
 )
 @click.option("--route", default=None, help="route name (default: the profile's default route)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object per event per line")
@@ -89,7 +88,7 @@ def _silence_stdout() -> None:
     "--db",
     type=click.Path(path_type=Path),
     default=None,
-    help="session database (default: $WORKBENCH_DB or sessions/workbench.db)",
+    help="session database (default: $WORKBENCH_DB, else sessions/workbench.db in a workbench checkout, else ~/.local/share/workbench/workbench.db)",
 )
 @click.option("--session", "session_name", default=None, help="session name to file the run under")
 @click.option("--no-save", is_flag=True, help="do not save the run to the session database")
@@ -102,7 +101,7 @@ def _silence_stdout() -> None:
 )
 @click.argument("prompt")
 def run(
-    profile_path: Path,
+    profile_path: Path | None,
     route: str | None,
     as_json: bool,
     db: Path | None,
@@ -115,7 +114,7 @@ def run(
     from workbench.profiles.load import load_profile
 
     text = _read_prompt(prompt)
-    loaded = _apply_sim_faults(load_profile(profile_path), sim_faults)
+    loaded = _apply_sim_faults(load_profile(profile_path or default_profile_path()), sim_faults)
     writer = None
     if not no_save:
         from workbench.cli.saving import open_writer
@@ -142,7 +141,7 @@ STOP_SIGNALS = {"SIGINT": "cancelled by user", "SIGTERM": "terminated (SIGTERM)"
 async def _run(
     loaded: Any, route: str | None, prompt: str, as_json: bool, writer: Any, signals: list[int] | None = None
 ) -> str:
-    from workbench.cli.render import HumanRenderer
+    from workbench.cli import gc_policy
     from workbench.engine import CancelToken, Engine
 
     cancel = CancelToken()
@@ -164,7 +163,12 @@ async def _run(
             loop.add_signal_handler(signum, on_signal, int(signum), reason)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
-    renderer = None if as_json else HumanRenderer()
+    loop.call_soon(gc_policy.restore)  # runs at the first suspension: after `run_started` is written
+    renderer = None
+    if not as_json:  # rich is not imported for --json: it is on the way to the first event
+        from workbench.cli.render import HumanRenderer
+
+        renderer = HumanRenderer()
     out = sys.stdout
     status = "error"
     reader_gone = False
@@ -200,16 +204,16 @@ async def _run(
     "--profile",
     "profile_path",
     type=click.Path(path_type=Path),
-    default=Path("profiles/demo.yaml"),
-    show_default=True,
-    help="profile file",
+    default=None,
+    help="profile file (default: profiles/demo.yaml in a workbench checkout, else the demo shipped with workbench)",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the routes as JSON")
-def routes(profile_path: Path, as_json: bool) -> None:
+def routes(profile_path: Path | None, as_json: bool) -> None:
     """List a profile's routes and their steps (targets in fallback order)."""
     from workbench.profiles.load import load_profile
+    from workbench.profiles.steps import step_targets
 
-    profile = load_profile(profile_path).profile
+    profile = load_profile(profile_path or default_profile_path()).profile
     default = profile.default_route or next(iter(profile.routes))
     if as_json:
         data = {

@@ -9,6 +9,8 @@ from typing import Any
 def open_writer(db: Path | None, loaded: Any, session_name: str | None) -> Any:
     from workbench.store import open_store
 
-    store = open_store(db)
-    writer = store.writer(session=session_name, profile=loaded)
-    return writer
+    # The store opens (creates, checks, migrates) the file; the writer keeps its own connection in its own thread.
+    # Close the store's connection now: left to the garbage collector, it would stay open until the process ends
+    # (and the CLI ends without the interpreter's teardown, see workbench/cli/__init__.py), leaving the -wal file.
+    with open_store(db) as store:
+        return store.writer(session=session_name, profile=loaded)

@@ -1,6 +1,6 @@
 """`workbench sessions list | show ID | search TEXT | export | import FILE | rm ID | reprice`: saved runs, headless.
 
-Every command takes `--db PATH` (default `$WORKBENCH_DB`, else `sessions/workbench.db`). Reading commands open
+Every command takes `--db PATH` (default `$WORKBENCH_DB`, else the default of workbench/locations.py). Reading commands open
 a read-only file read-only; an unknown run id, a bad search query or an unusable database is a StoreError
 (a message panel and exit code 2), never a traceback.
 """
@@ -22,7 +22,7 @@ _db_option = click.option(
     "--db",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="session database (default: $WORKBENCH_DB or sessions/workbench.db)",
+    help="session database (default: $WORKBENCH_DB, else sessions/workbench.db in a workbench checkout, else ~/.local/share/workbench/workbench.db)",
 )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-DEFAULT_PROFILE = Path("profiles/demo.yaml")
+from workbench.locations import default_profile_path
 
 
 @click.command()
@@ -19,31 +19,34 @@ DEFAULT_PROFILE = Path("profiles/demo.yaml")
     "--profile",
     "profile_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_PROFILE,
-    show_default=True,
-    help="Profile file (YAML). The demo profile runs offline against the embedded simulator.",
+    default=None,
+    help="Profile file (YAML); default: profiles/demo.yaml in a workbench checkout, else the demo shipped with"
+    " workbench. The demo profile runs offline against the embedded simulator.",
 )
 @click.option(
     "--db",
     type=click.Path(path_type=Path),
     default=None,
-    help="session database (default: $WORKBENCH_DB or sessions/workbench.db)",
+    help="session database (default: $WORKBENCH_DB, else sessions/workbench.db in a workbench checkout, else ~/.local/share/workbench/workbench.db)",
 )
 @click.option("--session", "session_name", default=None, help="session name to file the runs under")
 @click.option("--no-save", is_flag=True, help="do not save runs to the session database")
-def tui(profile_path: Path, db: Path | None, session_name: str | None, no_save: bool) -> None:
+def tui(profile_path: Path | None, db: Path | None, session_name: str | None, no_save: bool) -> None:
     """Send prompts through a profile's routes and watch every hop stream in."""
     from workbench.profiles.load import load_profile
 
-    loaded = load_profile(profile_path)  # ProfileError propagates: the CLI wrapper prints it and exits 2
+    # ProfileError propagates: the CLI wrapper prints it and exits 2
+    loaded = load_profile(profile_path or default_profile_path())
     writer = None
     if not no_save:
         from workbench.cli.saving import open_writer
 
         writer = open_writer(db, loaded, session_name)  # StoreError here: exit 2 before the screen opens
 
+    from workbench.cli import gc_policy
     from workbench.tui.app import make_app
 
+    gc_policy.restore()
     try:
         make_app(loaded, event_sink=None if writer is None else writer.submit).run()
     finally:

@@ -32,13 +32,14 @@ from workbench.engine.context import RunContext, StepCall
 from workbench.engine.events import Decision, DecisionAction, Event, RunFinished, RunStarted, RunStatus, cost_record
 from workbench.engine.executors import EXECUTORS, OUTPUT_KINDS
 from workbench.engine.step import RunState
-from workbench.errors import EngineError
+from workbench.errors import EngineError, WorkbenchError
 from workbench.profiles.models import Profile, Route
 from workbench.profiles.steps import step_targets
 from workbench.providers.base import Adapter
 from workbench.tokens import encoding_for_model
 
 if TYPE_CHECKING:
+    from workbench.engine.startup import Startup
     from workbench.profiles.load import LoadedProfile
     from workbench.sim.server import SimServer
 
@@ -63,6 +64,7 @@ class Engine:
         self._owns_sim = sim_server is None
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._adapters: dict[str, Adapter] = {}
+        self._startup: Startup | None = None
         self._started = False
 
     # -- lifecycle -----------------------------------------------------------------------------------------
@@ -75,7 +77,9 @@ class Engine:
 
     @property
     def sim_url(self) -> str | None:
-        return None if self._sim is None else self._sim.base_url
+        if self._sim is not None:
+            return self._sim.base_url
+        return None if self._startup is None else self._startup.sim_base_url
 
     def _sim_models(self) -> dict[str, Any]:
         from workbench.sim.behaviour import SimBehaviour
@@ -91,42 +95,46 @@ class Engine:
             models[model.model] = behaviour.model_copy(update={"tokenizer": encoding, "context_window": window})
         return models
 
-    def _warm_tokenizers(self) -> None:
-        from workbench.tokens import get_encoding
-
-        for name in {m.tokenizer or encoding_for_model(m.model) for m in self.profile.models.values()}:
-            get_encoding(name)
-
     async def start(self) -> None:
+        """Make the engine usable at once: the slow part (tokenizer tables, the embedded simulator) runs in the
+        background and `run()` waits for it before its first hop (see workbench/engine/startup.py)."""
         if self._started:
             return
-        # Loading a BPE table takes ~0.3 s: do it in a thread while the simulator starts, not in the first hop.
-        warm = asyncio.create_task(asyncio.to_thread(self._warm_tokenizers))
-        try:
-            await self._start_sim()
-        finally:
-            await warm
-        self._started = True
+        from workbench.engine.startup import Startup
 
-    async def _start_sim(self) -> None:
-        if any(p.kind == "sim" for p in self.profile.providers.values()):
-            if self._sim is None:
-                from workbench.sim.server import SimServer
-
-                self._sim = SimServer(self._sim_models(), seed=self.profile.sim.seed, port=self.profile.sim.port)
+        needs_sim = any(p.kind == "sim" for p in self.profile.providers.values())
+        if needs_sim and self._sim is not None:  # a simulator the caller owns: start it (a no-op if it runs)
             try:
                 await asyncio.to_thread(self._sim.start)
             except OSError as exc:
                 from workbench.errors import SimError
 
                 raise SimError(f"the embedded simulator could not start: {exc}") from exc
+        self._startup = Startup(
+            {m.tokenizer or encoding_for_model(m.model) for m in self.profile.models.values()},
+            sim_models=self._sim_models if needs_sim and self._sim is None else None,
+            seed=self.profile.sim.seed,
+            port=self.profile.sim.port,
+        )
+        self._started = True
+
+    async def ready(self) -> None:
+        """Wait until the background start-up is done. Raises WorkbenchError if it failed."""
+        if not self._started:
+            await self.start()
+        if self._startup is not None:
+            await self._startup.ready()
+            if self._sim is None:
+                self._sim = self._startup.sim
 
     async def close(self) -> None:
         clients, self._clients, self._adapters = self._clients, {}, {}
         for client in clients.values():
             await client.aclose()
-        if self._sim is not None and self._owns_sim:
-            await asyncio.to_thread(self._sim.stop)
+        startup, self._startup = self._startup, None
+        if startup is not None:
+            await startup.close()  # stops the simulator it started
+        if self._owns_sim:
             self._sim = None
         self._started = False
 
@@ -140,9 +148,10 @@ class Engine:
         provider = self.profile.providers[provider_name]
         base_url = None
         if provider.kind == "sim":
-            if self._sim is None:
+            sim_url = self.sim_url
+            if sim_url is None:
                 raise EngineError("the simulator is not running: use the engine inside `async with Engine(...)`")
-            base_url = self._sim.base_url + ("/v1" if provider.wire_format == "openai" else "")
+            base_url = sim_url + ("/v1" if provider.wire_format == "openai" else "")
         client = self._clients.get(provider_name) or make_client(provider)
         self._clients[provider_name] = client
         adapter = make_adapter(provider_name, provider, client, base_url=base_url, environ=self._environ)
@@ -231,6 +240,11 @@ class Engine:
         produced = False
         # A worklist, not recursion: a route step's chosen branch is pushed in front of the steps that follow it.
         work: deque[tuple[Any, tuple[str | int, ...]]] = deque((step, (i,)) for i, step in enumerate(route_cfg.steps))
+        try:
+            await self.ready()  # tokenizers and simulator, started in the background by start()
+        except WorkbenchError as exc:
+            status, error = RunStatus.ERROR, str(exc)
+            work.clear()
         while work:
             step, path = work.popleft()
             ctx.executed += 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -46,6 +47,7 @@ class SimServer:
         seed: int = 7,
         host: str = "127.0.0.1",
         port: int = 0,
+        sock: socket.socket | None = None,
     ) -> None:
         self._models: dict[str, SimBehaviour] = dict(models or {})
         # A registry without a default answers unknown models with 404; no registry serves any name.
@@ -53,6 +55,11 @@ class SimServer:
         self.seed = seed
         self.host = host
         self._port = port
+        # A socket the caller has already bound and set listening (workbench.engine.startup reserves the port before
+        # aiohttp is even imported): served as is; connections made meanwhile wait in its backlog.
+        self._sock = sock
+        if sock is not None:
+            self.host, self._port = sock.getsockname()[:2]
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
         self._thread: threading.Thread | None = None
@@ -212,7 +219,9 @@ class SimServer:
         # handler_cancellation: a client that hangs up cancels its handler, so hung requests do not pile up.
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self._port)
+        site: web.BaseSite = (
+            web.TCPSite(runner, self.host, self._port) if self._sock is None else web.SockSite(runner, self._sock)
+        )
         await site.start()
         self._runner = runner
         server = getattr(site, "_server", None)

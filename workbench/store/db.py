@@ -1,6 +1,7 @@
 """Opening the session database safely: where it lives, how it is created, and what goes wrong, in words.
 
-The file is `sessions/workbench.db` under the current directory unless `--db` or `$WORKBENCH_DB` says otherwise.
+The file is `--db`, else `$WORKBENCH_DB`, else `sessions/workbench.db` in a checkout of the project, else
+`$XDG_DATA_HOME/workbench/workbench.db` (`~/.local/share/workbench/`): see workbench/locations.py.
 It is created with mode 0600 before SQLite ever touches it (prompts and outputs are private), and SQLite gives
 its `-wal`/`-shm` companions the database file's own mode; the process umask is narrowed while connecting as a
 second guard. Every sqlite3 failure that a user can meet (locked, read-only, damaged, newer version, disk full)
@@ -20,7 +21,7 @@ from pathlib import Path
 from workbench.errors import StoreError
 
 ENV_VAR = "WORKBENCH_DB"
-DEFAULT_DB = Path("sessions") / "workbench.db"
+DEFAULT_DB = Path("sessions") / "workbench.db"  # inside a checkout of the project, under its root
 DEFAULT_BUSY_TIMEOUT = 5.0  # seconds a writer waits for another process's write lock before giving up
 TIMEOUT_ENV_VAR = "WORKBENCH_DB_TIMEOUT"  # overrides DEFAULT_BUSY_TIMEOUT (seconds)
 
@@ -28,13 +29,16 @@ _umask_lock = threading.Lock()
 
 
 def resolve_db_path(db: str | os.PathLike[str] | None = None) -> Path:
-    """The database file to use: the explicit `db`, else `$WORKBENCH_DB`, else `sessions/workbench.db`."""
+    """The database file to use: the explicit `db`, else `$WORKBENCH_DB`, else the checkout's
+    `sessions/workbench.db`, else the platform's data directory (workbench/locations.py)."""
     if db:
         return Path(db)
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env)
-    return DEFAULT_DB
+    from workbench.locations import default_db_path
+
+    return default_db_path()
 
 
 def default_busy_timeout() -> float:

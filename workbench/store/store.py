@@ -1,6 +1,6 @@
 """The session store: open (create, check, migrate) a database and read, search, delete or save runs in it.
 
-    store = open_store()                      # sessions/workbench.db, or --db / $WORKBENCH_DB
+    store = open_store()                      # --db / $WORKBENCH_DB, else workbench/locations.py
     writer = store.writer(session="tuning", profile=loaded_profile)   # background EventWriter
     store.list_runs(limit=20); store.get_run("0190ab"); store.search("refund policy"); store.delete_run(id)
 

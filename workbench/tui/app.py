@@ -124,8 +124,13 @@ class WorkbenchApp(App[None]):
         self.query_one(HopTable).border_title = "hops"
         self._show_idle()
         self._ticker = self.set_interval(FRAME_INTERVAL, self._flush, pause=True, name="frames")
-        self._engine_task = asyncio.create_task(self._hold_engine(), name="workbench engine")
         self.query_one("#prompt", Input).focus()
+
+    def on_ready(self) -> None:
+        # Textual posts Ready once the first frame is on screen: only then import and start the engine (httpx, the
+        # simulator, tokenizer tables), so the first paint never waits for them. A send before then waits for it.
+        if self._engine_task is None:
+            self._engine_task = asyncio.create_task(self._hold_engine(), name="workbench engine")
 
     async def on_unmount(self) -> None:
         # Stop the run first (it uses the engine's clients), then let the engine task leave its context.

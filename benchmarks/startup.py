@@ -1,0 +1,174 @@
+"""Start-up: how long each way of starting workbench takes, from process start, against `python -c pass`.
+
+Every figure is the wall time from just before the child process is spawned (so it includes the interpreter's own
+start, which `python -c pass` measures alone) to the moment named below; each is the median of N runs, and each is
+also printed as a ratio to `python -c pass` measured in the same run, so figures from a loaded machine or another
+machine stay comparable.
+
+- `python -c pass`: the interpreter's floor.
+- `workbench --help`: the CLI's floor (click and the command table; no command module is imported).
+- `run --json` first event: until the first line (`run_started`) arrives on the child's stdout, read unbuffered
+  through a pipe, for `workbench run --json "..."` on the shipped demo profile. The run is saved to a temporary
+  database (`$WORKBENCH_DB`), as a real run is.
+- `run --json` end to end: until that child has exited (the demo's default route answers in ~0.8 s of simulated
+  latency: swift's 150 ms to first token plus 80 tokens at 120 tokens/s; that part is the profile's, not start-up).
+- `tui` first paint: `workbench tui` on the demo, in a pseudo-terminal of 120x40 (so Textual runs its real Linux
+  driver and writes real frames), until the app has painted its first frame. The child is started through a small
+  probe (`python -c ...` below) that sets `textual.app.App.on_ready` — Textual posts `events.Ready` to the app right
+  after the first compositor refresh has written the first frame to the terminal (textual/screen.py) — to a
+  handler that writes one byte to a pipe the parent is timing, and exits the app. The probe adds nothing to the
+  path it measures but that one handler (it imports textual first instead of later: the same imports, in another
+  order). The parent drains the terminal's output so the child never blocks writing frames.
+
+Usage: python benchmarks/startup.py [--n 10] [--skip-tui]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pty
+import select
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from collections.abc import Callable
+from fcntl import ioctl
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+PROMPT = "Why is the sky blue?"
+TIMEOUT_S = 30.0
+
+# The TUI probe: run the real `workbench tui` command with one handler added to Textual's App for the Ready event.
+TUI_PROBE = """
+import os, sys
+from textual.app import App
+def _probe_on_ready(self):
+    os.write(int(os.environ["WB_PROBE_FD"]), b"painted\\n")
+    self.exit()
+App.on_ready = _probe_on_ready
+from workbench.cli import main
+sys.argv = ["workbench", "tui"]
+main()
+"""
+
+
+def _workbench() -> list[str]:
+    exe = Path(PY).parent / "workbench"
+    return [str(exe)] if exe.exists() else [shutil.which("workbench") or "workbench"]
+
+
+def time_exit(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t0
+
+
+def time_first_line(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """(seconds to the first stdout line, seconds to exit)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    t1 = time.perf_counter()
+    proc.stdout.read()
+    code = proc.wait(TIMEOUT_S)
+    t2 = time.perf_counter()
+    if b"run_started" not in line or code != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: exit {code}, first line {line[:200]!r}")
+    return t1 - t0, t2 - t0
+
+
+def time_tui_first_paint(env: dict[str, str], cwd: Path) -> float:
+    master, slave = pty.openpty()
+    ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    probe_r, probe_w = os.pipe()
+    child_env = {**env, "WB_PROBE_FD": str(probe_w), "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+    stop = threading.Event()
+
+    def drain() -> None:  # the child must never block on a full terminal
+        while not stop.is_set():
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    if not os.read(master, 65536):
+                        return
+                except OSError:
+                    return
+
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [PY, "-c", TUI_PROBE],
+        env=child_env,
+        cwd=cwd,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        pass_fds=(probe_w,),
+        start_new_session=True,
+    )
+    os.close(probe_w)
+    try:
+        ready, _, _ = select.select([probe_r], [], [], TIMEOUT_S)
+        t1 = time.perf_counter()
+        if not ready or not os.read(probe_r, 64):
+            raise RuntimeError("workbench tui did not paint a first frame")
+        proc.wait(TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        stop.set()
+        drainer.join()
+        for fd in (probe_r, slave, master):
+            os.close(fd)
+    return t1 - t0
+
+
+def median_of(n: int, fn: Callable[[], float]) -> float:
+    return statistics.median(fn() for _ in range(n))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--n", type=int, default=10, help="runs per figure (median is reported)")
+    parser.add_argument("--skip-tui", action="store_true", help="do not measure the TUI's first paint")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="wb-startup-") as tmp:
+        env = {**os.environ, "WORKBENCH_DB": str(Path(tmp) / "workbench.db"), "PYTHONUNBUFFERED": "0"}
+        cwd = ROOT
+        wb = _workbench()
+        # one untimed round first: page cache, .pyc files, the database's creation
+        time_exit([PY, "-c", "pass"], env, cwd)
+        time_exit([*wb, "--help"], env, cwd)
+        time_first_line([*wb, "run", "--json", PROMPT], env, cwd)
+
+        rows: list[tuple[str, float]] = []
+        rows.append(("python -c pass", median_of(args.n, lambda: time_exit([PY, "-c", "pass"], env, cwd))))
+        rows.append(("workbench --help", median_of(args.n, lambda: time_exit([*wb, "--help"], env, cwd))))
+        runs = [time_first_line([*wb, "run", "--json", PROMPT], env, cwd) for _ in range(args.n)]
+        rows.append(("run --json: first event", statistics.median(r[0] for r in runs)))
+        rows.append(("run --json: end to end", statistics.median(r[1] for r in runs)))
+        if not args.skip_tui:
+            time_tui_first_paint(env, cwd)
+            rows.append(("tui: first paint", median_of(args.n, lambda: time_tui_first_paint(env, cwd))))
+
+    base = rows[0][1]
+    print(f"start-up, median of {args.n} (python {sys.version.split()[0]}, {os.cpu_count()} cpus)")
+    for name, seconds in rows:
+        print(f"  {name:<26} {seconds * 1000:8.1f} ms  {seconds / base:6.1f}x python -c pass")
+
+
+if __name__ == "__main__":
+    main()
