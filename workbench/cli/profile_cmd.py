@@ -56,3 +56,13 @@ def profile_schema() -> dict:
 def schema() -> None:
     """Print the profile JSON Schema (titles and descriptions included) for editors and validators."""
     click.echo(json.dumps(profile_schema(), indent=2))
+
+
+def _register_edit_commands() -> None:
+    from workbench.cli.profile_edit_cmd import add_target, set_value
+
+    profile.add_command(set_value)
+    profile.add_command(add_target)
+
+
+_register_edit_commands()

@@ -1,0 +1,248 @@
+"""Editing a profile as text that keeps its comments: the one engine behind the route composer and the headless
+`workbench profile set` / `profile add-target` commands, so the TUI and a script make byte-identical edits.
+
+A `ProfileEditor` holds the text as loaded and the text as edited. Each operation (set a value, insert into a
+list, move an item, delete) is applied to ruamel's round-trip tree — untouched lines, comments and key order
+survive — then the whole result is validated with the same loader `workbench profile check` uses, so an invalid
+edit raises the same `FILE:LINE:COL: path: what` ProfileError and changes nothing. Edits can be undone and
+redone. `diff()` shows the change as a unified diff; `save()` refuses to overwrite a file changed on disk since
+it was loaded (unless told to), keeps a backup of the previous version, and writes atomically.
+
+Paths are dotted (`routes.default.steps.0.targets`); a segment after `steps` (or after a branch name) may be a
+step's *name* instead of its index: `routes.default.steps.answer.targets.1`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from workbench.errors import ProfileError
+from workbench.profiles.load import LoadedProfile, _read_text, _write_atomic, load_profile, loads_profile
+from workbench.profiles.yaml_doc import DELETE, dump, make_yaml, one_problem, parse, set_path, to_yaml_value
+
+Path_ = tuple[str | int, ...]
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as YAML: `0.6`, `true`, `[swift, steady]`, `{max_attempts: 3}`, or plain text."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    try:
+        value = yaml.load(text)
+    except Exception:  # noqa: BLE001 - anything that is not YAML is taken as the text itself
+        return text
+    return text if value is None and text.strip() not in ("null", "~", "") else value
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class ProfileEditor:
+    """Edits to one profile file, validated as they are made; nothing touches the disk until `save()`."""
+
+    path: Path
+    original: str
+    text: str
+    loaded: LoadedProfile
+    _undo: list[str] = field(default_factory=list)
+    _redo: list[str] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, path: str | Path) -> ProfileEditor:
+        loaded = load_profile(path)
+        return cls(path=Path(path), original=loaded.text, text=loaded.text, loaded=loaded)
+
+    # -- state --------------------------------------------------------------------------------------------------
+    @property
+    def modified(self) -> bool:
+        return self.text != self.original
+
+    @property
+    def label(self) -> str:
+        return str(self.path)
+
+    def current(self) -> LoadedProfile:
+        """The edited profile, loaded (what the playground runs before saving)."""
+        return self.loaded
+
+    # -- paths --------------------------------------------------------------------------------------------------
+    def resolve_path(self, dotted: str | Path_) -> Path_:
+        """Turn `routes.default.steps.answer.targets.1` into keys and indexes, step names into their index."""
+        parts: list[str | int] = list(dotted) if isinstance(dotted, tuple) else _split(dotted)
+        doc = self._doc()
+        node: Any = doc
+        out: list[str | int] = []
+        for i, seg in enumerate(parts):
+            if isinstance(node, CommentedSeq):
+                if isinstance(seg, str) and seg.lstrip("-").isdigit():
+                    seg = int(seg)
+                elif isinstance(seg, str):
+                    names = [item.get("name") if isinstance(item, CommentedMap) else None for item in node]
+                    if seg not in names:
+                        where = ".".join(str(p) for p in out) or "(profile)"
+                        known = ", ".join(str(n) for n in names if n) or "none"
+                        raise one_problem(self.label, (1, 1), where, f"no step named {seg!r} here (steps: {known})")
+                    seg = names.index(seg)
+            out.append(seg)
+            if i < len(parts) - 1:
+                if isinstance(node, CommentedMap):
+                    node = node.get(seg)
+                elif isinstance(node, CommentedSeq) and isinstance(seg, int) and 0 <= seg < len(node):
+                    node = node[seg]
+                else:
+                    node = None
+        return tuple(out)
+
+    # -- operations ---------------------------------------------------------------------------------------------
+    def set(self, dotted: str | Path_, value: Any) -> str:
+        """Set the value at a path (mappings on the way are created). Returns the new text."""
+        path = self.resolve_path(dotted)
+        return self._apply(lambda doc: set_path(doc, path, value, self.label))
+
+    def delete(self, dotted: str | Path_) -> str:
+        path = self.resolve_path(dotted)
+        return self._apply(lambda doc: set_path(doc, path, DELETE, self.label))
+
+    def insert(self, list_path: str | Path_, value: Any, at: int | None = None) -> str:
+        """Insert into the list at `list_path` (at the end when `at` is None)."""
+        path = self.resolve_path(list_path)
+
+        def op(doc: CommentedMap) -> None:
+            seq = _node(doc, path)
+            if not isinstance(seq, CommentedSeq):
+                raise one_problem(self.label, (1, 1), ".".join(map(str, path)), "is not a list (expected a list)")
+            index = len(seq) if at is None else at
+            if not 0 <= index <= len(seq):
+                raise one_problem(
+                    self.label, (1, 1), ".".join(map(str, path)), f"position {index} is outside 0..{len(seq)}"
+                )
+            seq.insert(index, to_yaml_value(value))
+
+        return self._apply(op)
+
+    def move(self, list_path: str | Path_, src: int, dst: int) -> str:
+        """Move an item of a list (e.g. reorder a fallback chain)."""
+        path = self.resolve_path(list_path)
+
+        def op(doc: CommentedMap) -> None:
+            seq = _node(doc, path)
+            if not isinstance(seq, CommentedSeq) or not (0 <= src < len(seq) and 0 <= dst < len(seq)):
+                raise one_problem(self.label, (1, 1), ".".join(map(str, path)), f"cannot move item {src} to {dst}")
+            item = seq[src]
+            del seq[src]
+            seq.insert(dst, item)
+
+        return self._apply(op)
+
+    def add_target(self, route: str, step: str, model: str, at: int | None = None) -> str:
+        return self.insert(("routes", route, "steps", step, "targets"), model, at)
+
+    def undo(self) -> bool:
+        if not self._undo:
+            return False
+        self._redo.append(self.text)
+        self._set_text(self._undo.pop())
+        return True
+
+    def redo(self) -> bool:
+        if not self._redo:
+            return False
+        self._undo.append(self.text)
+        self._set_text(self._redo.pop())
+        return True
+
+    # -- output -------------------------------------------------------------------------------------------------
+    def diff(self) -> str:
+        return "".join(
+            difflib.unified_diff(
+                self.original.splitlines(keepends=True),
+                self.text.splitlines(keepends=True),
+                fromfile=f"{self.label} (on disk)",
+                tofile=f"{self.label} (edited)",
+            )
+        )
+
+    def changed_on_disk(self) -> bool:
+        try:
+            return _sha(_read_text(self.path)) != _sha(self.original)
+        except ProfileError:
+            return True
+
+    def save(self, dest: str | Path | None = None, *, force: bool = False, backup: bool = True) -> Path:
+        """Write the edited text. Refuses (ProfileError) if the file changed on disk, unless `force`."""
+        target = Path(dest) if dest is not None else self.path
+        if target == self.path and not force and self.changed_on_disk():
+            raise one_problem(
+                str(target),
+                (1, 1),
+                "(file)",
+                "changed on disk since it was loaded (reload it, overwrite it, or save as another file)",
+                hint="not saved",
+            )
+        if backup and target.exists():
+            shutil.copy2(target, target.with_name(target.name + ".bak"))
+        _write_atomic(target, self.text)
+        if target == self.path:
+            self.original = self.text
+        return target
+
+    def reload(self) -> None:
+        """Drop the edits and read the file again."""
+        fresh = load_profile(self.path)
+        self.original = self.text = fresh.text
+        self.loaded = fresh
+        self._undo.clear()
+        self._redo.clear()
+
+    # -- internals ----------------------------------------------------------------------------------------------
+    def _doc(self) -> CommentedMap:
+        doc = parse(make_yaml(self.text), self.text, self.label)
+        return doc if isinstance(doc, CommentedMap) else CommentedMap()
+
+    def _apply(self, op: Any) -> str:
+        yaml = make_yaml(self.text)
+        doc = parse(yaml, self.text, self.label)
+        if not isinstance(doc, CommentedMap):
+            doc = CommentedMap()
+        op(doc)
+        new_text = dump(yaml, doc, self.text)
+        loaded = loads_profile(new_text, self.path)  # raises ProfileError, with lines, and nothing changes
+        self._undo.append(self.text)
+        self._redo.clear()
+        self.text, self.loaded = new_text, loaded
+        return new_text
+
+    def _set_text(self, text: str) -> None:
+        self.loaded = loads_profile(text, self.path)
+        self.text = text
+
+
+def _split(dotted: str) -> list[str | int]:
+    out: list[str | int] = []
+    for part in dotted.split("."):
+        if not part:
+            raise ValueError(f"empty segment in path {dotted!r}")
+        out.append(int(part) if part.isdigit() else part)
+    return out
+
+
+def _node(doc: Any, path: Path_) -> Any:
+    node = doc
+    for seg in path:
+        if isinstance(node, CommentedMap):
+            node = node.get(seg)
+        elif isinstance(node, CommentedSeq) and isinstance(seg, int) and 0 <= seg < len(node):
+            node = node[seg]
+        else:
+            return None
+    return node
