@@ -1,0 +1,135 @@
+"""The route composer, driven through Pilot on a copy of the demo profile (plus a strong/weak route)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import Input, Static
+
+from workbench.profiles.edit import ProfileEditor
+from workbench.tui.composer import Composer, ConfirmDiff
+from workbench.tui.flow import route_flow
+
+# A frozen copy of the demo profile plus a strong/weak route, so the tests do not move when the demo does.
+FIXTURE = Path(__file__).resolve().parent / "composer_profile.yaml"
+
+
+@pytest.fixture
+def profile_file(tmp_path: Path) -> Path:
+    dest = tmp_path / "demo.yaml"
+    shutil.copy(FIXTURE, dest)
+    return dest
+
+
+class ComposerApp(App[None]):
+    def __init__(self, editor: ProfileEditor) -> None:
+        super().__init__()
+        self.editor = editor
+        self.edits = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static("playground")
+
+    def on_mount(self) -> None:
+        self.push_screen(Composer(self.editor))
+
+    def on_composer_edited(self, message: Composer.Edited) -> None:
+        self.edits += 1
+
+
+def comment_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.lstrip().startswith("#")]
+
+
+async def test_reordering_the_default_fallback_chain_is_tried_then_saved_with_comments_kept(profile_file: Path) -> None:
+    before = profile_file.read_text()
+    editor = ProfileEditor.open(profile_file)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        assert screen.selected == ("default", (0,))
+        targets = screen.query_one("#targets", Input)
+        assert targets.value == "swift, steady"
+        targets.value = "steady, swift"
+        targets.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        # tried before saving: the edited profile is what the app now has, and the file is untouched
+        assert app.edits >= 1 and editor.modified
+        assert [t.model for t in editor.current().profile.routes["default"].steps[0].targets] == ["steady", "swift"]
+        assert profile_file.read_text() == before
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDiff)
+        assert "-        targets: [swift, steady]" in app.screen.diff
+        assert "+        targets: [steady, swift]" in app.screen.diff
+        await pilot.click("#save")
+        await pilot.pause()
+    after = profile_file.read_text()
+    assert comment_lines(after) == comment_lines(before)
+    changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b]
+    assert changed == [("        targets: [swift, steady]", "        targets: [steady, swift]")]
+
+
+async def test_a_threshold_is_set_in_place_and_invalid_input_shows_the_check_message(profile_file: Path) -> None:
+    editor = ProfileEditor.open(profile_file)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        screen.selected = ("tiered", (0,))
+        screen._show_selection()
+        setter = screen.query_one("#setter", Input)
+        setter.focus()
+        setter.value = "strong_weak.threshold = 1.5"
+        await pilot.pause()
+        problem = str(screen.query_one("#problem", Static).render())
+        assert "routes.tiered.steps.0.strong_weak.threshold" in problem and "1" in problem
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not editor.modified  # refused: nothing changed
+        setter.value = "strong_weak.threshold = 0.7"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert editor.current().profile.routes["tiered"].steps[0].strong_weak.threshold == 0.7
+        assert "strong_weak: {threshold: 0.7, strong: hard, weak: easy}" in editor.text
+        await pilot.press("ctrl+z")
+        await pilot.pause()
+        assert not editor.modified
+
+
+async def test_a_change_on_disk_is_detected_before_saving(profile_file: Path) -> None:
+    editor = ProfileEditor.open(profile_file)
+    editor.set("sim.seed", 99)
+    profile_file.write_text(profile_file.read_text().replace("seed: 7", "seed: 8"))
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDiff) and dialog.changed_on_disk
+        assert dialog.query("#overwrite") and dialog.query("#reload") and not dialog.query("#save")
+        await pilot.click("#reload")
+        await pilot.pause()
+    assert "seed: 8" in profile_file.read_text() and not editor.modified and "seed: 8" in editor.text
+
+
+def test_the_flow_view_draws_branches_and_what_follows(profile_file: Path) -> None:
+    editor = ProfileEditor.open(profile_file)
+    flow = route_flow(editor.current().profile.routes["tiered"])
+    lines = flow.splitlines()
+    assert lines[0].startswith("pick ◇─┬─ hard ── deep(sage→steady)")
+    assert lines[1].strip() == "└─ easy (default) ── quick(swift)"
+    assert lines[1].index("└") == lines[0].index("┬")
+    assert lines[2] == "╰─▶ polish(steady)"
+    assert route_flow(editor.current().profile.routes["default"]) == "answer(swift→steady)"
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+def test_composer_snapshot(snap_compare, size: tuple[int, int]) -> None:
+    editor = ProfileEditor.open(FIXTURE)  # opened, never saved
+    assert snap_compare(ComposerApp(editor), terminal_size=size)
