@@ -96,6 +96,7 @@ class ErrorClass(StrEnum):
     OVERLOADED = "overloaded"
     SERVER = "server"
     TIMEOUT = "timeout"
+    CONFLICT = "conflict"
     CONNECTION = "connection"
     MALFORMED = "malformed"
     AUTH = "auth"

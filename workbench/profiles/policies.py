@@ -21,9 +21,17 @@ from workbench.accounting.prices import NonNegativeDecimal
 # An hour is the longest wait or timeout a profile may ask for; anything longer is a typo, not a policy.
 MAX_SECONDS = 3600.0
 ErrorClassName = Literal[
-    "rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "unknown", "context_window"
+    "rate_limit", "overloaded", "server", "timeout", "conflict", "connection", "malformed", "unknown", "context_window"
 ]
-RETRYABLE_DEFAULT: tuple[str, ...] = ("rate_limit", "overloaded", "server", "timeout", "connection", "malformed")
+RETRYABLE_DEFAULT: tuple[str, ...] = (
+    "rate_limit",
+    "overloaded",
+    "server",
+    "timeout",
+    "conflict",
+    "connection",
+    "malformed",
+)
 
 
 class PolicyBlock(BaseModel):
