@@ -102,6 +102,7 @@ class RunState:
         self.clock = clock
         self.price_of = price_of
         self.history = list(history or [])
+        self.turn = 1 + len(self.history) // 2
         self.t0 = clock()
         self.first_token_at: float | None = None
         self.ended_at: float | None = None

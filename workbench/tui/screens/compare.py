@@ -70,7 +70,7 @@ class CompareScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__(id="compare")
         self._ticker: Timer | None = None
-        self._running = False
+        self._comparing = False
         self.repeat_n = 1
 
     @property
@@ -132,7 +132,7 @@ class CompareScreen(Screen[None]):
         if not prompt:
             self.notify("Write a prompt first.", severity="warning", timeout=3)
             return
-        if self._running:
+        if self._comparing:
             self.notify("A comparison is running: Esc stops it.", severity="warning")
             return
         n, self.repeat_n = self.repeat_n, 1
@@ -152,7 +152,7 @@ class CompareScreen(Screen[None]):
 
     @work(group="compare", exclusive=True, exit_on_error=False, description="compare routes")
     async def _compare(self, prompt: str, n: int) -> None:
-        self._running = True
+        self._comparing = True
         assert self._ticker is not None
         self._ticker.resume()
         try:
@@ -160,7 +160,7 @@ class CompareScreen(Screen[None]):
         finally:
             self._ticker.pause()
             await self._frame()
-            self._running = False
+            self._comparing = False
             self._mark()
 
     async def _column_runs(self, col: CompareColumn, prompt: str, n: int) -> None:

@@ -162,7 +162,9 @@ class PlaygroundScreen(Screen[None]):
         with self.app.batch_update():
             self.query_one(Waterfall).show(state)
             self.query_one(StatusLine).show_totals(
-                state.route, state.totals(), turn=self.turn - (1 if state.finished and state.finished.status == "ok" else 0),
+                state.route,
+                state.totals(),
+                turn=state.turn,
                 error=(state.finished.error if state.finished else None),
             )
         if frame.reset is not None or frame.append:
@@ -206,6 +208,7 @@ class PlaygroundScreen(Screen[None]):
         answer = self.query_one(AnswerView)
         answer.border_title = f"answer · {route} · turn {self.turn}"
         await answer.clear()
+        state.turn = self.turn
         self.state = state
         self.query_one(Waterfall).show(state)
         self.query_one(StatusLine).show_totals(route, state.totals(), turn=self.turn)  # feedback at once

@@ -89,7 +89,9 @@ class CompareColumn(Vertical, can_focus=True):
         lines = []
         for _, row in state.ordered_rows():
             if row.kind == "attempt":
-                line = Text(f"{ICON.get(row.status, '·')} {row.label.strip()[:10]:<10} ", STATUS_STYLE.get(row.status, ""))
+                line = Text(
+                    f"{ICON.get(row.status, '·')} {row.label.strip()[:10]:<10} ", STATUS_STYLE.get(row.status, "")
+                )
                 line.append(bar(row, axis, 12, now))
                 lines.append(line)
             elif row.kind == "decision":

@@ -108,15 +108,25 @@ class Waterfall(OptionList):
         bar_w = max(6, width - label_w - tail_w - 3)
         options = []
         for depth, row in state.ordered_rows():
-            options.append(Option(self._line(state, depth, row, axis, now, label_w, bar_w, tail_w, compact), id=row.key))
+            options.append(
+                Option(self._line(state, depth, row, axis, now, label_w, bar_w, tail_w, compact), id=row.key)
+            )
             self._keys.append(row.key)
         self.add_options(options)
         if keep is not None and keep < len(options):
             self.highlighted = keep
 
     def _line(
-        self, state: RunState, depth: int, row: HopRow, axis: float, now: float, label_w: int, bar_w: int,
-        tail_w: int, compact: bool,
+        self,
+        state: RunState,
+        depth: int,
+        row: HopRow,
+        axis: float,
+        now: float,
+        label_w: int,
+        bar_w: int,
+        tail_w: int,
+        compact: bool,
     ) -> Text:
         indent = "  " * depth
         if row.kind == "decision":
