@@ -159,7 +159,7 @@ def test_an_estimated_hop_cost_is_marked() -> None:
 
     from workbench.engine.events import HopFinished, HopStarted
     from workbench.tui.runner import RunState
-    from workbench.tui.widgets.hop_table import _cost
+    from workbench.tui.widgets.waterfall import _cost_text as _cost
 
     state = RunState(prompt="p", route="r")
     state.apply(HopStarted(run_id="r1", hop_id="r1.2", parent_id="r1.1", kind="attempt", name="m", attempt=1))
@@ -180,5 +180,5 @@ def test_an_estimated_hop_cost_is_marked() -> None:
     )
     row = state.rows["r1.2"]
     assert row.estimated is True
-    assert _cost(row.cost_usd, row.estimated).plain.startswith("~")
-    assert not _cost(row.cost_usd, False).plain.startswith("~")
+    assert _cost(row.cost_usd, row.estimated).startswith("~")
+    assert not _cost(row.cost_usd, False).startswith("~")

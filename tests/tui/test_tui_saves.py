@@ -20,7 +20,7 @@ async def test_a_run_in_the_tui_is_saved_with_its_hops(tmp_path: Path) -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await app.wait_for_engine()
         await run_to_end(pilot, "Why is the sky blue?", route="fallback")
-        final = app.run_state.finished
+        final = app.screen.state.finished
     writer.close()
     assert final is not None and final.status == "ok"
     db = sqlite_utils.Database(db_path)

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Input, Select
+from textual.widgets import Select
 
 from workbench.engine.events import Event, FirstToken, HopFinished, RunFinished
 from workbench.profiles.load import LoadedProfile, load_profile
 from workbench.tui.app import WorkbenchApp
-from workbench.tui.widgets import AnswerView, HopTable
+from workbench.tui.widgets import AnswerView, PromptArea, Waterfall
 
 DEMO = Path(__file__).resolve().parents[2] / "profiles" / "demo.yaml"
 FAST = {"ttft_ms": 2.0, "tokens_per_s": 20_000.0}
@@ -36,41 +36,44 @@ def demo_profile(**dials: Any) -> LoadedProfile:
     return replace(loaded, profile=loaded.profile.model_copy(update={"models": models}))
 
 
-async def send(pilot: Pilot[Any], prompt: str, route: str | None = None, *, keys: bool = False) -> None:
-    """Pick a route, enter a prompt and press Enter. `keys=True` types the prompt key by key (slower: ~0.1 s a
-    key under Pilot); otherwise the prompt is pasted into the input."""
-    app = pilot.app
+async def send(pilot: Pilot[Any], prompt: str, route: str | None = None) -> None:
+    """Pick a route, paste a prompt into the playground's editor and press ctrl+s."""
+    screen = pilot.app.screen
     if route is not None:
-        app.query_one("#route", Select).value = route
+        screen.query_one("#route", Select).value = route
         await pilot.pause()
-    await pilot.click("#prompt")
-    prompt_input = app.query_one("#prompt", Input)
-    prompt_input.value = ""
-    if keys:
-        await pilot.press(*prompt)
-    else:
-        prompt_input.insert_text_at_cursor(prompt)
-    await pilot.press("enter")
+    area = screen.query_one(PromptArea)
+    area.focus()
+    area.clear()
+    area.insert(prompt)
+    await pilot.press("ctrl+s")
 
 
-async def run_to_end(pilot: Pilot[Any], prompt: str, route: str | None = None, *, keys: bool = False) -> None:
+async def run_to_end(pilot: Pilot[Any], prompt: str, route: str | None = None) -> None:
     """Send a prompt and wait until the run worker is done and its last frame is on screen."""
-    await send(pilot, prompt, route, keys=keys)
+    await send(pilot, prompt, route)
     await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
     await pilot.pause()
 
 
-def attempt_statuses(app: WorkbenchApp) -> list[str]:
-    return app.query_one(HopTable).statuses("attempt")
-
-
-def column(app: WorkbenchApp, key: str, kind: str = "attempt") -> list[str]:
-    table = app.query_one(HopTable)
-    return [table.get_cell(row, key).plain for row in table.rows if table.get_cell(row, "kind").plain == kind]
+def statuses(app: WorkbenchApp, kind: str | None = "attempt") -> list[str]:
+    return app.screen.query_one(Waterfall).statuses(kind)
 
 
 def answer_text(app: WorkbenchApp) -> str:
-    return app.query_one(AnswerView).text
+    return app.screen.query_one(AnswerView).text
+
+
+class TickClock:
+    """A clock that advances 10 ms each time it is read: waterfall frames are then the same on every machine."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        self.t += 0.01
+        return self.t
 
 
 class FixedTimings:

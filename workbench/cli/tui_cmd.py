@@ -48,7 +48,9 @@ def tui(profile_path: Path | None, db: Path | None, session_name: str | None, no
 
     gc_policy.restore()
     try:
-        make_app(loaded, event_sink=None if writer is None else writer.submit).run()
+        from workbench.store.db import resolve_db_path
+
+        make_app(loaded, event_sink=None if writer is None else writer.submit, db_path=resolve_db_path(db)).run()
     finally:
         if writer is not None:
             writer.close()  # flushes every finished run; raises StoreError naming a rescue file if it cannot

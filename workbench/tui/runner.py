@@ -8,12 +8,21 @@ Textual, so the folding rules are tested without a screen.
 Answer text rules: the answer shows what each step's successful attempt produced. Text streamed by an attempt
 that then fails is dropped when the fallback starts over (the engine replays the prompt, it does not continue the
 broken stream), so a reader never sees a duplicated prefix. Routes with several steps get a small heading per step.
+
+Time rules (the waterfall): every row records when it started, got its first token and ended on the state's
+own clock (`clock`, monotonic seconds; tests inject a ticking fake so frames are deterministic), relative to the
+run's start, so all hops share one time axis. Tokens and cost of a streaming attempt are estimated live from the
+text seen so far (chars / 4, priced with the model's price entry) and marked estimated until `hop_finished`
+brings the provider's usage.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from workbench.engine.events import (
     Decision,
@@ -45,6 +54,13 @@ class HopRow:
     cost_usd: Decimal | None = None
     estimated: bool = False  # the cost rests on the tokenizer's estimate, not the provider's usage
     detail: str = ""
+    parent: str | None = None  # the enclosing hop's key (None: top level)
+    model: str | None = None
+    t_start: float | None = None  # seconds since the run started, on the state's clock
+    t_first: float | None = None
+    t_end: float | None = None
+    chars: int = 0  # streamed characters (the live estimate's basis)
+    events: list[Any] = field(default_factory=list)  # the hop's own events (started, finished, decisions)
 
 
 @dataclass(slots=True, frozen=True)
@@ -72,8 +88,24 @@ class RunFrame:
 class RunState:
     """The state of one run as the screen sees it, built from events; hands out frames of what changed."""
 
-    def __init__(self, route: str, prompt: str, *, multi_step: bool = False) -> None:
+    def __init__(
+        self,
+        route: str,
+        prompt: str,
+        *,
+        multi_step: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        price_of: Callable[[str], Any] | None = None,
+        history: list[dict[str, str]] | None = None,
+    ) -> None:
         self.route = route
+        self.clock = clock
+        self.price_of = price_of
+        self.history = list(history or [])
+        self.turn = 1 + len(self.history) // 2
+        self.t0 = clock()
+        self.first_token_at: float | None = None
+        self.ended_at: float | None = None
         self.prompt = prompt
         self.multi_step = multi_step
         self.run_id: str | None = None
@@ -94,13 +126,22 @@ class RunState:
     def apply(self, event: Event) -> None:
         kind = type(event)
         if kind is Token:
-            if event.hop_id == self._current_hop:  # type: ignore[attr-defined]
-                self._current.append(event.text)  # type: ignore[attr-defined]
-                self._pending.append(event.text)  # type: ignore[attr-defined]
-        elif kind is FirstToken:
+            text = event.text  # type: ignore[attr-defined]
             row = self.rows.get(event.hop_id)  # type: ignore[attr-defined]
             if row is not None:
+                row.chars += len(text)
+                self._dirty[row.key] = None
+            if event.hop_id == self._current_hop:  # type: ignore[attr-defined]
+                self._current.append(text)
+                self._pending.append(text)
+        elif kind is FirstToken:
+            row = self.rows.get(event.hop_id)  # type: ignore[attr-defined]
+            now = self.clock() - self.t0
+            if self.first_token_at is None:
+                self.first_token_at = now
+            if row is not None:
                 row.ttft_ms = event.ttft_ms  # type: ignore[attr-defined]
+                row.t_first = now
                 row.status = "streaming"
                 self._touch(row.key)
         elif kind is HopStarted:
@@ -113,6 +154,7 @@ class RunState:
             self.run_id = event.run_id
         elif kind is RunFinished:
             self.finished = event  # type: ignore[assignment]
+            self.ended_at = self.clock() - self.t0
             self._finished_pending = True
             shown = self._committed + "".join(self._current)
             if not shown.strip() and event.output:  # type: ignore[attr-defined]
@@ -136,6 +178,10 @@ class RunState:
             label=label,
             attempt=(event.target_index + 1) if event.target_index is not None else (event.attempt or None),
             status="running",
+            parent=event.parent_id,
+            model=event.model,
+            t_start=self.clock() - self.t0,
+            events=[event],
         )
         self._touch(event.hop_id)
 
@@ -143,8 +189,19 @@ class RunState:
         row = self.rows.get(event.hop_id)
         if row is None:  # a hop that never started (e.g. an attempt skipped by a cost cap)
             label = f"  {event.name or event.model or '?'}" if event.kind == "attempt" else event.name or event.kind
-            row = HopRow(key=event.hop_id, kind=event.kind, label=label, attempt=event.attempt or None)
+            now = self.clock() - self.t0
+            row = HopRow(
+                key=event.hop_id,
+                kind=event.kind,
+                label=label,
+                attempt=event.attempt or None,
+                parent=event.parent_id,
+                model=event.model,
+                t_start=now,
+            )
             self.rows[event.hop_id] = row
+        row.events.append(event)
+        row.t_end = self.clock() - self.t0
         row.status = event.status
         row.latency_ms = event.latency_ms
         if event.ttft_ms is not None:
@@ -178,7 +235,19 @@ class RunState:
         self._decisions += 1
         key = f"decision-{self._decisions}"
         label = event.action if not event.target else f"{event.action} → {event.target}"
-        self.rows[key] = HopRow(key=key, kind="decision", label=label, detail=event.reason)
+        now = self.clock() - self.t0
+        parent = event.hop_id if event.hop_id in self.rows else None
+        self.rows[key] = HopRow(
+            key=key,
+            kind="decision",
+            label=label,
+            detail=event.reason,
+            parent=parent,
+            t_start=now,
+            t_end=now,
+            status=str(event.action),
+            events=[event],
+        )
         self._touch(key)
         self._notes.append(Note("decision", f"{label}: {event.reason}"))
 
@@ -202,6 +271,76 @@ class RunState:
                     self._notes.append(
                         Note("warning", f"{row.label.strip()} (attempt {row.attempt}) cancelled: {reason}")
                     )
+
+    # -- the waterfall and the totals (read 15-20 times a second by the frame timer) -----------------------
+    def now(self) -> float:
+        """Seconds on the run's time axis: the end of the run once it finished, else the clock."""
+        return self.ended_at if self.ended_at is not None else self.clock() - self.t0
+
+    def ordered_rows(self) -> list[tuple[int, HopRow]]:
+        """Rows as a tree (depth, row): each hop followed by its children (attempts, decisions, parallel
+        children) in the order they started."""
+        children: dict[str | None, list[HopRow]] = {}
+        for row in self.rows.values():
+            parent = row.parent if row.parent in self.rows else None
+            children.setdefault(parent, []).append(row)
+        out: list[tuple[int, HopRow]] = []
+
+        def walk(key: str | None, depth: int) -> None:
+            for row in children.get(key, ()):
+                out.append((depth, row))
+                walk(row.key, depth + 1)
+
+        walk(None, 0)
+        return out
+
+    def live_tokens(self, row: HopRow) -> tuple[int | None, int | None, Decimal | None, bool]:
+        """(input, output, cost, estimated) of a row: exact once it finished, else estimated from what streamed."""
+        if row.status not in ACTIVE or row.kind != "attempt":
+            return row.input_tokens, row.output_tokens, row.cost_usd, row.estimated
+        out_tokens = (row.chars + 3) // 4
+        in_tokens = (len(self.prompt) + sum(len(m.get("content", "")) for m in self.history) + 3) // 4
+        cost: Decimal | None = None
+        price = self.price_of(row.model) if (self.price_of is not None and row.model) else None
+        if price is not None:
+            from workbench.accounting.usage import Usage, cost_of
+
+            cost = cost_of(Usage(input_tokens=in_tokens, output_tokens=out_tokens), price).total
+        return in_tokens, out_tokens, cost, True
+
+    def totals(self) -> dict[str, Any]:
+        """The run's figures as they stand: exact from run_finished once it came, else summed live."""
+        fin = self.finished
+        if fin is not None:
+            return {
+                "latency_ms": fin.latency_ms,
+                "ttft_ms": fin.ttft_ms,
+                "input_tokens": fin.input_tokens,
+                "output_tokens": fin.output_tokens,
+                "cost": fin.cost_usd,
+                "estimated": fin.estimated,
+                "status": str(fin.status),
+            }
+        tin = tout = 0
+        cost = Decimal(0)
+        estimated = False
+        for row in self.rows.values():
+            if row.kind != "attempt":
+                continue
+            i, o, c, est = self.live_tokens(row)
+            tin += i or 0
+            tout += o or 0
+            cost += c or 0
+            estimated = estimated or est
+        return {
+            "latency_ms": self.now() * 1000,
+            "ttft_ms": None if self.first_token_at is None else self.first_token_at * 1000,
+            "input_tokens": tin,
+            "output_tokens": tout,
+            "cost": cost,
+            "estimated": estimated,
+            "status": "cancelled" if self.cancelled else "running",
+        }
 
     @property
     def answer(self) -> str:

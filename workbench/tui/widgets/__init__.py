@@ -1,8 +1,8 @@
-"""The widgets of the run screen: hop table, notes, streamed answer, status line. They render; they never do I/O."""
+"""The widgets of the TUI. They render view models; they never do I/O."""
 
 from workbench.tui.widgets.answer import AnswerView
-from workbench.tui.widgets.hop_table import HopTable
-from workbench.tui.widgets.notes import NotesLog
+from workbench.tui.widgets.prompt import PromptArea
 from workbench.tui.widgets.status_line import StatusLine
+from workbench.tui.widgets.waterfall import Waterfall
 
-__all__ = ["AnswerView", "HopTable", "NotesLog", "StatusLine"]
+__all__ = ["AnswerView", "PromptArea", "StatusLine", "Waterfall"]

@@ -12,8 +12,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Markdown, Static
 
 HINT = (
-    "Pick a route, type a prompt and press Enter. The answer streams in here; each hop (route decision, step,"
-    " attempt at a model, fallback) appears below with its latency, time to first token, tokens and cost."
+    "Pick a route, write a prompt and press ctrl+s. The answer streams in here; each hop (route decision, step,"
+    " attempt at a model, fallback) appears in the waterfall with its time bar, tokens and cost."
 )
 
 

@@ -1,15 +1,22 @@
-"""The status line under the hop table: what the app is doing, and a finished run's totals."""
+"""The totals line: what the app is doing and the run's latency, TTFT, tokens and cost, live while it streams."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from textual.content import Content
 from textual.widgets import Static
 
-from workbench.engine.events import RunFinished
 from workbench.tui.fmt import ms as _ms
 from workbench.tui.fmt import usd
 
-_STATUS_STYLE = {"ok": "$success bold", "error": "$error bold", "cancelled": "$warning bold"}
+_STATUS_STYLE = {
+    "ok": "$success bold",
+    "error": "$error bold",
+    "cancelled": "$warning bold",
+    "degraded": "$warning bold",
+    "running": "$accent bold",
+}
 
 
 class StatusLine(Static):
@@ -20,28 +27,22 @@ class StatusLine(Static):
             Content.assemble(
                 (note, "$text-muted"),
                 f" · profile {profile} · {routes} route{'s' if routes != 1 else ''}",
-                (" · Enter sends", "$text-muted"),
+                (" · ctrl+s sends", "$text-muted"),
             )
         )
 
-    def show_running(self, route: str) -> None:
-        self.update(
-            Content.assemble(("running", "$accent bold"), f" · route {route} · ", ("Esc cancels", "$text-muted"))
-        )
-
-    def show_finished(self, route: str, run: RunFinished) -> None:
+    def show_totals(self, route: str, totals: dict[str, Any], *, turn: int = 1, error: str | None = None) -> None:
+        status = str(totals["status"])
+        tilde = "~" if totals.get("estimated") else ""
         parts: list[str | tuple[str, str]] = [
-            (run.status, _STATUS_STYLE.get(run.status, "bold")),
-            f" · route {route}",
-            f" · latency {_ms(run.latency_ms)}",
-            f" · TTFT {_ms(run.ttft_ms)}",
-            f" · tokens {run.input_tokens:,} in / {run.output_tokens:,} out",
-            f" · cost ${usd(run.cost_usd)}",
+            ("● " + status, _STATUS_STYLE.get(status, "bold")),
+            f"  {_ms(totals['latency_ms'])} · TTFT {_ms(totals['ttft_ms'])}",
+            f" · {totals['input_tokens']:,} in / {tilde}{totals['output_tokens']:,} out",
+            f" · {tilde}${usd(totals['cost'])}",
+            (f" · {route} · turn {turn}", "$text-muted"),
         ]
-        if run.estimated:
-            parts.append((" (estimated)", "$text-muted"))
-        if run.error and run.status != "ok":
-            parts.append((f" · {run.error}", "$text-error"))
+        if error and status != "ok":
+            parts.append((f" · {error}", "$text-error"))
         self.update(Content.assemble(*parts))
 
     def show_problem(self, outcome: str, route: str, message: str) -> None:

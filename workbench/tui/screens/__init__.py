@@ -1,0 +1,1 @@
+"""The TUI's screens: playground, compare, sessions, and the health / help / hop-detail modals."""

@@ -1,0 +1,208 @@
+"""Compare: one prompt through 2-6 routes at once, side by side, each column with its own fault dial.
+
+A column's fault (none, 503, 429, slow, hang, drop) is dialed on the simulator for that column only: its runs go
+through an engine built on a copy of the profile whose route's primary target has the fault (as `workbench run
+--sim-fault` does), so the fallback taking over shows side by side with the unfaulted columns. (The simulator's
+`x-sim-behaviour` request header would hit every target of the chain, fallbacks included, so it cannot show a
+fallback; and the engine has no client-side fault injection for real providers yet.) Repeat ×N runs the prompt
+N times per column and shows p50/p95 latency, TTFT, mean cost, failures and a latency histogram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import HorizontalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Static
+
+from workbench.tui.routes import price_lookup, route_options, route_targets
+from workbench.tui.runner import RunState
+from workbench.tui.widgets import PromptArea
+from workbench.tui.widgets.compare_column import CompareColumn
+
+if TYPE_CHECKING:
+    from workbench.profiles.load import LoadedProfile
+    from workbench.tui.app import WorkbenchApp
+
+FAULTS = ("none", "http_503", "http_429", "slow", "hang", "drop")
+MAX_COLUMNS = 6
+FRAME_INTERVAL = 1 / 16
+
+
+def faulted_profile(loaded: LoadedProfile, route: str, fault: str) -> LoadedProfile:
+    """A copy of the profile whose route's primary target has `fault` dialed (sim models only)."""
+    from workbench.sim.behaviour import Fault, SimBehaviour
+
+    profile = loaded.profile
+    alias = route_targets(loaded, route)[0]
+    model = profile.models[alias]
+    if profile.providers[model.provider].kind != "sim":
+        from workbench.errors import EngineError
+
+        raise EngineError(f"{alias!r} is not a simulated model: faults can only be dialed on the simulator")
+    sim = model.sim or SimBehaviour()
+    if fault == "slow":
+        sim = sim.model_copy(update={"ttft_ms": max(sim.ttft_ms * 10, 1500.0), "faults": []})
+    else:
+        sim = sim.model_copy(update={"faults": [Fault(kind=fault, rate=1.0, retry_after_s=0.2)]})  # type: ignore[arg-type]
+    models = {**profile.models, alias: model.model_copy(update={"sim": sim})}
+    return replace(loaded, profile=profile.model_copy(update={"models": models}))
+
+
+class CompareScreen(Screen[None]):
+    BINDINGS = [
+        Binding("ctrl+s,ctrl+j", "send", "Send", priority=True),
+        Binding("f", "fault", "Fault"),
+        Binding("r", "repeat", "Repeat ×5"),
+        Binding("a", "add", "Add column"),
+        Binding("x", "remove", "Remove"),
+        Binding("escape", "cancel", "Stop"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="compare")
+        self._ticker: Timer | None = None
+        self._comparing = False
+        self.repeat_n = 1
+
+    @property
+    def wapp(self) -> WorkbenchApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        routes = route_options(self.wapp.loaded)
+        yield Static("compare · one prompt through every column · tab moves between columns", id="compare-title")
+        prompt = PromptArea(id="compare-prompt")
+        prompt.border_subtitle = "ctrl+s send · r repeat ×5 · f fault · a/x add/remove column"
+        yield prompt
+        with HorizontalScroll(id="columns"):
+            for route in routes[: min(3, len(routes))]:
+                yield CompareColumn(route)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._ticker = self.set_interval(FRAME_INTERVAL, self._frame, pause=True)
+
+    @property
+    def columns(self) -> list[CompareColumn]:
+        return list(self.query(CompareColumn))
+
+    def _focused_column(self) -> CompareColumn | None:
+        node = self.focused
+        while node is not None and not isinstance(node, CompareColumn):
+            node = node.parent  # type: ignore[assignment]
+        return node if isinstance(node, CompareColumn) else (self.columns[0] if self.columns else None)
+
+    def action_fault(self, column: CompareColumn | None = None) -> None:
+        col = column or self._focused_column()
+        if col is None:
+            return
+        col.fault = FAULTS[(FAULTS.index(col.fault) + 1) % len(FAULTS)]
+        col.show_header()
+
+    def action_add(self) -> None:
+        cols = self.columns
+        if len(cols) >= MAX_COLUMNS:
+            self.notify(f"at most {MAX_COLUMNS} columns", severity="warning")
+            return
+        shown = [c.route for c in cols]
+        routes = route_options(self.wapp.loaded)
+        route = next((r for r in routes if r not in shown), routes[len(cols) % len(routes)])
+        self.query_one("#columns").mount(CompareColumn(route))
+
+    def action_remove(self) -> None:
+        col = self._focused_column()
+        if col is not None and len(self.columns) > 2:
+            col.remove()
+
+    def action_repeat(self, n: int = 5) -> None:
+        self.repeat_n = n
+        self.run_worker(self.action_send(), exclusive=False)
+
+    async def action_send(self) -> None:
+        prompt = self.query_one(PromptArea).text.strip()
+        if not prompt:
+            self.notify("Write a prompt first.", severity="warning", timeout=3)
+            return
+        if self._comparing:
+            self.notify("A comparison is running: Esc stops it.", severity="warning")
+            return
+        n, self.repeat_n = self.repeat_n, 1
+        for col in self.columns:
+            await col.reset()
+        self._compare(prompt, n)
+
+    def action_cancel(self) -> None:
+        for worker in self.workers:
+            if worker.group == "compare":
+                worker.cancel()
+
+    async def _frame(self) -> None:
+        with self.app.batch_update():
+            for col in self.columns:
+                await col.apply_frame()
+
+    @work(group="compare", exclusive=True, exit_on_error=False, description="compare routes")
+    async def _compare(self, prompt: str, n: int) -> None:
+        self._comparing = True
+        assert self._ticker is not None
+        self._ticker.resume()
+        try:
+            await asyncio.gather(*(self._column_runs(col, prompt, n) for col in self.columns))
+        finally:
+            self._ticker.pause()
+            await self._frame()
+            self._comparing = False
+            self._mark()
+
+    async def _column_runs(self, col: CompareColumn, prompt: str, n: int) -> None:
+        app = self.wapp
+        loaded = app.loaded
+        if col.fault == "none":
+            await self._runs(await app.engines.get(), col, prompt, n, loaded)
+            return
+        faulted = faulted_profile(loaded, col.route, col.fault)
+        async with app.engines.factory(faulted) as engine:
+            await self._runs(engine, col, prompt, n, faulted)
+
+    async def _runs(self, engine: Any, col: CompareColumn, prompt: str, n: int, loaded: LoadedProfile) -> None:
+        from workbench.engine.cancel import CancelToken
+
+        for _ in range(n):
+            state = RunState(col.route, prompt, clock=self.wapp.clock, price_of=price_lookup(loaded))
+            await col.new_run(state)
+            async with aclosing(engine.run(prompt, route=col.route, cancel=CancelToken())) as events:
+                async for event in events:
+                    self.wapp.observe(event)
+                    state.apply(event)
+            await col.apply_frame()
+            col.record(state.totals())
+
+    def _mark(self) -> None:
+        cols = [c for c in self.columns if c.results]
+        if not cols:
+            return
+
+        def mean(c: CompareColumn, key: str) -> float:
+            return sum(float(r[key]) for r in c.results) / len(c.results)
+
+        ok = [c for c in cols if all(r["status"] == "ok" for r in c.results)]
+        fastest = min(ok, key=lambda c: mean(c, "latency_ms"), default=None)
+        cheapest = min(ok, key=lambda c: mean(c, "cost"), default=None)
+        for c in cols:
+            marks = []
+            if c is fastest:
+                marks.append("fastest")
+            if c is cheapest:
+                marks.append("cheapest")
+            if c not in ok:
+                marks.append("failed")
+            c.mark(marks)

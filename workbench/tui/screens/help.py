@@ -1,0 +1,58 @@
+"""The help screen (F1 or ?): every key of every screen, read from the bindings themselves so it cannot drift."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+INTRO = """workbench — send prompts through a profile's routes and watch every hop.
+
+Playground: pick a route, write a prompt (Enter = new line, paste keeps every line), ctrl+s sends.
+The waterfall shows each hop on one time axis: ░ waiting for the first token, ▌ first token, █ streaming,
+▷ still growing; ~ marks tokens and cost estimated until the provider's usage arrives. Enter on a hop opens
+its detail. The conversation continues until ctrl+l.
+Compare: one prompt through 2–6 routes side by side; f cycles a column's fault, r repeats ×N.
+Sessions: browse and search saved runs; Enter opens one, d deletes, e exports.
+ctrl+p opens the command palette: every action is there.
+"""
+
+
+def key_table(groups: list[tuple[str, list[Binding]]]) -> str:
+    lines = []
+    for title, bindings in groups:
+        lines.append(f"\n{title}")
+        for b in bindings:
+            if b.description:
+                lines.append(f"  {b.key:<26} {b.description}")
+    return "\n".join(lines)
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 90; max-width: 100%; height: 90%; border: round $primary; background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        from workbench.tui.app import WorkbenchApp
+        from workbench.tui.screens.compare import CompareScreen
+        from workbench.tui.screens.playground import PlaygroundScreen
+        from workbench.tui.screens.sessions import SessionsScreen
+
+        groups = [
+            ("Everywhere", [b for b in WorkbenchApp.BINDINGS if isinstance(b, Binding)]),
+            ("Playground", PlaygroundScreen.BINDINGS),
+            ("Compare", CompareScreen.BINDINGS),
+            ("Sessions", SessionsScreen.BINDINGS),
+        ]
+        with VerticalScroll() as scroll:
+            scroll.border_title = "help · keys"
+            scroll.border_subtitle = "esc close"
+            yield Static(INTRO + key_table(groups), markup=False, id="help-text")  # type: ignore[arg-type]
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)

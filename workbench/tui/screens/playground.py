@@ -1,0 +1,252 @@
+"""The playground: pick a route, write a prompt, watch the answer stream and the hop waterfall grow.
+
+The run itself happens in an exclusive async worker (group "run") that folds engine events into a `RunState`
+(the per-run view model); a 16 Hz timer applies what changed to the widgets, never one render per token. Esc
+cancels through the engine's `CancelToken`; if the engine does not wind down promptly, the worker itself is
+cancelled (which closes the event iterator). The conversation (history) flows into the next prompt until
+ctrl+l starts a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Select, Static
+from textual.worker import Worker, WorkerState
+
+from workbench.tui.routes import price_lookup, route_options, route_summary, routes_missing_env
+from workbench.tui.runner import RunState
+from workbench.tui.widgets import AnswerView, PromptArea, StatusLine, Waterfall
+
+if TYPE_CHECKING:
+    from workbench.tui.app import WorkbenchApp
+
+FRAME_INTERVAL = 1 / 16  # seconds between two frames while a run streams
+HARD_CANCEL_AFTER = 2.0  # seconds to wait for a graceful cancel before cancelling the worker itself
+
+
+class PlaygroundScreen(Screen[None]):
+    """One prompt through one route, live."""
+
+    BINDINGS = [
+        Binding("ctrl+s,ctrl+enter,ctrl+j", "send", "Send", priority=True, id="send", tooltip="Send the prompt"),
+        Binding("escape", "cancel_run", "Stop", id="cancel", tooltip="Cancel the running run"),
+        Binding("ctrl+l", "clear", "New chat", id="clear", tooltip="Clear the answer and the conversation"),
+        Binding("ctrl+e", "focus_routes", "Routes", id="routes", tooltip="Pick another route"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="playground")
+        self.state: RunState | None = None
+        self.history: list[dict[str, str]] = []
+        self._worker: Worker[None] | None = None
+        self._cancel_token: Any = None
+        self._ticker: Timer | None = None
+        self._error: str | None = None
+
+    @property
+    def wapp(self) -> WorkbenchApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        loaded = self.wapp.loaded
+        missing = routes_missing_env(loaded)
+        routes = route_options(loaded)
+        options = [(f"{name} ⚠ needs {', '.join(missing[name])}" if name in missing else name, name) for name in routes]
+        with Horizontal(id="controls"):
+            yield Select(options, value=routes[0], allow_blank=False, id="route")
+            yield Static(route_summary(loaded, routes[0]), id="route-info", markup=False)
+        if missing:
+            names = sorted({v for vs in missing.values() for v in vs})
+            yield Static(
+                f"⚠ missing API keys: {', '.join(names)} — routes marked ⚠ will fail until they are set"
+                " (the simulated routes work).",
+                id="banner",
+                markup=False,
+            )
+        yield PromptArea(id="prompt")
+        with Horizontal(id="work"):
+            yield AnswerView(id="answer")
+            yield Waterfall(id="hops")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(AnswerView).border_title = "answer"
+        self.query_one(Waterfall).border_title = "hops"
+        self._show_idle()
+        self._ticker = self.set_interval(FRAME_INTERVAL, self.apply_frame, pause=True, name="frames")
+        self.query_one(PromptArea).focus()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < 110, "-narrow")
+        self.query_one(Waterfall).show(self.state)
+
+    # -- running ---------------------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._worker is not None and self._worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+
+    @property
+    def route(self) -> str:
+        return str(self.query_one("#route", Select).value)
+
+    @work(exclusive=True, group="run", exit_on_error=False, description="run a prompt through the engine")
+    async def _run_prompt(self, state: RunState) -> None:
+        from workbench.engine.cancel import CancelToken
+
+        try:
+            engine = await self.wapp.engines.get()
+            token = self._cancel_token = CancelToken()
+            self._run_began()
+            async with aclosing(
+                engine.run(state.prompt, route=state.route, cancel=token, history=state.history or None)
+            ) as events:
+                observe = self.wapp.observe
+                for_each = state.apply
+                async for event in events:
+                    observe(event)
+                    for_each(event)
+            if state.finished is None:
+                self._error = "the engine ended the run without reporting its result"
+        except asyncio.CancelledError:
+            state.mark_cancelled()
+            self._error = "the run was stopped"
+            raise
+        except Exception as exc:
+            self._error = str(exc)
+            raise
+        finally:
+            self.call_later(self._run_ended, state)
+
+    def _run_began(self) -> None:
+        self.query_one(StatusLine).show_totals(self.route, self.state.totals() if self.state else {}, turn=self.turn)
+        if self._ticker is not None:
+            self._ticker.resume()
+        self.refresh_bindings()
+
+    async def _run_ended(self, state: RunState) -> None:
+        if self._ticker is not None:
+            self._ticker.pause()
+        await self.apply_frame()
+        fin = state.finished
+        if fin is not None and fin.status == "ok":
+            self.history += [{"role": "user", "content": state.prompt}, {"role": "assistant", "content": fin.output}]
+        elif state.cancelled:
+            self.notify("Run cancelled.", severity="warning", timeout=3)
+        elif fin is not None:
+            self.notify(fin.error or "the run failed", title="run failed", severity="error", timeout=8)
+        if fin is None and not state.cancelled:
+            self.query_one(StatusLine).show_problem("error", state.route, self._error or "")
+        self._cancel_token = None
+        self.refresh_bindings()
+
+    @property
+    def turn(self) -> int:
+        return 1 + len(self.history) // 2
+
+    async def apply_frame(self) -> None:
+        """Apply what changed since the last frame: the waterfall, the totals and one Markdown append."""
+        state = self.state
+        if state is None:
+            return
+        frame = state.take_frame()
+        with self.app.batch_update():
+            self.query_one(Waterfall).show(state)
+            self.query_one(StatusLine).show_totals(
+                state.route,
+                state.totals(),
+                turn=state.turn,
+                error=(state.finished.error if state.finished else None),
+            )
+        if frame.reset is not None or frame.append:
+            await self.query_one(AnswerView).show(reset=frame.reset, append=frame.append)
+
+    # -- actions ---------------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_run":
+            return True if self.running else None
+        return True
+
+    @on(Select.Changed, "#route")
+    def _route_changed(self, event: Select.Changed) -> None:
+        self.query_one("#route-info", Static).update(route_summary(self.wapp.loaded, str(event.value)))
+
+    def select_route(self, name: str) -> None:
+        self.query_one("#route", Select).value = name
+
+    def action_focus_routes(self) -> None:
+        self.query_one("#route", Select).focus()
+
+    async def action_send(self) -> None:
+        prompt = self.query_one(PromptArea).text.strip()
+        if not prompt:
+            self.notify("Write a prompt first.", severity="warning", timeout=3)
+            return
+        if self.running:
+            self.notify("A run is in progress: wait for it, or press Esc to cancel it.", severity="warning", timeout=4)
+            return
+        loaded = self.wapp.loaded
+        route = self.route
+        state = RunState(
+            route,
+            prompt,
+            multi_step=len(loaded.profile.routes[route].steps) > 1,
+            clock=self.wapp.clock,
+            price_of=price_lookup(loaded),
+            history=self.history,
+        )
+        self._error = None
+        answer = self.query_one(AnswerView)
+        answer.border_title = f"answer · {route} · turn {self.turn}"
+        await answer.clear()
+        state.turn = self.turn
+        self.state = state
+        self.query_one(Waterfall).show(state)
+        self.query_one(StatusLine).show_totals(route, state.totals(), turn=self.turn)  # feedback at once
+        self._worker = self._run_prompt(state)
+        self.refresh_bindings()
+
+    def action_cancel_run(self) -> None:
+        if not self.running:
+            return
+        worker, token = self._worker, self._cancel_token
+        if token is not None:
+            token.cancel("cancelled by user")
+            self.set_timer(HARD_CANCEL_AFTER, lambda: self._hard_cancel(worker), name="hard-cancel")
+        elif worker is not None:
+            worker.cancel()
+
+    def _hard_cancel(self, worker: Worker[None] | None) -> None:
+        if worker is not None and worker is self._worker and self.running:
+            worker.cancel()
+
+    async def action_clear(self) -> None:
+        if self.running:
+            self.notify("A run is in progress: press Esc to cancel it first.", severity="warning", timeout=4)
+            return
+        self.state = None
+        self.history = []
+        self.query_one(Waterfall).show(None)
+        answer = self.query_one(AnswerView)
+        answer.border_title = "answer"
+        await answer.clear(hint=True)
+        self._show_idle()
+
+    def _show_idle(self) -> None:
+        profile = self.wapp.loaded.profile
+        self.query_one(StatusLine).show_idle(profile.name, len(profile.routes))
+
+    @on(Waterfall.HopSelected)
+    def _open_hop(self, event: Waterfall.HopSelected) -> None:
+        from workbench.tui.screens.hop_detail import HopDetailScreen
+
+        self.app.push_screen(HopDetailScreen(event.row))

@@ -1,0 +1,171 @@
+"""The live hop waterfall: one row per hop, nested as the hops are, with a time bar on a shared time axis.
+
+Each frame (15-20 a second while a run streams) the whole list is rebuilt from the run's view model
+(`RunState.ordered_rows()`); it is a few dozen rows of Rich Text, so rebuilding is cheaper than diffing. Bars
+grow with the clock while a hop is open; `░` is time before the first token, `▌` the first token, `█` streaming,
+`▷` a bar still growing. Tokens and cost count up while an attempt streams, marked `~` until the provider's usage
+arrives. Decisions show their reason inline. Enter (or a click) on a row posts `Waterfall.HopSelected`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from workbench.tui.fmt import usd
+from workbench.tui.runner import ACTIVE, HopRow, RunState
+
+STATUS_STYLE = {
+    "ok": "green",
+    "error": "red",
+    "timeout": "red",
+    "skipped": "yellow",
+    "cancelled": "yellow",
+    "superseded": "yellow",
+    "running": "cyan",
+    "streaming": "cyan",
+}
+ICON = {
+    "ok": "✓",
+    "error": "✗",
+    "timeout": "✗",
+    "skipped": "↷",
+    "cancelled": "■",
+    "superseded": "≈",
+    "running": "●",
+    "streaming": "●",
+}
+DECISION_ICON = {"retry": "↻", "fallback": "⤳", "skip": "↷", "route": "◇", "branch": "◇", "hedge": "⇉"}
+
+
+def bar(row: HopRow, axis: float, width: int, now: float) -> Text:
+    """The row's time bar, `width` cells for `axis` seconds."""
+    out = Text(" " * width)
+    if width <= 0 or row.t_start is None:
+        return out
+    scale = width / max(axis, 1e-6)
+    active = row.status in ACTIVE
+    end = now if active or row.t_end is None else row.t_end
+    a = min(width - 1, int(row.t_start * scale))
+    b = min(width, max(a + 1, int(end * scale + 0.5)))
+    first = None if row.t_first is None else min(b - 1, max(a, int(row.t_first * scale)))
+    style = STATUS_STYLE.get(row.status, "")
+    cells = []
+    for i in range(a, b):
+        if first is None or i < first:
+            cells.append("░" if row.kind == "attempt" else "▒")
+        elif i == first:
+            cells.append("▌")
+        else:
+            cells.append("█")
+    if active and cells:
+        cells[-1] = "▷"
+    out = Text(" " * a)
+    out.append("".join(cells), style=style)
+    out.append(" " * (width - b))
+    return out
+
+
+def _cost_text(cost: Decimal | None, estimated: bool) -> str:
+    if cost is None:
+        return ""
+    return ("~$" if estimated else "$") + usd(cost)
+
+
+class Waterfall(OptionList):
+    """Hops of one run on a shared time axis."""
+
+    class HopSelected(Message):
+        def __init__(self, row: HopRow) -> None:
+            super().__init__()
+            self.row = row
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.state: RunState | None = None
+        self._keys: list[str] = []
+
+    def show(self, state: RunState | None) -> None:
+        """Redraw from the run's view model (or empty it)."""
+        self.state = state
+        keep = self.highlighted
+        self.clear_options()
+        self._keys = []
+        if state is None:
+            self.border_title = "hops"
+            return
+        now = state.now()
+        axis = max(now, 0.05)
+        self.border_title = f"hops · 0 ─ {axis * 1000:,.0f} ms"
+        width = max(20, self.scrollable_content_region.width or self.size.width - 2 or 60)
+        compact = width < 72
+        label_w = 14 if compact else 22
+        tail_w = 20 if compact else 30
+        bar_w = max(6, width - label_w - tail_w - 3)
+        options = []
+        for depth, row in state.ordered_rows():
+            options.append(
+                Option(self._line(state, depth, row, axis, now, label_w, bar_w, tail_w, compact), id=row.key)
+            )
+            self._keys.append(row.key)
+        self.add_options(options)
+        if keep is not None and keep < len(options):
+            self.highlighted = keep
+
+    def _line(
+        self,
+        state: RunState,
+        depth: int,
+        row: HopRow,
+        axis: float,
+        now: float,
+        label_w: int,
+        bar_w: int,
+        tail_w: int,
+        compact: bool,
+    ) -> Text:
+        indent = "  " * depth
+        if row.kind == "decision":
+            icon = DECISION_ICON.get(row.status, "›")
+            line = Text(f"{indent}{icon} ", style="bold magenta")
+            line.append(f"{row.label}: ", style="magenta")
+            line.append(row.detail, style="italic")
+            line.truncate(label_w + bar_w + tail_w + 2, overflow="ellipsis")
+            return line
+        icon = ICON.get(row.status, "·")
+        name = row.label.strip() if row.kind == "attempt" else f"{row.kind} {row.label}"
+        if row.kind == "attempt" and row.attempt:
+            name += f" #{row.attempt}"
+        label = Text(f"{indent}{icon} {name}", style=STATUS_STYLE.get(row.status, ""))
+        label.truncate(label_w, overflow="ellipsis", pad=True)
+        line = Text.assemble(label, " ", bar(row, axis, bar_w, now), " ")
+        tin, tout, cost, est = state.live_tokens(row)
+        tail = Text()
+        if row.kind == "attempt":
+            if not compact and row.latency_ms is not None and row.status not in ACTIVE:
+                tail.append(f"{row.latency_ms:>6,.0f}ms ")
+            if tout is not None:
+                tail.append(f"{'~' if est else ''}{tout:,}tok ")
+            tail.append(_cost_text(cost, est), style="bold" if not est else "")
+        else:
+            tail.append(row.status, style=STATUS_STYLE.get(row.status, ""))
+            if row.detail and row.status not in ("ok",) and not compact:
+                tail.append(f" {row.detail}", style="italic")
+        tail.truncate(tail_w, overflow="ellipsis")
+        line.append(tail)
+        return line
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if self.state is not None and event.option.id in self.state.rows:
+            self.post_message(self.HopSelected(self.state.rows[event.option.id]))
+
+    def statuses(self, kind: str | None = None) -> list[str]:
+        """Statuses of the rows top to bottom (tests, the status line)."""
+        if self.state is None:
+            return []
+        return [r.status for _, r in self.state.ordered_rows() if kind is None or r.kind == kind]
