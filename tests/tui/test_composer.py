@@ -133,3 +133,32 @@ def test_the_flow_view_draws_branches_and_what_follows(profile_file: Path) -> No
 def test_composer_snapshot(snap_compare, size: tuple[int, int]) -> None:
     editor = ProfileEditor.open(FIXTURE)  # opened, never saved
     assert snap_compare(ComposerApp(editor), terminal_size=size)
+
+
+async def test_an_unsaved_edit_is_what_the_playground_runs(profile_file: Path, tmp_path: Path) -> None:
+    from tui_helpers import run_to_end
+
+    from workbench.profiles.load import load_profile
+    from workbench.tui.app import make_app
+
+    before = profile_file.read_text()
+    app = make_app(load_profile(profile_file), settings_file=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await app.wait_for_engine()
+        await pilot.press("ctrl+e")
+        await pilot.pause()
+        composer = app.screen
+        assert isinstance(composer, Composer)
+        targets = composer.query_one("#targets", Input)
+        targets.value = "steady, swift"
+        targets.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "modified" in app.title
+        await pilot.press("escape")
+        await pilot.pause()
+        assert await app.wait_for_engine()
+        await run_to_end(pilot, "Which model answers first now?", route="default")
+        attempts = [r for r in app.screen.state.rows.values() if r.kind == "attempt"]
+        assert attempts and attempts[0].model == "steady" and attempts[0].status == "ok"
+    assert profile_file.read_text() == before  # tried, not saved

@@ -75,6 +75,10 @@ class TickClock:
         self.t += 0.01
         return self.t
 
+    def peek(self) -> float:
+        """What a frame reads: the time now, without advancing (frames vary in number; events do not)."""
+        return self.t
+
 
 class FixedTimings:
     """The real engine, with its measured durations replaced by fixed figures as events pass through.

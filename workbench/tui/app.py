@@ -47,6 +47,7 @@ class WorkbenchApp(App[None]):
         Binding("ctrl+k,f3", "switch_mode('compare')", "Compare", priority=True, id="compare"),
         Binding("ctrl+o,f4", "switch_mode('sessions')", "Sessions", priority=True, id="sessions"),
         Binding("ctrl+g,f2", "switch_mode('playground')", "Playground", priority=True, id="playground"),
+        Binding("ctrl+e,f6", "routes", "Routes", priority=True, id="composer", tooltip="Compose and edit routes"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
 
@@ -72,6 +73,7 @@ class WorkbenchApp(App[None]):
         self._settings_file = settings_file
         self.settings: TuiSettings = load_settings(settings_file)
         self.title = f"workbench · {self.profile.name}"
+        self.editor: Any = None  # the composer's ProfileEditor, once opened
 
     def _engine_failed(self, message: str, title: str) -> None:
         self.notify(message, title=title, severity="error", timeout=10)
@@ -126,6 +128,37 @@ class WorkbenchApp(App[None]):
 
         if not isinstance(self.screen, HealthScreen):
             self.push_screen(HealthScreen())
+
+    def action_routes(self) -> None:
+        from workbench.tui.composer import Composer
+
+        if isinstance(self.screen, Composer):
+            return
+        if self.editor is None:
+            if self.loaded.path is None:
+                self.notify("this profile was not loaded from a file: nothing to edit", severity="warning")
+                return
+            from workbench.profiles.edit import ProfileEditor
+
+            self.editor = ProfileEditor(self.loaded.path, self.loaded.text, self.loaded.text, self.loaded)
+        self.push_screen(Composer(self.editor))
+
+    async def on_composer_edited(self, message: Any) -> None:
+        """Try before saving: the edited profile is what the playground and compare run from now on."""
+        editor = message.editor
+        loaded = editor.current()
+        if loaded.text == self.loaded.text:
+            return
+        self.loaded, self.profile = loaded, loaded.profile
+        self.title = f"workbench · {self.profile.name}" + (" ● modified" if editor.modified else "")
+        await self.engines.replace(loaded)
+        try:
+            playground = self.get_screen("playground")
+        except Exception:  # noqa: BLE001 - the mode's screen may not exist yet
+            return
+        reload = getattr(playground, "reload_profile", None)
+        if reload is not None and playground.is_mounted:
+            reload()
 
     def action_use_route(self, name: str) -> None:
         self.switch_mode("playground")

@@ -69,6 +69,15 @@ class EngineHost:
             raise EngineError(f"the engine is not running: {self.error or 'it was closed'}")
         return self.engine
 
+    async def replace(self, loaded: LoadedProfile) -> None:
+        """Run another profile from now on (the composer's edits): close this engine, start one on `loaded`."""
+        await self.close()
+        self.loaded = loaded
+        self.engine, self.error, self._task = None, None, None
+        self._ready = asyncio.Event()
+        self._closing = asyncio.Event()
+        self.start()
+
     async def close(self) -> None:
         self._closing.set()
         if self._task is not None:

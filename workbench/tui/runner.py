@@ -275,7 +275,12 @@ class RunState:
     # -- the waterfall and the totals (read 15-20 times a second by the frame timer) -----------------------
     def now(self) -> float:
         """Seconds on the run's time axis: the end of the run once it finished, else the clock."""
-        return self.ended_at if self.ended_at is not None else self.clock() - self.t0
+        if self.ended_at is not None:
+            return self.ended_at
+        # A clock may offer `peek` (a reading that does not advance it): frame reads then leave the times the
+        # events are stamped with unchanged, so a test's fake clock gives the same picture however many frames ran.
+        peek = getattr(self.clock, "peek", None)
+        return (peek() if peek is not None else self.clock()) - self.t0
 
     def ordered_rows(self) -> list[tuple[int, HopRow]]:
         """Rows as a tree (depth, row): each hop followed by its children (attempts, decisions, parallel

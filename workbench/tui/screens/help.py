@@ -39,6 +39,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         from workbench.tui.app import WorkbenchApp
+        from workbench.tui.composer import Composer
         from workbench.tui.screens.compare import CompareScreen
         from workbench.tui.screens.playground import PlaygroundScreen
         from workbench.tui.screens.sessions import SessionsScreen
@@ -48,6 +49,7 @@ class HelpScreen(ModalScreen[None]):
             ("Playground", PlaygroundScreen.BINDINGS),
             ("Compare", CompareScreen.BINDINGS),
             ("Sessions", SessionsScreen.BINDINGS),
+            ("Routes (composer)", Composer.BINDINGS),
         ]
         with VerticalScroll() as scroll:
             scroll.border_title = "help · keys"

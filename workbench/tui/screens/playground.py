@@ -40,7 +40,7 @@ class PlaygroundScreen(Screen[None]):
         Binding("ctrl+s,ctrl+enter,ctrl+j", "send", "Send", priority=True, id="send", tooltip="Send the prompt"),
         Binding("escape", "cancel_run", "Stop", id="cancel", tooltip="Cancel the running run"),
         Binding("ctrl+l", "clear", "New chat", id="clear", tooltip="Clear the answer and the conversation"),
-        Binding("ctrl+e", "focus_routes", "Routes", id="routes", tooltip="Pick another route"),
+        Binding("ctrl+r", "focus_routes", "Route", id="route", tooltip="Pick another route"),
     ]
 
     def __init__(self) -> None:
@@ -78,6 +78,17 @@ class PlaygroundScreen(Screen[None]):
             yield Waterfall(id="hops")
         yield StatusLine(id="status")
         yield Footer()
+
+    def reload_profile(self) -> None:
+        """The app's profile changed (the composer's unsaved edits): offer its routes, keep the choice if it is
+        still there."""
+        loaded = self.wapp.loaded
+        routes = route_options(loaded)
+        select = self.query_one("#route", Select)
+        current = select.value
+        select.set_options([(name, name) for name in routes])
+        select.value = current if current in routes else routes[0]
+        self.query_one("#route-info", Static).update(route_summary(loaded, str(select.value)))
 
     def on_mount(self) -> None:
         self.query_one(AnswerView).border_title = "answer"

@@ -35,8 +35,8 @@ class StatusLine(Static):
         status = str(totals["status"])
         tilde = "~" if totals.get("estimated") else ""
         parts: list[str | tuple[str, str]] = [
-            ("● " + status, _STATUS_STYLE.get(status, "bold")),
-            f"  {_ms(totals['latency_ms'])} · TTFT {_ms(totals['ttft_ms'])}",
+            ("● " + status + "\u00a0\u00a0", _STATUS_STYLE.get(status, "bold")),
+            f"{_ms(totals['latency_ms'])} · TTFT {_ms(totals['ttft_ms'])}",
             f" · {totals['input_tokens']:,} in / {tilde}{totals['output_tokens']:,} out",
             f" · {tilde}${usd(totals['cost'])}",
             (f" · {route} · turn {turn}", "$text-muted"),
