@@ -20,6 +20,7 @@ _COMMANDS = {
     "profile": "workbench.cli.profile_cmd:profile",
     "sim": "workbench.cli.sim_cmd:sim",
     "sessions": "workbench.cli.sessions_cmd:sessions",
+    "serve": "workbench.cli.serve_cmd:serve",
 }
 
 
@@ -30,6 +31,7 @@ _SUMMARIES = {
     "profile": "Check a profile file, or print the profile JSON Schema.",
     "sim": "Run the LLM simulator (OpenAI and Anthropic wire formats).",
     "sessions": "List, show, search, export, import, remove and re-price saved runs.",
+    "serve": "Serve the workbench TUI in a web browser (loopback by default).",
 }
 
 
