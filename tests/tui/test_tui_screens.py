@@ -123,3 +123,39 @@ async def test_enter_on_a_hop_opens_its_detail(tmp_path: Path) -> None:
         await pilot.press("enter")
         assert isinstance(app.screen, HopDetailScreen)
         assert '"hop_finished"' in str(app.screen.query_one("#hop-detail").render())
+
+
+async def test_what_if_reprices_a_finished_column_at_another_models_prices(tmp_path: Path) -> None:
+    from textual.widgets import Static
+
+    from workbench.tui.whatif import finished_hops
+
+    app = make_app(demo_profile(), settings_file=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await app.wait_for_engine()
+        await pilot.press("ctrl+k")
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        screen.query_one(PromptArea).insert("Summarise the incident")
+        await screen.action_send()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        col = screen.columns[0]
+        choices = [None, *app.loaded.profile.models]
+        while col.whatif != "sage":
+            screen.action_whatif(col)
+            assert col.whatif in choices
+        # by hand: every attempt's usage at sage's published rates (USD per 1M: input 3.00, output 15.00)
+        usage = [h.usage for h in finished_hops(col.state) if h.kind == "attempt" and h.usage]
+        assert usage and all(u["cache_read_tokens"] == 0 and u["reasoning_tokens"] == 0 for u in usage)
+        expected = sum(
+            (Decimal(u["input_tokens"]) * Decimal("3.00") + Decimal(u["output_tokens"]) * Decimal("15.00"))
+            / Decimal(1_000_000)
+            for u in usage
+        )
+        shown = str(col.query_one("#col-whatif", Static).render())
+        assert shown.startswith("what-if sage: $") and "re-priced, not called" in shown
+        from workbench.tui.fmt import usd
+
+        assert f"${usd(expected)}" in shown

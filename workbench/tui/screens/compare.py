@@ -64,6 +64,7 @@ class CompareScreen(Screen[None]):
         Binding("r", "repeat", "Repeat ×5"),
         Binding("a", "add", "Add column"),
         Binding("x", "remove", "Remove"),
+        Binding("w", "whatif", "What-if price"),
         Binding("escape", "cancel", "Stop"),
     ]
 
@@ -81,7 +82,7 @@ class CompareScreen(Screen[None]):
         routes = route_options(self.wapp.loaded)
         yield Static("compare · one prompt through every column · tab moves between columns", id="compare-title")
         prompt = PromptArea(id="compare-prompt")
-        prompt.border_subtitle = "ctrl+s send · r repeat ×5 · f fault · a/x add/remove column"
+        prompt.border_subtitle = "ctrl+s send · r repeat ×5 · f fault · w what-if price · a/x add/remove column"
         yield prompt
         with HorizontalScroll(id="columns"):
             for route in routes[: min(3, len(routes))]:
@@ -107,6 +108,19 @@ class CompareScreen(Screen[None]):
             return
         col.fault = FAULTS[(FAULTS.index(col.fault) + 1) % len(FAULTS)]
         col.show_header()
+
+    def action_whatif(self, column: CompareColumn | None = None) -> None:
+        """Cycle the column's what-if model: the finished run re-priced at another model's prices."""
+        col = column or self._focused_column() or (self.columns[0] if self.columns else None)
+        if col is None:
+            return
+        models = list(self.wapp.loaded.profile.models)
+        choices: list[str | None] = [None, *models]
+        col.models = dict(self.wapp.loaded.profile.models)
+        col.whatif = choices[(choices.index(col.whatif) + 1) % len(choices)] if col.whatif in choices else None
+        col.show_whatif()
+        if col.whatif is not None and (col.state is None or col.state.finished is None):
+            self.notify(f"what-if {col.whatif}: shown once this column has a finished run", timeout=3)
 
     def action_add(self) -> None:
         cols = self.columns

@@ -49,6 +49,8 @@ class CompareColumn(Vertical, can_focus=True):
         self.marks: list[str] = []
         self._text = ""
         self._rendered = False
+        self.whatif: str | None = None  # a model alias whose prices the finished run is re-priced at
+        self.models: dict[str, Any] = {}  # the profile's models (set by the screen), for what-if prices
 
     def compose(self) -> ComposeResult:
         yield Static(id="col-fault", markup=False)
@@ -60,6 +62,7 @@ class CompareColumn(Vertical, can_focus=True):
         yield Static(id="col-hops")
         yield Static(id="col-totals")
         yield Static(id="col-stats")
+        yield Static(id="col-whatif", markup=False)
 
     def on_mount(self) -> None:
         self.show_header()
@@ -130,6 +133,23 @@ class CompareColumn(Vertical, can_focus=True):
     def record(self, totals: dict[str, Any]) -> None:
         self.results.append(totals)
         self.show_stats()
+        self.show_whatif()
+
+    def show_whatif(self) -> None:
+        from workbench.tui.whatif import finished_hops, reprice
+
+        widget = self.query_one("#col-whatif", Static)
+        state, alias = self.state, self.whatif
+        if alias is None or state is None or state.finished is None or alias not in self.models:
+            widget.update("")
+            return
+        actual = Decimal(str(state.finished.cost_usd))
+        cost = reprice(finished_hops(state), self.models[alias])
+        if cost is None:
+            widget.update(f"what-if {alias}: no price in force")
+            return
+        change = f" ({(cost - actual) / actual * 100:+.0f}%)" if actual else ""
+        widget.update(f"what-if {alias}: ${usd(cost)}{change} · re-priced, not called")
 
     def show_stats(self) -> None:
         runs = self.results
