@@ -92,6 +92,7 @@ async def governed_generate(call: StepCall) -> AsyncIterator[Event]:
     update: dict[str, Any] = {}
     sub_ctx = ctx
     error: str | None = None
+    sub_input = render(step.prompt, ctx.template_vars()) if step.prompt else ctx.last_output
     if refused and allowed:
         update["targets"] = allowed
     if allowed:
@@ -130,9 +131,7 @@ async def governed_generate(call: StepCall) -> AsyncIterator[Event]:
         if step.max_tokens is not None:
             limit = min(limit, step.max_tokens)
         if history:
-            kept, dropped, tokens = fit_history(
-                system, history, user, limit, model_id=primary.model, encoding=encoding
-            )
+            kept, dropped, tokens = fit_history(system, history, user, limit, model_id=primary.model, encoding=encoding)
             if dropped:
                 changed = True
                 history = kept
@@ -149,9 +148,7 @@ async def governed_generate(call: StepCall) -> AsyncIterator[Event]:
                 )
         if step.max_tokens is not None:
             msgs = ([{"role": "system", "content": system}] if system else []) + history
-            tokens = count_messages(
-                [*msgs, {"role": "user", "content": user}], model=primary.model, encoding=encoding
-            )
+            tokens = count_messages([*msgs, {"role": "user", "content": user}], model=primary.model, encoding=encoding)
             if tokens > step.max_tokens:
                 error = f"the prompt is {tokens} tokens, over the step's max_tokens cap of {step.max_tokens}"
                 pre.append(
@@ -168,6 +165,7 @@ async def governed_generate(call: StepCall) -> AsyncIterator[Event]:
 
             update.update({"prompt": None, "system": raw(system) if system else None, "history": bool(history)})
             sub_ctx = replace(ctx, last_output=user, history=history)
+            sub_input = user
     else:
         error = f"every target of step {step.name!r} is refused by its allow rules"
 
@@ -230,18 +228,19 @@ async def governed_generate(call: StepCall) -> AsyncIterator[Event]:
         call.result = StepResult(name=step.name, kind="generate", status="error", error=error, reason=error)
         return
 
-    if not update and not pre and not refused:
-        async for event in generate_step(call):
-            yield event
-        return
-
     sub = replace(call, step=step.model_copy(update=update) if update else step, ctx=sub_ctx, result=None)
     first = True
+    answered_by: str | None = None
     async for event in generate_step(sub):
         yield event
+        if isinstance(event, HopFinished) and event.kind == HopKind.ATTEMPT and event.status == HopStatus.OK:
+            answered_by = event.model
         if first:
             first = False
             refusals = refusal_events(event.hop_id if isinstance(event, HopStarted) else None)  # type: ignore[arg-type]
             for extra in refusals:
                 yield extra
     call.result = sub.result
+    if call.result is not None:  # what a gate needs to re-run this step: its input, and who answered
+        call.result.data.setdefault("input", sub_input)
+        call.result.data.setdefault("model", answered_by)
