@@ -25,9 +25,9 @@ from typing import Any
 from workbench.engine.context import StepCall, StepResult
 from workbench.engine.events import Decision, DecisionAction, Event, GateVerdict, HopKind, HopStatus
 from workbench.engine.subcall import Hop, model_step, run_model
+from workbench.sim.roles import JUDGE_MARK
 from workbench.tokens import count_text
 
-JUDGE_MARK = "You are a judge."
 JUDGE_SYSTEM = (
     JUDGE_MARK + " Score how well the answer meets the rubric, from 0 (not at all) to 1 (fully).\n"
     "Rubric: {rubric}\n"

@@ -19,9 +19,9 @@ from typing import Any
 from workbench.engine.context import StepCall, StepResult
 from workbench.engine.events import Decision, DecisionAction, Event, HopKind
 from workbench.engine.subcall import Hop, model_step, run_model
+from workbench.sim.roles import CLASSIFIER_MARK
 from workbench.tokens import count_text
 
-CLASSIFIER_MARK = "You are a request classifier."
 CLASSIFIER_SYSTEM = (
     CLASSIFIER_MARK + " Read the user's request and choose the one category that fits it best.\n"
     "Categories:\n{categories}\n"

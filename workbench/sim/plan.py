@@ -85,14 +85,21 @@ class Plan:
 
     @cached_property
     def _answer(self) -> tuple[str, Finish, str | None]:
-        full = make_answer(
-            seed=self.seed,
-            model=self.prompt.model,
-            prompt_text=self.prompt.text,
-            focus=self.prompt.focus,
-            answer_tokens=self.behaviour.answer_tokens,
-            encoding=self.encoding,
-        ).text
+        from workbench.sim.roles import role_answer
+
+        role = role_answer(self.prompt.messages, self.seed) if self.behaviour.plays_roles else None
+        full = (
+            role
+            if role is not None
+            else make_answer(
+                seed=self.seed,
+                model=self.prompt.model,
+                prompt_text=self.prompt.text,
+                focus=self.prompt.focus,
+                answer_tokens=self.behaviour.answer_tokens,
+                encoding=self.encoding,
+            ).text
+        )
         text, finish, stop_seq = full, "stop", None
         for seq in self.prompt.stop:
             at = text.find(seq) if seq else -1
