@@ -50,7 +50,7 @@ def _spans(text: str, kinds: Iterable[str]) -> list[tuple[int, int, str]]:
                 digits = re.sub(r"\D", "", m.group(0))
                 if not (13 <= len(digits) <= 19 and luhn_ok(digits)):
                     continue
-            if kind == "phone" and len(re.sub(r"\D", "", m.group(0))) < 7:
+            if kind == "phone" and not 7 <= len(re.sub(r"\D", "", m.group(0))) <= 15:  # E.164: at most 15
                 continue
             taken.append((start, end, kind))
     return sorted(taken)
