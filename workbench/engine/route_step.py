@@ -69,15 +69,17 @@ def difficulty(text: str) -> tuple[float, dict[str, Any]]:
     questions = text.count("?")
     code = bool(re.search(r"```|\bdef |\bclass |\bimport |[;{}]\s*$|=>|\(\)", text, re.M))
     parts = questions + len(re.findall(r"(?m)^\s*(?:\d+[.)]|[-*])\s+", text))
+    files = sorted(set(re.findall(r"\b[\w/-]+\.(?:py|js|ts|tsx|go|rs|java|rb|c|cpp|h|cs|kt|swift)\b", text)))
     hard = sorted({w for w in words if w in _HARD_WORDS})
     easy = sorted({w for w in words if w in _EASY_WORDS})
     score = 0.35 * min(tokens / 300, 1.0)
     score += 0.15 if code else 0.0
     score += 0.1 * min(max(parts - 1, 0), 3)
     score += 0.12 * min(len(hard), 4)
+    score += 0.2 if len(files) >= 2 else 0.0
     score -= 0.1 * min(len(easy), 2)
     score = round(min(max(score, 0.0), 1.0), 3)
-    return score, {"tokens": tokens, "code": code, "parts": parts, "hard_words": hard, "easy_words": easy}
+    return score, {"tokens": tokens, "code": code, "parts": parts, "files": files, "hard_words": hard, "easy_words": easy}
 
 
 def _rule_matches(rule: Any, text: str, metadata: dict[str, str]) -> str | None:
