@@ -251,12 +251,24 @@ async def _run(
     help="profile file (default: profiles/demo.yaml in a workbench checkout, else the demo shipped with workbench)",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the routes as JSON")
-def routes(profile_path: Path | None, as_json: bool) -> None:
-    """List a profile's routes and their steps (targets in fallback order)."""
+@click.option("--route", "route_name", default=None, help="draw this route's steps and branches as a tree")
+def routes(profile_path: Path | None, as_json: bool, route_name: str | None) -> None:
+    """List a profile's routes and their steps (targets in fallback order), or draw one route as a tree."""
     from workbench.profiles.load import load_profile
     from workbench.profiles.steps import step_targets
 
     profile = load_profile(profile_path or default_profile_path()).profile
+    if route_name is not None and not as_json:
+        if route_name not in profile.routes:
+            raise click.BadParameter(
+                f"no route {route_name!r} (routes: {', '.join(profile.routes)})", param_hint="--route"
+            )
+        from rich.console import Console
+
+        from workbench.cli.route_tree import route_tree
+
+        Console().print(route_tree(profile, route_name))
+        return
     default = profile.default_route or next(iter(profile.routes))
     if as_json:
         data = {
