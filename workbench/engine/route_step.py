@@ -79,7 +79,14 @@ def difficulty(text: str) -> tuple[float, dict[str, Any]]:
     score += 0.2 if len(files) >= 2 else 0.0
     score -= 0.1 * min(len(easy), 2)
     score = round(min(max(score, 0.0), 1.0), 3)
-    return score, {"tokens": tokens, "code": code, "parts": parts, "files": files, "hard_words": hard, "easy_words": easy}
+    return score, {
+        "tokens": tokens,
+        "code": code,
+        "parts": parts,
+        "files": files,
+        "hard_words": hard,
+        "easy_words": easy,
+    }
 
 
 def _rule_matches(rule: Any, text: str, metadata: dict[str, str]) -> str | None:
