@@ -45,7 +45,17 @@ async def wait_for_status(pilot: Any, status: str, timeout: float = 5.0) -> None
 
 
 def test_route_selector_lists_the_default_route_first(demo) -> None:
-    assert route_options(demo) == ["default", "fallback", "frontier", "budget"]
+    assert route_options(demo) == [
+        "default",
+        "fallback",
+        "frontier",
+        "budget",
+        "support",
+        "code",
+        "shop",
+        "assistant",
+        "risk",
+    ]
 
 
 async def test_idle_screen_names_the_profile_and_selects_the_default_route(demo) -> None:
@@ -55,7 +65,7 @@ async def test_idle_screen_names_the_profile_and_selects_the_default_route(demo)
         assert "demo" in app.title
         assert app.query_one("#route", Select).value == "default"
         assert app.focused is app.query_one("#prompt", Input)
-        assert status_text(app).startswith("ready · profile demo · 4 routes")
+        assert status_text(app).startswith("ready · profile demo · 9 routes")
         assert app.query_one(HopTable).row_count == 0
 
 
