@@ -65,6 +65,10 @@ def message_text(content: Any) -> str:
     return ""
 
 
+def _plain_answer(**kwargs: Any) -> str:
+    return make_answer(**kwargs).text
+
+
 @dataclass
 class Plan:
     prompt: Prompt
@@ -86,20 +90,21 @@ class Plan:
     @cached_property
     def _answer(self) -> tuple[str, Finish, str | None]:
         from workbench.sim.roles import role_answer
+        from workbench.sim.shapes import shaped_answer
 
         role = role_answer(self.prompt.messages, self.seed) if self.behaviour.plays_roles else None
-        full = (
-            role
-            if role is not None
-            else make_answer(
+        if role is not None:
+            full = role
+        else:
+            answer = shaped_answer if self.behaviour.markdown else _plain_answer
+            full = answer(
                 seed=self.seed,
                 model=self.prompt.model,
                 prompt_text=self.prompt.text,
                 focus=self.prompt.focus,
                 answer_tokens=self.behaviour.answer_tokens,
                 encoding=self.encoding,
-            ).text
-        )
+            )
         text, finish, stop_seq = full, "stop", None
         for seq in self.prompt.stop:
             at = text.find(seq) if seq else -1
