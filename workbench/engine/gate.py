@@ -118,9 +118,9 @@ def check_static(check: Any, text: str, ctx: Any) -> tuple[bool, float | None, s
     if kind == "pii":
         from workbench.engine.pii import find_pii
 
-        found = find_pii(text, check.kinds)
-        words = ", ".join(f"{n} {k}" for k, n in sorted(found.items()))
-        return not found, 0.0 if found else 1.0, f"found {words}" if found else "no PII found"
+        pii = find_pii(text, check.kinds)
+        words = ", ".join(f"{n} {k}" for k, n in sorted(pii.items()))
+        return not pii, 0.0 if pii else 1.0, f"found {words}" if pii else "no PII found"
     raise ValueError(f"unknown check type {kind!r}")
 
 
@@ -212,7 +212,9 @@ async def gate_step(call: StepCall) -> AsyncIterator[Event]:
             return
         if target is not None and step.on_fail == "retry" and retries < step.max_retries:
             action = "retry"
-        elif target is not None and step.on_fail in ("retry", "fallback") and not tried_fallback:
+        elif (
+            target is not None and checked is not None and step.on_fail in ("retry", "fallback") and not tried_fallback
+        ):
             used = checked.data.get("model")
             aliases = [t.model for t in target.targets]
             rest = target.targets[aliases.index(used) + 1 :] if used in aliases else []
@@ -233,6 +235,7 @@ async def gate_step(call: StepCall) -> AsyncIterator[Event]:
             return
         from workbench.profiles.templates import render
 
+        assert checked is not None and found is not None and target is not None  # an action needs all three
         feedback = render(step.feedback, ctx.template_vars()) if step.feedback else "; ".join(failures)
         ctx.feedback = feedback
         original = checked.data.get("input", ctx.input)
