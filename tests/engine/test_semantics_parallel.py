@@ -3,6 +3,7 @@ hop id, costs add up exactly, and each merge rule holds. Also: an unknown templa
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -18,13 +19,15 @@ providers: {local: {kind: sim, wire: openai}, other: {kind: sim, wire: anthropic
 models:
   specs: {provider: local, model: sim-specs, prices: [{input: 1, output: 2}], sim: {ttft_ms: 0, tokens_per_s: 2000, answer_tokens: 30}}
   reviews: {provider: other, model: sim-reviews, prices: [{input: 3, output: 5}], sim: {ttft_ms: 0, tokens_per_s: 2000, answer_tokens: 30}}
-  slow: {provider: local, model: sim-slow, prices: [{input: 1, output: 1}], sim: {ttft_ms: 300, tokens_per_s: 2000, answer_tokens: 10}}
+  slow: {provider: local, model: sim-slow, prices: [{input: 1, output: 1}], sim: {ttft_ms: 3000, tokens_per_s: 2000, answer_tokens: 10}}
   judge: {provider: local, model: sim-judge, prices: [{input: 0.5, output: 0.5}], sim: {ttft_ms: 0}}
 routes:
   all:
     steps: [{kind: parallel, name: fan, targets: [specs, reviews], merge: all}]
   first:
     steps: [{kind: parallel, name: fan, targets: [slow, specs], merge: first}]
+  slow_pair:
+    steps: [{kind: parallel, name: fan, targets: [slow, slow], merge: all}]
   judged:
     steps:
       - kind: parallel
@@ -67,8 +70,28 @@ async def test_first_merge_takes_the_first_to_finish(loaded) -> None:
     merge = of(events, "decision", action="merge")[0]
     assert merge.data["chosen"] == ["specs"]
     specs = of(events, "hop_finished", kind="attempt", model="specs")[0]
-    assert events[-1].output == specs.output
+    assert events[-1].output == specs.output and events[-1].status == "ok"
+    slow = of(events, "hop_finished", kind="attempt", model="slow")[0]  # cancelled once specs answered
+    assert slow.status == "cancelled" and "specs answered first" in slow.reason
     assert events[-1].cost_usd == sum(h.cost_usd for h in of(events, "hop_finished", kind="attempt"))
+
+
+async def test_a_user_cancel_reaches_every_child(loaded) -> None:
+    from workbench.engine import CancelToken
+
+    token = CancelToken()
+    events = []
+    async with Engine(loaded) as engine:
+        t0 = asyncio.get_running_loop().time()
+        async for event in engine.run("battery", route="slow_pair", cancel=token):
+            events.append(event)
+            if len(of(events, "hop_started", kind="attempt")) == 2:
+                token.cancel()
+        elapsed = asyncio.get_running_loop().time() - t0
+    attempts = of(events, "hop_finished", kind="attempt")
+    assert [h.status for h in attempts] == ["cancelled", "cancelled"]
+    assert events[-1].status == "cancelled" and elapsed < 2.5  # not waiting out the 3 s first token
+    assert events[-1].cost_usd == sum(h.cost_usd for h in attempts)
 
 
 async def test_judge_merge_picks_the_best_scored_child(loaded) -> None:

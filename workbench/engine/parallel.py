@@ -4,7 +4,9 @@ Each child runs as its own task, its events put on one `asyncio.Queue` that this
 children's tokens interleave in the stream, each under its own hop id (the children's hops have the parallel
 hop as parent, role "child"). Money and tokens go through the run's one `RunState`, so the costs add up exactly.
 
-Merge: `first` — the first child to finish well (in finishing order); `all` — every good answer, each under a
+Each child has a cancel token of its own, and a user's cancel is forwarded to every child.
+Merge: `first` — the first child to finish well (the others are cancelled then; what they spent still counts);
+`all` — every good answer, each under a
 `### label` heading; `judge` — the judge model scores each good answer against the rubric, the best wins.
 """
 
@@ -15,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
+from workbench.engine.cancel import CancelToken
 from workbench.engine.context import StepCall, StepResult
 from workbench.engine.events import Decision, DecisionAction, Event, HopKind, HopStarted, HopStatus
 from workbench.engine.subcall import Hop, model_step, run_model
@@ -78,6 +81,10 @@ async def parallel_step(call: StepCall) -> AsyncIterator[Event]:
     children = _children(call, hop.id)
     queue: asyncio.Queue[Any] = asyncio.Queue()
     finished_order: list[int] = []
+    # Each child has a token of its own (a token tracks one waiting task); the run's token is forwarded to them.
+    tokens = [CancelToken() for _ in children]
+    for token, (_, sub) in zip(tokens, children, strict=True):
+        sub.cancel = token
 
     async def run_child(index: int, sub: StepCall) -> None:
         try:
@@ -89,21 +96,46 @@ async def parallel_step(call: StepCall) -> AsyncIterator[Event]:
             sub.result = StepResult(name=sub.step.name, kind=sub.step.kind, status="error", error=repr(exc))
         finally:
             finished_order.append(index)
-            await queue.put(_DONE)
+            await queue.put((_DONE, index))
+
+    def cancel_children(reason: str, keep: int | None = None) -> None:
+        for i, token in enumerate(tokens):
+            if i != keep:
+                token.cancel(reason)
 
     tasks = [asyncio.create_task(run_child(i, sub)) for i, (_, sub) in enumerate(children)]
     pending = len(tasks)
+    winner: int | None = None
     try:
         while pending:
-            item = await queue.get()
-            if item is _DONE:
+            if call.cancel.cancelled:  # set while this generator was suspended at a yield
+                cancel_children(call.cancel.reason)
+            try:
+                with call.cancel.awaiting():
+                    item = await queue.get()
+            except asyncio.CancelledError:
+                if not call.cancel.absorb():
+                    raise
+                cancel_children(call.cancel.reason)
+                continue
+            if isinstance(item, tuple) and item[0] is _DONE:
                 pending -= 1
+                result = children[item[1]][1].result
+                if step.merge == "first" and winner is None and result is not None and result.status == "ok":
+                    winner = item[1]
+                    cancel_children(f"{children[winner][0]} answered first (merge: first)", keep=winner)
                 continue
             yield item
     finally:
         for task in tasks:
             if not task.done():
                 task.cancel()
+    if call.cancel.cancelled:
+        yield hop.finished(HopStatus.CANCELLED, reason=call.cancel.reason)
+        call.result = StepResult(
+            name=step.name, kind="parallel", status="cancelled", error=call.cancel.reason, reason=call.cancel.reason
+        )
+        return
     results = [(label, sub.result) for label, sub in children]
     good = [i for i in finished_order if results[i][1] is not None and results[i][1].status == "ok"]
     summary = [{"child": label, "status": r.status if r else "error"} for label, r in results]
