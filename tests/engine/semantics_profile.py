@@ -97,6 +97,17 @@ routes:
     steps: [{{name: answer, targets: [abroad], allow: {{tags: [eu]}}}}]
   redacted:
     steps: [{{name: answer, targets: [small], redact: [email, card, phone]}}]
+  capped:
+    steps: [{{name: answer, targets: [cheap], max_tokens: 20, history: false}}]
+  sw_classifier:
+    steps:
+      - kind: route
+        name: difficulty
+        strong_weak: {{threshold: 0.6, scorer: classifier, model: cheap, strong: strong, weak: weak}}
+        default: weak
+        branches:
+          strong: [{{name: strong_answer, targets: [big]}}]
+          weak: [{{name: weak_answer, targets: [cheap]}}]
   window:
     steps: [{{name: answer, targets: [tiny_window], system: Be brief and kind.}}]
 """

@@ -92,3 +92,14 @@ def test_fit_history_keeps_system_turns() -> None:
     history = [{"role": "system", "content": "rules"}, *[{"role": "user", "content": "x " * 50}] * 3]
     kept, dropped, tokens = fit_history(None, history, "q", 80, model_id="gpt-4o", encoding="o200k_base")
     assert kept[0] == {"role": "system", "content": "rules"} and dropped == 2 and len(kept) == 2 and tokens <= 80
+
+
+async def test_prompt_over_the_steps_max_tokens_is_refused(loaded) -> None:
+    async with Engine(loaded) as engine:
+        short = await collect(engine, "hello there", route="capped")
+        long = await collect(engine, "please " * 40, route="capped")
+    assert short[-1].status == "ok" and not of(short, "decision", action="refuse")
+    refusal = of(long, "decision", action="refuse")[0]
+    expected = count_messages([{"role": "user", "content": "please " * 40}], model="sim-cheap", encoding="o200k_base")
+    assert refusal.data == {"rule": "max_tokens", "tokens": expected, "max_tokens": 20}
+    assert long[-1].status == "error" and not of(long, "hop_started", kind="attempt")

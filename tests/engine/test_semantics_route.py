@@ -95,3 +95,14 @@ def test_parse_label_and_difficulty_features() -> None:
     assert parse_label("no idea") == (None, None)
     score, feats = difficulty("complete this line")
     assert score == 0.0 and feats["easy_words"] == ["complete", "line"]
+
+
+async def test_strong_weak_by_a_classifiers_confidence(loaded) -> None:
+    async with Engine(loaded) as engine:
+        hard = await collect(engine, "deep reasoning over several files and careful analysis", route="sw_classifier")
+        easy = await collect(engine, "a simple short request", route="sw_classifier")
+    hd, ed = of(hard, "decision", action="branch")[0], of(easy, "decision", action="branch")[0]
+    assert hd.data["label"] == "hard" and hd.data["score"] == hd.data["confidence"] >= 0.6 and hd.target == "strong"
+    assert (
+        ed.data["label"] == "easy" and ed.data["score"] == round(1 - ed.data["confidence"], 3) and ed.target == "weak"
+    )
