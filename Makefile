@@ -38,6 +38,7 @@ bench: install-test
 # directory after install; profiles/demo.yaml is the one to edit, then copy it over (a test checks they match).
 sync-demo:
 	cp profiles/demo.yaml workbench/data/demo.yaml
+	rm -rf workbench/data/corpus && cp -r profiles/corpus workbench/data/corpus
 
 bench-startup: install
 	$(BIN)/python benchmarks/startup.py

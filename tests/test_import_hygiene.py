@@ -19,6 +19,9 @@ CASES = {
     "workbench.profiles.load": FORBIDDEN_UI + FORBIDDEN_SQL,
     "workbench.accounting": FORBIDDEN_UI + FORBIDDEN_SQL,
     "workbench.store": FORBIDDEN_UI,
+    # the retrieval index is SQL (FTS5) by design; the engine imports it lazily, inside the retrieve executor
+    "workbench.retrieval": FORBIDDEN_UI,
+    "workbench.engine.executors": FORBIDDEN_UI + FORBIDDEN_SQL,
 }
 
 

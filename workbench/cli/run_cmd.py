@@ -90,8 +90,20 @@ def _silence_stdout() -> None:
     default=None,
     help="session database (default: $WORKBENCH_DB, else sessions/workbench.db in a workbench checkout, else ~/.local/share/workbench/workbench.db)",
 )
-@click.option("--session", "session_name", default=None, help="session name to file the run under")
+@click.option(
+    "--session",
+    "session_name",
+    default=None,
+    help="session to file the run under; the session's earlier turns are sent as the conversation so far",
+)
 @click.option("--no-save", is_flag=True, help="do not save the run to the session database")
+@click.option(
+    "--meta",
+    "meta",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="request metadata for routing rules and templates (e.g. risk=high); repeatable",
+)
 @click.option(
     "--sim-fault",
     "sim_faults",
@@ -107,14 +119,22 @@ def run(
     db: Path | None,
     session_name: str | None,
     no_save: bool,
+    meta: tuple[str, ...],
     sim_faults: tuple[str, ...],
     prompt: str,
 ) -> None:
     """Send PROMPT (or `-` for stdin) through a route and stream the answer and its hops."""
+    from workbench.cli.saving import parse_meta
     from workbench.profiles.load import load_profile
 
+    metadata = parse_meta(meta)
     text = _read_prompt(prompt)
     loaded = _apply_sim_faults(load_profile(profile_path or default_profile_path()), sim_faults)
+    history: list[dict[str, str]] = []
+    if session_name:
+        from workbench.cli.saving import load_history
+
+        history = load_history(db, session_name)
     writer = None
     if not no_save:
         from workbench.cli.saving import open_writer
@@ -122,7 +142,19 @@ def run(
         writer = open_writer(db, loaded, session_name)
     signals: list[int] = []
     try:
-        status = asyncio.run(_run(loaded, route, text, as_json, writer, signals))
+        status = asyncio.run(
+            _run(
+                loaded,
+                route,
+                text,
+                as_json,
+                writer,
+                signals,
+                metadata=metadata,
+                history=history,
+                session_id=session_name,
+            )
+        )
     finally:
         if writer is not None:
             writer.close()
@@ -139,7 +171,16 @@ STOP_SIGNALS = {"SIGINT": "cancelled by user", "SIGTERM": "terminated (SIGTERM)"
 
 
 async def _run(
-    loaded: Any, route: str | None, prompt: str, as_json: bool, writer: Any, signals: list[int] | None = None
+    loaded: Any,
+    route: str | None,
+    prompt: str,
+    as_json: bool,
+    writer: Any,
+    signals: list[int] | None = None,
+    *,
+    metadata: dict[str, str] | None = None,
+    history: list[dict[str, str]] | None = None,
+    session_id: str | None = None,
 ) -> str:
     from workbench.cli import gc_policy
     from workbench.engine import CancelToken, Engine
@@ -174,7 +215,9 @@ async def _run(
     reader_gone = False
     async with Engine(loaded) as engine:
         engine.check_route(route)  # errors here exit 2 before anything streams
-        async for event in engine.run(prompt, route=route, cancel=cancel):
+        async for event in engine.run(
+            prompt, route=route, cancel=cancel, metadata=metadata, history=history, session_id=session_id
+        ):
             if writer is not None:
                 writer.submit(event)
             if event.type == "run_finished":
@@ -208,12 +251,24 @@ async def _run(
     help="profile file (default: profiles/demo.yaml in a workbench checkout, else the demo shipped with workbench)",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the routes as JSON")
-def routes(profile_path: Path | None, as_json: bool) -> None:
-    """List a profile's routes and their steps (targets in fallback order)."""
+@click.option("--route", "route_name", default=None, help="draw this route's steps and branches as a tree")
+def routes(profile_path: Path | None, as_json: bool, route_name: str | None) -> None:
+    """List a profile's routes and their steps (targets in fallback order), or draw one route as a tree."""
     from workbench.profiles.load import load_profile
     from workbench.profiles.steps import step_targets
 
     profile = load_profile(profile_path or default_profile_path()).profile
+    if route_name is not None and not as_json:
+        if route_name not in profile.routes:
+            raise click.BadParameter(
+                f"no route {route_name!r} (routes: {', '.join(profile.routes)})", param_hint="--route"
+            )
+        from rich.console import Console
+
+        from workbench.cli.route_tree import route_tree
+
+        Console().print(route_tree(profile, route_name))
+        return
     default = profile.default_route or next(iter(profile.routes))
     if as_json:
         data = {

@@ -4,6 +4,9 @@ An executor is an async generator function taking a `StepCall`: it yields the st
 enclosing whatever it does) and leaves a `StepResult` in `call.result`. `run.py` walks the route's steps and
 dispatches here; a kind with no executor yet is refused before the run starts, with the step's place in the
 profile (`unsupported_kinds`).
+
+`generate` runs through `governance.governed_generate` (allow rules, PII redaction, history truncation) around
+`generate.generate_step`; the other kinds live in a module each.
 """
 
 from __future__ import annotations
@@ -12,12 +15,22 @@ from collections.abc import AsyncIterator, Callable
 
 from workbench.engine.context import StepCall
 from workbench.engine.events import Event
-from workbench.engine.generate import generate_step
+from workbench.engine.gate import gate_step
+from workbench.engine.governance import governed_generate
+from workbench.engine.parallel import parallel_step
+from workbench.engine.retrieve import retrieve_step
+from workbench.engine.route_step import route_step
+from workbench.engine.transform import transform_step
 
 Executor = Callable[[StepCall], AsyncIterator[Event]]
 
 EXECUTORS: dict[str, Executor] = {
-    "generate": generate_step,
+    "generate": governed_generate,
+    "route": route_step,
+    "retrieve": retrieve_step,
+    "gate": gate_step,
+    "parallel": parallel_step,
+    "transform": transform_step,
 }
 
 # Step kinds whose output becomes the next step's input (`RunContext.last_output`). The others (route, gate,

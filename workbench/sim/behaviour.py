@@ -79,6 +79,13 @@ class SimBehaviour(BaseModel):
         default=False, description="a server that ignores max_tokens: the answer runs to answer_tokens regardless"
     )
     seed: int | None = Field(default=None, description="overrides the server's seed for this model")
+    markdown: bool = Field(
+        default=True, description="answers of 60+ tokens in Markdown: a heading, a list or a code block"
+    )
+    plays_roles: bool = Field(
+        default=True,
+        description="answer classifier and judge prompts in their format (off: plain prose, as a confused model)",
+    )
     context_window: int | None = Field(
         default=None,
         gt=0,

@@ -65,6 +65,10 @@ def message_text(content: Any) -> str:
     return ""
 
 
+def _plain_answer(**kwargs: Any) -> str:
+    return make_answer(**kwargs).text
+
+
 @dataclass
 class Plan:
     prompt: Prompt
@@ -85,14 +89,22 @@ class Plan:
 
     @cached_property
     def _answer(self) -> tuple[str, Finish, str | None]:
-        full = make_answer(
-            seed=self.seed,
-            model=self.prompt.model,
-            prompt_text=self.prompt.text,
-            focus=self.prompt.focus,
-            answer_tokens=self.behaviour.answer_tokens,
-            encoding=self.encoding,
-        ).text
+        from workbench.sim.roles import role_answer
+        from workbench.sim.shapes import shaped_answer
+
+        role = role_answer(self.prompt.messages, self.seed) if self.behaviour.plays_roles else None
+        if role is not None:
+            full = role
+        else:
+            answer = shaped_answer if self.behaviour.markdown else _plain_answer
+            full = answer(
+                seed=self.seed,
+                model=self.prompt.model,
+                prompt_text=self.prompt.text,
+                focus=self.prompt.focus,
+                answer_tokens=self.behaviour.answer_tokens,
+                encoding=self.encoding,
+            )
         text, finish, stop_seq = full, "stop", None
         for seq in self.prompt.stop:
             at = text.find(seq) if seq else -1

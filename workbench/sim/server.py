@@ -62,6 +62,7 @@ class SimServer:
             self.host, self._port = sock.getsockname()[:2]
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
+        self._last: dict[str, Prompt] = {}
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -94,6 +95,11 @@ class SimServer:
         """Requests admitted for this model id so far (the n of its fault draws)."""
         with self._lock:
             return self._counts.get(model_id, 0)
+
+    def last_prompt(self, model_id: str) -> Prompt | None:
+        """The last request admitted for this model id (its messages, system prompt first): what it received."""
+        with self._lock:
+            return self._last.get(model_id)
 
     def start(self) -> SimServer:
         """Start serving; returns once the port listens. Calling it again while running does nothing."""
@@ -171,6 +177,7 @@ class SimServer:
         with self._lock:
             index = self._counts.get(prompt.model, 0) + 1
             self._counts[prompt.model] = index
+            self._last[prompt.model] = prompt
         rng = fault_rng(seed, prompt.model, index)
         fault = draw_fault(behaviour.faults, rng)
         shape = behaviour.usage_shape or wire_shape

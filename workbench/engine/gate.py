@@ -1,0 +1,287 @@
+"""The `gate` step executor: check an earlier step's output; on failure apply the gate's policy.
+
+Checks: contains / forbids (text or regex), json (parse, then JSON Schema via `jsonschema`), length (chars and
+tokens), relevance (a lexical score of the retrieved documents against the request), judge (a model scores the
+output against a rubric, role "judge"), pii (emails, phones, Luhn-valid card numbers, API keys, IPs). Every check
+is a `gate` hop with its verdict, score and detail (a judge's call is an attempt hop under it and costs what it
+cost).
+
+On failure, `on_fail`:
+- retry: re-run the checked step with the gate's feedback appended (`ctx.feedback` too), at most `max_retries`
+  times, then fall back to its next targets, then fail;
+- fallback: re-run the checked step from the target after the one that answered;
+- fail: the run ends with the gate's reason;  - warn: a decision says so and the run goes on.
+A re-run's output replaces the checked step's result and the run's current output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+from workbench.engine.context import StepCall, StepResult
+from workbench.engine.events import Decision, DecisionAction, Event, GateVerdict, HopKind, HopStatus
+from workbench.engine.subcall import Hop, model_step, run_model
+from workbench.sim.roles import JUDGE_MARK
+from workbench.tokens import count_text
+
+JUDGE_SYSTEM = (
+    JUDGE_MARK + " Score how well the answer meets the rubric, from 0 (not at all) to 1 (fully).\n"
+    "Rubric: {rubric}\n"
+    'Reply with JSON only: {{"score": <number between 0 and 1>, "verdict": "pass" or "fail", "reason": "<why>"}}'
+)
+_TERM = re.compile(r"[a-z0-9]{3,}")
+_STOP = frozenset(
+    "the and for are but not you your with this that have has was were what when where which who why how can does"
+    " did from into about there their them they will would should could please our out any all its also just".split()
+)
+_OUTPUT_KINDS = ("generate", "parallel", "transform")
+
+
+def terms(text: str) -> set[str]:
+    return {t for t in _TERM.findall(text.lower()) if t not in _STOP}
+
+
+def relevance(query: str, docs: list[dict[str, Any]]) -> float:
+    """Share of the query's content words found in the best document (0 when there is none)."""
+    wanted = terms(query)
+    if not wanted or not docs:
+        return 0.0
+    return round(max(len(wanted & terms(f"{d.get('title', '')} {d.get('text', '')}")) / len(wanted) for d in docs), 3)
+
+
+def parse_judge(text: str) -> float | None:
+    match = re.search(r"\{.*?\}", text, re.S)
+    if match:
+        try:
+            score = json.loads(match.group(0)).get("score")
+            if isinstance(score, int | float):
+                return float(score)
+        except (ValueError, AttributeError):
+            pass
+    m = re.search(r"score\W{0,3}([01](?:\.\d+)?)", text, re.I)
+    return float(m.group(1)) if m else None
+
+
+def _json_text(text: str) -> str:
+    fenced = re.search(r"```(?:json)?\s*\n(.*?)```", text, re.S)
+    return fenced.group(1) if fenced else text.strip()
+
+
+def check_static(check: Any, text: str, ctx: Any) -> tuple[bool, float | None, str]:
+    """(passed, score, detail) for every check kind except `judge`."""
+    kind = check.type
+    if kind in ("contains", "forbids"):
+        flags = re.I if check.ignore_case else 0
+        if check.regex is not None:
+            found = re.search(check.regex, text, flags) is not None
+            what = f"/{check.regex}/"
+        else:
+            needle = check.text or ""
+            found = (needle.lower() in text.lower()) if check.ignore_case else (needle in text)
+            what = repr(needle)
+        ok = found if kind == "contains" else not found
+        return ok, 1.0 if ok else 0.0, f"{'found' if found else 'did not find'} {what}"
+    if kind == "json":
+        try:
+            value = json.loads(_json_text(text))
+        except ValueError as exc:
+            return False, 0.0, f"not JSON: {exc}"
+        if check.json_schema is not None:
+            import jsonschema
+
+            try:
+                jsonschema.validate(value, check.json_schema)
+            except jsonschema.ValidationError as exc:
+                where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+                return False, 0.0, f"JSON does not match the schema at {where}: {exc.message}"
+        return True, 1.0, "valid JSON" + (" matching the schema" if check.json_schema else "")
+    if kind == "length":
+        chars, tokens = len(text), count_text(text)
+        problems = []
+        if check.min_chars is not None and chars < check.min_chars:
+            problems.append(f"{chars} chars < {check.min_chars}")
+        if check.max_chars is not None and chars > check.max_chars:
+            problems.append(f"{chars} chars > {check.max_chars}")
+        if check.min_tokens is not None and tokens < check.min_tokens:
+            problems.append(f"{tokens} tokens < {check.min_tokens}")
+        if check.max_tokens is not None and tokens > check.max_tokens:
+            problems.append(f"{tokens} tokens > {check.max_tokens}")
+        return not problems, None, "; ".join(problems) or f"{chars} chars, {tokens} tokens"
+    if kind == "relevance":
+        score = relevance(ctx.input, ctx.docs)
+        ok = score >= check.threshold
+        return ok, score, f"documents cover {score:.0%} of the request's words (threshold {check.threshold:.0%})"
+    if kind == "pii":
+        from workbench.engine.pii import find_pii
+
+        pii = find_pii(text, check.kinds)
+        words = ", ".join(f"{n} {k}" for k, n in sorted(pii.items()))
+        return not pii, 0.0 if pii else 1.0, f"found {words}" if pii else "no PII found"
+    raise ValueError(f"unknown check type {kind!r}")
+
+
+def _checked(call: StepCall) -> StepResult | None:
+    ctx = call.ctx
+    if call.step.of:
+        return ctx.steps.get(call.step.of)
+    for result in reversed(ctx.steps.values()):
+        if result.kind in _OUTPUT_KINDS:
+            return result
+    return None
+
+
+def _step_by_name(call: StepCall, name: str) -> tuple[Any, tuple[str | int, ...]] | None:
+    route = call.engine.profile.routes.get(call.route)
+    if route is None:
+        return None
+    for path, step in route.all_steps():
+        if step.name == name:
+            return step, path
+    return None
+
+
+async def _run_checks(call: StepCall, gate: Hop, text: str, failures: list[str]) -> AsyncIterator[Event]:
+    for check in call.step.checks:
+        label = check.name or check.type
+        hop = Hop(replace(call, parent_id=gate.id), HopKind.GATE, name=label)
+        yield hop.started()
+        if check.type == "judge":
+            holder: list[StepResult] = []
+            jstep = model_step(
+                f"{call.step.name}.judge",
+                check.model,
+                system=JUDGE_SYSTEM.format(rubric=check.rubric),
+                parent=call.step,
+                max_output_tokens=80,
+            )
+            prompt = f"Request:\n{call.ctx.input}\n\nAnswer:\n{text}"
+            async for event in run_model(call, jstep, prompt, parent_id=hop.id, role="judge", holder=holder):
+                yield event
+            res = holder[0]
+            score = parse_judge(res.output) if res.status == "ok" else None
+            if score is None:
+                ok, detail = False, f"the judge gave no score ({res.error or res.output[:80]!r})"
+            else:
+                ok = score >= check.threshold
+                detail = f"judge score {score:.2f} vs threshold {check.threshold}"
+        else:
+            ok, score, detail = check_static(check, text, call.ctx)
+        verdict = GateVerdict.PASS if ok else GateVerdict.FAIL
+        if not ok:
+            failures.append(f"{label}: {detail}")
+        yield hop.finished(check=label, verdict=verdict, score=score, detail=detail)
+
+
+async def gate_step(call: StepCall) -> AsyncIterator[Event]:
+    from workbench.engine.governance import governed_generate
+
+    step, ctx, run_id = call.step, call.ctx, call.state.run_id
+    gate = Hop(call, HopKind.GATE)
+    yield gate.started()
+    checked = _checked(call)
+    text = checked.output if checked is not None else ctx.last_output
+    retries = 0
+    tried_fallback = False
+    while True:
+        failures: list[str] = []
+        async for event in _run_checks(call, gate, text, failures):
+            yield event
+        if not failures:
+            verdict = GateVerdict.PASS
+            yield gate.finished(verdict=verdict, detail="all checks passed", data={"retries": retries})
+            call.result = StepResult(name=step.name, kind="gate", output=ctx.last_output, data={"retries": retries})
+            return
+        reason = f"gate {step.name!r} failed: " + "; ".join(failures)
+        found = _step_by_name(call, checked.name) if checked is not None else None
+        target = found[0] if found is not None and found[0].kind == "generate" else None
+        action = None
+        if step.on_fail == "warn":
+            yield Decision(
+                run_id=run_id,
+                hop_id=gate.id,
+                action=DecisionAction.GATE,
+                reason=reason + "; warn only",
+                data={"policy": "warn", "failures": failures},
+            )
+            yield gate.finished(verdict=GateVerdict.FAIL, detail=reason, data={"policy": "warn"})
+            call.result = StepResult(name=step.name, kind="gate", output=ctx.last_output, reason=reason)
+            return
+        if target is not None and step.on_fail == "retry" and retries < step.max_retries:
+            action = "retry"
+        elif (
+            target is not None and checked is not None and step.on_fail in ("retry", "fallback") and not tried_fallback
+        ):
+            used = checked.data.get("model")
+            aliases = [t.model for t in target.targets]
+            rest = target.targets[aliases.index(used) + 1 :] if used in aliases else []
+            if rest:
+                action = "fallback"
+        if action is None:
+            yield Decision(
+                run_id=run_id,
+                hop_id=gate.id,
+                action=DecisionAction.GATE,
+                reason=reason + "; failing the run",
+                data={"policy": step.on_fail, "failures": failures, "retries": retries},
+            )
+            yield gate.finished(
+                HopStatus.ERROR, verdict=GateVerdict.FAIL, detail=reason, error=reason, error_class="gate"
+            )  # type: ignore[arg-type]
+            call.result = StepResult(name=step.name, kind="gate", status="error", error=reason, reason=reason)
+            return
+        from workbench.profiles.templates import render
+
+        assert checked is not None and found is not None and target is not None  # an action needs all three
+        feedback = render(step.feedback, ctx.template_vars()) if step.feedback else "; ".join(failures)
+        ctx.feedback = feedback
+        original = checked.data.get("input", ctx.input)
+        if action == "retry":
+            retries += 1
+            rerun = target.model_copy(update={"prompt": None, "history": target.history})
+            user = f"{original}\n\nA reviewer rejected the previous answer: {feedback}. Please answer again."
+            words = f"retrying {target.name!r} with the gate's feedback ({retries}/{step.max_retries})"
+        else:
+            tried_fallback = True
+            used = checked.data.get("model")
+            aliases = [t.model for t in target.targets]
+            rerun = target.model_copy(update={"prompt": None, "targets": target.targets[aliases.index(used) + 1 :]})
+            user = original
+            words = f"falling back from {used!r} to {rerun.targets[0].model!r}"
+        yield Decision(
+            run_id=run_id,
+            hop_id=gate.id,
+            action=DecisionAction.GATE,
+            reason=f"{reason}; {words}",
+            target=target.name,
+            data={"policy": action, "failures": failures, "retries": retries},
+        )
+        sub = StepCall(
+            engine=call.engine,
+            state=call.state,
+            ctx=replace(ctx, last_output=user),
+            route=call.route,
+            step=rerun,
+            path=found[1],
+            cancel=call.cancel,
+            parent_id=gate.id,
+            extra_headers=call.extra_headers,
+        )
+        async for event in governed_generate(sub):
+            yield event
+        result = sub.result
+        if result is None or result.status != "ok":
+            error = f"{reason}; the re-run failed: {result.error if result else 'no result'}"
+            yield gate.finished(
+                HopStatus.ERROR, verdict=GateVerdict.FAIL, detail=error, error=error, error_class="gate"
+            )  # type: ignore[arg-type]
+            call.result = StepResult(name=step.name, kind="gate", status="error", error=error, reason=error)
+            return
+        result.data["input"] = original
+        ctx.steps[target.name] = result
+        ctx.last_output = result.output
+        checked = result
+        text = result.output
