@@ -209,7 +209,9 @@ class Profile(Strict):
             if isinstance(step, GenerateStep | ParallelStep) and step.targets:
                 for j, target in enumerate(step.targets):
                     if target.model not in self.models:
-                        problems.append(f"{at}.targets.{j}: unknown model {target.model!r} (defined: {known_models})")
+                        problems.append(
+                            f"{at}.targets.{j}.model: unknown model {target.model!r} (defined: {known_models})"
+                        )
             for ref in step_targets(step):
                 if ref not in self.models and not (
                     isinstance(step, GenerateStep | ParallelStep) and any(t.model == ref for t in step.targets or [])
