@@ -27,6 +27,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from workbench.errors import ProfileError
 from workbench.profiles.models import Profile
 from workbench.profiles.problems import locate, node_pos, problems_from_errors
+from workbench.profiles.upgrade import upgrade_text, version_note
 from workbench.profiles.yaml_doc import (
     DELETE,
     MAX_NODES,
@@ -49,6 +50,7 @@ __all__ = [
     "loads_profile",
     "missing_env",
     "save_profile",
+    "upgrade_profile",
 ]
 
 MAX_PROFILE_BYTES = 5 * 1024 * 1024
@@ -61,6 +63,8 @@ class LoadedProfile:
     path: Path | None
     text: str
     sha256: str  # hex digest of the exact file text (UTF-8)
+    notes: tuple[str, ...] = ()  # e.g. "read as v2" for a v1 file; `profile check` prints them
+    warnings: tuple[str, ...] = ()  # loads, but will surprise at run time (a target with no price in force)
 
     @property
     def label(self) -> str:
@@ -95,6 +99,10 @@ def _too_large(label: str, size: int) -> ProfileError:
 
 
 def _validate(text: str, label: str) -> Profile:
+    return _validate_with_notes(text, label)[0]
+
+
+def _validate_with_notes(text: str, label: str) -> tuple[Profile, list[str]]:
     size = len(text.encode("utf-8"))
     if size > MAX_PROFILE_BYTES:
         raise _too_large(label, size)
@@ -115,8 +123,9 @@ def _validate(text: str, label: str) -> Profile:
         if "used as a key" in what:
             pos, what = unbuildable(make_yaml(text), text)
         raise one_problem(label, pos, "(yaml)", what) from None
+    notes = [n for n in (version_note(label, data),) if n]
     try:
-        return Profile.model_validate(data)
+        return Profile.model_validate(data), notes
     except ValidationError as err:
         problems = problems_from_errors(label, doc, err.errors(include_url=False))
         unknown_field = any("unknown field" in p for p in problems)
@@ -131,8 +140,8 @@ def _sha256(text: str) -> str:
 def loads_profile(text: str, path: str | os.PathLike[str] | None = None) -> LoadedProfile:
     """Validate profile `text`; `path` (if given) only names the file in messages and in the result."""
     label = str(path) if path is not None else STRING_LABEL
-    profile = _validate(text, label)
-    return LoadedProfile(profile, Path(path) if path is not None else None, text, _sha256(text))
+    profile, notes = _validate_with_notes(text, label)
+    return LoadedProfile(profile, Path(path) if path is not None else None, text, _sha256(text), tuple(notes), ())
 
 
 def _os_error_words(err: OSError) -> str:
@@ -264,3 +273,22 @@ def save_profile(
             raise one_problem(str(target), (1, 1), "(file)", what, hint="not saved")
     _write_atomic(target, new_text)
     return new_text
+
+
+# --- upgrading -------------------------------------------------------------------------------------------------
+
+
+def upgrade_profile(path: str | os.PathLike[str]) -> bool:
+    """Rewrite the profile at `path` as the current format version, keeping comments and key order. The result
+    is validated before anything is written (atomically). False when the file already was current."""
+    path = Path(path)
+    text = _read_text(path)
+    new_text = upgrade_text(text, str(path))
+    if new_text == text:
+        return False
+    try:
+        _validate(new_text, str(path))
+    except ProfileError as err:
+        raise ProfileError(err.message, problems=err.problems, hint=f"not upgraded: {path} is unchanged") from None
+    _write_atomic(path, new_text)
+    return True
