@@ -70,3 +70,39 @@ def upgrade(file: Path) -> None:
         click.echo(f"upgraded: {file} is now a version 2 profile (comments and key order kept)")
     else:
         click.echo(f"ok: {file} is already a version 2 profile; nothing changed")
+
+
+@profile.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--route", "route_name", default=None, help="the route to explain (default: the profile's default)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON for machines instead of tables")
+def explain(file: Path, route_name: str | None, as_json: bool) -> None:
+    """For every step and target of a route: the policy in force and where each value came from (file:line)."""
+    from workbench.profiles.explain import explain_route
+
+    report = explain_route(load_profile(file), route_name)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 160)
+    for entry in report["entries"]:
+        target = entry["target"]
+        title = f"{entry['step']} {entry['name']} ({entry['kind']})"
+        if target is not None:
+            title += f" · target {target['index']}: {target['model']}"
+        table = Table(title=title, box=box.SIMPLE, title_justify="left")
+        table.add_column("policy", no_wrap=True)
+        table.add_column("value")
+        table.add_column("from", no_wrap=True)
+        table.add_column("set by")
+        for key, item in entry["policy"].items():
+            value = item["value"]
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else json.dumps(value).strip('"')
+            table.add_row(key, shown, item["at"] or "default", item["origin"], style="dim" if not item["at"] else None)
+        console.print(table)
