@@ -1,4 +1,4 @@
-"""The command line: `workbench run | routes | tui | profile ... | sim ... | sessions ...`.
+"""The command line: `workbench run | routes | tui | profile ... | sim ... | sessions ... | events ...`.
 
 Each command group lives in its own module and is imported only when used, so `workbench --help` and the TUI
 start fast. Commands parse arguments, call the library, and render; they hold no logic of their own.
@@ -20,6 +20,7 @@ _COMMANDS = {
     "profile": "workbench.cli.profile_cmd:profile",
     "sim": "workbench.cli.sim_cmd:sim",
     "sessions": "workbench.cli.sessions_cmd:sessions",
+    "events": "workbench.cli.events_cmd:events",
 }
 
 
@@ -30,6 +31,7 @@ _SUMMARIES = {
     "profile": "Check a profile file, or print the profile JSON Schema.",
     "sim": "Run the LLM simulator (OpenAI and Anthropic wire formats).",
     "sessions": "List, show, search, export, import, remove and re-price saved runs.",
+    "events": "Print the JSON Schema of the event stream (run --json lines).",
 }
 
 
