@@ -14,7 +14,10 @@ Tables (see `workbench/store/QUERIES.md` for example queries):
     hops        one row per hop (step, attempt, ...) keyed (run_id, hop_id); tokens, usage buckets, exact cost,
                 the price entry used, the hop's output text
     messages    the conversation of a run: the user's prompt, then each successful attempt's answer
-    decisions   the engine's decisions (route chosen, fallback taken, call refused) with their reasons
+    decisions   the engine's decisions (route chosen, fallback taken, call refused) with their reasons and
+                structured `data` (JSON)
+Migration 6 (event schema v2) adds hops' `target_index`, `role`, `retry_after_s`, gate results (`check_name`,
+`verdict`, `score`, `detail`) and `data`; decisions' `data`; runs' `metadata`, `session_turn` and `reason`.
 """
 
 from __future__ import annotations
@@ -195,6 +198,31 @@ def _m005(db: sqlite_utils.Database) -> None:
         " tokenize='porter unicode61', prefix='2 3 4')"
     )
     db.execute("INSERT INTO runs_fts (runs_fts) VALUES ('rebuild')")
+
+
+@migration(6, "event_schema_v2")
+def _m006(db: sqlite_utils.Database) -> None:
+    # What event schema v2 carries. Columns only added (nullable): every v1 row stays as it was, its new
+    # columns NULL. `runs.status` is free text, so `degraded` needs no change to the table.
+    for table, columns in (
+        (
+            "hops",
+            (
+                ("target_index", int),
+                ("role", str),
+                ("retry_after_s", float),
+                ("check_name", str),
+                ("verdict", str),
+                ("score", float),
+                ("detail", str),
+                ("data", str),
+            ),
+        ),
+        ("decisions", (("data", str),)),
+        ("runs", (("metadata", str), ("session_turn", int), ("reason", str))),
+    ):
+        for name, kind in columns:
+            db[table].add_column(name, kind)
 
 
 # -- applying them ------------------------------------------------------------------------------------------------

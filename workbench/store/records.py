@@ -54,6 +54,9 @@ RUN_COLUMNS = (
     "estimated",
     "hop_count",
     "event_schema",
+    "metadata",
+    "session_turn",
+    "reason",
 )
 HOP_COLUMNS = (
     "run_id",
@@ -93,9 +96,17 @@ HOP_COLUMNS = (
     "cost_detail",
     "price",
     "output",
+    "target_index",
+    "role",
+    "retry_after_s",
+    "check_name",
+    "verdict",
+    "score",
+    "detail",
+    "data",
 )
 MESSAGE_COLUMNS = ("run_id", "seq", "role", "content", "hop_id")
-DECISION_COLUMNS = ("run_id", "seq", "hop_id", "action", "reason", "target", "ts")
+DECISION_COLUMNS = ("run_id", "seq", "hop_id", "action", "reason", "target", "ts", "data")
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "profiles": PROFILE_COLUMNS,
@@ -248,6 +259,9 @@ class RunAssembler:
             "estimated": int(bool(end.estimated)),
             "hop_count": len(hops),
             "event_schema": SCHEMA_VERSION,
+            "metadata": to_json(s.metadata) if s.metadata else None,
+            "session_turn": s.turn,
+            "reason": end.reason,
         }
         messages = [{"run_id": run_id, "seq": 0, "role": "user", "content": s.prompt, "hop_id": None}]
         for h in attempts:
@@ -272,6 +286,7 @@ class RunAssembler:
                 "reason": d.reason,
                 "target": d.target,
                 "ts": d.ts,
+                "data": to_json(d.data) if d.data else None,
             }
             for i, d in enumerate(self.decisions)
         ]
@@ -308,6 +323,14 @@ class RunAssembler:
             "model": head.model if head else None,
             "model_id": head.model_id if head else None,
             "attempt": head.attempt if head else 0,
+            "target_index": head.target_index if head else None,
+            "role": head.role if head else None,
+            "retry_after_s": None,
+            "check_name": None,
+            "verdict": None,
+            "score": None,
+            "detail": None,
+            "data": None,
         }
         if f is None:
             # The run ended without this hop reporting its end (a crash or cancel inside the engine).
@@ -353,6 +376,12 @@ class RunAssembler:
             cost_detail=to_json(f.cost),
             price=to_json(f.price),
             output=f.output if f.output is not None else ("".join(hop.parts) or None),
+            retry_after_s=f.retry_after_s,
+            check_name=f.check,
+            verdict=f.verdict,
+            score=f.score,
+            detail=f.detail,
+            data=to_json(f.data) if f.data else None,
         )
         for col, key in _USAGE_BUCKETS:
             row[col] = usage.get(key)
