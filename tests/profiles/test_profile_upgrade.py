@@ -28,6 +28,7 @@ models:
   fast:
     provider: local
     model: m-fast
+    free: true  # the simulator costs nothing
     # a comment between keys
     context_window: 8000
 routes:

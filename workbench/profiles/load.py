@@ -12,6 +12,7 @@ the file. `missing_env(profile)` names the environment variables a profile needs
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import stat
@@ -24,9 +25,11 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from workbench.accounting.prices import select_price
 from workbench.errors import ProfileError
 from workbench.profiles.models import Profile
 from workbench.profiles.problems import locate, node_pos, problems_from_errors
+from workbench.profiles.steps import step_targets
 from workbench.profiles.upgrade import upgrade_text, version_note
 from workbench.profiles.yaml_doc import (
     DELETE,
@@ -102,7 +105,7 @@ def _validate(text: str, label: str) -> Profile:
     return _validate_with_notes(text, label)[0]
 
 
-def _validate_with_notes(text: str, label: str) -> tuple[Profile, list[str]]:
+def _validate_with_notes(text: str, label: str) -> tuple[Profile, list[str], list[str]]:
     size = len(text.encode("utf-8"))
     if size > MAX_PROFILE_BYTES:
         raise _too_large(label, size)
@@ -125,12 +128,40 @@ def _validate_with_notes(text: str, label: str) -> tuple[Profile, list[str]]:
         raise one_problem(label, pos, "(yaml)", what) from None
     notes = [n for n in (version_note(label, data),) if n]
     try:
-        return Profile.model_validate(data), notes
+        profile = Profile.model_validate(data)
     except ValidationError as err:
         problems = problems_from_errors(label, doc, err.errors(include_url=False))
         unknown_field = any("unknown field" in p for p in problems)
         hint = "`workbench profile schema` lists every field" if unknown_field else None
         raise ProfileError("\n".join(problems), problems=problems, hint=hint) from None
+    return profile, notes, price_warnings(profile, label, doc)
+
+
+def price_warnings(profile: Profile, label: str, doc: Any, on: dt.date | None = None) -> list[str]:
+    """A model some route calls, not declared `free: true`, with no price in force on `on` (default today): its
+    calls would cost $0 and slip past every cost cap. A warning at load (the engine refuses it under a cap)."""
+    day = on or dt.date.today()
+    used: set[str] = set()
+    for route in profile.routes.values():
+        for _, step in route.all_steps():
+            used.update(step_targets(step))
+    out: list[str] = []
+    for alias, model in profile.models.items():
+        if alias not in used or model.free or select_price(model.prices, day) is not None:
+            continue
+        if model.prices:
+            first = min(p.effective for p in model.prices)
+            why = f"no price in force on {day.isoformat()} (the earliest entry is effective {first.isoformat()})"
+            fix = "fix the `effective` date, add an entry in force, or declare `free: true`"
+            pos, shown, _ = locate(doc, ("models", alias, "prices"))
+        else:
+            why, fix = "no prices", "add `prices`, or declare `free: true`"
+            pos, shown, _ = locate(doc, ("models", alias))
+        out.append(
+            f"{label}:{pos[0]}:{pos[1]}: {'.'.join(map(str, shown))}: {why}; its calls would be costed at $0 and are"
+            f" refused under a cost cap ({fix})"
+        )
+    return out
 
 
 def _sha256(text: str) -> str:
@@ -140,8 +171,9 @@ def _sha256(text: str) -> str:
 def loads_profile(text: str, path: str | os.PathLike[str] | None = None) -> LoadedProfile:
     """Validate profile `text`; `path` (if given) only names the file in messages and in the result."""
     label = str(path) if path is not None else STRING_LABEL
-    profile, notes = _validate_with_notes(text, label)
-    return LoadedProfile(profile, Path(path) if path is not None else None, text, _sha256(text), tuple(notes), ())
+    profile, notes, warnings = _validate_with_notes(text, label)
+    where = Path(path) if path is not None else None
+    return LoadedProfile(profile, where, text, _sha256(text), tuple(notes), tuple(warnings))
 
 
 def _os_error_words(err: OSError) -> str:

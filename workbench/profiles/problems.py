@@ -36,7 +36,8 @@ _PATTERN_WORDS = {
 
 # pydantic error type -> what was expected, in plain words
 _TYPE_WORDS = {
-    **dict.fromkeys(("float_type", "float_parsing", "decimal_type", "decimal_parsing", "finite_number"), "a number"),
+    **dict.fromkeys(("float_type", "float_parsing", "decimal_type", "decimal_parsing"), "a number"),
+    "finite_number": "a finite number",
     **dict.fromkeys(("int_type", "int_parsing", "int_from_float", "int_parsing_size"), "a whole number"),
     **dict.fromkeys(("bool_type", "bool_parsing"), "true or false"),
     **dict.fromkeys(("string_type", "string_sub_type", "string_unicode"), "text"),
@@ -68,7 +69,8 @@ def show(value: Any) -> str:
         return "a list"
     if isinstance(value, str):
         return repr(value if len(value) <= 40 else value[:37] + "...")
-    return str(value)
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def dotted(path: Iterable[str | int]) -> str:
