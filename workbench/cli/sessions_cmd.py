@@ -100,6 +100,10 @@ def _fitted_table(
     return table
 
 
+# `sessions show` prints this much of a prompt or output unless --full (a 1 MB prompt is not for a terminal)
+SHOW_CHARS = 4000
+
+
 @click.group()
 def sessions() -> None:
     """Saved runs: list, show, search, export, import, remove, reprice."""
@@ -155,8 +159,11 @@ def list_cmd(db: Path | None, limit: int, session_name: str | None, as_json: boo
 @sessions.command("show")
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="the run, hops, messages and decisions as JSON")
+@click.option(
+    "--full", is_flag=True, help=f"print the prompt and output whole (default: the first {SHOW_CHARS} characters)"
+)
 @click.argument("run_id")
-def show_cmd(db: Path | None, as_json: bool, run_id: str) -> None:
+def show_cmd(db: Path | None, as_json: bool, full: bool, run_id: str) -> None:
     """One run: totals, hop tree, decisions, output.
 
     RUN_ID is a full run id or any unique prefix of one."""
@@ -197,7 +204,7 @@ def show_cmd(db: Path | None, as_json: bool, run_id: str) -> None:
     ):
         summary.add_row(label, value or "")
     console.print(Panel(summary, title="run", title_align="left", expand=False))
-    console.print(Panel(Text(run["prompt"] or ""), title="prompt", title_align="left"))
+    console.print(Panel(_clipped(run["prompt"], full), title="prompt", title_align="left"))
 
     heads = ("hop", "provider/model", "status", "latency", "ttft", "tokens", "cost")
     rows: list[list[str]] = []
@@ -231,7 +238,21 @@ def show_cmd(db: Path | None, as_json: bool, run_id: str) -> None:
         console.print(
             Text.assemble((d["action"], "bold"), (f" → {d['target']}" if d["target"] else ""), ": ", d["reason"] or "")
         )
-    console.print(Panel(Text(run["output"] or ""), title="output", title_align="left"))
+    console.print(Panel(_clipped(run["output"], full), title="output", title_align="left"))
+
+
+def _clipped(text: str | None, full: bool) -> Any:
+    """A long prompt or output shown in its first SHOW_CHARS characters, with a note saying how much is left."""
+    from rich.text import Text
+
+    text = text or ""
+    if full or len(text) <= SHOW_CHARS:
+        return Text(text)
+    rest = len(text) - SHOW_CHARS
+    return Text.assemble(
+        text[:SHOW_CHARS],
+        (f"\n… {rest:,} more characters ({len(text):,} in all): `--full` prints them, `--json` too", "dim"),
+    )
 
 
 def _highlighted(snippet: str | None) -> Any:

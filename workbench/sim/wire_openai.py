@@ -19,7 +19,9 @@ from workbench.sim.faults import (
     HTTP_FAULT_STATUS,
     SimRequestError,
     answer_admitted,
+    checked_tools,
     drop_connection,
+    load_body,
     wait_forever,
 )
 from workbench.sim.plan import EventWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
@@ -65,18 +67,13 @@ def parse(body: Any) -> Prompt:
     stops = [stop] if isinstance(stop, str) else [s for s in (stop or []) if isinstance(s, str)]
     users = [m for m in messages if m.get("role") == "user"]
     focus = message_text((users or messages)[-1].get("content"))
-    tools = body.get("tools") if isinstance(body.get("tools"), list) else None
+    tools = checked_tools(body)
     return Prompt(model=model, messages=messages, focus=focus, max_tokens=max_tokens, stop=stops, tools=tools)
 
 
 async def handle(server: SimServer, request: web.Request) -> web.StreamResponse:
     try:
-        try:
-            body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SimRequestError(
-                "invalid_request", f"We could not parse the JSON body of your request: {exc}"
-            ) from None
+        body = load_body(await request.read(), "We could not parse the JSON body of your request")
         prompt = parse(body)
         plan = server.admit(prompt, request.headers, "openai")
         stream = bool(body.get("stream"))
