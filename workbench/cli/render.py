@@ -11,11 +11,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from workbench.accounting.money import usd
+
 STATUS_STYLE = {"ok": "green", "error": "red", "timeout": "red", "cancelled": "yellow", "skipped": "dim"}
 
 
 def money(value: Any) -> str:
-    return f"${float(value):.6f}"
+    return usd(value, places=6, pad=True, prefix="$")
 
 
 def _hop_number(hop_id: str) -> int | None:

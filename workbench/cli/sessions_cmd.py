@@ -409,10 +409,9 @@ def _day(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.da
 
 
 def _money(value: Any, *, signed: bool = False) -> str:
-    from workbench.store.reprice import text
+    from workbench.accounting.money import usd
 
-    sign = ("+" if value > 0 else "-" if value < 0 else "") if signed else ""
-    return f"{sign}${text(abs(value))}"
+    return usd(value, signed=signed, prefix="$")
 
 
 def _pct(original: Any, repriced: Any) -> str:

@@ -22,7 +22,7 @@ from workbench.sim.faults import (
     load_body,
     wait_forever,
 )
-from workbench.sim.plan import EventWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
+from workbench.sim.plan import FrameWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
 from workbench.sim.usage import render, render_anthropic_start
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ async def _stream(request: web.Request, plan: Plan) -> web.StreamResponse:
     await response.prepare(request)
     b = plan.behaviour
     omit = b.omit_stream_usage
-    writer = EventWriter(response, Pacer(b.tokens_per_s))
+    writer = FrameWriter(response, Pacer(b.tokens_per_s))
     start_usage = None if omit else render_anthropic_start(plan.shape, plan.figures)
     writer.add(
         _event(

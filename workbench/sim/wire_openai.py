@@ -24,7 +24,7 @@ from workbench.sim.faults import (
     load_body,
     wait_forever,
 )
-from workbench.sim.plan import EventWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
+from workbench.sim.plan import FrameWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
 from workbench.sim.usage import render
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ async def _stream(request: web.Request, plan: Plan, include_usage: bool) -> web.
             obj["usage"] = None
         return b"data: " + _dumps(obj).encode() + b"\n\n"
 
-    writer = EventWriter(response, Pacer(b.tokens_per_s))
+    writer = FrameWriter(response, Pacer(b.tokens_per_s))
     writer.add(chunk({"role": "assistant", "content": "", "refusal": None}))
     await writer.flush()  # headers and the role chunk go out at once, as real servers do; it is no first token
     await writer.wait(b.ttft_ms)

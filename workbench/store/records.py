@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from workbench.accounting.money import as_decimal
 from workbench.engine.events import (
     SCHEMA_VERSION,
     Decision,
@@ -142,13 +143,6 @@ ZERO = Decimal(0)
 
 def iso_utc(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def as_decimal(value: Decimal | float | int | str) -> Decimal:
-    """Exact for Decimal, int and str; a float goes through its shortest repr (0.1 -> 0.1, not 0.1000000000000000055)."""
-    if isinstance(value, Decimal):
-        return value
-    return Decimal(repr(value) if isinstance(value, float) else str(value))
 
 
 def to_json(value: Any) -> str | None:

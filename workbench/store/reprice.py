@@ -29,6 +29,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.accounting.money import exact_text
 from workbench.accounting.prices import Price, select_price
 from workbench.accounting.usage import Usage, cost_of
 from workbench.errors import StoreError, WorkbenchError
@@ -148,8 +149,8 @@ class Repricing:
 
 
 def text(value: Decimal) -> str:
-    """An exact decimal string without trailing zeros or exponent notation (Decimal's str can give '0E-7')."""
-    return format(value.normalize(), "f")
+    """An exact decimal string without trailing zeros or exponent notation (see workbench.accounting.money)."""
+    return exact_text(value)
 
 
 def delta_pct(original: Decimal, repriced: Decimal) -> Decimal | None:
