@@ -10,8 +10,8 @@ from workbench.profiles.load import (
     save_profile,
     upgrade_profile,
 )
-from workbench.profiles.models import Model, Profile, Provider, Route, SimSettings, Step, Timeouts
-from workbench.profiles.steps import GenerateStep, StepModel, Target
+from workbench.profiles.models import Model, Profile, Provider, Route, SimSettings, Timeouts
+from workbench.profiles.steps import GenerateStep, Step, StepModel, Target
 
 __all__ = [
     "DELETE",

@@ -130,7 +130,7 @@ def _validate_with_notes(text: str, label: str) -> tuple[Profile, list[str], lis
     try:
         profile = Profile.model_validate(data)
     except ValidationError as err:
-        problems = problems_from_errors(label, doc, err.errors(include_url=False))
+        problems = problems_from_errors(label, doc, [dict(e) for e in err.errors(include_url=False)])
         unknown_field = any("unknown field" in p for p in problems)
         hint = "`workbench profile schema` lists every field" if unknown_field else None
         raise ProfileError("\n".join(problems), problems=problems, hint=hint) from None

@@ -329,12 +329,12 @@ def _plain_words(err: dict[str, Any]) -> str:
     if kind in ("too_short", "too_long"):
         size = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
         what = "entry" if ctx.get("field_type") == "Dictionary" else "item"
-        bound = "at least" if kind == "too_short" else "at most"
-        return f"expected {bound} {size} {what}{'s' if size != 1 else ''}, got {ctx.get('actual_length', 0)}"
+        at = "at least" if kind == "too_short" else "at most"
+        return f"expected {at} {size} {what}{'s' if size != 1 else ''}, got {ctx.get('actual_length', 0)}"
     if kind in ("string_too_short", "string_too_long"):
         size = ctx.get("min_length") if kind == "string_too_short" else ctx.get("max_length")
-        bound = "at least" if kind == "string_too_short" else "at most"
-        return f"expected text of {bound} {size} character{'s' if size != 1 else ''}, got {got}"
+        at = "at least" if kind == "string_too_short" else "at most"
+        return f"expected text of {at} {size} character{'s' if size != 1 else ''}, got {got}"
     if kind == "string_pattern_mismatch":
         pattern = str(ctx.get("pattern", ""))
         return f"expected {_PATTERN_WORDS.get(pattern, f'text matching {pattern}')}, got {got}"

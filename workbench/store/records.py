@@ -163,7 +163,7 @@ class RunRecord:
 
     @property
     def run_id(self) -> str:
-        return self.run["id"]
+        return str(self.run["id"])
 
 
 def _drop_copied_step_outputs(hops: list[dict[str, Any]]) -> None:
@@ -206,18 +206,17 @@ class RunAssembler:
         return hop
 
     def add(self, event: Event) -> None:
-        kind = type(event)
-        if kind is Token:
-            self._hop(event.hop_id).parts.append(event.text)  # type: ignore[attr-defined]
-        elif kind is HopStarted:
-            self._hop(event.hop_id).started = event  # type: ignore[attr-defined,assignment]
-        elif kind is HopFinished:
-            self._hop(event.hop_id).finished = event  # type: ignore[attr-defined,assignment]
-        elif kind is FirstToken:
-            hop = self._hop(event.hop_id)  # type: ignore[attr-defined]
-            hop.first_token_ts, hop.ttft_ms = event.ts, event.ttft_ms  # type: ignore[attr-defined]
-        elif kind is Decision:
-            self.decisions.append(event)  # type: ignore[arg-type]
+        if type(event) is Token:
+            self._hop(event.hop_id).parts.append(event.text)
+        elif type(event) is HopStarted:
+            self._hop(event.hop_id).started = event
+        elif type(event) is HopFinished:
+            self._hop(event.hop_id).finished = event
+        elif type(event) is FirstToken:
+            hop = self._hop(event.hop_id)
+            hop.first_token_ts, hop.ttft_ms = event.ts, event.ttft_ms
+        elif type(event) is Decision:
+            self.decisions.append(event)
         # other (future) event types carry nothing the store keeps
 
     def finish(self, end: RunFinished) -> RunRecord:

@@ -286,7 +286,15 @@ def _override_price(loaded: LoadedProfile, alias: str, on: dt.date) -> Price:
 def _usage(hop: dict[str, Any]) -> Usage | None:
     if all(hop[col] is None for col, _ in _BUCKETS):
         return None
-    return Usage(**{name: int(hop[col] or 0) for col, name in _BUCKETS})
+    counts = {name: int(hop[col] or 0) for col, name in _BUCKETS}
+    return Usage(
+        input_tokens=counts["input_tokens"],
+        cache_read_tokens=counts["cache_read_tokens"],
+        cache_write_5m_tokens=counts["cache_write_5m_tokens"],
+        cache_write_1h_tokens=counts["cache_write_1h_tokens"],
+        output_tokens=counts["output_tokens"],
+        reasoning_tokens=counts["reasoning_tokens"],
+    )
 
 
 def reprice_hop(
