@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +92,21 @@ def test_prices_beyond_what_can_be_computed_are_errors_with_their_line(value: st
         loads_profile(text, "p.yaml")
     (problem,) = info.value.problems
     assert problem.startswith("p.yaml:19:16: models.priced.prices.0.input: " + what), problem
+
+
+def test_profile_check_prints_the_warning_and_exits_0(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "p.yaml").write_text(PROFILE, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "workbench", "profile", "check", "p.yaml"],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and result.stdout.startswith("ok: p.yaml")
+    assert result.stderr.startswith("warning: p.yaml:8:5: models.typo.prices: no price in force on ")
