@@ -8,6 +8,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import sqlite_utils
 from invariants import check_invariants
 from store_events import run_events
@@ -132,3 +133,18 @@ def test_v2_events_fill_the_new_columns(db_path: Path) -> None:
         (run,) = _dump(db, "runs", "id")
         assert (run["status"], run["reason"], run["session_turn"]) == ("degraded", "latency budget spent", 3)
         assert json.loads(run["metadata"]) == {"team": "qa"}
+
+
+def test_sessions_show_prints_the_reason_and_the_gate_result(
+    db_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # one line per note: the assertion reads it whole
+    from workbench.cli import cli
+    from workbench.cli.output import run_cli
+
+    with open_store(db_path) as store:
+        save_events(store, _v2_run("v2-shown"))
+    assert run_cli(cli, ["sessions", "show", "v2-shown", "--db", str(db_path)]) == 0
+    out = capsys.readouterr().out
+    assert "degraded" in out and "latency budget spent" in out
+    assert "length: fail (score 0.25) 42 characters, at most 10" in out

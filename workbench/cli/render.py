@@ -13,7 +13,15 @@ from rich.text import Text
 
 from workbench.accounting.money import usd
 
-STATUS_STYLE = {"ok": "green", "error": "red", "timeout": "red", "cancelled": "yellow", "skipped": "dim"}
+STATUS_STYLE = {
+    "ok": "green",
+    "error": "red",
+    "timeout": "red",
+    "cancelled": "yellow",
+    "degraded": "yellow",
+    "skipped": "dim",
+    "superseded": "dim",
+}
 
 
 def money(value: Any) -> str:

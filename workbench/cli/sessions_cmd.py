@@ -60,7 +60,15 @@ def _one_line(text: str | None, width: int) -> str:
 
 
 def _status(status: str | None) -> str:
-    color = {"ok": "green", "error": "red", "timeout": "red", "cancelled": "yellow", "skipped": "dim"}.get(status or "")
+    color = {
+        "ok": "green",
+        "error": "red",
+        "timeout": "red",
+        "cancelled": "yellow",
+        "degraded": "yellow",  # ended early (a budget) with the best answer so far
+        "skipped": "dim",
+        "superseded": "dim",  # a hedged attempt that lost the race
+    }.get(status or "")
     return f"[{color}]{status}[/]" if color else (status or "")
 
 
@@ -193,6 +201,7 @@ def show_cmd(db: Path | None, as_json: bool, full: bool, run_id: str) -> None:
         ("route", run["route"]),
         ("profile", f"{run['profile'] or ''} {run['profile_path'] or ''} sha256:{(run['profile_hash'] or '')[:12]}"),
         ("status", _status(run["status"]) + (f"  {run['error']}" if run["error"] else "")),
+        ("reason", run.get("reason") or ""),
         ("started", _when(run["started_ts"])),
         ("latency", _ms(run["latency_ms"])),
         ("ttft", _ms(run["ttft_ms"])),
@@ -202,7 +211,8 @@ def show_cmd(db: Path | None, as_json: bool, full: bool, run_id: str) -> None:
         ),
         ("cost", f"${run['cost_exact']}"),
     ):
-        summary.add_row(label, value or "")
+        if value or label != "reason":  # (runs saved before event schema v2 have no reason)
+            summary.add_row(label, value or "")
     console.print(Panel(summary, title="run", title_align="left", expand=False))
     console.print(Panel(_clipped(run["prompt"], full), title="prompt", title_align="left"))
 
@@ -226,8 +236,14 @@ def show_cmd(db: Path | None, as_json: bool, full: bool, run_id: str) -> None:
                 f"${h['cost_exact']}",
             ]
         )
-        if h["error"] or h["reason"]:
-            notes.append((label, " — ".join(x for x in (h["error"], h["reason"]) if x)))
+        gate = None
+        if h.get("verdict"):
+            score = "" if h.get("score") is None else f" (score {h['score']:.2f})"
+            gate = f"{h.get('check_name') or 'check'}: {h['verdict']}{score}" + (
+                f" {h['detail']}" if h.get("detail") else ""
+            )
+        if h["error"] or h["reason"] or gate:
+            notes.append((label, " — ".join(x for x in (gate, h["error"], h["reason"]) if x)))
     hops = _fitted_table(
         "hops", list(heads), rows, console.width, squeeze="provider/model", drop=("ttft", "latency", "provider/model")
     )
