@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from workbench.engine.context import StepCall
 from workbench.engine.events import Event
 from workbench.engine.generate import generate_step
+from workbench.profiles.models import Route
 
 Executor = Callable[[StepCall], AsyncIterator[Event]]
 
@@ -25,6 +26,6 @@ EXECUTORS: dict[str, Executor] = {
 OUTPUT_KINDS = frozenset({"generate", "parallel", "transform"})
 
 
-def unsupported_kinds(route: object) -> list[tuple[tuple[str | int, ...], str]]:
+def unsupported_kinds(route: Route) -> list[tuple[tuple[str | int, ...], str]]:
     """(path, kind) of every step in `route` this engine cannot run yet."""
-    return [(path, step.kind) for path, step in route.all_steps() if step.kind not in EXECUTORS]  # type: ignore[attr-defined]
+    return [(path, step.kind) for path, step in route.all_steps() if step.kind not in EXECUTORS]
