@@ -27,6 +27,7 @@ run: install
 lint: install-test
 	$(BIN)/ruff check workbench tests benchmarks
 	$(BIN)/ruff format --check workbench tests benchmarks
+	$(BIN)/mypy  # strict on the packages [tool.mypy] lists in pyproject.toml
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -172,9 +172,10 @@ models:
     tokenizer: {ENCODING}
     prices: [{{source: local, input: 0, output: 0}}]
     sim: {{{FAST}}}
-  unpriced:  # no price entry at all
+  unpriced:  # no price entry at all, declared free (undeclared, a cap refuses it: tests/engine/test_price_in_force.py)
     provider: oai
     model: qwen-local
+    free: true
     tokenizer: {ENCODING}
     sim: {{{FAST}}}
 routes:

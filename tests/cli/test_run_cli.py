@@ -98,13 +98,49 @@ def test_fallback_shows_when_the_primary_is_dialed_to_fail(db: Path) -> None:
     assert decisions and decisions[0]["reason"]
 
 
-def test_human_output_streams_the_answer_then_a_table(db: Path) -> None:
-    proc = workbench("run", "--profile", str(DEMO), "--route", "fallback", "--db", str(db), "Explain DNS caching")
+def test_human_output_the_answer_alone_on_stdout_the_rest_on_stderr(db: Path) -> None:
+    args = ("run", "--profile", str(DEMO), "--route", "fallback", "--db", str(db))
+    proc = workbench(*args, "--sim-fault", "swift=http_503", "Explain DNS caching")
     assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
-    assert "fallback:" in out  # the decision, noted as it happened
-    assert "total" in out and "$0.0" in out
-    assert "Traceback" not in out + proc.stderr
+    assert "fallback:" in proc.stderr  # the decision, noted as it happened
+    assert "total" in proc.stderr and "$0.0" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    # stdout is exactly the answer (the run's output) and a final newline: `> answer.txt` captures only it
+    as_json = workbench(*args, "--json", "--sim-fault", "swift=http_503", "Explain DNS caching")
+    final = events_of(as_json.stdout)[-1]
+    assert final["output"] and proc.stdout == final["output"] + "\n"
+
+
+CAPPED = """\
+version: 2
+providers:
+  oai: {kind: sim}
+models:
+  pricey:
+    provider: oai
+    model: sim-pricey
+    prices: [{input: 100, output: 100}]
+    sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 8}
+  gratis:
+    provider: oai
+    model: sim-gratis
+    free: true
+    sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 8}
+routes:
+  capped: {max_cost_usd: 0.000001, steps: [{name: answer, targets: [pricey, gratis]}]}
+"""
+
+
+def test_hop_table_lists_hops_in_the_order_they_started(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(CAPPED, encoding="utf-8")
+    proc = workbench("run", "--profile", "p.yaml", "--no-save", "hi", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stderr.splitlines() if line.strip().startswith(("answer", "└"))]
+    assert [(r[0], r[1]) if r[0] != "└" else (r[1], r[4]) for r in rows] == [
+        ("answer", "ok"),
+        ("pricey", "skipped"),
+        ("gratis", "ok"),
+    ]
 
 
 def test_prompt_from_stdin_and_a_megabyte_prompt(db: Path) -> None:
@@ -131,6 +167,10 @@ def test_bad_input_exits_2_with_a_message_and_no_traceback(args: list[str], need
     proc = workbench("run", "--profile", str(DEMO), "--db", str(db), *args)
     assert proc.returncode == 2
     assert needle in proc.stderr and "Traceback" not in proc.stderr
+    title = proc.stderr.splitlines()[0]
+    assert title == {"unknown route 'nope'": "error: unknown route", "the prompt is empty": "error: empty prompt"}.get(
+        needle, title
+    )
 
 
 def test_broken_profile_gets_file_line_field_and_exit_2(tmp_path: Path) -> None:

@@ -156,3 +156,21 @@ def test_import_rejects_files_that_are_not_exports(tmp_path: Path, capsys: pytes
         assert "Traceback" not in err + out
     with open_store(db) as store:
         assert store.db["runs"].count == 0
+
+
+def test_show_clips_a_megabyte_prompt_unless_full(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from workbench.cli.sessions_cmd import SHOW_CHARS
+
+    prompt = "".join(f"w{i} " for i in range(200_000))[:1_000_000]  # 1 MB, every word distinct
+    with open_store(db_path) as store:
+        save_events(store, run_events(run_id="big-prompt-run", prompt=prompt))
+    code, out, _ = _cli(capsys, "sessions", "show", "big-prompt-run", "--db", str(db_path))
+    assert code == 0
+    assert len(out) < 20_000
+    rest = len(prompt) - SHOW_CHARS
+    assert f"… {rest:,} more characters ({len(prompt):,} in all): `--full` prints them" in out
+    last_shown = prompt[:SHOW_CHARS].split()[-2]
+    assert last_shown in out and prompt.split()[-1] not in out.split()
+    code, out, _ = _cli(capsys, "sessions", "show", "big-prompt-run", "--db", str(db_path), "--full")
+    assert code == 0 and "more characters" not in out
+    assert len(out) > len(prompt) and prompt.split()[-1] in out

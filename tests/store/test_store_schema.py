@@ -80,10 +80,11 @@ def test_an_older_database_opens_in_this_version_with_its_data(db_path: Path) ->
     from workbench.store.writer import assemble
 
     (record,), _ = assemble(run_events(run_id="old-run", prompt="an invoice from the old days"), "old")
+    run_cols, hop_cols = set(db["runs"].columns_dict), set(db["hops"].columns_dict)
     with conn:
         db["sessions"].insert({"name": "old", "created_ts": 1.0})
-        db["runs"].insert(record.run)
-        db["hops"].insert_all(record.hops)
+        db["runs"].insert({k: v for k, v in record.run.items() if k in run_cols})
+        db["hops"].insert_all([{k: v for k, v in h.items() if k in hop_cols} for h in record.hops])
     conn.close()
 
     with open_store(db_path) as store:
@@ -132,10 +133,11 @@ def test_upgrading_backfills_the_conversation_of_old_runs(db_path: Path) -> None
     from workbench.store.writer import assemble
 
     records, _ = assemble([e for r in varied_runs(4) for e in r], "old")
+    run_cols, hop_cols = set(db["runs"].columns_dict), set(db["hops"].columns_dict)
     with conn:
         for record in records:
-            db["runs"].insert(record.run)
-            db["hops"].insert_all(record.hops)
+            db["runs"].insert({k: v for k, v in record.run.items() if k in run_cols})
+            db["hops"].insert_all([{k: v for k, v in h.items() if k in hop_cols} for h in record.hops])
     conn.close()
     with open_store(db_path) as store:
         for record in records:

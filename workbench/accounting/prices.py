@@ -19,7 +19,13 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 MILLION = Decimal(1_000_000)
-NonNegativeDecimal = Annotated[Decimal, Field(ge=0)]
+# Bounds are what the arithmetic can carry: a quoted '1e999999' is a valid Decimal that overflows the moment it is
+# multiplied, and an unbounded figure ends as `Infinity` (invalid JSON) in --json and exports. No real model costs
+# USD 100,000 per million tokens; no cap needs more than a billion dollars.
+MAX_RATE_USD = Decimal(100_000)
+MAX_AMOUNT_USD = Decimal(1_000_000_000)
+NonNegativeDecimal = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT_USD, allow_inf_nan=False)]
+Rate = Annotated[Decimal, Field(ge=0, le=MAX_RATE_USD, allow_inf_nan=False)]
 
 
 @dataclass(slots=True, frozen=True)
@@ -37,12 +43,12 @@ class PriceTier(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     above_input_tokens: int = Field(gt=0, description="threshold on the request's prompt size, exclusive")
-    input: NonNegativeDecimal | None = None
-    cached_input: NonNegativeDecimal | None = None
-    cache_write_5m: NonNegativeDecimal | None = None
-    cache_write_1h: NonNegativeDecimal | None = None
-    output: NonNegativeDecimal | None = None
-    reasoning: NonNegativeDecimal | None = None
+    input: Rate | None = None
+    cached_input: Rate | None = None
+    cache_write_5m: Rate | None = None
+    cache_write_1h: Rate | None = None
+    output: Rate | None = None
+    reasoning: Rate | None = None
 
 
 class Price(BaseModel):
@@ -51,16 +57,12 @@ class Price(BaseModel):
     model_config = ConfigDict(extra="forbid")
     effective: dt.date = Field(default=dt.date(2000, 1, 1), description="first day these prices apply")
     source: str | None = Field(default=None, description="where the figures come from (URL)")
-    input: NonNegativeDecimal = Field(description="fresh input tokens")
-    output: NonNegativeDecimal = Field(description="output tokens")
-    cached_input: NonNegativeDecimal | None = Field(default=None, description="cache-read input (default: input)")
-    cache_write_5m: NonNegativeDecimal | None = Field(
-        default=None, description="cache write, 5-min TTL (default: input)"
-    )
-    cache_write_1h: NonNegativeDecimal | None = Field(
-        default=None, description="cache write, 1-hour TTL (default: input)"
-    )
-    reasoning: NonNegativeDecimal | None = Field(default=None, description="reasoning tokens (default: output)")
+    input: Rate = Field(description="fresh input tokens")
+    output: Rate = Field(description="output tokens")
+    cached_input: Rate | None = Field(default=None, description="cache-read input (default: input)")
+    cache_write_5m: Rate | None = Field(default=None, description="cache write, 5-min TTL (default: input)")
+    cache_write_1h: Rate | None = Field(default=None, description="cache write, 1-hour TTL (default: input)")
+    reasoning: Rate | None = Field(default=None, description="reasoning tokens (default: output)")
     tiers: list[PriceTier] = Field(default_factory=list, description="long-context tiers")
 
     def base_rates(self) -> Rates:

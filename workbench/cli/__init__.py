@@ -1,4 +1,4 @@
-"""The command line: `workbench run | routes | tui | profile ... | sim ... | sessions ...`.
+"""The command line: `workbench run | routes | tui | profile ... | sim ... | sessions ... | events ...`.
 
 Each command group lives in its own module and is imported only when used, so `workbench --help` and the TUI
 start fast. Commands parse arguments, call the library, and render; they hold no logic of their own.
@@ -21,6 +21,7 @@ _COMMANDS = {
     "sim": "workbench.cli.sim_cmd:sim",
     "sessions": "workbench.cli.sessions_cmd:sessions",
     "serve": "workbench.cli.serve_cmd:serve",
+    "events": "workbench.cli.events_cmd:events",
 }
 
 
@@ -32,6 +33,7 @@ _SUMMARIES = {
     "sim": "Run the LLM simulator (OpenAI and Anthropic wire formats).",
     "sessions": "List, show, search, export, import, remove and re-price saved runs.",
     "serve": "Serve the workbench TUI in a web browser (loopback by default).",
+    "events": "Print the JSON Schema of the event stream (run --json lines).",
 }
 
 

@@ -1,4 +1,4 @@
-"""`workbench profile check FILE` and `workbench profile schema`.
+"""`workbench profile check FILE`, `upgrade FILE`, `explain FILE --route R` and `schema`.
 
 `check` validates a profile and lists every problem as FILE:LINE:COL: field: message (through ProfileError,
 which the CLI wrapper prints and exits 2 on); it also warns about environment variables the profile's
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from workbench.profiles import Profile, load_profile, missing_env
+from workbench.profiles import Profile, load_profile, missing_env, upgrade_profile
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -24,7 +24,7 @@ def _count(n: int, word: str) -> str:
 
 @click.group()
 def profile() -> None:
-    """Validate profile files and print their JSON Schema."""
+    """Validate, upgrade and explain profile files; print their JSON Schema."""
 
 
 @profile.command()
@@ -37,6 +37,10 @@ def check(file: Path) -> None:
         f"ok: {file} — {_count(len(prof.providers), 'provider')}, {_count(len(prof.models), 'model')}, "
         f"{_count(len(prof.routes), 'route')}"
     )
+    for note in loaded.notes:
+        click.echo(f"note: {note}", err=True)
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
     for name in missing_env(prof):
         users = ", ".join(p for p, provider in prof.providers.items() if name in provider.env_refs())
         click.echo(
@@ -56,6 +60,52 @@ def profile_schema() -> dict:
 def schema() -> None:
     """Print the profile JSON Schema (titles and descriptions included) for editors and validators."""
     click.echo(json.dumps(profile_schema(), indent=2))
+
+
+@profile.command()
+@click.argument("file", type=click.Path(path_type=Path))
+def upgrade(file: Path) -> None:
+    """Rewrite FILE as a version 2 profile in place, keeping its comments and key order."""
+    if upgrade_profile(file):
+        click.echo(f"upgraded: {file} is now a version 2 profile (comments and key order kept)")
+    else:
+        click.echo(f"ok: {file} is already a version 2 profile; nothing changed")
+
+
+@profile.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--route", "route_name", default=None, help="the route to explain (default: the profile's default)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON for machines instead of tables")
+def explain(file: Path, route_name: str | None, as_json: bool) -> None:
+    """For every step and target of a route: the policy in force and where each value came from (file:line)."""
+    from workbench.profiles.explain import explain_route
+
+    report = explain_route(load_profile(file), route_name)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 160)
+    for entry in report["entries"]:
+        target = entry["target"]
+        title = f"{entry['step']} {entry['name']} ({entry['kind']})"
+        if target is not None:
+            title += f" · target {target['index']}: {target['model']}"
+        table = Table(title=title, box=box.SIMPLE, title_justify="left")
+        table.add_column("policy", no_wrap=True)
+        table.add_column("value")
+        table.add_column("from", no_wrap=True)
+        table.add_column("set by")
+        for key, item in entry["policy"].items():
+            value = item["value"]
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else json.dumps(value).strip('"')
+            table.add_row(key, shown, item["at"] or "default", item["origin"], style="dim" if not item["at"] else None)
+        console.print(table)
 
 
 def _register_edit_commands() -> None:

@@ -1,5 +1,5 @@
-"""Human rendering of a run's events for the headless CLI: the answer streams as it arrives, decisions are
-noted as they happen, and a rich table of hops and totals closes the run."""
+"""Human rendering of a run's events for the headless CLI: the answer streams to stdout as it arrives;
+decisions are noted on stderr as they happen, and a rich table of hops and totals (on stderr) closes the run."""
 
 from __future__ import annotations
 
@@ -11,17 +11,37 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-STATUS_STYLE = {"ok": "green", "error": "red", "timeout": "red", "cancelled": "yellow", "skipped": "dim"}
+from workbench.accounting.money import usd
+
+STATUS_STYLE = {
+    "ok": "green",
+    "error": "red",
+    "timeout": "red",
+    "cancelled": "yellow",
+    "degraded": "yellow",
+    "skipped": "dim",
+    "superseded": "dim",
+}
 
 
 def money(value: Any) -> str:
-    return f"${float(value):.6f}"
+    return usd(value, places=6, pad=True, prefix="$")
+
+
+def _hop_number(hop_id: str) -> int | None:
+    """Hop ids are `RUN.N`, N allocated as hops begin: the order hops started in (skipped ones included)."""
+    tail = hop_id.rpartition(".")[2]
+    return int(tail) if tail.isdigit() else None
 
 
 class HumanRenderer:
-    def __init__(self, out: Any = None) -> None:
+    """The answer alone goes to `out` (stdout), so `> answer.txt` captures just the answer; decisions, failed
+    attempts and the hop table go to `err` (stderr)."""
+
+    def __init__(self, out: Any = None, err: Any = None) -> None:
         self.out = out or sys.stdout
-        self.console = Console(file=self.out, highlight=False)
+        self.err = err or sys.stderr
+        self.console = Console(file=self.err, highlight=False)
         if not self.console.is_terminal:
             self.console.width = max(self.console.width, 110)
         self.hops: list[Any] = []
@@ -31,8 +51,16 @@ class HumanRenderer:
         self._order: dict[str, int] = {}
 
     def _end_line(self) -> None:
+        """Before a note on stderr: start it on a line of its own when the answer is mid-line (a newline on
+        stderr, so the answer on stdout is left as the model wrote it)."""
+        if self._mid_line:
+            self.err.write("\n")
+            self.err.flush()
+
+    def _end_answer(self) -> None:
         if self._mid_line:
             self.out.write("\n")
+            self.out.flush()
             self._mid_line = False
 
     def handle(self, event: Any) -> None:
@@ -62,7 +90,7 @@ class HumanRenderer:
                     )
                 )
         elif kind == "run_finished":
-            self._end_line()
+            self._end_answer()
             self.console.print(self.table(event))
 
     def table(self, final: Any) -> Table:
@@ -84,7 +112,12 @@ class HumanRenderer:
         table.add_column(
             "cost", justify="right", no_wrap=True, footer=money(final.cost_usd) + (" (est.)" if final.estimated else "")
         )
-        for hop in sorted(self.hops, key=lambda h: self._order.get(h.hop_id, len(self._order))):
+
+        def started(hop: Any) -> tuple[int, int]:
+            number = _hop_number(hop.hop_id)
+            return (0, number) if number is not None else (1, self._order.get(hop.hop_id, len(self._order)))
+
+        for hop in sorted(self.hops, key=started):
             indent = "└ " if hop.kind == "attempt" else ""
             model = hop.model_id or ""
             estimated = (

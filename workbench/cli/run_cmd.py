@@ -1,6 +1,7 @@
 """`workbench run` (send a prompt through a route, headless) and `workbench routes` (list a profile's routes).
 
-Human mode streams the answer to stdout and ends with a table of hops and totals on stderr-free stdout; `--json`
+Human mode streams the answer alone to stdout (`> answer.txt` captures just the answer); notes and the closing
+table of hops and totals go to stderr. `--json`
 prints one JSON object per event per line (the public event schema, see README). Runs are saved to the session
 database unless `--no-save`. Ctrl-C (SIGINT), SIGTERM and SIGHUP cancel the run gracefully: the hop in flight is
 closed as cancelled with its estimated cost, the run is saved, and the exit code is 128 + the signal's number
@@ -18,7 +19,7 @@ from typing import Any
 
 import click
 
-from workbench.errors import EngineError
+from workbench.errors import EngineError, WorkbenchError
 from workbench.locations import default_profile_path
 
 MAX_PROMPT_BYTES = 8 * 1024 * 1024
@@ -34,7 +35,9 @@ def _read_prompt(prompt: str) -> str:
         except UnicodeDecodeError as exc:
             raise EngineError(f"the prompt on stdin is not UTF-8 text (byte {exc.start})") from None
     if not prompt.strip():
-        raise EngineError("the prompt is empty", hint="pass the prompt as an argument, or `-` to read stdin")
+        raise WorkbenchError(
+            "the prompt is empty", hint="pass the prompt as an argument, or `-` to read stdin", title="empty prompt"
+        )
     return prompt
 
 
@@ -130,6 +133,14 @@ def run(
     metadata = parse_meta(meta)
     text = _read_prompt(prompt)
     loaded = _apply_sim_faults(load_profile(profile_path or default_profile_path()), sim_faults)
+    try:
+        loaded.profile.route(route)
+    except KeyError:
+        raise WorkbenchError(
+            f"unknown route {route!r} in {loaded.label}",
+            hint=f"routes: {', '.join(loaded.profile.routes)} (`workbench routes` lists them)",
+            title="unknown route",
+        ) from None
     history: list[dict[str, str]] = []
     if session_name:
         from workbench.cli.saving import load_history

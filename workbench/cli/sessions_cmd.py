@@ -60,7 +60,15 @@ def _one_line(text: str | None, width: int) -> str:
 
 
 def _status(status: str | None) -> str:
-    color = {"ok": "green", "error": "red", "timeout": "red", "cancelled": "yellow", "skipped": "dim"}.get(status or "")
+    color = {
+        "ok": "green",
+        "error": "red",
+        "timeout": "red",
+        "cancelled": "yellow",
+        "degraded": "yellow",  # ended early (a budget) with the best answer so far
+        "skipped": "dim",
+        "superseded": "dim",  # a hedged attempt that lost the race
+    }.get(status or "")
     return f"[{color}]{status}[/]" if color else (status or "")
 
 
@@ -98,6 +106,10 @@ def _fitted_table(
                 column.min_width = column.max_width = natural[squeeze] - (need - width)
             return table
     return table
+
+
+# `sessions show` prints this much of a prompt or output unless --full (a 1 MB prompt is not for a terminal)
+SHOW_CHARS = 4000
 
 
 @click.group()
@@ -155,8 +167,11 @@ def list_cmd(db: Path | None, limit: int, session_name: str | None, as_json: boo
 @sessions.command("show")
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="the run, hops, messages and decisions as JSON")
+@click.option(
+    "--full", is_flag=True, help=f"print the prompt and output whole (default: the first {SHOW_CHARS} characters)"
+)
 @click.argument("run_id")
-def show_cmd(db: Path | None, as_json: bool, run_id: str) -> None:
+def show_cmd(db: Path | None, as_json: bool, full: bool, run_id: str) -> None:
     """One run: totals, hop tree, decisions, output.
 
     RUN_ID is a full run id or any unique prefix of one."""
@@ -186,6 +201,7 @@ def show_cmd(db: Path | None, as_json: bool, run_id: str) -> None:
         ("route", run["route"]),
         ("profile", f"{run['profile'] or ''} {run['profile_path'] or ''} sha256:{(run['profile_hash'] or '')[:12]}"),
         ("status", _status(run["status"]) + (f"  {run['error']}" if run["error"] else "")),
+        ("reason", run.get("reason") or ""),
         ("started", _when(run["started_ts"])),
         ("latency", _ms(run["latency_ms"])),
         ("ttft", _ms(run["ttft_ms"])),
@@ -195,9 +211,10 @@ def show_cmd(db: Path | None, as_json: bool, run_id: str) -> None:
         ),
         ("cost", f"${run['cost_exact']}"),
     ):
-        summary.add_row(label, value or "")
+        if value or label != "reason":  # (runs saved before event schema v2 have no reason)
+            summary.add_row(label, value or "")
     console.print(Panel(summary, title="run", title_align="left", expand=False))
-    console.print(Panel(Text(run["prompt"] or ""), title="prompt", title_align="left"))
+    console.print(Panel(_clipped(run["prompt"], full), title="prompt", title_align="left"))
 
     heads = ("hop", "provider/model", "status", "latency", "ttft", "tokens", "cost")
     rows: list[list[str]] = []
@@ -219,8 +236,14 @@ def show_cmd(db: Path | None, as_json: bool, run_id: str) -> None:
                 f"${h['cost_exact']}",
             ]
         )
-        if h["error"] or h["reason"]:
-            notes.append((label, " — ".join(x for x in (h["error"], h["reason"]) if x)))
+        gate = None
+        if h.get("verdict"):
+            score = "" if h.get("score") is None else f" (score {h['score']:.2f})"
+            gate = f"{h.get('check_name') or 'check'}: {h['verdict']}{score}" + (
+                f" {h['detail']}" if h.get("detail") else ""
+            )
+        if h["error"] or h["reason"] or gate:
+            notes.append((label, " — ".join(x for x in (gate, h["error"], h["reason"]) if x)))
     hops = _fitted_table(
         "hops", list(heads), rows, console.width, squeeze="provider/model", drop=("ttft", "latency", "provider/model")
     )
@@ -231,7 +254,21 @@ def show_cmd(db: Path | None, as_json: bool, run_id: str) -> None:
         console.print(
             Text.assemble((d["action"], "bold"), (f" → {d['target']}" if d["target"] else ""), ": ", d["reason"] or "")
         )
-    console.print(Panel(Text(run["output"] or ""), title="output", title_align="left"))
+    console.print(Panel(_clipped(run["output"], full), title="output", title_align="left"))
+
+
+def _clipped(text: str | None, full: bool) -> Any:
+    """A long prompt or output shown in its first SHOW_CHARS characters, with a note saying how much is left."""
+    from rich.text import Text
+
+    text = text or ""
+    if full or len(text) <= SHOW_CHARS:
+        return Text(text)
+    rest = len(text) - SHOW_CHARS
+    return Text.assemble(
+        text[:SHOW_CHARS],
+        (f"\n… {rest:,} more characters ({len(text):,} in all): `--full` prints them, `--json` too", "dim"),
+    )
 
 
 def _highlighted(snippet: str | None) -> Any:
@@ -388,10 +425,9 @@ def _day(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.da
 
 
 def _money(value: Any, *, signed: bool = False) -> str:
-    from workbench.store.reprice import text
+    from workbench.accounting.money import usd
 
-    sign = ("+" if value > 0 else "-" if value < 0 else "") if signed else ""
-    return f"{sign}${text(abs(value))}"
+    return usd(value, signed=signed, prefix="$")
 
 
 def _pct(original: Any, repriced: Any) -> str:

@@ -17,17 +17,10 @@ if TYPE_CHECKING:
 
 
 def behaviours_from_profile(profile: Profile) -> dict[str, SimBehaviour]:
-    """Wire model id -> dials, for every model of a `sim` provider; the tokenizer comes from the model entry."""
-    from workbench.sim.behaviour import SimBehaviour
-    from workbench.tokens import encoding_for_model
+    """Wire model id -> dials, exactly as the engine's embedded simulator serves them."""
+    from workbench.profiles.simulated import sim_behaviours
 
-    served: dict[str, SimBehaviour] = {}
-    for model in profile.models.values():
-        if profile.providers[model.provider].kind != "sim":
-            continue
-        dials = model.sim or SimBehaviour()
-        served[model.model] = dials.model_copy(update={"tokenizer": model.tokenizer or encoding_for_model(model.model)})
-    return served
+    return sim_behaviours(profile)
 
 
 @click.group()

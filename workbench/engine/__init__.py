@@ -4,6 +4,8 @@ Pure asyncio: no UI, no SQL. See `workbench.engine.events` for the event contrac
 `workbench.engine.run.Engine` for the entry point.
 """
 
+from typing import Any
+
 from workbench.engine.cancel import CancelToken
 from workbench.engine.events import (
     Decision,
@@ -20,7 +22,7 @@ from workbench.engine.events import (
 # types (the store, `workbench sessions ...`) start fast.
 
 
-def __getattr__(name: str):  # noqa: ANN202 - module-level lazy attribute (PEP 562)
+def __getattr__(name: str) -> Any:  # module-level lazy attribute (PEP 562)
     if name in ("Engine", "new_run_id"):
         from workbench.engine import run
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 class CancelToken:
@@ -24,7 +25,7 @@ class CancelToken:
     def __init__(self) -> None:
         self._cancelled = False
         self._reason = "cancelled by user"
-        self._waiting_task: asyncio.Task | None = None
+        self._waiting_task: asyncio.Task[Any] | None = None
         self._fired = False
 
     @property

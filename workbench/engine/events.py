@@ -149,7 +149,10 @@ class Event:
         names = {f.name for f in fields(target)}
         kwargs = {k: v for k, v in data.items() if k in names}
         for name in _DECIMAL_FIELDS & kwargs.keys():
-            kwargs[name] = Decimal(str(kwargs[name]))
+            # the exact figure is `cost.total` (decimal text); the JSON number beside it is a rounded float
+            cost = kwargs.get("cost")
+            exact = cost.get("total") if isinstance(cost, dict) else None
+            kwargs[name] = Decimal(exact if isinstance(exact, str) else str(kwargs[name]))
         for name, enum in _ENUM_FIELDS.items():
             value = kwargs.get(name)
             if isinstance(value, str):

@@ -21,6 +21,7 @@ from workbench.engine.parallel import parallel_step
 from workbench.engine.retrieve import retrieve_step
 from workbench.engine.route_step import route_step
 from workbench.engine.transform import transform_step
+from workbench.profiles.models import Route
 
 Executor = Callable[[StepCall], AsyncIterator[Event]]
 
@@ -38,6 +39,6 @@ EXECUTORS: dict[str, Executor] = {
 OUTPUT_KINDS = frozenset({"generate", "parallel", "transform"})
 
 
-def unsupported_kinds(route: object) -> list[tuple[tuple[str | int, ...], str]]:
+def unsupported_kinds(route: Route) -> list[tuple[tuple[str | int, ...], str]]:
     """(path, kind) of every step in `route` this engine cannot run yet."""
-    return [(path, step.kind) for path, step in route.all_steps() if step.kind not in EXECUTORS]  # type: ignore[attr-defined]
+    return [(path, step.kind) for path, step in route.all_steps() if step.kind not in EXECUTORS]

@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from workbench.engine.context import StepCall, StepResult
-from workbench.engine.events import Decision, DecisionAction, Event, GateVerdict, HopKind, HopStatus
+from workbench.engine.events import Decision, DecisionAction, ErrorClass, Event, GateVerdict, HopKind, HopStatus
 from workbench.engine.subcall import Hop, model_step, run_model
 from workbench.sim.roles import JUDGE_MARK
 from workbench.tokens import count_text
@@ -229,8 +229,8 @@ async def gate_step(call: StepCall) -> AsyncIterator[Event]:
                 data={"policy": step.on_fail, "failures": failures, "retries": retries},
             )
             yield gate.finished(
-                HopStatus.ERROR, verdict=GateVerdict.FAIL, detail=reason, error=reason, error_class="gate"
-            )  # type: ignore[arg-type]
+                HopStatus.ERROR, verdict=GateVerdict.FAIL, detail=reason, error=reason, error_class=ErrorClass.GATE
+            )
             call.result = StepResult(name=step.name, kind="gate", status="error", error=reason, reason=reason)
             return
         from workbench.profiles.templates import render
@@ -276,8 +276,8 @@ async def gate_step(call: StepCall) -> AsyncIterator[Event]:
         if result is None or result.status != "ok":
             error = f"{reason}; the re-run failed: {result.error if result else 'no result'}"
             yield gate.finished(
-                HopStatus.ERROR, verdict=GateVerdict.FAIL, detail=error, error=error, error_class="gate"
-            )  # type: ignore[arg-type]
+                HopStatus.ERROR, verdict=GateVerdict.FAIL, detail=error, error=error, error_class=ErrorClass.GATE
+            )
             call.result = StepResult(name=step.name, kind="gate", status="error", error=error, reason=error)
             return
         result.data["input"] = original

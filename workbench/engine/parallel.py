@@ -137,7 +137,7 @@ async def parallel_step(call: StepCall) -> AsyncIterator[Event]:
         )
         return
     results = [(label, sub.result) for label, sub in children]
-    good = [i for i in finished_order if results[i][1] is not None and results[i][1].status == "ok"]
+    good = [i for i in finished_order if (r := results[i][1]) is not None and r.status == "ok"]
     summary = [{"child": label, "status": r.status if r else "error"} for label, r in results]
     if not good:
         error = "every branch of the parallel step failed: " + "; ".join(

@@ -82,18 +82,9 @@ class Engine:
         return None if self._startup is None else self._startup.sim_base_url
 
     def _sim_models(self) -> dict[str, Any]:
-        from workbench.sim.behaviour import SimBehaviour
+        from workbench.profiles.simulated import sim_behaviours  # the same dials `workbench sim serve` serves
 
-        models: dict[str, Any] = {}
-        for model in self.profile.models.values():
-            if self.profile.providers[model.provider].kind != "sim":
-                continue
-            behaviour = model.sim or SimBehaviour()
-            encoding = model.tokenizer or encoding_for_model(model.model)
-            # a simulated model rejects prompts over its profile context window, as the real one would
-            window = behaviour.context_window or model.context_window
-            models[model.model] = behaviour.model_copy(update={"tokenizer": encoding, "context_window": window})
-        return models
+        return dict(sim_behaviours(self.profile))
 
     async def start(self) -> None:
         """Make the engine usable at once: the slow part (tokenizer tables, the embedded simulator) runs in the

@@ -177,6 +177,42 @@ class StepRunner:
 
             # Cost caps: reserve the worst case (whole prompt + max output) before the call.
             cap_remaining, cap_label = state.remaining(step.max_cost_usd, self.spent)
+            if price is None and not model.free:
+                # No price in force (a typo'd `effective` date, no prices): its cost cannot be known, so a cap
+                # cannot bound it. Said each time the target is tried; refused when a cap is in force.
+                why = f"{alias} has no price in force on {self.today}: its calls are costed at $0"
+                refused = cap_remaining is not None
+                why += f"; refused, since {cap_label} cannot bound it" if refused else " (declare `free: true`?)"
+                pending.append(
+                    Decision(
+                        run_id=run_id,
+                        hop_id=self.step_id,
+                        action="price",
+                        reason=why,
+                        target=alias,
+                        data={"model": alias, "date": str(self.today), "refused": refused},
+                    )
+                )
+                if refused:
+                    pending.append(
+                        HopFinished(
+                            run_id=run_id,
+                            hop_id=hop_id,
+                            parent_id=self.step_id,
+                            kind="attempt",
+                            name=alias,
+                            provider=model.provider,
+                            model=alias,
+                            model_id=model.model,
+                            attempt=1,
+                            target_index=self.index,
+                            status="skipped",
+                            reason=why,
+                            error_class="cost_cap",
+                        )
+                    )
+                    self.error = why
+                    continue
             if cap_remaining is not None and price is not None and not price.is_free:
                 worst = cost_of(Usage(input_tokens=est_input, output_tokens=max_tokens), price).total
                 if worst > cap_remaining:

@@ -16,7 +16,7 @@ from typing import Any
 
 from workbench.engine.context import RunContext, StepCall, StepResult
 from workbench.engine.events import Event, HopFinished, HopKind, HopStarted, HopStatus
-from workbench.profiles.steps import GenerateStep
+from workbench.profiles.steps import GenerateStep, Target
 from workbench.profiles.templates import is_template
 
 
@@ -46,7 +46,7 @@ def model_step(
                 fields[key] = value
     return GenerateStep(
         name=name,
-        targets=[alias],  # type: ignore[list-item]
+        targets=[Target(model=alias)],
         system=raw(system) if system else None,
         history=history,
         max_output_tokens=max_output_tokens,

@@ -8,9 +8,10 @@ from workbench.profiles.load import (
     loads_profile,
     missing_env,
     save_profile,
+    upgrade_profile,
 )
-from workbench.profiles.models import Model, Profile, Provider, Route, SimSettings, Step, Timeouts
-from workbench.profiles.steps import GenerateStep, StepModel, Target
+from workbench.profiles.models import Model, Profile, Provider, Route, SimSettings, Timeouts
+from workbench.profiles.steps import GenerateStep, Step, StepModel, Target
 
 __all__ = [
     "DELETE",
@@ -30,4 +31,5 @@ __all__ = [
     "loads_profile",
     "missing_env",
     "save_profile",
+    "upgrade_profile",
 ]

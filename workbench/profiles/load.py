@@ -12,6 +12,7 @@ the file. `missing_env(profile)` names the environment variables a profile needs
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import stat
@@ -24,9 +25,12 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from workbench.accounting.prices import select_price
 from workbench.errors import ProfileError
 from workbench.profiles.models import Profile
 from workbench.profiles.problems import locate, node_pos, problems_from_errors
+from workbench.profiles.steps import step_targets
+from workbench.profiles.upgrade import upgrade_text, version_note
 from workbench.profiles.yaml_doc import (
     DELETE,
     MAX_NODES,
@@ -49,6 +53,7 @@ __all__ = [
     "loads_profile",
     "missing_env",
     "save_profile",
+    "upgrade_profile",
 ]
 
 MAX_PROFILE_BYTES = 5 * 1024 * 1024
@@ -61,6 +66,8 @@ class LoadedProfile:
     path: Path | None
     text: str
     sha256: str  # hex digest of the exact file text (UTF-8)
+    notes: tuple[str, ...] = ()  # e.g. "read as v2" for a v1 file; `profile check` prints them
+    warnings: tuple[str, ...] = ()  # loads, but will surprise at run time (a target with no price in force)
 
     @property
     def label(self) -> str:
@@ -95,6 +102,10 @@ def _too_large(label: str, size: int) -> ProfileError:
 
 
 def _validate(text: str, label: str) -> Profile:
+    return _validate_with_notes(text, label)[0]
+
+
+def _validate_with_notes(text: str, label: str) -> tuple[Profile, list[str], list[str]]:
     size = len(text.encode("utf-8"))
     if size > MAX_PROFILE_BYTES:
         raise _too_large(label, size)
@@ -115,13 +126,42 @@ def _validate(text: str, label: str) -> Profile:
         if "used as a key" in what:
             pos, what = unbuildable(make_yaml(text), text)
         raise one_problem(label, pos, "(yaml)", what) from None
+    notes = [n for n in (version_note(label, data),) if n]
     try:
-        return Profile.model_validate(data)
+        profile = Profile.model_validate(data)
     except ValidationError as err:
-        problems = problems_from_errors(label, doc, err.errors(include_url=False))
+        problems = problems_from_errors(label, doc, [dict(e) for e in err.errors(include_url=False)])
         unknown_field = any("unknown field" in p for p in problems)
         hint = "`workbench profile schema` lists every field" if unknown_field else None
         raise ProfileError("\n".join(problems), problems=problems, hint=hint) from None
+    return profile, notes, price_warnings(profile, label, doc)
+
+
+def price_warnings(profile: Profile, label: str, doc: Any, on: dt.date | None = None) -> list[str]:
+    """A model some route calls, not declared `free: true`, with no price in force on `on` (default today): its
+    calls would cost $0 and slip past every cost cap. A warning at load (the engine refuses it under a cap)."""
+    day = on or dt.date.today()
+    used: set[str] = set()
+    for route in profile.routes.values():
+        for _, step in route.all_steps():
+            used.update(step_targets(step))
+    out: list[str] = []
+    for alias, model in profile.models.items():
+        if alias not in used or model.free or select_price(model.prices, day) is not None:
+            continue
+        if model.prices:
+            first = min(p.effective for p in model.prices)
+            why = f"no price in force on {day.isoformat()} (the earliest entry is effective {first.isoformat()})"
+            fix = "fix the `effective` date, add an entry in force, or declare `free: true`"
+            pos, shown, _ = locate(doc, ("models", alias, "prices"))
+        else:
+            why, fix = "no prices", "add `prices`, or declare `free: true`"
+            pos, shown, _ = locate(doc, ("models", alias))
+        out.append(
+            f"{label}:{pos[0]}:{pos[1]}: {'.'.join(map(str, shown))}: {why}; its calls would be costed at $0 and are"
+            f" refused under a cost cap ({fix})"
+        )
+    return out
 
 
 def _sha256(text: str) -> str:
@@ -131,8 +171,9 @@ def _sha256(text: str) -> str:
 def loads_profile(text: str, path: str | os.PathLike[str] | None = None) -> LoadedProfile:
     """Validate profile `text`; `path` (if given) only names the file in messages and in the result."""
     label = str(path) if path is not None else STRING_LABEL
-    profile = _validate(text, label)
-    return LoadedProfile(profile, Path(path) if path is not None else None, text, _sha256(text))
+    profile, notes, warnings = _validate_with_notes(text, label)
+    where = Path(path) if path is not None else None
+    return LoadedProfile(profile, where, text, _sha256(text), tuple(notes), tuple(warnings))
 
 
 def _os_error_words(err: OSError) -> str:
@@ -264,3 +305,22 @@ def save_profile(
             raise one_problem(str(target), (1, 1), "(file)", what, hint="not saved")
     _write_atomic(target, new_text)
     return new_text
+
+
+# --- upgrading -------------------------------------------------------------------------------------------------
+
+
+def upgrade_profile(path: str | os.PathLike[str]) -> bool:
+    """Rewrite the profile at `path` as the current format version, keeping comments and key order. The result
+    is validated before anything is written (atomically). False when the file already was current."""
+    path = Path(path)
+    text = _read_text(path)
+    new_text = upgrade_text(text, str(path))
+    if new_text == text:
+        return False
+    try:
+        _validate(new_text, str(path))
+    except ProfileError as err:
+        raise ProfileError(err.message, problems=err.problems, hint=f"not upgraded: {path} is unchanged") from None
+    _write_atomic(path, new_text)
+    return True

@@ -12,7 +12,7 @@ context (`workbench.profiles.templates`) and governance (provider `tags`, step `
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
@@ -144,7 +144,7 @@ class Route(Policies):
     @model_validator(mode="after")
     def _unique_steps(self) -> Route:
         seen: set[str] = set()
-        for _, step in walk_steps(self.steps):  # type: ignore[arg-type]
+        for _, step in walk_steps(self.steps):
             if step.name in seen:
                 raise ValueError(f"step name {step.name!r} is used twice")
             seen.add(step.name)
@@ -152,7 +152,7 @@ class Route(Policies):
 
     def all_steps(self) -> list[tuple[tuple[str | int, ...], StepModel]]:
         """Every step, branches included, with its path under `steps`."""
-        return walk_steps(self.steps)  # type: ignore[arg-type]
+        return walk_steps(self.steps)
 
 
 class SimSettings(Strict):
@@ -177,7 +177,7 @@ class Profile(Strict):
         default_factory=Policies, description="profile-wide policies: routes, steps and targets override them"
     )
     # resolved policies per (route, step path, target index): see workbench.profiles.resolve
-    _policy_cache: dict = PrivateAttr(default_factory=dict)
+    _policy_cache: dict[Any, Any] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Profile:
@@ -209,7 +209,9 @@ class Profile(Strict):
             if isinstance(step, GenerateStep | ParallelStep) and step.targets:
                 for j, target in enumerate(step.targets):
                     if target.model not in self.models:
-                        problems.append(f"{at}.targets.{j}: unknown model {target.model!r} (defined: {known_models})")
+                        problems.append(
+                            f"{at}.targets.{j}.model: unknown model {target.model!r} (defined: {known_models})"
+                        )
             for ref in step_targets(step):
                 if ref not in self.models and not (
                     isinstance(step, GenerateStep | ParallelStep) and any(t.model == ref for t in step.targets or [])

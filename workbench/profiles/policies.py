@@ -133,7 +133,7 @@ POLICY_FIELDS: tuple[str, ...] = tuple(Policies.model_fields)
 
 # What a user would expect with nothing written. Reasoning models think before their first token: their
 # first-token timeout is longer (see `defaults_for`).
-DEFAULTS: dict[str, dict[str, object]] = {
+DEFAULTS: dict[str, dict[str, object] | str] = {
     "retry": {
         "max_attempts": 2,
         "backoff_base_s": 0.25,

@@ -17,10 +17,11 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Tag
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from workbench.profiles.models import Profile
+from workbench.profiles.steps import Target
 
 Loc = tuple[str | int, ...]
 
@@ -35,7 +36,8 @@ _PATTERN_WORDS = {
 
 # pydantic error type -> what was expected, in plain words
 _TYPE_WORDS = {
-    **dict.fromkeys(("float_type", "float_parsing", "decimal_type", "decimal_parsing", "finite_number"), "a number"),
+    **dict.fromkeys(("float_type", "float_parsing", "decimal_type", "decimal_parsing"), "a number"),
+    "finite_number": "a finite number",
     **dict.fromkeys(("int_type", "int_parsing", "int_from_float", "int_parsing_size"), "a whole number"),
     **dict.fromkeys(("bool_type", "bool_parsing"), "true or false"),
     **dict.fromkeys(("string_type", "string_sub_type", "string_unicode"), "text"),
@@ -67,7 +69,8 @@ def show(value: Any) -> str:
         return "a list"
     if isinstance(value, str):
         return repr(value if len(value) <= 40 else value[:37] + "...")
-    return str(value)
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def dotted(path: Iterable[str | int]) -> str:
@@ -97,24 +100,80 @@ def _unwrap(tp: Any) -> Any:
             return tp
 
 
-def type_at(loc: Loc) -> Any | None:
-    """The (unwrapped) annotation at `loc` in the Profile schema, or None when the path leaves the schema."""
+def _member_tags(member: Any) -> tuple[str, ...]:
+    """The tags pydantic puts in an error's `loc` for one member of a union: a `Tag(...)`, or the literal value
+    of the discriminating field (`kind`, `type`), or the type's own name (`str`, `list[str]`)."""
+    if typing.get_origin(member) is typing.Annotated:
+        for meta in getattr(member, "__metadata__", ()):
+            if isinstance(meta, Tag):
+                return (meta.tag,)
+        member = typing.get_args(member)[0]
+    if isinstance(member, type) and issubclass(member, BaseModel):
+        tags: list[str] = []
+        for key in ("kind", "type"):
+            field = member.model_fields.get(key)
+            if field is not None and typing.get_origin(field.annotation) is typing.Literal:
+                tags.extend(str(v) for v in typing.get_args(field.annotation))
+        return (*tags, member.__name__)
+    name = getattr(member, "__name__", None)
+    return (str(member), *((name,) if name else ()))
+
+
+def union_members(tp: Any) -> list[Any]:
+    tp = _unwrap(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return [a for a in typing.get_args(tp) if a is not type(None)]
+    return []
+
+
+def walk_schema(loc: Loc) -> tuple[Loc, Any | None]:
+    """Walk an error's `loc` down the Profile schema: (the loc without pydantic's union tags, the type reached).
+
+    Unions are crossed by their tags (a step's `kind`, a gate check's `type`); the type is None when the path
+    leaves the schema (the cleaned path is then the rest of `loc` as given)."""
     tp: Any = Profile
-    for seg in loc:
+    clean: list[str | int] = []
+    for i, seg in enumerate(loc):
+        if tp is None:
+            clean.extend(s for s in loc[i:])
+            break
+        members = union_members(tp)
+        if members:
+            chosen = next((m for m in members if str(seg) in _member_tags(m)), None)
+            if chosen is not None:  # a tag: no place in the file
+                tp = chosen
+                continue
+            tp = None
+            clean.append(seg)
+            continue
         tp = _unwrap(tp)
         origin = typing.get_origin(tp)
+        clean.append(seg)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             field = tp.model_fields.get(str(seg))
             if field is None:
-                return None
-            tp = field.annotation
+                field = next((f for f in tp.model_fields.values() if f.alias == seg), None)
+            tp = None if field is None else field.annotation
         elif origin is dict:
             tp = typing.get_args(tp)[1]
         elif origin is list:
             tp = typing.get_args(tp)[0]
         else:
-            return None
-    return _unwrap(tp)
+            tp = None
+    return tuple(clean), (None if tp is None else _unwrap(tp))
+
+
+def type_at(loc: Loc) -> Any | None:
+    """The (unwrapped) annotation at `loc` in the Profile schema, or None when the path leaves the schema."""
+    return walk_schema(loc)[1]
+
+
+def model_at(loc: Loc) -> type[BaseModel] | None:
+    """The model at `loc`, also when `loc` ends on a union whose member is decided by the file (a target)."""
+    tp = type_at(loc)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    return None
 
 
 def expect_words(tp: Any) -> str | None:
@@ -234,8 +293,12 @@ def _plain_words(err: dict[str, Any]) -> str:
     loc: Loc = tuple(err["loc"])
     if _SECRET_FIELDS.intersection(str(seg) for seg in loc):
         got = "a value not shown here (it may be a key: a profile names the variable, never the key)"
+    if kind in ("model_type", "model_attributes_type") and type_at(loc) is Target:
+        return f"expected a model alias or a mapping with `model:` (and options such as `retry:`), got {got}"
     if kind in _TYPE_WORDS:
         return f"expected {_TYPE_WORDS[kind]}, got {got}"
+    if kind in ("step_kind", "union_tag_invalid", "union_tag_not_found"):
+        return _tag_words(err, loc)
     if kind == "missing":
         words = expect_words(type_at(loc))
         return "required field is missing" + (f" (expected {words})" if words else "")
@@ -266,12 +329,12 @@ def _plain_words(err: dict[str, Any]) -> str:
     if kind in ("too_short", "too_long"):
         size = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
         what = "entry" if ctx.get("field_type") == "Dictionary" else "item"
-        bound = "at least" if kind == "too_short" else "at most"
-        return f"expected {bound} {size} {what}{'s' if size != 1 else ''}, got {ctx.get('actual_length', 0)}"
+        at = "at least" if kind == "too_short" else "at most"
+        return f"expected {at} {size} {what}{'s' if size != 1 else ''}, got {ctx.get('actual_length', 0)}"
     if kind in ("string_too_short", "string_too_long"):
         size = ctx.get("min_length") if kind == "string_too_short" else ctx.get("max_length")
-        bound = "at least" if kind == "string_too_short" else "at most"
-        return f"expected text of {bound} {size} character{'s' if size != 1 else ''}, got {got}"
+        at = "at least" if kind == "string_too_short" else "at most"
+        return f"expected text of {at} {size} character{'s' if size != 1 else ''}, got {got}"
     if kind == "string_pattern_mismatch":
         pattern = str(ctx.get("pattern", ""))
         return f"expected {_PATTERN_WORDS.get(pattern, f'text matching {pattern}')}, got {got}"
@@ -282,10 +345,27 @@ def _plain_words(err: dict[str, Any]) -> str:
     return f"{msg[:1].lower()}{msg[1:]}, got {got}"
 
 
+def _tag_words(err: dict[str, Any], loc: Loc) -> str:
+    """An unknown or missing `kind:` of a step / `type:` of a gate check, with the choices and a hint."""
+    members = union_members(type_at(loc))
+    key = "kind" if err["type"] == "step_kind" else str((err.get("ctx") or {}).get("discriminator", "type")).strip("'")
+    what = "step kind" if key == "kind" else "check type" if key == "type" else key
+    choices = [t for m in members for t in _member_tags(m)[:1]]
+    given = err.get("input", {}).get(key) if isinstance(err.get("input"), dict) else None
+    if given is None:
+        return f"`{key}` is missing (expected one of: {', '.join(choices)})"
+    hint = suggest(given, choices)
+    return f"unknown {what} {show(given)} (expected one of: {', '.join(choices)}" + (f"; {hint})" if hint else ")")
+
+
 def _reference_problem(label: str, doc: Any, line: str) -> tuple[Position, str]:
     """One "@dotted.path: message" line from the Profile's cross-reference check."""
     path, _, what = line[1:].partition(": ")
     loc = resolve_dotted(doc, path)
+    parts = path.split(".")
+    while loc is None and len(parts) > 1:  # `targets.0.model` of a target written as a plain alias
+        parts.pop()
+        loc = resolve_dotted(doc, ".".join(parts))
     if loc is None:
         pos, shown = node_pos(doc), path
     else:
@@ -306,12 +386,19 @@ def problems_from_errors(label: str, doc: Any, errors: list[dict[str, Any]]) -> 
     found: list[tuple[Position, int, str]] = []
     for n, err in enumerate(errors):
         what = _plain_words(err)
+        loc, _ = walk_schema(tuple(err["loc"]))
         if err["type"] == "value_error" and what.startswith("@"):
+            # "@a.b: ..." is a path from the top of the profile; "@.a.b: ..." one below the failing model
             for line in what.splitlines():
+                if line.startswith("@."):
+                    line = "@" + dotted((*locate(doc, loc)[1], line[2:]))
                 pos, text = _reference_problem(label, doc, line)
                 found.append((pos, n, text))
             continue
-        pos, shown, node = locate(doc, tuple(err["loc"]), at_key=err["type"] == "extra_forbidden")
+        if err["type"] in ("step_kind", "union_tag_invalid"):
+            key = "kind" if err["type"] == "step_kind" else "type"
+            loc = (*loc, key)  # the tag's own line
+        pos, shown, node = locate(doc, loc, at_key=err["type"] == "extra_forbidden")
         # A check on a whole mapping that names one of its keys ("header 'Authorization' ...") points at that key.
         named = _QUOTED.search(what) if isinstance(node, CommentedMap) else None
         if named and named.group(1) in node:

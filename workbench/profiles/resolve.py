@@ -26,6 +26,7 @@ from workbench.profiles.policies import (
     BudgetPolicy,
     HedgePolicy,
     Policies,
+    PolicyBlock,
     QueuePolicy,
     RetryPolicy,
     StreamFailure,
@@ -33,7 +34,7 @@ from workbench.profiles.policies import (
     defaults_for,
 )
 
-_BLOCKS: dict[str, type] = {
+_BLOCKS: dict[str, type[PolicyBlock]] = {
     "retry": RetryPolicy,
     "timeouts": TimeoutPolicy,
     "budget": BudgetPolicy,
@@ -165,7 +166,13 @@ def resolve(
                 origins[f"{block}.{f}"] = f"{prefix}.{block}.{f}"
 
     resolved = Resolved(
-        **{name: cls.model_construct(**values[name]) for name, cls in _BLOCKS.items()},
+        retry=RetryPolicy.model_construct(**values["retry"]),
+        timeouts=TimeoutPolicy.model_construct(**values["timeouts"]),
+        budget=BudgetPolicy.model_construct(**values["budget"]),
+        breaker=BreakerPolicy.model_construct(**values["breaker"]),
+        hedge=HedgePolicy.model_construct(**values["hedge"]),
+        balance=BalancePolicy.model_construct(**values["balance"]),
+        queue=QueuePolicy.model_construct(**values["queue"]),
         on_stream_failure=values["on_stream_failure"],
         origins=origins,
     )

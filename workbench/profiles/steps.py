@@ -149,19 +149,24 @@ class RouteStep(Governed):
     def _one_mode(self) -> RouteStep:
         modes = [m for m in ("rules", "classifier", "strong_weak") if getattr(self, m) is not None]
         if len(modes) != 1:
-            raise ValueError("a route step takes exactly one of `rules`, `classifier` or `strong_weak`")
+            given = f"; this one has {' and '.join(f'`{m}`' for m in modes)}" if modes else ""
+            raise ValueError(f"a route step takes exactly one of `rules`, `classifier` or `strong_weak`{given}")
         if self.classifier is not None and not self.categories:
             raise ValueError("a `classifier` route step needs `categories` (name: {description, branch})")
-        wanted = {self.default}
-        for rule in self.rules or []:
-            wanted.add(rule.branch)
+        # Each reference where it is written ("@.rules.0.branch: ..." is relative to this step).
+        wanted: list[tuple[str, str]] = [("default", self.default)]
+        for i, rule in enumerate(self.rules or []):
+            wanted.append((f"rules.{i}.branch", rule.branch))
         for cname, cat in (self.categories or {}).items():
-            wanted.add(cat.branch or cname)
+            wanted.append((f"categories.{cname}.branch" if cat.branch else f"categories.{cname}", cat.branch or cname))
         if self.strong_weak is not None:
-            wanted.update({self.strong_weak.strong, self.strong_weak.weak})
-        missing = sorted(wanted - set(self.branches))
-        if missing:
-            raise ValueError(f"unknown branch {', '.join(map(repr, missing))} (defined: {', '.join(self.branches)})")
+            wanted += [("strong_weak.strong", self.strong_weak.strong), ("strong_weak.weak", self.strong_weak.weak)]
+        defined = ", ".join(self.branches)
+        problems = [
+            f"@.{at}: unknown branch {name!r} (defined: {defined})" for at, name in wanted if name not in self.branches
+        ]
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     @property
@@ -229,9 +234,13 @@ class JudgeCheck(_Check):
     threshold: float = Field(default=0.7, ge=0, le=1)
 
 
+def _every_pii_kind() -> list[PiiKind]:
+    return ["email", "phone", "card", "key", "ip"]
+
+
 class PiiCheck(_Check):
     type: Literal["pii"]
-    kinds: list[PiiKind] = Field(default_factory=lambda: list(PII_KINDS))
+    kinds: list[PiiKind] = Field(default_factory=lambda: _every_pii_kind())
 
 
 Check = Annotated[
@@ -321,9 +330,9 @@ def walk_steps(steps: list[StepModel], path: tuple[str | int, ...] = ()) -> list
         out.append((here, step))
         if isinstance(step, RouteStep):
             for bname, branch in step.branches.items():
-                out.extend(walk_steps(branch, (*here, "branches", bname)))  # type: ignore[arg-type]
+                out.extend(walk_steps(branch, (*here, "branches", bname)))
         elif isinstance(step, ParallelStep) and step.steps:
-            out.extend(walk_steps(step.steps, (*here, "steps")))  # type: ignore[arg-type]
+            out.extend(walk_steps(step.steps, (*here, "steps")))
     return out
 
 

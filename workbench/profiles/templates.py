@@ -11,6 +11,7 @@ the route is a profile problem with the file's line — never a crash mid-run. `
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -43,9 +44,10 @@ def check_template(text: str, step_names: Iterable[str]) -> str | None:
         return f"template syntax error on its line {exc.lineno}: {exc.message}"
     unknown = sorted(meta.find_undeclared_variables(ast) - CONTEXT_NAMES)
     if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(CONTEXT_NAMES), n=1, cutoff=0.6)
         return (
             f"template uses unknown name{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}"
-            f" (known: {', '.join(sorted(CONTEXT_NAMES))})"
+            f" (known: {', '.join(sorted(CONTEXT_NAMES))}" + (f"; did you mean {close[0]!r}?)" if close else ")")
         )
     known = set(step_names)
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
@@ -53,8 +55,10 @@ def check_template(text: str, step_names: Iterable[str]) -> str | None:
         if isinstance(target, nodes.Name) and target.name == "steps":
             ref = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
             if isinstance(ref, str) and ref not in known:
+                close = difflib.get_close_matches(ref, sorted(known), n=1, cutoff=0.6)
                 return (
-                    f"template names step {ref!r}, which this route does not have (steps: {', '.join(sorted(known))})"
+                    f"template names step {ref!r}, which this route does not have (steps: {', '.join(sorted(known))}"
+                    + (f"; did you mean {close[0]!r}?)" if close else ")")
                 )
     return None
 

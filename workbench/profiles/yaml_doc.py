@@ -324,7 +324,7 @@ def set_path(doc: CommentedMap, path: tuple[str | int, ...], value: Any, label: 
             else:
                 _assign(node, seg, to_yaml_value(value))
             return
-        child = node.get(seg) if isinstance(node, CommentedMap) else node[seg] if seg < len(node) else None
+        child = node.get(seg) if isinstance(node, CommentedMap) else node[seg] if int(seg) < len(node) else None
         if child is None:  # missing or empty (`headers:`): create what the rest of the path needs
             child = CommentedMap() if isinstance(path[i + 1], str) else CommentedSeq()
             _assign(node, seg, child)

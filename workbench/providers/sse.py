@@ -124,7 +124,7 @@ class SSEDecoder:
         return out
 
     def _dispatch(self) -> SSEEvent:
-        data = self._data if self._more is None else b"\n".join([self._data or b"", *self._more])
+        data = (self._data or b"") if self._more is None else b"\n".join([self._data or b"", *self._more])
         event = self._event.decode("utf-8", "replace") if self._event else "message"
         self._data = None
         self._more = None

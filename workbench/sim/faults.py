@@ -11,6 +11,7 @@ The same generator then makes the response ids, so those repeat too.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 from collections.abc import Awaitable, Callable
@@ -165,3 +166,24 @@ async def answer_admitted(
         return await reply()
     except ConnectionError:  # the client went away mid-answer: nothing left to tell it
         return web.Response(status=499)
+
+
+def load_body(raw: bytes, wording: str) -> Any:
+    """A request body as JSON, or a SimRequestError (400) in the wire's own words: not JSON, not UTF-8, or nested
+    deeper than Python's parser can follow (a 100,000-deep array is an attack, not a request)."""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SimRequestError("invalid_request", f"{wording}: {exc}") from None
+    except RecursionError:
+        raise SimRequestError("invalid_request", f"{wording}: the JSON is nested too deeply") from None
+
+
+def checked_tools(body: dict[str, Any]) -> list[Any] | None:
+    """`tools`, when given, must be a list of objects (their shape is the wire's business; only counted here)."""
+    tools = body.get("tools")
+    if tools is None:
+        return None
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise SimRequestError("invalid_request", "tools: must be a list of objects", param="tools")
+    return tools

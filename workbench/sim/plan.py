@@ -21,7 +21,7 @@ from workbench.sim.text import make_answer, token_deltas, truncate_to_tokens
 from workbench.sim.usage import Figures, figures_for
 from workbench.tokens import count_messages, count_text
 
-__all__ = ["Prompt", "Plan", "Pacer", "EventWriter", "message_text", "split_after", "sleep_ms"]
+__all__ = ["Prompt", "Plan", "Pacer", "FrameWriter", "message_text", "split_after", "sleep_ms"]
 
 Finish = Literal["stop", "length", "stop_sequence"]
 
@@ -197,7 +197,7 @@ async def sleep_ms(ms: float) -> None:
         await asyncio.sleep(ms / 1000)
 
 
-class EventWriter:
+class FrameWriter:
     """Buffers SSE frames and writes them in one go whenever the stream is about to wait (or ends).
 
     Frames still leave one per token whenever pacing sleeps between tokens; at very high rates they batch

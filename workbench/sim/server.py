@@ -32,6 +32,26 @@ from workbench.tokens import TokenizerError, get_encoding
 __all__ = ["SimServer"]
 
 _log = logging.getLogger("workbench.sim")
+
+
+class _OneLineBadRequests(logging.Filter):
+    """aiohttp logs a whole traceback for every malformed HTTP request it answers 400 (a port scanner, a broken
+    client): one line is enough. Any other record passes as it is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        if isinstance(exc, HttpProcessingError):
+            reason = " ".join(str(exc.message or type(exc).__name__).split())[:200]
+            record.msg, record.args = "simulator: malformed HTTP request answered %s: %s", (exc.code, reason)
+            record.exc_info = record.exc_text = None
+            if record.levelno > logging.WARNING:  # (a debug-level record, e.g. a non-HTTP client, stays debug)
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+_BAD_REQUEST_FILTER = _OneLineBadRequests()
 _MAX_BODY = 64 * 1024 * 1024  # prompts of many MB must pass, as real APIs take them
 _STOP_TIMEOUT_S = 5.0
 
@@ -216,6 +236,9 @@ class SimServer:
                 _log.warning("simulator: tokenizer %r is unavailable; requests using it get a 400", name)
 
     async def _listen(self) -> None:
+        server_log = logging.getLogger("aiohttp.server")
+        if _BAD_REQUEST_FILTER not in server_log.filters:
+            server_log.addFilter(_BAD_REQUEST_FILTER)
         app = web.Application(client_max_size=_MAX_BODY, middlewares=[self._track])
         app.router.add_post("/v1/chat/completions", self._wrap(wire_openai.handle))
         app.router.add_post("/chat/completions", self._wrap(wire_openai.handle))
@@ -289,6 +312,8 @@ def _override(base: SimBehaviour, header: str | None) -> SimBehaviour:
         return SimBehaviour.model_validate({**base.model_dump(exclude_unset=False), **fields})
     except ValueError as exc:  # JSON and pydantic validation errors both
         raise SimRequestError("invalid_request", f"x-sim-behaviour header: {exc}") from exc
+    except RecursionError:
+        raise SimRequestError("invalid_request", "x-sim-behaviour header: the JSON is nested too deeply") from None
 
 
 def _seed(header: str | None, fallback: int) -> int:

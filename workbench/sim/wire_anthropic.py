@@ -17,10 +17,12 @@ from workbench.sim.faults import (
     HTTP_FAULT_STATUS,
     SimRequestError,
     answer_admitted,
+    checked_tools,
     drop_connection,
+    load_body,
     wait_forever,
 )
-from workbench.sim.plan import EventWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
+from workbench.sim.plan import FrameWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
 from workbench.sim.usage import render, render_anthropic_start
 
 if TYPE_CHECKING:
@@ -67,16 +69,13 @@ def parse(body: Any) -> Prompt:
     users = [m for m in messages if m.get("role") == "user"]
     focus = message_text((users or messages)[-1].get("content"))
     stops = [s for s in (body.get("stop_sequences") or []) if isinstance(s, str)]
-    tools = body.get("tools") if isinstance(body.get("tools"), list) else None
+    tools = checked_tools(body)
     return Prompt(model=model, messages=counted, focus=focus, max_tokens=max_tokens, stop=stops, tools=tools)
 
 
 async def handle(server: SimServer, request: web.Request) -> web.StreamResponse:
     try:
-        try:
-            body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SimRequestError("invalid_request", f"There was an error parsing the body: {exc}") from None
+        body = load_body(await request.read(), "There was an error parsing the body")
         plan = server.admit(parse(body), request.headers, "anthropic")
         if body.get("stream_options") is not None and plan.behaviour.reject_stream_options:
             raise SimRequestError("invalid_request", "stream_options: Extra inputs are not permitted")
@@ -147,7 +146,7 @@ async def _stream(request: web.Request, plan: Plan) -> web.StreamResponse:
     await response.prepare(request)
     b = plan.behaviour
     omit = b.omit_stream_usage
-    writer = EventWriter(response, Pacer(b.tokens_per_s))
+    writer = FrameWriter(response, Pacer(b.tokens_per_s))
     start_usage = None if omit else render_anthropic_start(plan.shape, plan.figures)
     writer.add(
         _event(

@@ -19,10 +19,12 @@ from workbench.sim.faults import (
     HTTP_FAULT_STATUS,
     SimRequestError,
     answer_admitted,
+    checked_tools,
     drop_connection,
+    load_body,
     wait_forever,
 )
-from workbench.sim.plan import EventWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
+from workbench.sim.plan import FrameWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
 from workbench.sim.usage import render
 
 if TYPE_CHECKING:
@@ -65,18 +67,13 @@ def parse(body: Any) -> Prompt:
     stops = [stop] if isinstance(stop, str) else [s for s in (stop or []) if isinstance(s, str)]
     users = [m for m in messages if m.get("role") == "user"]
     focus = message_text((users or messages)[-1].get("content"))
-    tools = body.get("tools") if isinstance(body.get("tools"), list) else None
+    tools = checked_tools(body)
     return Prompt(model=model, messages=messages, focus=focus, max_tokens=max_tokens, stop=stops, tools=tools)
 
 
 async def handle(server: SimServer, request: web.Request) -> web.StreamResponse:
     try:
-        try:
-            body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SimRequestError(
-                "invalid_request", f"We could not parse the JSON body of your request: {exc}"
-            ) from None
+        body = load_body(await request.read(), "We could not parse the JSON body of your request")
         prompt = parse(body)
         plan = server.admit(prompt, request.headers, "openai")
         stream = bool(body.get("stream"))
@@ -173,7 +170,7 @@ async def _stream(request: web.Request, plan: Plan, include_usage: bool) -> web.
             obj["usage"] = None
         return b"data: " + _dumps(obj).encode() + b"\n\n"
 
-    writer = EventWriter(response, Pacer(b.tokens_per_s))
+    writer = FrameWriter(response, Pacer(b.tokens_per_s))
     writer.add(chunk({"role": "assistant", "content": "", "refusal": None}))
     await writer.flush()  # headers and the role chunk go out at once, as real servers do; it is no first token
     await writer.wait(b.ttft_ms)

@@ -25,7 +25,18 @@ MAX_INT = 2**63 - 1  # SQLite's integer range
 _TEXT = {
     "profiles": ("path",),
     "sessions": ("created_at", "notes", "profile_hash"),
-    "runs": ("session", "route", "profile", "profile_hash", "profile_path", "prompt", "output", "error", "started_at"),
+    "runs": (
+        "session",
+        "route",
+        "profile",
+        "profile_hash",
+        "profile_path",
+        "prompt",
+        "output",
+        "error",
+        "started_at",
+        "reason",
+    ),
     "hops": (
         "parent_id",
         "name",
@@ -38,6 +49,10 @@ _TEXT = {
         "usage_input_source",
         "usage_output_source",
         "output",
+        "role",
+        "check_name",
+        "verdict",
+        "detail",
     ),
     "messages": ("content", "hop_id"),
     "decisions": ("hop_id", "action", "reason", "target"),
@@ -73,12 +88,18 @@ _COUNT = {
         "estimated_output_tokens",
     ),
 }
-_INT = {"runs": ("event_schema",), "hops": ("seq", "attempt"), "messages": ("seq",), "decisions": ("seq",)}
+_INT = {
+    "runs": ("event_schema", "session_turn"),
+    "hops": ("seq", "attempt", "target_index"),
+    "messages": ("seq",),
+    "decisions": ("seq",),
+}
 _REQUIRED_INT = {"messages": ("seq",), "decisions": ("seq",)}
 _FLAG = {"runs": ("estimated",), "hops": ("retryable",)}
 _MONEY = {"runs": ("cost_usd",), "hops": ("cost_usd",)}
 _DECIMAL = {"runs": ("cost_exact",), "hops": ("cost_exact",)}
-_JSON = {"hops": ("cost_detail", "price")}
+_JSON = {"hops": ("cost_detail", "price", "data"), "decisions": ("data",), "runs": ("metadata",)}
+_NUMBER = {"hops": ("retry_after_s", "score")}
 
 #: table -> column -> kind of value it must hold
 COLUMN_KINDS: dict[str, dict[str, str]] = {}
@@ -94,6 +115,7 @@ for _kind, _spec in (
     ("money", _MONEY),
     ("decimal!", _DECIMAL),
     ("json", _JSON),
+    ("number", _NUMBER),
 ):
     for _table, _cols in _spec.items():
         for _col in _cols:
@@ -126,6 +148,8 @@ def _check_value(kind: str, value: Any) -> str | None:
         return None
     if kind == "flag":
         return None if value in (0, 1) and type(value) is not float else f"is {_show(value)}, not 0 or 1"
+    if kind == "number":
+        return None if _number(value) else f"is {_show(value)}, not a finite number"
     if kind == "money":
         return None if _number(value) and value >= 0 else f"is {_show(value)}, not an amount in USD"
     if kind == "decimal!":

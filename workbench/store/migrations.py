@@ -14,7 +14,10 @@ Tables (see `workbench/store/QUERIES.md` for example queries):
     hops        one row per hop (step, attempt, ...) keyed (run_id, hop_id); tokens, usage buckets, exact cost,
                 the price entry used, the hop's output text
     messages    the conversation of a run: the user's prompt, then each successful attempt's answer
-    decisions   the engine's decisions (route chosen, fallback taken, call refused) with their reasons
+    decisions   the engine's decisions (route chosen, fallback taken, call refused) with their reasons and
+                structured `data` (JSON)
+Migration 6 (event schema v2) adds hops' `target_index`, `role`, `retry_after_s`, gate results (`check_name`,
+`verdict`, `score`, `detail`) and `data`; decisions' `data`; runs' `metadata`, `session_turn` and `reason`.
 """
 
 from __future__ import annotations
@@ -38,7 +41,10 @@ class Migration:
 MIGRATIONS: list[Migration] = []
 
 
-def migration(number: int, name: str) -> Callable[[Callable[[sqlite_utils.Database], None]], Callable]:
+MigrationFn = Callable[[sqlite_utils.Database], None]
+
+
+def migration(number: int, name: str) -> Callable[[MigrationFn], MigrationFn]:
     def register(fn: Callable[[sqlite_utils.Database], None]) -> Callable[[sqlite_utils.Database], None]:
         if any(m.number == number or m.name == name for m in MIGRATIONS):
             raise ValueError(f"migration {number} {name!r} registered twice")
@@ -59,15 +65,15 @@ def latest_version() -> int:
 
 @migration(1, "create_core_tables")
 def _m001(db: sqlite_utils.Database) -> None:
-    db["profiles"].create(
+    db.table("profiles").create(
         {"sha256": str, "text": str, "path": str, "first_seen_ts": float}, pk="sha256", not_null={"text"}
     )
-    db["sessions"].create(
+    db.table("sessions").create(
         {"name": str, "created_ts": float, "created_at": str, "notes": str, "profile_hash": str},
         pk="name",
         foreign_keys=[("profile_hash", "profiles", "sha256")],
     )
-    db["runs"].create(
+    db.table("runs").create(
         {
             "id": str,
             "session": str,
@@ -96,7 +102,7 @@ def _m001(db: sqlite_utils.Database) -> None:
         not_null={"status", "cost_exact"},
         foreign_keys=[("session", "sessions", "name"), ("profile_hash", "profiles", "sha256")],
     )
-    db["hops"].create(
+    db.table("hops").create(
         {
             "run_id": str,
             "hop_id": str,
@@ -144,13 +150,13 @@ def _m001(db: sqlite_utils.Database) -> None:
 
 @migration(2, "create_messages_and_decisions")
 def _m002(db: sqlite_utils.Database) -> None:
-    db["messages"].create(
+    db.table("messages").create(
         {"run_id": str, "seq": int, "role": str, "content": str, "hop_id": str},
         pk=("run_id", "seq"),
         not_null={"role"},
         foreign_keys=[("run_id", "runs", "id")],
     )
-    db["decisions"].create(
+    db.table("decisions").create(
         {"run_id": str, "seq": int, "hop_id": str, "action": str, "reason": str, "target": str, "ts": float},
         pk=("run_id", "seq"),
         foreign_keys=[("run_id", "runs", "id")],
@@ -171,18 +177,18 @@ def _m002(db: sqlite_utils.Database) -> None:
 @migration(3, "create_indexes")
 def _m003(db: sqlite_utils.Database) -> None:
     # `sessions list` (newest first, optionally per session), the QUERIES.md reports, profile lookups.
-    db["runs"].create_index(["started_ts"], if_not_exists=True)
-    db["runs"].create_index(["session", "started_ts"], if_not_exists=True)
-    db["runs"].create_index(["route", "started_ts"], if_not_exists=True)
-    db["runs"].create_index(["profile_hash"], if_not_exists=True)
-    db["hops"].create_index(["kind", "model", "latency_ms"], if_not_exists=True)
-    db["hops"].create_index(["provider", "model"], if_not_exists=True)
+    db.table("runs").create_index(["started_ts"], if_not_exists=True)
+    db.table("runs").create_index(["session", "started_ts"], if_not_exists=True)
+    db.table("runs").create_index(["route", "started_ts"], if_not_exists=True)
+    db.table("runs").create_index(["profile_hash"], if_not_exists=True)
+    db.table("hops").create_index(["kind", "model", "latency_ms"], if_not_exists=True)
+    db.table("hops").create_index(["provider", "model"], if_not_exists=True)
 
 
 @migration(4, "create_runs_fts")
 def _m004(db: sqlite_utils.Database) -> None:
     # External-content FTS5 kept in step by triggers: Datasette offers its search box on `runs` as-is.
-    db["runs"].enable_fts(["prompt", "output"], fts_version="FTS5", create_triggers=True)
+    db.table("runs").enable_fts(["prompt", "output"], fts_version="FTS5", create_triggers=True)
 
 
 @migration(5, "fts_porter_prefix")
@@ -197,12 +203,37 @@ def _m005(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO runs_fts (runs_fts) VALUES ('rebuild')")
 
 
+@migration(6, "event_schema_v2")
+def _m006(db: sqlite_utils.Database) -> None:
+    # What event schema v2 carries. Columns only added (nullable): every v1 row stays as it was, its new
+    # columns NULL. `runs.status` is free text, so `degraded` needs no change to the table.
+    for table, columns in (
+        (
+            "hops",
+            (
+                ("target_index", int),
+                ("role", str),
+                ("retry_after_s", float),
+                ("check_name", str),
+                ("verdict", str),
+                ("score", float),
+                ("detail", str),
+                ("data", str),
+            ),
+        ),
+        ("decisions", (("data", str),)),
+        ("runs", (("metadata", str), ("session_turn", int), ("reason", str))),
+    ):
+        for name, kind in columns:
+            db.table(table).add_column(name, kind)
+
+
 # -- applying them ------------------------------------------------------------------------------------------------
 
 
 def applied(db: sqlite_utils.Database) -> dict[int, str]:
     """Recorded migrations, number -> name (read-only)."""
-    if not db[MIGRATIONS_TABLE].exists():
+    if not db.table(MIGRATIONS_TABLE).exists():
         return {}
     return {row[0]: row[1] for row in db.execute(f"SELECT id, name FROM {MIGRATIONS_TABLE}").fetchall()}
 
@@ -229,8 +260,8 @@ def migrate(db: sqlite_utils.Database, *, stop_before: int | None = None) -> lis
         return []
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if not db[MIGRATIONS_TABLE].exists():
-            db[MIGRATIONS_TABLE].create({"id": int, "name": str, "applied_at": str}, pk="id", not_null={"name"})
+        if not db.table(MIGRATIONS_TABLE).exists():
+            db.table(MIGRATIONS_TABLE).create({"id": int, "name": str, "applied_at": str}, pk="id", not_null={"name"})
         done_names: list[str] = []
         for m in pending(db):  # re-read under the write lock: another process may have migrated meanwhile
             if stop_before is not None and m.number >= stop_before:

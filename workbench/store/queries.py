@@ -137,12 +137,12 @@ def search(store: Store, text: str, limit: int = 20, *, literal: bool = False) -
         raise store_error(exc, store.path, "searching") from None
 
 
-def delete_run(store: Store, ref: str) -> dict[str, int]:
+def delete_run(store: Store, ref: str) -> dict[str, Any]:
     """Delete a run with its hops, messages and decisions (profiles and sessions stay). Returns row counts."""
     store.require_writable("deleting a run")
     with store.errors("reading"):
         run_id = resolve_run_id(store, ref)
-    counts: dict[str, int] = {"id": run_id}  # type: ignore[dict-item]
+    counts: dict[str, Any] = {"id": run_id}
     with store.transaction(f"deleting run {run_id}") as conn:
         for table in ("decisions", "messages", "hops"):
             counts[table] = conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,)).rowcount

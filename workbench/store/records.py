@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from workbench.accounting.money import as_decimal
 from workbench.engine.events import (
     SCHEMA_VERSION,
     Decision,
@@ -54,6 +55,9 @@ RUN_COLUMNS = (
     "estimated",
     "hop_count",
     "event_schema",
+    "metadata",
+    "session_turn",
+    "reason",
 )
 HOP_COLUMNS = (
     "run_id",
@@ -93,9 +97,17 @@ HOP_COLUMNS = (
     "cost_detail",
     "price",
     "output",
+    "target_index",
+    "role",
+    "retry_after_s",
+    "check_name",
+    "verdict",
+    "score",
+    "detail",
+    "data",
 )
 MESSAGE_COLUMNS = ("run_id", "seq", "role", "content", "hop_id")
-DECISION_COLUMNS = ("run_id", "seq", "hop_id", "action", "reason", "target", "ts")
+DECISION_COLUMNS = ("run_id", "seq", "hop_id", "action", "reason", "target", "ts", "data")
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "profiles": PROFILE_COLUMNS,
@@ -133,13 +145,6 @@ def iso_utc(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def as_decimal(value: Decimal | float | int | str) -> Decimal:
-    """Exact for Decimal, int and str; a float goes through its shortest repr (0.1 -> 0.1, not 0.1000000000000000055)."""
-    if isinstance(value, Decimal):
-        return value
-    return Decimal(repr(value) if isinstance(value, float) else str(value))
-
-
 def to_json(value: Any) -> str | None:
     if value is None:
         return None
@@ -158,7 +163,7 @@ class RunRecord:
 
     @property
     def run_id(self) -> str:
-        return self.run["id"]
+        return str(self.run["id"])
 
 
 def _drop_copied_step_outputs(hops: list[dict[str, Any]]) -> None:
@@ -201,18 +206,17 @@ class RunAssembler:
         return hop
 
     def add(self, event: Event) -> None:
-        kind = type(event)
-        if kind is Token:
-            self._hop(event.hop_id).parts.append(event.text)  # type: ignore[attr-defined]
-        elif kind is HopStarted:
-            self._hop(event.hop_id).started = event  # type: ignore[attr-defined,assignment]
-        elif kind is HopFinished:
-            self._hop(event.hop_id).finished = event  # type: ignore[attr-defined,assignment]
-        elif kind is FirstToken:
-            hop = self._hop(event.hop_id)  # type: ignore[attr-defined]
-            hop.first_token_ts, hop.ttft_ms = event.ts, event.ttft_ms  # type: ignore[attr-defined]
-        elif kind is Decision:
-            self.decisions.append(event)  # type: ignore[arg-type]
+        if type(event) is Token:
+            self._hop(event.hop_id).parts.append(event.text)
+        elif type(event) is HopStarted:
+            self._hop(event.hop_id).started = event
+        elif type(event) is HopFinished:
+            self._hop(event.hop_id).finished = event
+        elif type(event) is FirstToken:
+            hop = self._hop(event.hop_id)
+            hop.first_token_ts, hop.ttft_ms = event.ts, event.ttft_ms
+        elif type(event) is Decision:
+            self.decisions.append(event)
         # other (future) event types carry nothing the store keeps
 
     def finish(self, end: RunFinished) -> RunRecord:
@@ -248,6 +252,9 @@ class RunAssembler:
             "estimated": int(bool(end.estimated)),
             "hop_count": len(hops),
             "event_schema": SCHEMA_VERSION,
+            "metadata": to_json(s.metadata) if s.metadata else None,
+            "session_turn": s.turn,
+            "reason": end.reason,
         }
         messages = [{"run_id": run_id, "seq": 0, "role": "user", "content": s.prompt, "hop_id": None}]
         for h in attempts:
@@ -272,6 +279,7 @@ class RunAssembler:
                 "reason": d.reason,
                 "target": d.target,
                 "ts": d.ts,
+                "data": to_json(d.data) if d.data else None,
             }
             for i, d in enumerate(self.decisions)
         ]
@@ -308,6 +316,14 @@ class RunAssembler:
             "model": head.model if head else None,
             "model_id": head.model_id if head else None,
             "attempt": head.attempt if head else 0,
+            "target_index": head.target_index if head else None,
+            "role": head.role if head else None,
+            "retry_after_s": None,
+            "check_name": None,
+            "verdict": None,
+            "score": None,
+            "detail": None,
+            "data": None,
         }
         if f is None:
             # The run ended without this hop reporting its end (a crash or cancel inside the engine).
@@ -353,6 +369,12 @@ class RunAssembler:
             cost_detail=to_json(f.cost),
             price=to_json(f.price),
             output=f.output if f.output is not None else ("".join(hop.parts) or None),
+            retry_after_s=f.retry_after_s,
+            check_name=f.check,
+            verdict=f.verdict,
+            score=f.score,
+            detail=f.detail,
+            data=to_json(f.data) if f.data else None,
         )
         for col, key in _USAGE_BUCKETS:
             row[col] = usage.get(key)

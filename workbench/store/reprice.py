@@ -29,6 +29,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.accounting.money import exact_text
 from workbench.accounting.prices import Price, select_price
 from workbench.accounting.usage import Usage, cost_of
 from workbench.errors import StoreError, WorkbenchError
@@ -148,8 +149,8 @@ class Repricing:
 
 
 def text(value: Decimal) -> str:
-    """An exact decimal string without trailing zeros or exponent notation (Decimal's str can give '0E-7')."""
-    return format(value.normalize(), "f")
+    """An exact decimal string without trailing zeros or exponent notation (see workbench.accounting.money)."""
+    return exact_text(value)
 
 
 def delta_pct(original: Decimal, repriced: Decimal) -> Decimal | None:
@@ -285,7 +286,15 @@ def _override_price(loaded: LoadedProfile, alias: str, on: dt.date) -> Price:
 def _usage(hop: dict[str, Any]) -> Usage | None:
     if all(hop[col] is None for col, _ in _BUCKETS):
         return None
-    return Usage(**{name: int(hop[col] or 0) for col, name in _BUCKETS})
+    counts = {name: int(hop[col] or 0) for col, name in _BUCKETS}
+    return Usage(
+        input_tokens=counts["input_tokens"],
+        cache_read_tokens=counts["cache_read_tokens"],
+        cache_write_5m_tokens=counts["cache_write_5m_tokens"],
+        cache_write_1h_tokens=counts["cache_write_1h_tokens"],
+        output_tokens=counts["output_tokens"],
+        reasoning_tokens=counts["reasoning_tokens"],
+    )
 
 
 def reprice_hop(

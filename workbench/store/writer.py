@@ -263,15 +263,14 @@ class EventWriter:
             done.set()
 
     def _on_event(self, event: Event, building: dict[str, RunAssembler], ready: list[RunRecord]) -> None:
-        kind = type(event)
-        if kind is RunStarted:
-            building[event.run_id] = RunAssembler(event, self._session)  # type: ignore[arg-type]
-        elif kind is RunFinished:
+        if type(event) is RunStarted:
+            building[event.run_id] = RunAssembler(event, self._session)
+        elif type(event) is RunFinished:
             asm = building.pop(event.run_id, None)
             if asm is None:
                 self.notices.append(f"run {event.run_id}: run_finished without run_started; not saved")
                 return
-            record = asm.finish(event)  # type: ignore[arg-type]
+            record = asm.finish(event)
             self.notices.extend(record.notices)
             ready.append(record)
         else:

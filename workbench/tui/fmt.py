@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
-_STEP = Decimal("1e-8")
+from workbench.accounting import money
 
 
 def usd(value: Decimal | float | int) -> str:
-    """Dollars without float noise or scientific notation: 0.00005535, 0.000129, 1.5, 0."""
-    amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
-    text = f"{amount.quantize(_STEP, rounding=ROUND_HALF_EVEN):f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    """Dollars without float noise or scientific notation: 0.00005535, 0.000129, 1.5, 0 (to the 1e-8 dollar)."""
+    return money.usd(value, places=8)
 
 
 def ms(value: float | None) -> str:
