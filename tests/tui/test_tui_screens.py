@@ -159,3 +159,19 @@ async def test_what_if_reprices_a_finished_column_at_another_models_prices(tmp_p
         from workbench.tui.fmt import usd
 
         assert f"${usd(expected)}" in shown
+
+
+async def test_a_classifier_label_is_a_hop_not_part_of_the_answer(tmp_path: Path) -> None:
+    app = make_app(demo_profile(), settings_file=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await app.wait_for_engine()
+        prompt = "My order arrived broken and support ignored me twice. I was charged two times and I want a refund!"
+        await run_to_end(pilot, prompt, route="support")
+        state = app.screen.state
+        fin = state.finished
+        assert fin is not None and fin.status == "ok"
+        roles = [e.role for r in state.rows.values() for e in r.events if getattr(e, "type", "") == "hop_started"]
+        assert "classifier" in roles  # the label was asked for, and shown as a hop
+        shown = answer_text(app)
+        assert '"label"' not in shown and "confidence" not in shown
+        assert shown.strip() == fin.output.strip()

@@ -157,15 +157,21 @@ class RunState:
             self.ended_at = self.clock() - self.t0
             self._finished_pending = True
             shown = self._committed + "".join(self._current)
-            if not shown.strip() and event.output:  # type: ignore[attr-defined]
-                # A provider that did not stream: show the run's final output in one piece.
-                self._set_answer(event.output)  # type: ignore[attr-defined]
+            output = event.output  # type: ignore[attr-defined]
+            if output and (not shown.strip() or (not self.multi_step and shown.strip() != output.strip())):
+                # A provider that did not stream, or a route whose answer is not one attempt's text (a parallel
+                # step's merge, a transform): show the run's final output in one piece.
+                self._set_answer(output)
 
     def _hop_started(self, event: HopStarted) -> None:
         if event.kind == "attempt":
-            self._current_hop = event.hop_id
-            self._current = []
-            label = f"  {event.name or event.model or '?'}"
+            # A classifier's label or a judge's verdict is a hop to watch, not part of the answer.
+            if event.role not in ("classifier", "judge"):
+                self._current_hop = event.hop_id
+                self._current = []
+            label = f"  {event.name or event.model or '?'}" + (
+                f" ({event.role})" if event.role in ("classifier", "judge") else ""
+            )
         else:
             label = event.name or event.kind
             if event.kind == "step" and self.multi_step:
