@@ -204,3 +204,21 @@ def test_routes_lists_every_route_and_its_targets() -> None:
     assert sum(r["default"] for r in routes.values()) == 1
     human = workbench("routes", "--profile", str(DEMO))
     assert human.returncode == 0 and "fallback" in human.stdout and "→" in human.stdout
+
+
+def test_redirected_stdout_gets_the_final_answer_alone(tmp_path) -> None:
+    """A parallel route's children stream interleaved: none of that reaches a redirected stdout, only the answer."""
+    import sqlite3
+
+    db = tmp_path / "wb.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench", "run", "--db", str(db), "--route", "shop", "Compare the X200 headphones"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(db) as conn:
+        (output,) = conn.execute("select output from runs").fetchone()
+    assert done.stdout == output + ("" if output.endswith("\n") else "\n")
+    assert "merge" in done.stderr and "total" in done.stderr  # notes and the hop table went to stderr

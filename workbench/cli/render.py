@@ -49,6 +49,10 @@ class HumanRenderer:
         self._streaming_hop: str | None = None
         self._mid_line = False
         self._order: dict[str, int] = {}
+        # On a terminal the answer streams as it comes; redirected (`> answer.txt`), stdout gets the run's final
+        # output alone, once: intermediate steps, parallel children and a failed attempt's partial text stay out.
+        self.live = bool(getattr(self.out, "isatty", lambda: False)())
+        self._quiet: set[str] = set()  # hops whose tokens are not the answer (classifier, judge, parallel child)
 
     def _end_line(self) -> None:
         """Before a note on stderr: start it on a line of its own when the answer is mid-line (a newline on
@@ -66,6 +70,8 @@ class HumanRenderer:
     def handle(self, event: Any) -> None:
         kind = event.type
         if kind == "token":
+            if not self.live or event.hop_id in self._quiet:
+                return
             if self._streaming_hop != event.hop_id:
                 self._streaming_hop = event.hop_id
             self.out.write(event.text)
@@ -78,6 +84,8 @@ class HumanRenderer:
                 self.console.print(Text(f"↳ {event.action}: {event.reason}", style="yellow"))
         elif kind == "hop_started":
             self._order[event.hop_id] = len(self._order)
+            if event.kind == "parallel" or event.parent_id in self._quiet or event.role in ("classifier", "judge"):
+                self._quiet.add(event.hop_id)
         elif kind == "hop_finished":
             self.hops.append(event)
             if event.kind == "attempt" and event.status != "ok":
@@ -90,6 +98,9 @@ class HumanRenderer:
                     )
                 )
         elif kind == "run_finished":
+            if not self.live and event.output:
+                self.out.write(event.output if event.output.endswith("\n") else event.output + "\n")
+                self.out.flush()
             self._end_answer()
             self.console.print(self.table(event))
 
