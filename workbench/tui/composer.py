@@ -148,7 +148,12 @@ class Composer(Screen[None]):
         for i, step in enumerate(steps):
             path = (*prefix, i)
             icon = {"route": "◇", "gate": "◆", "retrieve": "⌕", "parallel": "⇉", "transform": "ƒ"}.get(step.kind, "▸")
-            label = f"{icon} {step_label(step)}"
+            if step.kind == "route":
+                label = f"{icon} {step.name} [dim]({step.mode}, default {step.default})[/dim]"
+            elif step.kind == "parallel":
+                label = f"{icon} {step.name} [dim](merge {step.merge})[/dim]"
+            else:
+                label = f"{icon} {step_label(step)}"
             if step.kind not in ("route", "parallel") or (step.kind == "parallel" and not step.steps):
                 parent.add_leaf(label, data=(rname, path))
                 continue
