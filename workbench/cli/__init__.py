@@ -20,6 +20,8 @@ _COMMANDS = {
     "profile": "workbench.cli.profile_cmd:profile",
     "sim": "workbench.cli.sim_cmd:sim",
     "sessions": "workbench.cli.sessions_cmd:sessions",
+    "export": "workbench.cli.export_cmd:export",
+    "eval": "workbench.cli.eval_cmd:eval_cmd",
 }
 
 
@@ -30,6 +32,8 @@ _SUMMARIES = {
     "profile": "Check a profile file, or print the profile JSON Schema.",
     "sim": "Run the LLM simulator (OpenAI and Anthropic wire formats).",
     "sessions": "List, show, search, export, import, remove and re-price saved runs.",
+    "export": "Export a route as a native profile, a LiteLLM config or a Portkey config.",
+    "eval": "Run a dataset through routes; pass rates with intervals, latency, cost.",
 }
 
 
