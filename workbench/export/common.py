@@ -112,7 +112,7 @@ def unsupported(profile: Profile, route_name: str, route: Route, *, fmt: str) ->
     out: list[str] = []
     steps = route.all_steps()
     where = f"route {route_name!r}"
-    for path, step in steps:
+    for _path, step in steps:
         at = f"{where} step {step.name!r}"
         if isinstance(step, GateStep):
             out.append(f"{at}: gate checks ({', '.join(c.type for c in step.checks)}) are not exported")
