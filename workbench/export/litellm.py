@@ -33,7 +33,7 @@ _RETRY_FIELDS = {
     "rate_limit": "RateLimitErrorRetries",
     "timeout": "TimeoutErrorRetries",
     "server": "InternalServerErrorRetries",
-    "overloaded": "InternalServerErrorRetries",
+    "overloaded": "ServiceUnavailableErrorRetries",
 }
 
 
@@ -107,7 +107,9 @@ def export_litellm(profile: Profile, route: str | None, provenance: Provenance) 
         "retry_policy": retry_policy,
     }
     if len(chain) > 1:
-        router["fallbacks"] = [{chain[0]: list(dict.fromkeys(chain[1:]))}]
+        rest = [a for a in dict.fromkeys(chain[1:]) if a != chain[0]]
+        # A request for the route's name is served by the alias group, which needs its own fallbacks entry.
+        router["fallbacks"] = [{chain[0]: rest}] + ([{name: rest}] if name != chain[0] else [])
     if pol.breaker.enabled:
         router["allowed_fails"] = pol.breaker.failures
         router["cooldown_time"] = pol.breaker.open_s
