@@ -15,6 +15,8 @@ Tables (see `workbench/store/QUERIES.md` for example queries):
                 the price entry used, the hop's output text
     messages    the conversation of a run: the user's prompt, then each successful attempt's answer
     decisions   the engine's decisions (route chosen, fallback taken, call refused) with their reasons
+    evals       one row per `workbench eval`: profile, dataset (sha256), routes, settings, summary JSON
+    eval_results one row per eval run (route, case, repeat): its run id, pass/fail, check details, cost
 """
 
 from __future__ import annotations
@@ -195,6 +197,49 @@ def _m005(db: sqlite_utils.Database) -> None:
         " tokenize='porter unicode61', prefix='2 3 4')"
     )
     db.execute("INSERT INTO runs_fts (runs_fts) VALUES ('rebuild')")
+
+
+@migration(7, "create_evals")
+def _m007(db: sqlite_utils.Database) -> None:
+    # An eval (workbench eval) and each of its runs' verdicts. `run_id` names the saved run; it is not a foreign
+    # key: a run the writer could not save goes to a rescue file (and comes back by `sessions import`) while the
+    # eval's verdicts must not be lost meanwhile.
+    db["evals"].create(
+        {
+            "id": str,
+            "created_ts": float,
+            "created_at": str,
+            "profile_hash": str,
+            "profile_path": str,
+            "dataset": str,
+            "dataset_sha256": str,
+            "routes": str,
+            "repeat": int,
+            "concurrency": int,
+            "max_cost_usd": str,
+            "stopped": str,
+            "summary": str,
+        },
+        pk="id",
+    )
+    db["eval_results"].create(
+        {
+            "eval_id": str,
+            "route": str,
+            "case_id": str,
+            "rep": int,
+            "run_id": str,
+            "status": str,
+            "passed": int,
+            "checks": str,
+            "cost_exact": str,
+            "latency_ms": float,
+            "fallback": int,
+        },
+        pk=("eval_id", "route", "case_id", "rep"),
+        foreign_keys=[("eval_id", "evals", "id")],
+    )
+    db["eval_results"].create_index(["run_id"], if_not_exists=True)
 
 
 # -- applying them ------------------------------------------------------------------------------------------------

@@ -1,0 +1,170 @@
+"""Running an eval: every case through every route (and every repeat), at most `concurrency` runs at once.
+
+One engine serves all routes (one simulator, pooled connections). Each run's events go to `writer.submit` (the
+store's EventWriter) as they come, so every run of an eval is saved like any other run. Spend is counted as runs
+finish; once it reaches `max_cost_usd` no new run starts, the runs in flight finish, and the result says the eval
+was stopped and how much was done. A judge check asks `judge_model` (a model alias of the profile) through a
+one-step route added in memory; its cost is counted as judge spend, not the route's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from workbench.eval.checks import CheckResult, Observation, score
+from workbench.eval.dataset import Case
+
+JUDGE_ROUTE = "__workbench_judge__"
+
+
+@dataclass
+class RunOutcome:
+    route: str
+    case_id: str
+    rep: int
+    run_id: str = ""
+    status: str = "skipped"
+    output: str = ""
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    cost: Decimal = Decimal(0)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    fallback: bool = False
+    passed: bool = False
+    checks: list[CheckResult] = field(default_factory=list)
+    error: str | None = None
+    judge_cost: Decimal = Decimal(0)
+
+
+@dataclass
+class EvalResult:
+    routes: list[str]
+    cases: list[Case]
+    repeat: int
+    outcomes: list[RunOutcome]
+    stopped: str | None = None  # why it stopped early (cost cap, cancelled), else None
+    wall_s: float = 0.0
+    spent: Decimal = Decimal(0)
+    judge_spent: Decimal = Decimal(0)
+
+
+Progress = Callable[[RunOutcome], None]
+
+
+def _with_judge(loaded: Any, judge_model: str) -> Any:
+    from workbench.profiles.models import Route
+    from workbench.profiles.steps import GenerateStep
+
+    profile = loaded.profile
+    step = GenerateStep(
+        name="judge",
+        targets=[judge_model],  # type: ignore[list-item]
+        system="You grade answers. Reply with a score between 0 and 1 on the first line, then one sentence why.",
+        history=False,
+    )
+    routes = {**profile.routes, JUDGE_ROUTE: Route(steps=[step])}  # type: ignore[list-item]
+    return replace(loaded, profile=profile.model_copy(update={"routes": routes}))
+
+
+_SCORE = re.compile(r"(?<![\d.])(1(?:\.0+)?|0(?:\.\d+)?|\.\d+)(?![\d.])")
+
+
+def parse_score(text: str) -> float | None:
+    """The first number in 0..1 in a judge's answer (`0.8`, `1`, `.75`), else None."""
+    m = _SCORE.search(text or "")
+    return float(m.group(1)) if m else None
+
+
+async def run_eval(
+    loaded: Any,
+    cases: list[Case],
+    routes: list[str],
+    *,
+    repeat: int = 1,
+    concurrency: int = 10,
+    max_cost_usd: Decimal | None = None,
+    writer: Any = None,
+    judge_model: str | None = None,
+    on_progress: Progress | None = None,
+) -> EvalResult:
+    from workbench.engine import Engine
+    from workbench.engine.events import Decision, RunFinished
+
+    needs_judge = any(c.type == "judge" for case in cases for c in case.checks)
+    if needs_judge and judge_model is not None:
+        loaded = _with_judge(loaded, judge_model)
+    sem = asyncio.Semaphore(max(1, concurrency))
+    state = {"spent": Decimal(0), "judge": Decimal(0), "stopped": None}
+    jobs = [(route, case, rep) for rep in range(repeat) for case in cases for route in routes]
+    outcomes: list[RunOutcome] = [RunOutcome(r, c.id, rep) for r, c, rep in jobs]
+    started = time.monotonic()
+
+    def capped() -> bool:
+        if max_cost_usd is not None and state["spent"] >= max_cost_usd:  # type: ignore[operator]
+            state["stopped"] = state["stopped"] or f"cost cap ${max_cost_usd} reached"
+            return True
+        return False
+
+    async with Engine(loaded) as engine:
+        for route in routes:
+            engine.check_route(route)
+
+        async def one(i: int, route: str, case: Case) -> None:
+            async with sem:
+                if capped():
+                    return
+                out = outcomes[i]
+                async for ev in engine.run(
+                    case.input, route=route, metadata=case.metadata or None, history=case.history or None
+                ):
+                    if writer is not None:
+                        writer.submit(ev)
+                    if isinstance(ev, Decision) and ev.action == "fallback":
+                        out.fallback = True
+                    elif isinstance(ev, RunFinished):
+                        out.run_id, out.status, out.output = ev.run_id, str(ev.status), ev.output
+                        out.latency_ms, out.ttft_ms, out.cost = ev.latency_ms, ev.ttft_ms, ev.cost_usd
+                        out.input_tokens, out.output_tokens, out.error = ev.input_tokens, ev.output_tokens, ev.error
+                state["spent"] += out.cost  # type: ignore[operator]
+                judge_score = None
+                if needs_judge and judge_model is not None and out.status != "error":
+                    judge_score, out.judge_cost = await _judge(engine, writer, case, out.output)
+                    state["judge"] += out.judge_cost  # type: ignore[operator]
+                obs = Observation(out.output, out.output_tokens, out.cost, out.latency_ms, out.status, judge_score)
+                verdict = score(case.checks, obs)
+                out.passed, out.checks = verdict.passed, verdict.results
+            if on_progress is not None:
+                on_progress(out)
+
+        await asyncio.gather(*(one(i, r, c) for i, (r, c, _) in enumerate(jobs)))
+    return EvalResult(
+        routes=routes,
+        cases=cases,
+        repeat=repeat,
+        outcomes=outcomes,
+        stopped=state["stopped"],  # type: ignore[arg-type]
+        wall_s=time.monotonic() - started,
+        spent=state["spent"],  # type: ignore[arg-type]
+        judge_spent=state["judge"],  # type: ignore[arg-type]
+    )
+
+
+async def _judge(engine: Any, writer: Any, case: Case, answer: str) -> tuple[float | None, Decimal]:
+    from workbench.engine.events import RunFinished
+
+    rubric = "; ".join(str(c.value) for c in case.checks if c.type == "judge")
+    prompt = f"Rubric: {rubric}\n\nQuestion: {case.input}\n\nAnswer to grade:\n{answer}\n\nScore (0 to 1):"
+    text, cost = "", Decimal(0)
+    async for ev in engine.run(prompt, route=JUDGE_ROUTE, metadata={"eval_role": "judge"}):
+        if writer is not None:
+            writer.submit(ev)
+        if isinstance(ev, RunFinished):
+            text, cost = ev.output, ev.cost_usd
+    return parse_score(text), cost
