@@ -253,7 +253,7 @@ def _promptfoo(p: Path, text: str) -> list[Case]:
         where = f"{p}: tests[{i}] ({cid!r})"
         vars_ = {str(k): v for k, v in (test.get("vars") or {}).items()}
         if template is not None:
-            prompt = re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: _var(where, vars_, m.group(1)), template)
+            prompt = _fill(where, vars_, template)
         else:
             prompt = next((str(vars_[k]) for k in ("input", "prompt", "question") if k in vars_), "")
         if not prompt.strip():
@@ -262,6 +262,10 @@ def _promptfoo(p: Path, text: str) -> list[Case]:
         meta = test.get("metadata") or {}
         cases.append(Case(cid, prompt, [], {str(k): str(v) for k, v in meta.items()}, checks))
     return cases
+
+
+def _fill(where: str, vars_: dict[str, Any], template: str) -> str:
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: _var(where, vars_, m.group(1)), template)
 
 
 def _var(where: str, vars_: dict[str, Any], name: str) -> str:
