@@ -109,6 +109,7 @@ def _render(summary: dict[str, Any], diff: list[dict[str, Any]] | None, baseline
 @click.option("--json", "as_json", is_flag=True, help="print one summary object")
 @click.option("--db", type=click.Path(path_type=Path), default=None, help="session database")
 @click.option("--no-save", is_flag=True, help="do not save the runs or the eval")
+@click.option("--otlp", default=None, metavar="URL", help="send every run as OpenTelemetry spans (OTLP/HTTP)")
 def eval_cmd(
     profile_path: Path | None,
     dataset_path: Path,
@@ -121,6 +122,7 @@ def eval_cmd(
     as_json: bool,
     db: Path | None,
     no_save: bool,
+    otlp: str | None,
 ) -> None:
     """Run every case of a dataset through every route and compare them."""
     from workbench.engine.run import new_run_id
@@ -162,6 +164,12 @@ def eval_cmd(
         from workbench.cli.saving import open_writer
 
         writer = open_writer(db, loaded, f"eval-{eval_id}")
+    tracer = None
+    if otlp:
+        from workbench.otel.spans import OtlpExporter, Tee
+
+        tracer = OtlpExporter(otlp, profile=loaded.profile)
+    sink = writer if tracer is None else Tee(writer, tracer)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -194,7 +202,7 @@ def eval_cmd(
                     repeat=repeat,
                     concurrency=concurrency,
                     max_cost_usd=cap,
-                    writer=writer,
+                    writer=sink,
                     judge_model=judge_model,
                     on_progress=on_progress,
                 )
@@ -202,6 +210,8 @@ def eval_cmd(
     finally:
         if writer is not None:
             writer.close()
+        if tracer is not None:
+            tracer.close()
     summary = summarize(result)
     summary["eval_id"] = eval_id
     diff = None
