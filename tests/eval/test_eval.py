@@ -247,3 +247,35 @@ def test_shipped_dataset_loads_with_enough_cases() -> None:
     root = Path(__file__).resolve().parents[2]
     ds = load_dataset(root / "datasets" / "support.jsonl")
     assert len(ds.cases) >= 40 and all(c.checks for c in ds.cases)
+
+
+def test_native_export_quotes_the_eval_it_came_from(tmp_path: Path) -> None:
+    prof, data = _write(tmp_path)
+    db = tmp_path / "wb.db"
+    s = json.loads(
+        _eval("--profile", str(prof), "--dataset", str(data), "--routes", "terse", "--json", "--db", str(db)).stdout
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench",
+            "export",
+            "--profile",
+            str(prof),
+            "--route",
+            "terse",
+            "--format",
+            "native",
+            "--eval",
+            s["eval_id"],
+            "--db",
+            str(db),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    per_1k = s["routes"]["terse"]["cost_per_1k_runs_usd"]
+    assert f"# eval {s['eval_id']}, pass rate 80.0%, ${per_1k} per 1k runs" in proc.stdout
