@@ -3,7 +3,7 @@ bare engine (a semaphore and `engine.run`, events consumed, nothing else) in the
 
 The simulator is dialed to answer instantly (ttft 0, unbounded tokens/s) so what is measured is client-side work:
 the eval machinery's own overhead (outcome bookkeeping, checks, progress callback) shows as the ratio of the two
-cases/s figures. Rounds alternate bare and eval to cancel drift; nothing is saved (no writer) in either.
+cases/s figures. Rounds alternate which goes first to cancel drift; nothing is saved (no writer) in either.
 Usage: python benchmarks/eval_throughput.py [--cases 1000] [--concurrency 50] [--rounds 3]
 """
 
@@ -80,12 +80,15 @@ async def main() -> None:
     await bare(loaded, items[:50], routes, args.concurrency)  # warm up: pools, tokenizer, simulator
     bare_s: list[float] = []
     eval_s: list[float] = []
-    for _ in range(args.rounds):
-        bare_s.append(await bare(loaded, items, routes, args.concurrency))
-        t0 = time.perf_counter()
-        result = await run_eval(loaded, items, routes, concurrency=args.concurrency)
-        eval_s.append(time.perf_counter() - t0)
-        assert all(o.status == "ok" for o in result.outcomes)
+    for i in range(args.rounds):
+        for which in ("bare", "eval") if i % 2 == 0 else ("eval", "bare"):  # alternate which goes first
+            if which == "bare":
+                bare_s.append(await bare(loaded, items, routes, args.concurrency))
+                continue
+            t0 = time.perf_counter()
+            result = await run_eval(loaded, items, routes, concurrency=args.concurrency)
+            eval_s.append(time.perf_counter() - t0)
+            assert all(o.status == "ok" for o in result.outcomes)
     runs = len(items) * len(routes)
     b, e = statistics.median(bare_s), statistics.median(eval_s)
     print(

@@ -22,6 +22,7 @@ _COMMANDS = {
     "sessions": "workbench.cli.sessions_cmd:sessions",
     "export": "workbench.cli.export_cmd:export",
     "eval": "workbench.cli.eval_cmd:eval_cmd",
+    "tune": "workbench.cli.tune_cmd:tune",
 }
 
 
@@ -34,6 +35,7 @@ _SUMMARIES = {
     "sessions": "List, show, search, export, import, remove and re-price saved runs.",
     "export": "Export a route as a native profile, a LiteLLM config or a Portkey config.",
     "eval": "Run a dataset through routes; pass rates with intervals, latency, cost.",
+    "tune": "Sweep one route parameter over a dataset; Pareto front; write the chosen value.",
 }
 
 
