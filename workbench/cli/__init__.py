@@ -23,6 +23,7 @@ _COMMANDS = {
     "export": "workbench.cli.export_cmd:export",
     "eval": "workbench.cli.eval_cmd:eval_cmd",
     "tune": "workbench.cli.tune_cmd:tune",
+    "review": "workbench.cli.review_cmd:review",
 }
 
 
@@ -36,6 +37,7 @@ _SUMMARIES = {
     "export": "Export a route as a native profile, a LiteLLM config or a Portkey config.",
     "eval": "Run a dataset through routes; pass rates with intervals, latency, cost.",
     "tune": "Sweep one route parameter over a dataset; Pareto front; write the chosen value.",
+    "review": "Review routing from saved runs: spend, latency, failures, cheaper candidates.",
 }
 
 
