@@ -279,3 +279,50 @@ def test_native_export_quotes_the_eval_it_came_from(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     per_1k = s["routes"]["terse"]["cost_per_1k_runs_usd"]
     assert f"# eval {s['eval_id']}, pass rate 80.0%, ${per_1k} per 1k runs" in proc.stdout
+
+
+def test_cache_reuses_answers_keeping_original_latency_and_cost(tmp_path: Path) -> None:
+    prof, data = _write(tmp_path)
+    db = tmp_path / "wb.db"
+    args = (
+        "--profile",
+        str(prof),
+        "--dataset",
+        str(data),
+        "--routes",
+        "terse",
+        "--repeat",
+        "2",
+        "--json",
+        "--db",
+        str(db),
+        "--cache",
+    )
+    first = json.loads(_eval(*args).stdout)
+    conn = sqlite3.connect(db)
+    runs_before = conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+    assert runs_before == 20 and first["routes"]["terse"]["cached"] == 0
+    second = json.loads(_eval(*args).stdout)
+    t1, t2 = first["routes"]["terse"], second["routes"]["terse"]
+    assert t2["cached"] == 20 and Decimal(second["spent_usd"]) == 0
+    assert (t2["cost_total_usd"], t2["latency_p50_ms"], t2["passed"]) == (
+        t1["cost_total_usd"],
+        t1["latency_p50_ms"],
+        t1["passed"],
+    )
+    assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == runs_before  # nothing was run again
+    linked = conn.execute(
+        "SELECT count(*) FROM eval_results WHERE eval_id = ? AND cached = 1 AND run_id IN (SELECT id FROM runs)",
+        (second["eval_id"],),
+    ).fetchone()[0]
+    assert linked == 20  # each cached verdict points at the run that produced the answer
+    conn.close()
+
+
+def test_models_option_compares_models_as_one_step_routes(tmp_path: Path) -> None:
+    prof, data = _write(tmp_path)
+    s = json.loads(
+        _eval("--profile", str(prof), "--dataset", str(data), "--models", "short,long", "--json", "--no-save").stdout
+    )
+    assert list(s["routes"]) == ["model:short", "model:long"]
+    assert (s["routes"]["model:short"]["passed"], s["routes"]["model:long"]["passed"]) == (8, 2)

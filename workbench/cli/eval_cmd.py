@@ -95,12 +95,29 @@ def _render(summary: dict[str, Any], diff: list[dict[str, Any]] | None, baseline
     con.print(f"spent ${summary['spent_usd']} in {summary['wall_s']:.1f} s; eval id {eval_id}")
 
 
+def _model_routes(loaded: Any, aliases: list[str]) -> Any:
+    """The profile with a one-step route `model:ALIAS` per alias (in memory only)."""
+    from dataclasses import replace
+
+    from workbench.profiles.models import Route
+    from workbench.profiles.steps import GenerateStep
+
+    profile = loaded.profile
+    unknown = [a for a in aliases if a not in profile.models]
+    if unknown:
+        raise WorkbenchError(
+            f"--models: unknown model(s) {', '.join(unknown)}", hint=f"models: {', '.join(profile.models)}"
+        )
+    extra = {f"model:{a}": Route(steps=[GenerateStep(name="answer", targets=[a])]) for a in aliases}  # type: ignore[list-item]
+    return replace(loaded, profile=profile.model_copy(update={"routes": {**profile.routes, **extra}}))
+
+
 @click.command("eval")
 @click.option("--profile", "profile_path", type=click.Path(path_type=Path), default=None, help="profile file")
 @click.option(
     "--dataset", "dataset_path", type=click.Path(path_type=Path), required=True, help=".jsonl, .csv or promptfoo .yaml"
 )
-@click.option("--routes", required=True, help="comma-separated route names")
+@click.option("--routes", default="", help="comma-separated route names")
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100), help="runs per case and route")
 @click.option("--concurrency", default=10, show_default=True, type=click.IntRange(1, 1000), help="runs at once")
 @click.option("--max-cost", "max_cost", default=None, help="stop starting runs once the eval has spent this (USD)")
@@ -110,6 +127,10 @@ def _render(summary: dict[str, Any], diff: list[dict[str, Any]] | None, baseline
 @click.option("--db", type=click.Path(path_type=Path), default=None, help="session database")
 @click.option("--no-save", is_flag=True, help="do not save the runs or the eval")
 @click.option("--otlp", default=None, metavar="URL", help="send every run as OpenTelemetry spans (OTLP/HTTP)")
+@click.option(
+    "--cache", "use_cache", is_flag=True, help="reuse saved answers to the exact same requests (marked cached)"
+)
+@click.option("--models", default=None, help="also compare these model aliases, each as a one-step route model:ALIAS")
 def eval_cmd(
     profile_path: Path | None,
     dataset_path: Path,
@@ -123,6 +144,8 @@ def eval_cmd(
     db: Path | None,
     no_save: bool,
     otlp: str | None,
+    use_cache: bool,
+    models: str | None,
 ) -> None:
     """Run every case of a dataset through every route and compare them."""
     from workbench.engine.run import new_run_id
@@ -132,6 +155,14 @@ def eval_cmd(
     from workbench.profiles.load import load_profile
 
     loaded = load_profile(profile_path or default_profile_path())
+    if models:
+        loaded = _model_routes(loaded, [m.strip() for m in models.split(",") if m.strip()])
+        routes = ",".join(
+            [
+                *(r for r in routes.split(",") if r.strip()),
+                *(f"model:{m.strip()}" for m in models.split(",") if m.strip()),
+            ]
+        )
     names = [r.strip() for r in routes.split(",") if r.strip()]
     unknown = [r for r in names if r not in loaded.profile.routes]
     if not names or unknown:
@@ -192,6 +223,14 @@ def eval_cmd(
         spent[o.route] += float(o.cost)
         progress.update(tasks[o.route], advance=1, fail=fails[o.route], spent=spent[o.route])
 
+    cache: dict[str, Any] | None = None
+    if use_cache:
+        if no_save:
+            raise WorkbenchError("--cache keeps answers in the session database; it cannot be used with --no-save")
+        from workbench.eval.store import load_cache
+
+        cache = load_cache(db)
+    known = set(cache or {})
     try:
         with progress:
             result = asyncio.run(
@@ -205,6 +244,7 @@ def eval_cmd(
                     writer=sink,
                     judge_model=judge_model,
                     on_progress=on_progress,
+                    cache=cache,
                 )
             )
     finally:
@@ -222,7 +262,15 @@ def eval_cmd(
         from workbench.eval.store import save_eval
 
         save_eval(
-            db, eval_id, result, summary, loaded=loaded, dataset=dataset, concurrency=concurrency, max_cost_usd=cap
+            db,
+            eval_id,
+            result,
+            summary,
+            loaded=loaded,
+            dataset=dataset,
+            concurrency=concurrency,
+            max_cost_usd=cap,
+            cache_new={k: v for k, v in (cache or {}).items() if k not in known},
         )
     if as_json:
         sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")

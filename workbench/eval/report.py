@@ -46,6 +46,7 @@ def _route_summary(route: str, runs: list[RunOutcome], repeat: int) -> dict[str,
         "error_rate": sum(r.status == "error" for r in done) / n if n else None,
         "fallback_rate": sum(r.fallback for r in done) / n if n else None,
         "degraded_rate": sum(r.status == "degraded" for r in done) / n if n else None,
+        "cached": sum(r.cached for r in done),
         "input_tokens": sum(r.input_tokens for r in done),
         "output_tokens": sum(r.output_tokens for r in done),
     }

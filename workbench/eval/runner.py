@@ -41,6 +41,35 @@ class RunOutcome:
     checks: list[CheckResult] = field(default_factory=list)
     error: str | None = None
     judge_cost: Decimal = Decimal(0)
+    cached: bool = False  # reused from `--cache`: latency and cost are the original run's
+
+    def cache_data(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "output": self.output,
+            "latency_ms": self.latency_ms,
+            "ttft_ms": self.ttft_ms,
+            "cost": str(self.cost),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "fallback": self.fallback,
+            "error": self.error,
+        }
+
+    def from_cache(self, data: dict[str, Any]) -> None:
+        for k, v in data.items():
+            setattr(self, k, Decimal(v) if k == "cost" else v)
+        self.cached = True
+
+
+def cache_key(profile_sha: str, route: str, case: Case, rep: int) -> str:
+    """The exact request: profile text (by hash), route, input, history, metadata, and which repeat it is."""
+    import hashlib
+    import json
+
+    blob = json.dumps([profile_sha, route, case.input, case.history, case.metadata, rep], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @dataclass
@@ -93,6 +122,7 @@ async def run_eval(
     writer: Any = None,
     judge_model: str | None = None,
     on_progress: Progress | None = None,
+    cache: dict[str, dict[str, Any]] | None = None,
 ) -> EvalResult:
     from workbench.engine import Engine
     from workbench.engine.events import Decision, RunFinished
@@ -121,6 +151,13 @@ async def run_eval(
                 if capped():
                     return
                 out = outcomes[i]
+                key = cache_key(loaded.sha256, route, case, out.rep) if cache is not None else ""
+                if cache is not None and key in cache:
+                    out.from_cache(cache[key])
+                    await _score(out, case)
+                    if on_progress is not None:
+                        on_progress(out)
+                    return
                 async for ev in engine.run(
                     case.input, route=route, metadata=case.metadata or None, history=case.history or None
                 ):
@@ -133,15 +170,20 @@ async def run_eval(
                         out.latency_ms, out.ttft_ms, out.cost = ev.latency_ms, ev.ttft_ms, ev.cost_usd
                         out.input_tokens, out.output_tokens, out.error = ev.input_tokens, ev.output_tokens, ev.error
                 state["spent"] += out.cost  # type: ignore[operator]
-                judge_score = None
-                if needs_judge and judge_model is not None and out.status != "error":
-                    judge_score, out.judge_cost = await _judge(engine, writer, case, out.output)
-                    state["judge"] += out.judge_cost  # type: ignore[operator]
-                obs = Observation(out.output, out.output_tokens, out.cost, out.latency_ms, out.status, judge_score)
-                verdict = score(case.checks, obs)
-                out.passed, out.checks = verdict.passed, verdict.results
+                if cache is not None and out.status in ("ok", "degraded"):
+                    cache[key] = out.cache_data()
+                await _score(out, case)
             if on_progress is not None:
                 on_progress(out)
+
+        async def _score(out: RunOutcome, case: Case) -> None:
+            judge_score = None
+            if needs_judge and judge_model is not None and out.status != "error":
+                judge_score, out.judge_cost = await _judge(engine, writer, case, out.output)
+                state["judge"] += out.judge_cost  # type: ignore[operator]
+            obs = Observation(out.output, out.output_tokens, out.cost, out.latency_ms, out.status, judge_score)
+            verdict = score(case.checks, obs)
+            out.passed, out.checks = verdict.passed, verdict.results
 
         await asyncio.gather(*(one(i, r, c) for i, (r, c, _) in enumerate(jobs)))
     return EvalResult(

@@ -26,11 +26,16 @@ def save_eval(
     dataset: Any,
     concurrency: int,
     max_cost_usd: Any,
+    cache_new: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     from workbench.store import open_store
 
     now = time.time()
     with open_store(db) as store, store.transaction("saving the eval") as conn:
+        conn.executemany(
+            "INSERT OR IGNORE INTO eval_cache (key, created_ts, run_id, data) VALUES (?,?,?,?)",
+            [(k, now, v.get("run_id"), json.dumps(v)) for k, v in (cache_new or {}).items()],
+        )
         conn.execute(
             "INSERT INTO evals (id, created_ts, created_at, profile_hash, profile_path, dataset, dataset_sha256,"
             " routes, repeat, concurrency, max_cost_usd, stopped, summary) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -52,7 +57,7 @@ def save_eval(
         )
         conn.executemany(
             "INSERT INTO eval_results (eval_id, route, case_id, rep, run_id, status, passed, checks, cost_exact,"
-            " latency_ms, fallback) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " latency_ms, fallback, cached) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     eval_id,
@@ -66,6 +71,7 @@ def save_eval(
                     str(o.cost),
                     o.latency_ms,
                     int(o.fallback),
+                    int(o.cached),
                 )
                 for o in result.outcomes
             ],
@@ -106,3 +112,11 @@ def eval_route_summary(db: Path | None, ref: str, route: str) -> tuple[float | N
     if data is None:
         raise StoreError(f"eval {eval_id} did not run route {route!r}")
     return data["pass_rate"], data["cost_per_1k_runs_usd"]
+
+
+def load_cache(db: Path | None) -> dict[str, dict[str, Any]]:
+    """Every cached answer (`eval --cache`); empty when there is no database yet."""
+    from workbench.store import open_store
+
+    with open_store(db) as store, store.errors("reading the eval cache"):
+        return {k: json.loads(d) for k, d in store.conn.execute("SELECT key, data FROM eval_cache").fetchall()}

@@ -235,11 +235,15 @@ def _m007(db: sqlite_utils.Database) -> None:
             "cost_exact": str,
             "latency_ms": float,
             "fallback": int,
+            "cached": int,
         },
         pk=("eval_id", "route", "case_id", "rep"),
         foreign_keys=[("eval_id", "evals", "id")],
     )
     db["eval_results"].create_index(["run_id"], if_not_exists=True)
+    # `eval --cache`: an answer per exact request (profile text, route, input, history, metadata, repeat number),
+    # with the original run's id, latency and cost, so a re-run reuses it and still reports what it cost then.
+    db["eval_cache"].create({"key": str, "created_ts": float, "run_id": str, "data": str}, pk="key")
 
 
 # -- applying them ------------------------------------------------------------------------------------------------
