@@ -72,7 +72,7 @@ class Check:
         if kind == "json":
             try:
                 json.loads(text)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 return False, f"not JSON ({exc.msg})"
             return True, ""
         if kind == "contains_json":
@@ -81,7 +81,7 @@ class Check:
         if kind == "json_schema":
             try:
                 doc = json.loads(text)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 return False, f"not JSON ({exc.msg})"
             import jsonschema
 

@@ -150,7 +150,7 @@ def baseline_diff(
     current: dict[tuple[str, str], float], baseline: dict[tuple[str, str], float]
 ) -> list[dict[str, Any]]:
     """Per (route, case) pass share now vs the baseline: regressions first (largest drop first), then gains."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for key in sorted(set(current) & set(baseline)):
         now, before = current[key], baseline[key]
         change = "regression" if now < before else "improvement" if now > before else "same"

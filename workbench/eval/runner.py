@@ -131,7 +131,7 @@ async def run_eval(
     if needs_judge and judge_model is not None:
         loaded = _with_judge(loaded, judge_model)
     sem = asyncio.Semaphore(max(1, concurrency))
-    state = {"spent": Decimal(0), "judge": Decimal(0), "stopped": None}
+    state: dict[str, Any] = {"spent": Decimal(0), "judge": Decimal(0), "stopped": None}
     jobs = [(route, case, rep) for rep in range(repeat) for case in cases for route in routes]
     outcomes: list[RunOutcome] = [RunOutcome(r, c.id, rep) for r, c, rep in jobs]
     started = time.monotonic()

@@ -14,6 +14,7 @@ warnings only: the CLI prints them on stderr and, with `-o FILE`, writes them be
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from workbench.export.common import (
@@ -41,7 +42,7 @@ STATUS_CODES: dict[str, list[int]] = {
 }
 
 
-def _codes(on: list[str] | None) -> list[int]:
+def _codes(on: Sequence[str] | None) -> list[int]:
     return sorted({code for cls in (on or []) for code in STATUS_CODES.get(cls, [])})
 
 
