@@ -117,7 +117,8 @@ def test_export_cli_writes_file_and_warnings(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "warning: route 'frontier' step 'answer': the system prompt" in proc.stderr
-    assert (tmp_path / "pk.json.warnings.txt").read_text().count("- ") >= 1
+    side = (tmp_path / "pk.json.warnings.txt").read_text()
+    assert side.count("\n- ") >= 1 and "source profile sha256: " in side
     bad = subprocess.run(
         [sys.executable, "-m", "workbench", "export", "--profile", str(DEMO), "--route", "nope", "--format", "litellm"],
         capture_output=True,

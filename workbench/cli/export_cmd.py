@@ -1,7 +1,7 @@
 """`workbench export --profile F --route R --format native|litellm|portkey [-o FILE] [--eval ID]`.
 
 Writes the export to FILE (or stdout) and lists what the format cannot express on stderr (for Portkey, whose
-JSON has no comments, also in `FILE.warnings.txt` beside the file). `--eval ID` puts an eval's id, the route's
+JSON has no comments, also in `FILE.warnings.txt` beside the file, with the provenance). `--eval ID` puts an eval's id, the route's
 pass rate and its cost per 1,000 runs into the provenance header.
 """
 
@@ -51,7 +51,8 @@ def export(
 
     loaded = load_profile(profile_path or default_profile_path())
     route_name, _ = loaded.profile.route(route) if route is None or route in loaded.profile.routes else (route, None)
-    result = export_route(loaded, route, fmt, _provenance(loaded, route_name, eval_id, db))  # type: ignore[arg-type]
+    provenance = _provenance(loaded, route_name, eval_id, db)
+    result = export_route(loaded, route, fmt, provenance)  # type: ignore[arg-type]
     if output is None:
         sys.stdout.write(result.text)
         sys.stdout.flush()
@@ -59,9 +60,10 @@ def export(
         tmp = output.with_name(output.name + ".tmp")
         tmp.write_text(result.text, encoding="utf-8")
         os.replace(tmp, output)
-        if fmt == "portkey" and result.warnings:
+        if fmt == "portkey":  # JSON has no comments: provenance and warnings go beside the file
+            lines = [*provenance.lines(result.route), "", "NOT EXPORTED (Portkey cannot express these):"]  # type: ignore[attr-defined]
             output.with_name(output.name + ".warnings.txt").write_text(
-                "".join(f"- {w}\n" for w in result.warnings), encoding="utf-8"
+                "\n".join(lines) + "\n" + "".join(f"- {w}\n" for w in result.warnings), encoding="utf-8"
             )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
