@@ -326,3 +326,48 @@ def test_models_option_compares_models_as_one_step_routes(tmp_path: Path) -> Non
     )
     assert list(s["routes"]) == ["model:short", "model:long"]
     assert (s["routes"]["model:short"]["passed"], s["routes"]["model:long"]["passed"]) == (8, 2)
+
+
+def test_shipped_dataset_on_two_demo_routes(tmp_path: Path) -> None:
+    import math
+
+    root = Path(__file__).resolve().parents[2]
+    db = tmp_path / "wb.db"
+    proc = _eval(
+        "--profile",
+        str(root / "profiles" / "demo.yaml"),
+        "--dataset",
+        str(root / "datasets" / "support.jsonl"),
+        "--routes",
+        "default,budget",
+        "--concurrency",
+        "42",
+        "--json",
+        "--db",
+        str(db),
+    )
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    conn = sqlite3.connect(db)
+    for route in ("default", "budget"):
+        r = s["routes"][route]
+        k = conn.execute(
+            "SELECT sum(passed) FROM eval_results WHERE eval_id = ? AND route = ?", (s["eval_id"], route)
+        ).fetchone()[0]
+        assert r["runs"] == 42 and r["passed"] == k
+        assert (
+            20 <= k <= 36
+        )  # the 6 fact and JSON cases fail on every route; the rest pass unless a fallback or load overruns
+        # Wilson by the textbook formula, written out again here
+        z, n, p = 1.96, 42, k / 42
+        centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        assert r["pass_rate_ci"] == pytest.approx(
+            [(centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)], abs=2e-4
+        )
+        hops = conn.execute(
+            "SELECT cost_exact FROM hops WHERE kind = 'attempt' AND run_id IN"
+            " (SELECT run_id FROM eval_results WHERE eval_id = ? AND route = ?)",
+            (s["eval_id"], route),
+        ).fetchall()
+        assert Decimal(r["cost_total_usd"]) == sum((Decimal(h[0]) for h in hops), Decimal(0))
+    conn.close()
