@@ -92,3 +92,35 @@ async def test_judge_checks_call_the_judge_and_count_its_spend(tmp_path: Path) -
     (check,) = result.outcomes[0].checks
     # the simulator answers in prose without a number: the judge gave no score, so the check fails and says so
     assert not check.passed and check.detail == "no judge score"
+
+
+async def test_pairwise_judge_asks_both_orders(tmp_path: Path) -> None:
+    loaded = loads_profile(
+        "providers: {oai: {kind: sim}}\n"
+        "models:\n"
+        "  m: {provider: oai, model: sim-m, prices: [{input: 1, output: 1}], sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 20}}\n"
+        "  n: {provider: oai, model: sim-n, prices: [{input: 1, output: 1}], sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 30}}\n"
+        "  j: {provider: oai, model: sim-j, prices: [{input: 2, output: 2}], sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 20}}\n"
+        "routes: {r: {steps: [{name: a, targets: [m]}]}, s: {steps: [{name: a, targets: [n]}]}}\n"
+    )
+    f = tmp_path / "d.jsonl"
+    f.write_text('{"id": "c1", "input": "Explain refunds"}\n{"id": "c2", "input": "Explain invoices"}\n')
+    prompts: list[str] = []
+
+    class Sink:
+        def submit(self, ev: object) -> None:
+            if getattr(ev, "type", "") == "run_started" and ev.route == "__workbench_judge__":  # type: ignore[attr-defined]
+                prompts.append(ev.prompt)  # type: ignore[attr-defined]
+
+    result = await run_eval(loaded, load_dataset(f).cases, ["r", "s"], judge_model="j", pairwise=True, writer=Sink())
+    assert len(prompts) == 4 and result.judge_spent > 0  # 2 cases × 2 orders
+    outs = {(o.route, o.case_id): o.output for o in result.outcomes}
+    for cid in ("c1", "c2"):  # each pair of answers was shown once as A/B and once swapped
+        a, b = outs[("r", cid)], outs[("s", cid)]
+        assert sum(p.index(a) < p.index(b) for p in prompts if a in p and b in p) == 1
+        assert sum(p.index(b) < p.index(a) for p in prompts if a in p and b in p) == 1
+    from workbench.eval.report import summarize
+
+    judge = summarize(result)["pairs"][0]["judge"]
+    # the simulator answers prose, never a lone letter: no decisive preference, every case a tie
+    assert judge == {"a_preferred": 0, "b_preferred": 0, "ties": 2, "a_share": None, "a_share_ci": [0.0, 1.0]}

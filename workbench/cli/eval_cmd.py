@@ -83,6 +83,18 @@ def _render(summary: dict[str, Any], diff: list[dict[str, Any]] | None, baseline
                 "-" if not ratio else f"{ratio[0]:.2f} [{ratio[1]:.2f}, {ratio[2]:.2f}]",
             )
         con.print(p)
+        for pr in summary["pairs"]:
+            j = pr.get("judge")
+            if j:
+                share = (
+                    "-"
+                    if j["a_share"] is None
+                    else f"{j['a_share']:.0%} [{j['a_share_ci'][0]:.0%}, {j['a_share_ci'][1]:.0%}]"
+                )
+                con.print(
+                    f"judge, both orders: {pr['a']} preferred {j['a_preferred']}, {pr['b']} {j['b_preferred']},"
+                    f" ties/inconsistent {j['ties']}; {pr['a']}'s share of decisive cases {share}"
+                )
     if diff is not None:
         regress = [d for d in diff if d["change"] == "regression"]
         gains = [d for d in diff if d["change"] == "improvement"]
@@ -122,6 +134,9 @@ def _model_routes(loaded: Any, aliases: list[str]) -> Any:
 @click.option("--concurrency", default=10, show_default=True, type=click.IntRange(1, 1000), help="runs at once")
 @click.option("--max-cost", "max_cost", default=None, help="stop starting runs once the eval has spent this (USD)")
 @click.option("--judge", "judge_model", default=None, help="model alias that scores judge checks")
+@click.option(
+    "--pairwise", is_flag=True, help="with --judge: ask the judge which route's answer is better, both orders"
+)
 @click.option("--baseline", default=None, help="an earlier eval id: show regressions first")
 @click.option("--json", "as_json", is_flag=True, help="print one summary object")
 @click.option("--db", type=click.Path(path_type=Path), default=None, help="session database")
@@ -139,6 +154,7 @@ def eval_cmd(
     concurrency: int,
     max_cost: str | None,
     judge_model: str | None,
+    pairwise: bool,
     baseline: str | None,
     as_json: bool,
     db: Path | None,
@@ -184,6 +200,12 @@ def eval_cmd(
             raise WorkbenchError(
                 f"--judge: unknown model {judge_model!r}", hint=f"models: {', '.join(loaded.profile.models)}"
             )
+    if pairwise and judge_model is None:
+        raise WorkbenchError("--pairwise needs a judge model: --judge MODEL")
+    if pairwise and judge_model not in loaded.profile.models:
+        raise WorkbenchError(
+            f"--judge: unknown model {judge_model!r}", hint=f"models: {', '.join(loaded.profile.models)}"
+        )
     eval_id = new_run_id()
     base_shares = None
     if baseline is not None:
@@ -245,6 +267,7 @@ def eval_cmd(
                     judge_model=judge_model,
                     on_progress=on_progress,
                     cache=cache,
+                    pairwise=pairwise,
                 )
             )
     finally:

@@ -64,6 +64,19 @@ def summarize(result: EvalResult) -> dict[str, Any]:
         per_route[o.route].append(o)
     routes = {r: _route_summary(r, runs, result.repeat) for r, runs in per_route.items()}
     pairs = [_pair(a, b, per_route, routes) for i, a in enumerate(result.routes) for b in result.routes[i + 1 :]]
+    for pr in pairs:
+        prefs = result.preferences.get((pr["a"], pr["b"]))
+        if prefs is not None:
+            wa = sum(v == "a" for v in prefs.values())
+            wb = sum(v == "b" for v in prefs.values())
+            decisive = wa + wb
+            pr["judge"] = {
+                "a_preferred": wa,
+                "b_preferred": wb,
+                "ties": len(prefs) - decisive,
+                "a_share": wa / decisive if decisive else None,
+                "a_share_ci": list(wilson(wa, decisive)),
+            }
     return {
         "routes": routes,
         "pairs": pairs,

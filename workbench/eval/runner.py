@@ -82,6 +82,8 @@ class EvalResult:
     wall_s: float = 0.0
     spent: Decimal = Decimal(0)
     judge_spent: Decimal = Decimal(0)
+    # (route a, route b) -> per case "a" | "b" | "tie": the judge's preference, asked in both orders
+    preferences: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
 
 Progress = Callable[[RunOutcome], None]
@@ -123,12 +125,13 @@ async def run_eval(
     judge_model: str | None = None,
     on_progress: Progress | None = None,
     cache: dict[str, dict[str, Any]] | None = None,
+    pairwise: bool = False,
 ) -> EvalResult:
     from workbench.engine import Engine
     from workbench.engine.events import Decision, RunFinished
 
     needs_judge = any(c.type == "judge" for case in cases for c in case.checks)
-    if needs_judge and judge_model is not None:
+    if (needs_judge or pairwise) and judge_model is not None:
         loaded = _with_judge(loaded, judge_model)
     sem = asyncio.Semaphore(max(1, concurrency))
     state: dict[str, Any] = {"spent": Decimal(0), "judge": Decimal(0), "stopped": None}
@@ -186,6 +189,25 @@ async def run_eval(
             out.passed, out.checks = verdict.passed, verdict.results
 
         await asyncio.gather(*(one(i, r, c) for i, (r, c, _) in enumerate(jobs)))
+        preferences: dict[tuple[str, str], dict[str, str]] = {}
+        if pairwise and judge_model is not None and not state["stopped"]:
+            first = {(o.route, o.case_id): o for o in outcomes if o.rep == 0 and o.status in ("ok", "degraded")}
+
+            async def prefer(a: str, b: str, case: Case) -> tuple[str, str, str, str]:
+                oa, ob = first.get((a, case.id)), first.get((b, case.id))
+                if oa is None or ob is None:
+                    return a, b, case.id, "tie"
+                async with sem:
+                    p1, c1 = await _compare(engine, writer, case, oa.output, ob.output)
+                    p2, c2 = await _compare(engine, writer, case, ob.output, oa.output)  # positions swapped
+                state["judge"] += c1 + c2
+                # consistent in both orders, or it is a tie (position bias cancels out)
+                won = "a" if (p1, p2) == ("A", "B") else "b" if (p1, p2) == ("B", "A") else "tie"
+                return a, b, case.id, won
+
+            pairs = [(a, b) for i, a in enumerate(routes) for b in routes[i + 1 :]]
+            for a, b, cid, won in await asyncio.gather(*(prefer(a, b, c) for a, b in pairs for c in cases)):
+                preferences.setdefault((a, b), {})[cid] = won
     return EvalResult(
         routes=routes,
         cases=cases,
@@ -194,7 +216,8 @@ async def run_eval(
         stopped=state["stopped"],  # type: ignore[arg-type]
         wall_s=time.monotonic() - started,
         spent=state["spent"],  # type: ignore[arg-type]
-        judge_spent=state["judge"],  # type: ignore[arg-type]
+        judge_spent=state["judge"],
+        preferences=preferences,
     )
 
 
@@ -210,3 +233,24 @@ async def _judge(engine: Any, writer: Any, case: Case, answer: str) -> tuple[flo
         if isinstance(ev, RunFinished):
             text, cost = ev.output, ev.cost_usd
     return parse_score(text), cost
+
+
+_CHOICE = re.compile(r"^\W*(A|B)\b")
+
+
+async def _compare(engine: Any, writer: Any, case: Case, first: str, second: str) -> tuple[str | None, Decimal]:
+    """Ask the judge which of two answers is better; ("A" | "B" | None, cost)."""
+    from workbench.engine.events import RunFinished
+
+    prompt = (
+        f"Question: {case.input}\n\nAnswer A:\n{first}\n\nAnswer B:\n{second}\n\n"
+        "Which answer is better? Reply with the single letter A or B on the first line."
+    )
+    text, cost = "", Decimal(0)
+    async for ev in engine.run(prompt, route=JUDGE_ROUTE, metadata={"eval_role": "pairwise-judge"}):
+        if writer is not None:
+            writer.submit(ev)
+        if isinstance(ev, RunFinished):
+            text, cost = ev.output, ev.cost_usd
+    m = _CHOICE.match(text or "")
+    return (m.group(1) if m else None), cost
