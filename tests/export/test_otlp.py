@@ -168,3 +168,38 @@ def test_run_otlp_live_and_sessions_export_after(tmp_path: Path, receiver: _Rece
     assert "sent 1 runs" in proc.stderr and receiver.got.wait(10)
     _check_tree(receiver.spans)
     assert {s.name for s in receiver.spans} == live
+
+
+def test_eval_otlp_sends_every_run(tmp_path: Path, receiver: _Receiver) -> None:
+    prof = tmp_path / "p.yaml"
+    prof.write_text(PROFILE)
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"id": "a", "input": "lighthouse one"}\n{"id": "b", "input": "lighthouse two"}\n')
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench",
+            "eval",
+            "--profile",
+            str(prof),
+            "--dataset",
+            str(data),
+            "--routes",
+            "main",
+            "--repeat",
+            "2",
+            "--no-save",
+            "--json",
+            "--otlp",
+            receiver.url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert receiver.got.wait(10)
+    roots = [s for s in receiver.spans if not s.parent_span_id]
+    assert len(roots) == 4 and len({s.trace_id for s in roots}) == 4  # 2 cases × 2 repeats, one trace each
+    assert sum(s.name.startswith("chat ") for s in receiver.spans) == 8  # each: the 503 attempt, then the fallback
