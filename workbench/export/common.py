@@ -134,9 +134,8 @@ def unsupported(profile: Profile, route_name: str, route: Route, *, fmt: str) ->
                 out.append(f"{at}: the system prompt is not part of a gateway config; send it from the client")
             if step.prompt:
                 out.append(f"{at}: the prompt template is not exported")
-        for name in ("hedge",):
-            if getattr(step, name, None) is not None and getattr(step, name).after_ms is not None:
-                out.append(f"{at}: hedging after {step.hedge.after_ms} ms is not exported")  # type: ignore[union-attr]
+        if step.hedge is not None and step.hedge.after_ms is not None:
+            out.append(f"{at}: hedging after {step.hedge.after_ms} ms is not exported")
         if getattr(step, "max_cost_usd", None) is not None or (step.budget is not None and step.budget.cost_usd):
             out.append(f"{at}: a cost cap for the step is not exported")
         if step.budget is not None and step.budget.latency_ms is not None:
