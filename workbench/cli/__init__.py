@@ -22,6 +22,10 @@ _COMMANDS = {
     "sessions": "workbench.cli.sessions_cmd:sessions",
     "serve": "workbench.cli.serve_cmd:serve",
     "events": "workbench.cli.events_cmd:events",
+    "export": "workbench.cli.export_cmd:export",
+    "eval": "workbench.cli.eval_cmd:eval_cmd",
+    "tune": "workbench.cli.tune_cmd:tune",
+    "review": "workbench.cli.review_cmd:review",
 }
 
 
@@ -34,6 +38,10 @@ _SUMMARIES = {
     "sessions": "List, show, search, export, import, remove and re-price saved runs.",
     "serve": "Serve the workbench TUI in a web browser (loopback by default).",
     "events": "Print the JSON Schema of the event stream (run --json lines).",
+    "export": "Export a route as a native profile, a LiteLLM config or a Portkey config.",
+    "eval": "Run a dataset through routes; pass rates with intervals, latency, cost.",
+    "tune": "Sweep one route parameter over a dataset; Pareto front; write the chosen value.",
+    "review": "Review routing from saved runs: spend, latency, failures, cheaper candidates.",
 }
 
 

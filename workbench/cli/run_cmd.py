@@ -114,6 +114,9 @@ def _silence_stdout() -> None:
     metavar="MODEL=KIND[:RATE]",
     help="dial a simulated model to fail (e.g. swift=http_503); repeatable",
 )
+@click.option(
+    "--otlp", default=None, metavar="URL", help="send the run as OpenTelemetry spans to this OTLP/HTTP endpoint"
+)
 @click.argument("prompt")
 def run(
     profile_path: Path | None,
@@ -124,6 +127,7 @@ def run(
     no_save: bool,
     meta: tuple[str, ...],
     sim_faults: tuple[str, ...],
+    otlp: str | None,
     prompt: str,
 ) -> None:
     """Send PROMPT (or `-` for stdin) through a route and stream the answer and its hops."""
@@ -152,6 +156,11 @@ def run(
 
         writer = open_writer(db, loaded, session_name)
     signals: list[int] = []
+    tracer = None
+    if otlp:
+        from workbench.otel.spans import OtlpExporter, Tee
+
+        tracer = OtlpExporter(otlp, profile=loaded.profile)
     try:
         status = asyncio.run(
             _run(
@@ -159,7 +168,7 @@ def run(
                 route,
                 text,
                 as_json,
-                writer,
+                writer if tracer is None else Tee(writer, tracer),
                 signals,
                 metadata=metadata,
                 history=history,
@@ -169,6 +178,8 @@ def run(
     finally:
         if writer is not None:
             writer.close()
+        if tracer is not None:
+            tracer.close()
     if signals:
         raise SystemExit(128 + signals[0])
     if status == "cancelled":

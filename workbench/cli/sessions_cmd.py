@@ -319,7 +319,8 @@ def search_cmd(db: Path | None, limit: int, literal: bool, text: str) -> None:
 
 @sessions.command("export")
 @_db_option
-@click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "csv"]), default="json", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "csv", "otlp"]), default="json", show_default=True)
+@click.option("--endpoint", default=None, help="for otlp: the OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318)")
 @click.option(
     "--table",
     type=click.Choice(["runs", "hops", "messages", "decisions", "sessions", "profiles"]),
@@ -334,11 +335,20 @@ def search_cmd(db: Path | None, limit: int, literal: bool, text: str) -> None:
     default=None,
     help="file to write (mode 0600; default: stdout)",
 )
-def export_cmd(db: Path | None, fmt: str, table: str, output: Path | None) -> None:
-    """Export every table (json, jsonl) or one (csv).
+def export_cmd(db: Path | None, fmt: str, endpoint: str | None, table: str, output: Path | None) -> None:
+    """Export every table (json, jsonl) or one (csv), or send the runs as traces (otlp).
 
     json and jsonl exports hold every table and import back with `workbench sessions import`."""
     from workbench.store.transfer import export, open_private
+
+    if fmt == "otlp":
+        if not endpoint:
+            raise click.UsageError("--format otlp needs --endpoint URL")
+        from workbench.otel.stored import export_store
+
+        with _open(db) as store:
+            click.echo(f"sent {export_store(store, endpoint)} runs as traces to {endpoint}", err=True)
+        return
 
     with _open(db) as store:
         if output is None:

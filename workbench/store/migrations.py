@@ -18,6 +18,8 @@ Tables (see `workbench/store/QUERIES.md` for example queries):
                 structured `data` (JSON)
 Migration 6 (event schema v2) adds hops' `target_index`, `role`, `retry_after_s`, gate results (`check_name`,
 `verdict`, `score`, `detail`) and `data`; decisions' `data`; runs' `metadata`, `session_turn` and `reason`.
+    evals       one row per `workbench eval`: profile, dataset (sha256), routes, settings, summary JSON
+    eval_results one row per eval run (route, case, repeat): its run id, pass/fail, check details, cost
 """
 
 from __future__ import annotations
@@ -226,6 +228,53 @@ def _m006(db: sqlite_utils.Database) -> None:
     ):
         for name, kind in columns:
             db.table(table).add_column(name, kind)
+
+
+@migration(7, "create_evals")
+def _m007(db: sqlite_utils.Database) -> None:
+    # An eval (workbench eval) and each of its runs' verdicts. `run_id` names the saved run; it is not a foreign
+    # key: a run the writer could not save goes to a rescue file (and comes back by `sessions import`) while the
+    # eval's verdicts must not be lost meanwhile.
+    db["evals"].create(
+        {
+            "id": str,
+            "created_ts": float,
+            "created_at": str,
+            "profile_hash": str,
+            "profile_path": str,
+            "dataset": str,
+            "dataset_sha256": str,
+            "routes": str,
+            "repeat": int,
+            "concurrency": int,
+            "max_cost_usd": str,
+            "stopped": str,
+            "summary": str,
+        },
+        pk="id",
+    )
+    db["eval_results"].create(
+        {
+            "eval_id": str,
+            "route": str,
+            "case_id": str,
+            "rep": int,
+            "run_id": str,
+            "status": str,
+            "passed": int,
+            "checks": str,
+            "cost_exact": str,
+            "latency_ms": float,
+            "fallback": int,
+            "cached": int,
+        },
+        pk=("eval_id", "route", "case_id", "rep"),
+        foreign_keys=[("eval_id", "evals", "id")],
+    )
+    db["eval_results"].create_index(["run_id"], if_not_exists=True)
+    # `eval --cache`: an answer per exact request (profile text, route, input, history, metadata, repeat number),
+    # with the original run's id, latency and cost, so a re-run reuses it and still reports what it cost then.
+    db["eval_cache"].create({"key": str, "created_ts": float, "run_id": str, "data": str}, pk="key")
 
 
 # -- applying them ------------------------------------------------------------------------------------------------
