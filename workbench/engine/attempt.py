@@ -53,6 +53,10 @@ class AttemptPlan:
     #: 0-based place of the target in the step's fallback chain (`attempt` is the try number on that target)
     target_index: int = 0
     role: str | None = None
+    #: the target's key in `workbench.engine.health`; a half-open breaker's probe call; timeouts cut by a budget
+    health_key: str = ""
+    probe: bool = False
+    budget_capped: bool = False
 
 
 @dataclass(slots=True)

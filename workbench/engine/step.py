@@ -12,29 +12,46 @@ import datetime as dt
 import time
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workbench.accounting.prices import select_price
 from workbench.accounting.usage import Usage, cost_of
+from workbench.engine import budget, health
 from workbench.engine.attempt import AttemptOutcome, AttemptPlan, price_dict
-from workbench.engine.events import Decision, Event, HopFinished, HopStarted
-from workbench.profiles.resolve import resolve
+from workbench.engine.events import Decision, DecisionAction, Event, HopFinished, HopStarted
+from workbench.engine.retry import decide
+from workbench.profiles.resolve import Resolved, resolve
 from workbench.profiles.steps import GenerateStep
 from workbench.profiles.templates import render
 from workbench.providers.base import ChatRequest
-from workbench.tokens import count_messages, encoding_for_model
+from workbench.tokens import count_messages, count_text, encoding_for_model
 
 if TYPE_CHECKING:
     from workbench.engine.context import RunContext
     from workbench.engine.run import Engine
 
 ZERO = Decimal(0)
+CONTINUE_INSTRUCTION = (
+    "Your previous answer was cut off. Continue it exactly where it stopped, without repeating any of it."
+)
 
 
 class RunState:
     """Running totals of a run: exact money, tokens, first token, and the run's cost cap."""
 
-    __slots__ = ("run_id", "cap", "spent", "input_tokens", "output_tokens", "ttft_ms", "estimated", "_hops", "_t0")
+    __slots__ = (
+        "run_id",
+        "cap",
+        "spent",
+        "input_tokens",
+        "output_tokens",
+        "ttft_ms",
+        "estimated",
+        "_hops",
+        "_t0",
+        "deadline",
+        "deadline_known",
+    )
 
     def __init__(self, run_id: str, cap: Decimal | None, t0: float | None = None) -> None:
         self.run_id = run_id
@@ -46,6 +63,9 @@ class RunState:
         self.estimated = False
         self._hops = 0
         self._t0 = time.monotonic() if t0 is None else t0  # the run's start on the monotonic (loop) clock
+        # the run's latency budget as a monotonic deadline; set by the first step from the route's budget
+        self.deadline: float | None = None
+        self.deadline_known = False
 
     def next_hop_id(self) -> str:
         self._hops += 1
@@ -74,6 +94,8 @@ class RunState:
 
 
 class StepRunner:
+    """One generate step's policy: targets in order, retries on each, breakers, budgets and caps."""
+
     def __init__(
         self,
         engine: Engine,
@@ -101,6 +123,7 @@ class StepRunner:
         self.step_id = state.next_hop_id()
         self.spent = ZERO
         self.index = -1
+        self.attempt_no = 0
         self.done = False
         self.status = "error"
         self.text = ""
@@ -110,30 +133,146 @@ class StepRunner:
         self._t0 = time.monotonic()
         # after a provider said "prompt too long" for a window of this size, smaller windows are not tried
         self.rejected_window: int | None = None
+        # resilience state
+        self.retry_next = False  # the next attempt calls the same target again
+        self.wait_s = 0.0  # generate_step waits this long before the next attempt
+        self.prefix = ""  # on_stream_failure=continue: text kept from broken streams, the next call continues it
+        self.best = ""  # the longest text any attempt produced (a degraded step's answer)
+        self.jump_to: int | None = None  # the budget's fast fallback, as an index into the chain
+        self.fast_tried = False
+        self.step_policy: Resolved | None = resolve(self.profile, route, path, None) if route else None
+        if not state.deadline_known and route:
+            state.deadline_known = True
+            ms = budget.run_budget_ms(self.profile, route)
+            state.deadline = None if ms is None else state._t0 + ms / 1000.0
+        step_ms = budget.step_budget_ms(self.step_policy, route)
+        deadlines = [d for d in (state.deadline, None if step_ms is None else self._t0 + step_ms / 1000.0) if d]
+        self.deadline: float | None = min(deadlines) if deadlines else None
+        fast = self.step_policy.budget.fast_fallback if self.step_policy is not None else None
+        self.fast_alias: str | None = fast
+
+    # -- targets --------------------------------------------------------------------------------------------
+    def _alias(self, index: int) -> str:
+        targets = self.step.targets
+        return targets[index].model if index < len(targets) else self.fast_alias  # type: ignore[return-value]
+
+    def _policy(self, index: int) -> Resolved | None:
+        if not self.route:
+            return None
+        in_chain = index < len(self.step.targets)
+        return resolve(self.profile, self.route, self.path, index if in_chain else None)
+
+    def _next_index(self) -> int | None:
+        if self.jump_to is not None:
+            index, self.jump_to = self.jump_to, None
+            return index
+        return self.index + 1 if self.index + 1 < len(self.step.targets) else None
+
+    def _fast_index(self) -> int | None:
+        """Where the budget's fast fallback sits (an index past the chain when it is not one of the targets)."""
+        if self.fast_alias is None or self.fast_tried:
+            return None
+        for j, t in enumerate(self.step.targets):
+            if t.model == self.fast_alias:
+                return j if j > self.index else None
+        return len(self.step.targets)
 
     def started(self) -> HopStarted:
         return HopStarted(
             run_id=self.state.run_id, hop_id=self.step_id, parent_id=self.parent_id, kind="step", name=self.step.name
         )
 
+    def _skipped(
+        self, hop_id: str, alias: str, model: Any, attempt: int, why: str, cls: str, price: Any
+    ) -> HopFinished:
+        return HopFinished(
+            run_id=self.state.run_id,
+            hop_id=hop_id,
+            parent_id=self.step_id,
+            kind="attempt",
+            name=alias,
+            provider=model.provider,
+            model=alias,
+            model_id=model.model,
+            attempt=attempt,
+            target_index=self.index,
+            status="skipped",
+            reason=why,
+            error_class=cls,
+            price=price_dict(price),
+        )
+
+    def _degrade(self, why: str) -> list[Event]:
+        """End the step degraded: out of time, with the best answer so far."""
+        self.done, self.status, self.reason = True, "degraded", why
+        self.text = self.best
+        self.error = why
+        return [
+            Decision(
+                run_id=self.state.run_id,
+                hop_id=self.step_id,
+                action=DecisionAction.DEGRADE,
+                reason=f"{why}; ending with the best answer so far ({len(self.best)} chars)",
+                data={"budget_ms": self._budget_ms(), "best_chars": len(self.best)},
+            )
+        ]
+
+    def _budget_ms(self) -> float | None:
+        return None if self.deadline is None else round((self.deadline - self._t0) * 1000.0, 3)
+
+    def _out_of_time(self, alias: str, needed: float, left: float) -> tuple[list[Event], bool]:
+        """The budget cannot cover a call to `alias`: go to the fast fallback (True) or degrade (False)."""
+        fast = self._fast_index()
+        what = f"{left * 1000:.0f} ms left of the latency budget cannot cover {alias} (~{needed * 1000:.0f} ms)"
+        if fast is not None and self._alias(fast) != alias:
+            self.jump_to, self.fast_tried = fast, True
+            return [
+                Decision(
+                    run_id=self.state.run_id,
+                    hop_id=self.step_id,
+                    action=DecisionAction.BUDGET,
+                    target=self.fast_alias,
+                    reason=f"{what}; going to the fast fallback {self.fast_alias}",
+                    data={"left_ms": round(left * 1000, 3), "expected_ms": round(needed * 1000, 3)},
+                )
+            ], True
+        return self._degrade(what), False
+
     def next_attempt(self) -> tuple[list[Event], AttemptPlan | None]:
-        """Events to emit first (refusals by a cost cap), and the next call to make (None: no target left)."""
+        """Events to emit first (refusals, skips), and the next call to make (None: nothing left to try)."""
         pending: list[Event] = []
         state, step, run_id = self.state, self.step, self.state.run_id
-        while self.index + 1 < len(step.targets):
-            self.index += 1
-            target = step.targets[self.index]
-            alias = target.model
+        while not self.done:
+            if self.retry_next:
+                self.retry_next = False
+                self.attempt_no += 1
+            else:
+                nxt = self._next_index()
+                if nxt is None:
+                    break
+                self.index, self.attempt_no = nxt, 1
+                if nxt >= len(step.targets) or self._alias(nxt) == self.fast_alias:
+                    self.fast_tried = True
+            index, attempt = self.index, self.attempt_no
+            alias = self._alias(index)
+            target = step.targets[index] if index < len(step.targets) else None
             model = self.profile.models[alias]
-            policy = resolve(self.profile, self.route, self.path, self.index) if self.route else None
+            policy = self._policy(index)
             timeouts = policy.timeouts if policy is not None else self.profile.providers[model.provider].timeouts
             encoding = model.tokenizer or encoding_for_model(model.model)
-            wanted = target.max_output_tokens or step.max_output_tokens or model.max_output_tokens
+            wanted = (target.max_output_tokens if target else None) or step.max_output_tokens or model.max_output_tokens
             max_tokens = min(wanted, model.max_output_tokens)
-            counted = ([{"role": "system", "content": self.system}] if self.system else []) + self.messages
+            messages = self.messages
+            if self.prefix:
+                messages = [*messages, {"role": "assistant", "content": self.prefix}]
+                if self.profile.providers[model.provider].wire_format != "anthropic":
+                    # OpenAI-wire servers do not continue a trailing assistant message by themselves: ask
+                    messages.append({"role": "user", "content": CONTINUE_INSTRUCTION})
+            counted = ([{"role": "system", "content": self.system}] if self.system else []) + messages
             est_input = count_messages(counted, model=model.model, encoding=encoding)
             price = select_price(model.prices, self.today)
             hop_id = state.next_hop_id()
+            hkey = health.key(model.provider, model.model)
 
             # Context windows: never call a model that cannot take the prompt (FIELD-NOTES hard case 20).
             too_long = None
@@ -154,26 +293,47 @@ class StepRunner:
                         target=alias,
                     )
                 )
-                pending.append(
-                    HopFinished(
-                        run_id=run_id,
-                        hop_id=hop_id,
-                        parent_id=self.step_id,
-                        kind="attempt",
-                        name=alias,
-                        provider=model.provider,
-                        model=alias,
-                        model_id=model.model,
-                        attempt=1,
-                        target_index=self.index,
-                        status="skipped",
-                        reason=too_long,
-                        error_class="context_window",
-                        price=price_dict(price),
-                    )
-                )
+                pending.append(self._skipped(hop_id, alias, model, attempt, too_long, "context_window", price))
                 self.error = f"{alias} skipped: {too_long}"
                 continue
+
+            # Latency budget: is there time for this call at all?
+            left: float | None = None
+            if self.deadline is not None:
+                left = self.deadline - time.monotonic()
+                needed = budget.expected_s(hkey)
+                if left <= 0 or needed > left:
+                    events, jumped = self._out_of_time(alias, needed, max(left, 0.0))
+                    pending.extend(events)
+                    if jumped:
+                        self.retry_next = False
+                        continue
+                    return pending, None
+
+            # Circuit breaker: a target that failed K times lately is skipped until its open period ends.
+            probe = False
+            if policy is not None:
+                verdict, data = health.admit(hkey, policy.breaker)
+                if verdict == "skip":
+                    assert data is not None
+                    why = f"circuit open after {data['failures']} recent failures; retried in {data['open_for_s']:g}s"
+                    if data.get("probe_in_flight"):
+                        why = "circuit half-open and its one probe call is in flight"
+                    pending.append(
+                        Decision(
+                            run_id=run_id,
+                            hop_id=self.step_id,
+                            action=DecisionAction.SKIP,
+                            reason=f"{alias} skipped: {why}",
+                            target=alias,
+                            data=data,
+                        )
+                    )
+                    pending.append(self._skipped(hop_id, alias, model, attempt, why, "breaker", price))
+                    self.error = f"{alias} skipped: {why}"
+                    self.retry_next = False
+                    continue
+                probe = verdict == "probe"
 
             # Cost caps: reserve the worst case (whole prompt + max output) before the call.
             cap_remaining, cap_label = state.remaining(step.max_cost_usd, self.spent)
@@ -184,6 +344,8 @@ class StepRunner:
                         f"{cap_label}: worst case ${worst:.6f} ({est_input} prompt + {max_tokens} max output tokens)"
                         f" exceeds ${cap_remaining:.6f} left"
                     )
+                    if probe:
+                        health.abandon(hkey, True)
                     pending.append(
                         Decision(
                             run_id=run_id,
@@ -193,33 +355,18 @@ class StepRunner:
                             target=alias,
                         )
                     )
-                    pending.append(
-                        HopFinished(
-                            run_id=run_id,
-                            hop_id=hop_id,
-                            parent_id=self.step_id,
-                            kind="attempt",
-                            name=alias,
-                            provider=model.provider,
-                            model=alias,
-                            model_id=model.model,
-                            attempt=1,
-                            target_index=self.index,
-                            status="skipped",
-                            reason=why,
-                            error_class="cost_cap",
-                            price=price_dict(price),
-                        )
-                    )
+                    pending.append(self._skipped(hop_id, alias, model, attempt, why, "cost_cap", price))
                     self.error = f"{alias} refused by {why}"
+                    self.retry_next = False
                     continue
 
+            temperature = target.temperature if target is not None and target.temperature is not None else None
             request = ChatRequest(
                 model=model.model,
-                messages=self.messages,
+                messages=messages,
                 system=self.system,
                 max_tokens=max_tokens,
-                temperature=target.temperature if target.temperature is not None else step.temperature,
+                temperature=temperature if temperature is not None else step.temperature,
                 extra_headers=self.extra_headers,
             )
             pending.append(
@@ -232,16 +379,22 @@ class StepRunner:
                     provider=model.provider,
                     model=alias,
                     model_id=model.model,
-                    attempt=1,
-                    target_index=self.index,
+                    attempt=attempt,
+                    target_index=index,
                 )
             )
+            first_token, total = float(timeouts.first_token), float(timeouts.total)  # type: ignore[arg-type]
+            capped = False
+            if left is not None and left < total:
+                capped, total = True, left
+                first_token = min(first_token, left)
+            health.begin(hkey)
             plan = AttemptPlan(
                 run_id=run_id,
                 hop_id=hop_id,
                 parent_id=self.step_id,
-                attempt=1,
-                target_index=self.index,
+                attempt=attempt,
+                target_index=index,
                 alias=alias,
                 provider=model.provider,
                 model_id=model.model,
@@ -250,33 +403,62 @@ class StepRunner:
                 price=price,
                 encoding=encoding,
                 est_input_tokens=est_input,
-                first_token_timeout=timeouts.first_token,  # type: ignore[arg-type]
+                first_token_timeout=first_token,
                 idle_timeout=timeouts.idle,  # type: ignore[arg-type]
-                total_timeout=timeouts.total,  # type: ignore[arg-type]
+                total_timeout=total,
                 cap_remaining=cap_remaining,
                 cap_label=cap_label,
+                health_key=hkey,
+                probe=probe,
+                budget_capped=capped,
             )
             return pending, plan
-        self.done = True
+        if not self.done:
+            self.done = True
         return pending, None
 
+    def abandon(self, plan: AttemptPlan) -> None:
+        """The attempt never settled (its run was torn down): free its place in the target's health."""
+        health.abandon(plan.health_key, plan.probe)
+
     def settle(self, plan: AttemptPlan, out: AttemptOutcome, finished: HopFinished) -> list[Event]:
-        """Account for an attempt's outcome and decide: done, or fall back to the next target."""
+        """Account for an attempt's outcome and decide: done, retry the target, or fall back to the next one."""
         self.state.account(finished, out)
         self.spent += out.cost.total
+        err = out.error
+        policy = self._policy(plan.target_index)
+        out_of_time = plan.budget_capped and err is not None and err.kind == "timeout"
+        counts = err is not None and err.retryable and not out_of_time
+        if policy is not None:
+            health.end(
+                plan.health_key,
+                policy.breaker,
+                ok=out.status == "ok",
+                counts=counts,
+                latency_ms=finished.latency_ms,
+                probe=plan.probe,
+            )
+        else:
+            health.abandon(plan.health_key, plan.probe)
         if out.status == "ok":
-            self.status, self.text, self.done = "ok", out.text, True
+            self.status, self.text, self.done = "ok", self.prefix + out.text, True
             return []
+        if len(self.prefix + out.text) > len(self.best):
+            self.best = self.prefix + out.text
         if out.status == "cancelled":
             # a tripped cost cap ends the step as an error (the budget is spent); a user cancel as cancelled
             self.status = "error" if out.cap_tripped else "cancelled"
-            self.text, self.reason, self.error, self.done = out.text, out.reason, out.reason, True
+            self.text, self.reason, self.error, self.done = self.prefix + out.text, out.reason, out.reason, True
             return []
-        err = out.error
         self.error = str(err) if err else out.reason
-        targets = self.step.targets
-        next_alias = targets[self.index + 1].model if self.index + 1 < len(targets) else None
         run_id = self.state.run_id
+        if out_of_time:
+            return self._degrade(f"the latency budget of {self._budget_ms():g} ms ran out during {plan.alias}")
+        targets = self.step.targets
+        fast = self._fast_index()
+        nxt = plan.target_index + 1
+        next_alias = targets[nxt].model if nxt < len(targets) else (self.fast_alias if fast is not None else None)
+        events: list[Event] = []
         if err is not None and err.kind == "context_window" and next_alias is not None:
             # not retryable as such, but a model with a larger window may take the prompt
             self.rejected_window = self.profile.models[plan.alias].context_window
@@ -290,16 +472,56 @@ class StepRunner:
                     f" context window",
                 )
             ]
+        seed = f"{run_id}|{'.'.join(map(str, self.path))}|{plan.target_index}|{plan.attempt}"
+        verdict = decide(policy, err, plan.attempt, has_next=next_alias is not None, seed=seed)
+        why_not = verdict.why_not
+        if verdict.retry and self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            needed = verdict.wait_s + budget.expected_s(plan.health_key)
+            if needed > left:
+                why_not = (
+                    f"a retry after {verdict.wait_s:.3g}s would not finish in the {max(left, 0) * 1000:.0f} ms left"
+                    " of the latency budget"
+                )
+                verdict.retry = False
+        if err is not None and err.retryable and (verdict.retry or next_alias is not None):
+            events.extend(self._stream_policy(plan, out, policy))
+        if verdict.retry:
+            self.retry_next, self.wait_s = True, verdict.wait_s
+            where = "the provider's Retry-After" if verdict.source == "retry_after" else "backoff with full jitter"
+            assert err is not None
+            events.append(
+                Decision(
+                    run_id=run_id,
+                    hop_id=self.step_id,
+                    action=DecisionAction.RETRY,
+                    target=plan.alias,
+                    reason=f"{plan.alias} failed ({err.kind}); retrying in {verdict.wait_s:.3g}s ({where}), attempt"
+                    f" {plan.attempt + 1}",
+                    data={
+                        "wait_s": round(verdict.wait_s, 6),
+                        "wait_source": verdict.source,
+                        "error_class": err.kind,
+                        "attempt": plan.attempt + 1,
+                    },
+                )
+            )
+            return events
         if err is not None and err.retryable and next_alias is not None:
-            return [
+            if nxt >= len(targets):
+                self.jump_to, self.fast_tried = fast, True
+            note = f"; not retried: {why_not}" if why_not else ""
+            events.append(
                 Decision(
                     run_id=run_id,
                     hop_id=self.step_id,
                     action="fallback",
                     target=next_alias,
-                    reason=f"{plan.alias} failed ({err.kind}: {err.message}); falling back to {next_alias}",
+                    reason=f"{plan.alias} failed ({err.kind}: {err.message}); falling back to {next_alias}{note}",
+                    data={"error_class": err.kind, "not_retried": why_not} if why_not else {"error_class": err.kind},
                 )
-            ]
+            )
+            return events
         self.done = True
         if err is not None and not err.retryable and next_alias is not None:
             return [
@@ -311,7 +533,55 @@ class StepRunner:
                     reason=f"{plan.alias} failed with a non-retryable {err.kind} error; not falling back",
                 )
             ]
+        if why_not:
+            return [
+                Decision(
+                    run_id=run_id,
+                    hop_id=self.step_id,
+                    action="stop",
+                    target=None,
+                    reason=f"{plan.alias} failed ({err.kind if err else 'error'}); not retried: {why_not}",
+                    data={"not_retried": why_not},
+                )
+            ]
         return []
+
+    def _stream_policy(self, plan: AttemptPlan, out: AttemptOutcome, policy: Resolved | None) -> list[Event]:
+        """A stream broken after some text: discard it (restart) or keep it for the next call to continue."""
+        if not out.text:
+            return []
+        mode = policy.on_stream_failure if policy is not None else "restart"
+        chars = len(out.text)
+        tokens = count_text(out.text, plan.encoding)
+        if mode == "continue":
+            self.prefix += out.text
+            return [
+                Decision(
+                    run_id=self.state.run_id,
+                    hop_id=self.step_id,
+                    action=DecisionAction.STREAM,
+                    target=plan.alias,
+                    reason=f"{plan.alias}'s stream broke after {chars} chars; the next call continues from them",
+                    data={
+                        "policy": "continue",
+                        "kept_chars": chars,
+                        "kept_tokens": tokens,
+                        "prefix_chars": len(self.prefix),
+                    },
+                )
+            ]
+        discarded = len(self.prefix) + chars
+        self.prefix = ""
+        return [
+            Decision(
+                run_id=self.state.run_id,
+                hop_id=self.step_id,
+                action=DecisionAction.STREAM,
+                target=plan.alias,
+                reason=f"{plan.alias}'s stream broke after {chars} chars; discarded, the next call starts clean",
+                data={"policy": "restart", "discarded_chars": discarded, "discarded_tokens": tokens},
+            )
+        ]
 
     def finished(self) -> HopFinished:
         if self.status == "ok":
@@ -322,7 +592,7 @@ class StepRunner:
             parent_id=self.parent_id,
             kind="step",
             name=self.step.name,
-            status=self.status,  # type: ignore[arg-type]
+            status="error" if self.status == "degraded" else self.status,  # type: ignore[arg-type]
             latency_ms=(time.monotonic() - self._t0) * 1000.0,
             error=self.error,
             reason=self.reason,
