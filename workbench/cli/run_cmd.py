@@ -99,6 +99,12 @@ def _silence_stdout() -> None:
     metavar="MODEL=KIND[:RATE]",
     help="dial a simulated model to fail (e.g. swift=http_503); repeatable",
 )
+@click.option(
+    "--health",
+    "show_health",
+    is_flag=True,
+    help="at the end, print the targets' health (breaker state, failures, latency EWMA, error rate) as JSON to stderr",
+)
 @click.argument("prompt")
 def run(
     profile_path: Path | None,
@@ -108,6 +114,7 @@ def run(
     session_name: str | None,
     no_save: bool,
     sim_faults: tuple[str, ...],
+    show_health: bool,
     prompt: str,
 ) -> None:
     """Send PROMPT (or `-` for stdin) through a route and stream the answer and its hops."""
@@ -126,6 +133,10 @@ def run(
     finally:
         if writer is not None:
             writer.close()
+        if show_health:
+            from workbench.engine import health
+
+            click.echo(json.dumps({"health": health.snapshot()}, indent=2), err=True)
     if signals:
         raise SystemExit(128 + signals[0])
     if status == "cancelled":
