@@ -57,6 +57,8 @@ class AttemptPlan:
     health_key: str = ""
     probe: bool = False
     budget_capped: bool = False
+    #: set by a hedge race before cancelling the loser: its hop ends `superseded`, not `cancelled`
+    superseded: bool = False
 
 
 @dataclass(slots=True)
@@ -229,6 +231,8 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         watchdog.stop()
         await stream.aclose()
 
+    if out.status == "cancelled" and plan.superseded:
+        out.status, out.reason = "superseded", "superseded: a hedged attempt streamed first"
     text = "".join(parts)
     out.text = text
     est_out = count_text(text, plan.encoding)

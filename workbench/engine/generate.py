@@ -17,6 +17,7 @@ from workbench.engine.attempt import AttemptOutcome, run_attempt
 from workbench.engine.cancel import CancelToken
 from workbench.engine.context import StepCall, StepResult
 from workbench.engine.events import Event, HopFinished
+from workbench.engine.hedge import hedged
 from workbench.engine.step import StepRunner
 
 
@@ -63,6 +64,13 @@ async def generate_step(call: StepCall) -> AsyncIterator[Event]:
             yield event
         if plan is None:
             break
+        hedge_s = runner.hedge_after(plan)
+        if hedge_s is not None:
+            async for event in hedged(runner, plan, hedge_s, cancel):
+                yield event
+            if runner.done:
+                break
+            continue
         out = AttemptOutcome()
         last: Event | None = None
         settled = False

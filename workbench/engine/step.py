@@ -421,14 +421,32 @@ class StepRunner:
         """The attempt never settled (its run was torn down): free its place in the target's health."""
         health.abandon(plan.health_key, plan.probe)
 
-    def settle(self, plan: AttemptPlan, out: AttemptOutcome, finished: HopFinished) -> list[Event]:
-        """Account for an attempt's outcome and decide: done, retry the target, or fall back to the next one."""
+    def hedge_after(self, plan: AttemptPlan) -> float | None:
+        """Seconds without a first token after which a hedge starts the next target (None: no hedge)."""
+        policy = self._policy(plan.target_index)
+        if policy is None or policy.hedge.after_ms is None or plan.target_index + 1 >= len(self.step.targets):
+            return None
+        return float(policy.hedge.after_ms) / 1000.0
+
+    def settle(
+        self, plan: AttemptPlan, out: AttemptOutcome, finished: HopFinished, *, racing: bool = False
+    ) -> list[Event]:
+        """Account for an attempt's outcome and decide: done, retry the target, or fall back to the next one.
+        `racing`: a hedge race is still on (another attempt runs): a failure is recorded, nothing decided."""
         self.state.account(finished, out)
         self.spent += out.cost.total
         err = out.error
         policy = self._policy(plan.target_index)
         out_of_time = plan.budget_capped and err is not None and err.kind == "timeout"
         counts = err is not None and err.retryable and not out_of_time
+        if out.status == "superseded":
+            health.abandon(plan.health_key, plan.probe)
+            return []
+        if racing and out.status != "ok":
+            if policy is not None:
+                health.end(plan.health_key, policy.breaker, ok=False, counts=counts, latency_ms=None, probe=plan.probe)
+            self.error = str(err) if err else out.reason
+            return []
         if policy is not None:
             health.end(
                 plan.health_key,
