@@ -93,6 +93,33 @@ class RunState:
             self.ttft_ms = (out.first_at - self._t0) * 1000.0
 
 
+class _StepPolicies:
+    """Everything a step's policies say, resolved once per (profile, route, step): not per hop."""
+
+    __slots__ = ("profile", "step", "targets", "run_ms", "step_ms")
+
+    def __init__(self, profile: Any, route: str, path: tuple[str | int, ...], step: GenerateStep) -> None:
+        self.profile = profile
+        self.step = resolve(profile, route, path, None)
+        self.targets = [resolve(profile, route, path, j) for j in range(len(step.targets))]
+        self.run_ms = budget.run_budget_ms(profile, route)
+        self.step_ms = budget.step_budget_ms(self.step, route)
+
+
+_STEP_POLICIES: dict[tuple[int, str, tuple[str | int, ...]], _StepPolicies] = {}
+
+
+def _step_policies(profile: Any, route: str, path: tuple[str | int, ...], step: GenerateStep) -> _StepPolicies:
+    key = (id(profile), route, path)
+    hit = _STEP_POLICIES.get(key)
+    if hit is not None and hit.profile is profile:
+        return hit
+    if len(_STEP_POLICIES) > 4096:  # profiles come and go (the TUI reloads): keep the cache bounded
+        _STEP_POLICIES.clear()
+    hit = _STEP_POLICIES[key] = _StepPolicies(profile, route, path, step)
+    return hit
+
+
 class StepRunner:
     """One generate step's policy: targets in order, retries on each, breakers, budgets and caps."""
 
@@ -140,14 +167,17 @@ class StepRunner:
         self.best = ""  # the longest text any attempt produced (a degraded step's answer)
         self.jump_to: int | None = None  # the budget's fast fallback, as an index into the chain
         self.fast_tried = False
-        self.step_policy: Resolved | None = resolve(self.profile, route, path, None) if route else None
-        if not state.deadline_known and route:
+        pol = self.pol = _step_policies(self.profile, route, path, step) if route else None
+        self.step_policy: Resolved | None = pol.step if pol is not None else None
+        if not state.deadline_known and pol is not None:
             state.deadline_known = True
-            ms = budget.run_budget_ms(self.profile, route)
+            ms = pol.run_ms
             state.deadline = None if ms is None else state._t0 + ms / 1000.0
-        step_ms = budget.step_budget_ms(self.step_policy, route)
-        deadlines = [d for d in (state.deadline, None if step_ms is None else self._t0 + step_ms / 1000.0) if d]
-        self.deadline: float | None = min(deadlines) if deadlines else None
+        step_ms = pol.step_ms if pol is not None else None
+        self.deadline: float | None = state.deadline
+        if step_ms is not None:
+            own = self._t0 + step_ms / 1000.0
+            self.deadline = own if self.deadline is None else min(own, self.deadline)
         fast = self.step_policy.budget.fast_fallback if self.step_policy is not None else None
         self.fast_alias: str | None = fast
 
@@ -157,10 +187,10 @@ class StepRunner:
         return targets[index].model if index < len(targets) else self.fast_alias  # type: ignore[return-value]
 
     def _policy(self, index: int) -> Resolved | None:
-        if not self.route:
+        pol = self.pol
+        if pol is None:
             return None
-        in_chain = index < len(self.step.targets)
-        return resolve(self.profile, self.route, self.path, index if in_chain else None)
+        return pol.targets[index] if index < len(pol.targets) else pol.step
 
     def _next_index(self) -> int | None:
         if self.jump_to is not None:
