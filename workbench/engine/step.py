@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.accounting.prices import select_price
 from workbench.accounting.usage import Usage, cost_of
-from workbench.engine import budget, health
+from workbench.engine import balance, budget, health
 from workbench.engine.attempt import AttemptOutcome, AttemptPlan, price_dict
 from workbench.engine.events import Decision, DecisionAction, Event, HopFinished, HopStarted
 from workbench.engine.retry import decide
@@ -149,7 +149,8 @@ class StepRunner:
         self.extra_headers = dict(extra_headers) if extra_headers else {}
         self.step_id = state.next_hop_id()
         self.spent = ZERO
-        self.index = -1
+        self.index = -1  # the target in play (its place in step.targets)
+        self.pos = -1  # its place in `order`
         self.attempt_no = 0
         self.done = False
         self.status = "error"
@@ -179,7 +180,31 @@ class StepRunner:
             own = self._t0 + step_ms / 1000.0
             self.deadline = own if self.deadline is None else min(own, self.deadline)
         fast = self.step_policy.budget.fast_fallback if self.step_policy is not None else None
+        self.order: list[int] = list(range(len(step.targets)))
+        self.pending: list[Event] = []
+        strategy = self.step_policy.balance.strategy if self.step_policy is not None else "none"
+        if strategy not in (None, "none") and len(step.targets) > 1:
+            self._balance(str(strategy))
         self.fast_alias: str | None = fast
+
+    def _balance(self, strategy: str) -> None:
+        assert self.step_policy is not None
+        seed = self.step_policy.balance.seed
+        path = ".".join(map(str, self.path))
+        self.order, figures = balance.order(
+            strategy, self.step.targets, self.profile, seed=seed, run_id=self.state.run_id, path=path
+        )
+        names = [self.step.targets[j].model for j in self.order]
+        self.pending.append(
+            Decision(
+                run_id=self.state.run_id,
+                hop_id=self.step_id,
+                action=DecisionAction.BALANCE,
+                target=names[0],
+                reason=f"{strategy} balancing: trying {', '.join(names)} in that order",
+                data={"strategy": strategy, "order": names, "by": figures},
+            )
+        )
 
     # -- targets --------------------------------------------------------------------------------------------
     def _alias(self, index: int) -> str:
@@ -193,10 +218,15 @@ class StepRunner:
         return pol.targets[index] if index < len(pol.targets) else pol.step
 
     def _next_index(self) -> int | None:
+        order = self.order
         if self.jump_to is not None:
             index, self.jump_to = self.jump_to, None
+            self.pos = order.index(index) if index in order else len(order)
             return index
-        return self.index + 1 if self.index + 1 < len(self.step.targets) else None
+        if self.pos + 1 < len(order):
+            self.pos += 1
+            return order[self.pos]
+        return None
 
     def _fast_index(self) -> int | None:
         """Where the budget's fast fallback sits (an index past the chain when it is not one of the targets)."""
@@ -204,7 +234,7 @@ class StepRunner:
             return None
         for j, t in enumerate(self.step.targets):
             if t.model == self.fast_alias:
-                return j if j > self.index else None
+                return j if j in self.order[self.pos + 1 :] else None
         return len(self.step.targets)
 
     def started(self) -> HopStarted:
@@ -270,7 +300,8 @@ class StepRunner:
 
     def next_attempt(self) -> tuple[list[Event], AttemptPlan | None]:
         """Events to emit first (refusals, skips), and the next call to make (None: nothing left to try)."""
-        pending: list[Event] = []
+        pending: list[Event] = self.pending
+        self.pending = []
         state, step, run_id = self.state, self.step, self.state.run_id
         while not self.done:
             if self.retry_next:
@@ -454,7 +485,7 @@ class StepRunner:
     def hedge_after(self, plan: AttemptPlan) -> float | None:
         """Seconds without a first token after which a hedge starts the next target (None: no hedge)."""
         policy = self._policy(plan.target_index)
-        if policy is None or policy.hedge.after_ms is None or plan.target_index + 1 >= len(self.step.targets):
+        if policy is None or policy.hedge.after_ms is None or self.pos + 1 >= len(self.order):
             return None
         return float(policy.hedge.after_ms) / 1000.0
 
@@ -504,7 +535,7 @@ class StepRunner:
             return self._degrade(f"the latency budget of {self._budget_ms():g} ms ran out during {plan.alias}")
         targets = self.step.targets
         fast = self._fast_index()
-        nxt = plan.target_index + 1
+        nxt = self.order[self.pos + 1] if self.pos + 1 < len(self.order) else len(targets)
         next_alias = targets[nxt].model if nxt < len(targets) else (self.fast_alias if fast is not None else None)
         events: list[Event] = []
         if err is not None and err.kind == "context_window" and next_alias is not None:
