@@ -499,7 +499,8 @@ class StepRunner:
         err = out.error
         policy = self._policy(plan.target_index)
         out_of_time = plan.budget_capped and err is not None and err.kind == "timeout"
-        counts = err is not None and err.retryable and not out_of_time
+        overloaded = err is not None and err.kind == "client_overloaded"
+        counts = err is not None and err.retryable and not out_of_time and not overloaded
         if out.status == "superseded":
             health.abandon(plan.health_key, plan.probe)
             return []
@@ -538,6 +539,19 @@ class StepRunner:
         nxt = self.order[self.pos + 1] if self.pos + 1 < len(self.order) else len(targets)
         next_alias = targets[nxt].model if nxt < len(targets) else (self.fast_alias if fast is not None else None)
         events: list[Event] = []
+        if overloaded:
+            assert err is not None
+            events.append(
+                Decision(
+                    run_id=run_id,
+                    hop_id=self.step_id,
+                    action=DecisionAction.OVERLOAD,
+                    target=plan.alias,
+                    reason=f"{plan.alias}'s timeout is ours, not the provider's: {err.message}; not counted against"
+                    " its breaker",
+                    data={"error_class": "client_overloaded"},
+                )
+            )
         if err is not None and err.kind == "context_window" and next_alias is not None:
             # not retryable as such, but a model with a larger window may take the prompt
             self.rejected_window = self.profile.models[plan.alias].context_window
@@ -603,7 +617,7 @@ class StepRunner:
             return events
         self.done = True
         if err is not None and not err.retryable and next_alias is not None:
-            return [
+            return events + [
                 Decision(
                     run_id=run_id,
                     hop_id=self.step_id,
@@ -613,7 +627,7 @@ class StepRunner:
                 )
             ]
         if why_not:
-            return [
+            return events + [
                 Decision(
                     run_id=run_id,
                     hop_id=self.step_id,
@@ -623,7 +637,7 @@ class StepRunner:
                     data={"not_retried": why_not},
                 )
             ]
-        return []
+        return events
 
     def _stream_policy(self, plan: AttemptPlan, out: AttemptOutcome, policy: Resolved | None) -> list[Event]:
         """A stream broken after some text: discard it (restart) or keep it for the next call to continue."""
