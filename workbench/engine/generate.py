@@ -11,12 +11,13 @@ the wait is cancellable by the run's `CancelToken` like any other await.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 from workbench.engine.attempt import AttemptOutcome, run_attempt
 from workbench.engine.cancel import CancelToken
 from workbench.engine.context import StepCall, StepResult
-from workbench.engine.events import Event, HopFinished
+from workbench.engine.events import Event, HopFinished, HopStarted
 from workbench.engine.hedge import hedged
 from workbench.engine.step import StepRunner
 
@@ -63,6 +64,27 @@ async def generate_step(call: StepCall) -> AsyncIterator[Event]:
         for event in pending:
             yield event
         if plan is None:
+            if runner.queue_wait > 0:  # every target's breaker is open: wait in the route's queue, then again
+                queue_id = runner.state.next_hop_id()
+                yield HopStarted(run_id=runner.state.run_id, hop_id=queue_id, parent_id=runner.step_id, kind="queue")
+                t0 = time.monotonic()
+                try:
+                    waited = await _wait(runner.queue_wait, cancel)
+                finally:
+                    runner.requeue()
+                yield HopFinished(
+                    run_id=runner.state.run_id,
+                    hop_id=queue_id,
+                    parent_id=runner.step_id,
+                    kind="queue",
+                    name="queue",
+                    status="ok" if waited else "cancelled",
+                    latency_ms=(time.monotonic() - t0) * 1000.0,
+                )
+                if waited:
+                    continue
+                runner.status, runner.reason = "cancelled", cancel.reason
+                runner.error, runner.done = cancel.reason, True
             break
         hedge_s = runner.hedge_after(plan)
         if hedge_s is not None:

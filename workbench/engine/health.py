@@ -76,9 +76,34 @@ def get(target: str) -> TargetHealth:
     return h
 
 
+_queues: dict[str, int] = {}  # route -> runs waiting in its outage queue
+
+
 def reset() -> None:
     """Forget every target's history (tests; a new profile loaded in the TUI may call it too)."""
     _targets.clear()
+    _queues.clear()
+
+
+def queue_join(route: str, max_waiting: int) -> int | None:
+    """Take a place in `route`'s outage queue: the 1-based position, or None when it is full."""
+    waiting = _queues.get(route, 0)
+    if waiting >= max_waiting:
+        return None
+    _queues[route] = waiting + 1
+    return waiting + 1
+
+
+def queue_leave(route: str) -> None:
+    waiting = _queues.get(route, 0)
+    if waiting <= 1:
+        _queues.pop(route, None)
+    else:
+        _queues[route] = waiting - 1
+
+
+def queued(route: str) -> int:
+    return _queues.get(route, 0)
 
 
 def snapshot() -> dict[str, dict[str, Any]]:

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from workbench.engine.run import Engine
 
 ZERO = Decimal(0)
+#: a run waits for open breakers at most this many times per step (each wait bounded by the breaker's open period)
+MAX_QUEUE_ROUNDS = 5
 CONTINUE_INSTRUCTION = (
     "Your previous answer was cut off. Continue it exactly where it stopped, without repeating any of it."
 )
@@ -168,6 +170,10 @@ class StepRunner:
         self.best = ""  # the longest text any attempt produced (a degraded step's answer)
         self.jump_to: int | None = None  # the budget's fast fallback, as an index into the chain
         self.fast_tried = False
+        self.attempted = False  # an attempt was started (a queue only makes sense when every target was skipped)
+        self.open_waits: list[float] = []  # seconds until each breaker-skipped target half-opens
+        self.queue_wait = 0.0
+        self.queue_rounds = 0
         pol = self.pol = _step_policies(self.profile, route, path, step) if route else None
         self.step_policy: Resolved | None = pol.step if pol is not None else None
         if not state.deadline_known and pol is not None:
@@ -393,6 +399,7 @@ class StepRunner:
                     pending.append(self._skipped(hop_id, alias, model, attempt, why, "breaker", price))
                     self.error = f"{alias} skipped: {why}"
                     self.retry_next = False
+                    self.open_waits.append(float(data.get("open_for_s", 0.0)))
                     continue
                 probe = verdict == "probe"
 
@@ -473,10 +480,68 @@ class StepRunner:
                 probe=probe,
                 budget_capped=capped,
             )
+            self.attempted = True
             return pending, plan
         if not self.done:
+            if not self.attempted and len(self.open_waits) == len(self.order) and self._queue(pending):
+                return pending, None
             self.done = True
         return pending, None
+
+    def _queue(self, pending: list[Event]) -> bool:
+        """Every target's breaker is open: wait in the route's bounded queue for the first to half-open (True),
+        or say why not (False: the step ends)."""
+        policy = self.step_policy
+        if policy is None or not policy.queue.enabled or self.queue_rounds >= MAX_QUEUE_ROUNDS:
+            return False
+        wait = max(min(self.open_waits), 0.05)
+        run_id = self.state.run_id
+        if self.deadline is not None and wait > self.deadline - time.monotonic():
+            self.error = f"every target's circuit is open and the next opens in {wait:g}s, after the latency budget"
+            pending.append(
+                Decision(
+                    run_id=run_id,
+                    hop_id=self.step_id,
+                    action=DecisionAction.QUEUE,
+                    reason=self.error,
+                    data={"wait_s": wait, "rejected": "budget"},
+                )
+            )
+            return False
+        position = health.queue_join(self.route, int(policy.queue.max_waiting))  # type: ignore[arg-type]
+        if position is None:
+            self.error = f"every target's circuit is open and route {self.route!r}'s queue is full"
+            self.error += f" ({policy.queue.max_waiting} waiting)"
+            pending.append(
+                Decision(
+                    run_id=run_id,
+                    hop_id=self.step_id,
+                    action=DecisionAction.QUEUE,
+                    reason=self.error,
+                    data={"rejected": "full", "max_waiting": policy.queue.max_waiting},
+                )
+            )
+            return False
+        self.queue_rounds += 1
+        self.queue_wait = wait
+        pending.append(
+            Decision(
+                run_id=run_id,
+                hop_id=self.step_id,
+                action=DecisionAction.QUEUE,
+                reason=f"every target's circuit is open; waiting {wait:.3g}s in route {self.route!r}'s queue"
+                f" (position {position}) for the first to take a probe call",
+                data={"wait_s": wait, "position": position, "round": self.queue_rounds},
+            )
+        )
+        return True
+
+    def requeue(self) -> None:
+        """After a queue wait: try the targets again from the first (their breakers are due to half-open)."""
+        health.queue_leave(self.route)
+        self.queue_wait = 0.0
+        self.pos = self.index = -1
+        self.open_waits = []
 
     def abandon(self, plan: AttemptPlan) -> None:
         """The attempt never settled (its run was torn down): free its place in the target's health."""
