@@ -80,3 +80,21 @@ async def test_a_target_too_slow_for_what_is_left_goes_to_the_fast_fallback() ->
     (move,) = decisions(events, "budget")
     assert move.target == "quick" and move.data["expected_ms"] == 5000.0
     assert events[-1].status == "ok"
+
+
+async def test_a_hanging_primary_is_cut_to_leave_time_for_the_fast_fallback() -> None:
+    # budget 1000 ms, quick never measured: half the budget (500 ms) is kept for it, so hanger is cut at ~500 ms
+    text = PROFILE.replace(
+        "targets: [slow, quick], budget: {latency_ms: 1000", "targets: [hanger, slow], budget: {latency_ms: 1000"
+    )
+    async with Engine(loads_profile(text)) as engine:
+        await engine.ready()
+        t0 = time.monotonic()
+        events = await collect(engine, "hello", route="fast")
+        elapsed = time.monotonic() - t0
+    hops = attempts(events)
+    assert [(h.name, h.status) for h in hops] == [("hanger", "timeout"), ("quick", "ok")]
+    assert 450 <= hops[0].latency_ms <= 650
+    (move,) = decisions(events, "budget")
+    assert move.target == "quick" and move.data["cut"] == "hanger"
+    assert events[-1].status == "ok" and elapsed < 1.0 + 0.1

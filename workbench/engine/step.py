@@ -283,6 +283,19 @@ class StepRunner:
             )
         ]
 
+    def _reserve(self, alias: str) -> float:
+        """Seconds of the budget kept for the fast fallback while another target is called: its recent latency,
+        or when never measured its first-token timeout, at most half the step's budget."""
+        fast = self._fast_index()
+        if fast is None or self.deadline is None or self._alias(fast) == alias:
+            return 0.0
+        model = self.profile.models[self.fast_alias]  # type: ignore[index]
+        expected = budget.expected_s(health.key(model.provider, model.model))
+        if not expected:
+            policy = self._policy(fast)
+            expected = float(policy.timeouts.first_token) if policy is not None else 0.0  # type: ignore[arg-type]
+        return min(expected, (self.deadline - self._t0) / 2)
+
     def _budget_ms(self) -> float | None:
         return None if self.deadline is None else round((self.deadline - self._t0) * 1000.0, 3)
 
@@ -453,9 +466,11 @@ class StepRunner:
             )
             first_token, total = float(timeouts.first_token), float(timeouts.total)  # type: ignore[arg-type]
             capped = False
-            if left is not None and left < total:
-                capped, total = True, left
-                first_token = min(first_token, left)
+            if left is not None:
+                usable = left - self._reserve(alias)  # what a fast fallback still needs stays free
+                if usable < total:
+                    capped, total = True, max(usable, 0.001)
+                    first_token = min(first_token, total)
             health.begin(hkey)
             plan = AttemptPlan(
                 run_id=run_id,
@@ -598,6 +613,21 @@ class StepRunner:
         self.error = str(err) if err else out.reason
         run_id = self.state.run_id
         if out_of_time:
+            fast = self._fast_index()
+            left = (self.deadline or 0.0) - time.monotonic()
+            if fast is not None and left > 0:
+                self.jump_to, self.fast_tried = fast, True
+                return [
+                    Decision(
+                        run_id=run_id,
+                        hop_id=self.step_id,
+                        action=DecisionAction.BUDGET,
+                        target=self.fast_alias,
+                        reason=f"{plan.alias} was cut to keep {left * 1000:.0f} ms of the latency budget for the fast"
+                        f" fallback {self.fast_alias}",
+                        data={"left_ms": round(left * 1000, 3), "cut": plan.alias},
+                    )
+                ]
             return self._degrade(f"the latency budget of {self._budget_ms():g} ms ran out during {plan.alias}")
         targets = self.step.targets
         fast = self._fast_index()
