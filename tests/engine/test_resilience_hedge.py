@@ -70,3 +70,24 @@ async def test_no_hedge_when_the_primary_streams_in_time() -> None:
         events = await collect(engine, "hello", route="fast_primary")
     assert not decisions(events, "hedge")
     assert [(h.name, h.status) for h in attempts(events)] == [("quick", "ok")]
+
+
+async def test_cancelling_a_hedged_run_closes_both_attempts_and_keeps_their_costs() -> None:
+    from workbench.engine import CancelToken
+
+    slow_both = PROFILE.replace("ttft_ms: 50, tokens_per_s", "ttft_ms: 3000, tokens_per_s")
+    token = CancelToken()
+    events = []
+    async with Engine(loads_profile(slow_both)) as engine:
+        t0 = time.monotonic()
+        async for event in engine.run("hello", route="hedged", cancel=token):
+            events.append(event)
+            if event.type == "hop_started" and event.role == "hedge":
+                asyncio.get_running_loop().call_later(0.1, token.cancel)
+        elapsed = time.monotonic() - t0
+    hops = attempts(events)
+    assert sorted(h.status for h in hops) == ["cancelled", "cancelled"]
+    assert all(h.cost_usd > 0 for h in hops)  # both prompts were sent: both counted
+    final = events[-1]
+    assert final.status == "cancelled" and final.cost_usd == sum(h.cost_usd for h in hops)
+    assert elapsed < 1.5
