@@ -43,3 +43,13 @@ def _private_session_db(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("WORKBENCH_DB", None)
     else:
         os.environ["WORKBENCH_DB"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _fresh_target_health() -> Iterator[None]:
+    """Circuit breakers are shared by every run in a process: each test starts with every target healthy."""
+    from workbench.engine import health
+
+    health.reset()
+    yield
+    health.reset()

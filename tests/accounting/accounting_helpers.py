@@ -190,7 +190,7 @@ routes:
   no_usage: {{steps: [{{name: answer, targets: [no-usage-server]}}]}}
   silent_claude: {{steps: [{{name: answer, targets: [silent-claude]}}]}}
   drop_then_fallback: {{steps: [{{name: answer, targets: [dropper, mini-plain]}}]}}
-  drop_alone: {{steps: [{{name: answer, targets: [dropper]}}]}}
+  drop_alone: {{retry: {{max_attempts: 1}}, steps: [{{name: answer, targets: [dropper]}}]}}  # one cut stream, no retry
   stall_then_fallback: {{steps: [{{name: answer, targets: [staller, mini-plain]}}]}}
   claude_drop_then_fallback: {{steps: [{{name: answer, targets: [claude-dropper, sonnet]}}]}}
   down_then_fallback: {{steps: [{{name: answer, targets: [unreachable, mini-plain]}}]}}

@@ -117,6 +117,12 @@ def _silence_stdout() -> None:
 @click.option(
     "--otlp", default=None, metavar="URL", help="send the run as OpenTelemetry spans to this OTLP/HTTP endpoint"
 )
+@click.option(
+    "--health",
+    "show_health",
+    is_flag=True,
+    help="at the end, print the targets' health (breaker state, failures, latency EWMA, error rate) as JSON to stderr",
+)
 @click.argument("prompt")
 def run(
     profile_path: Path | None,
@@ -128,6 +134,7 @@ def run(
     meta: tuple[str, ...],
     sim_faults: tuple[str, ...],
     otlp: str | None,
+    show_health: bool,
     prompt: str,
 ) -> None:
     """Send PROMPT (or `-` for stdin) through a route and stream the answer and its hops."""
@@ -180,6 +187,10 @@ def run(
             writer.close()
         if tracer is not None:
             tracer.close()
+        if show_health:
+            from workbench.engine import health
+
+            click.echo(json.dumps({"health": health.snapshot()}, indent=2), err=True)
     if signals:
         raise SystemExit(128 + signals[0])
     if status == "cancelled":

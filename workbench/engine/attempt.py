@@ -53,6 +53,12 @@ class AttemptPlan:
     #: 0-based place of the target in the step's fallback chain (`attempt` is the try number on that target)
     target_index: int = 0
     role: str | None = None
+    #: the target's key in `workbench.engine.health`; a half-open breaker's probe call; timeouts cut by a budget
+    health_key: str = ""
+    probe: bool = False
+    budget_capped: bool = False
+    #: set by a hedge race before cancelling the loser: its hop ends `superseded`, not `cancelled`
+    superseded: bool = False
 
 
 @dataclass(slots=True)
@@ -82,7 +88,22 @@ def price_dict(price: Price | None) -> dict[str, Any] | None:
     return dict(cached[1])
 
 
-def _timeout_error(plan: AttemptPlan, deadline: float, deadline_total: float, before_first: bool) -> ProviderError:
+#: a timer that fires this much after its deadline means our own event loop was blocked: the client was overloaded
+OVERLOAD_LATE_S = 0.25
+
+
+def _timeout_error(
+    plan: AttemptPlan, deadline: float, deadline_total: float, before_first: bool, late: float = 0.0
+) -> ProviderError:
+    if late > OVERLOAD_LATE_S:
+        return ProviderError(
+            "client_overloaded",  # type: ignore[arg-type]
+            f"the timeout fired {late:.2f}s late: this process's event loop was blocked, so the missing data says"
+            " nothing about the provider",
+            provider=plan.provider,
+            model=plan.model_id,
+            retryable=True,
+        )
     if deadline >= deadline_total:
         which, limit = "total", plan.total_timeout
     elif before_first:
@@ -105,11 +126,12 @@ class _Watchdog:
     It cancels the task only while the attempt is awaiting the provider (`waiting`), never while the consumer
     runs its own code."""
 
-    __slots__ = ("loop", "task", "deadline", "armed_at", "waiting", "expired", "fired", "handle")
+    __slots__ = ("loop", "task", "deadline", "armed_at", "waiting", "expired", "fired", "handle", "late")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task | None, deadline: float) -> None:
         self.loop, self.task, self.deadline = loop, task, deadline
         self.waiting = self.expired = self.fired = False
+        self.late = 0.0
         self.armed_at = deadline
         self.handle = loop.call_at(deadline, self._wake)
 
@@ -125,6 +147,7 @@ class _Watchdog:
             self.handle = self.loop.call_at(self.deadline, self._wake)
             return
         self.expired = True
+        self.late = self.loop.time() - self.deadline
         if self.waiting and self.task is not None and not self.task.done():
             self.fired = True
             self.task.cancel(msg="workbench attempt timeout")
@@ -166,7 +189,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                 out.status, out.reason = "cancelled", cancel.reason
                 break
             if watchdog.expired:
-                raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None)
+                raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None, watchdog.late)
             try:
                 cancel._waiting_task = task
                 watchdog.waiting = True
@@ -179,7 +202,8 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                 break
             except asyncio.CancelledError:
                 if watchdog.absorb():
-                    raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None) from None
+                    late = watchdog.late
+                    raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None, late) from None
                 if cancel.absorb():
                     out.status, out.reason = "cancelled", cancel.reason
                     break
@@ -211,7 +235,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
             elif kind is StreamEnd:
                 out.finish_reason = chunk.finish_reason
     except ProviderError as err:
-        out.status = "timeout" if err.kind == "timeout" else "error"
+        out.status = "timeout" if err.kind in ("timeout", "client_overloaded") else "error"
         out.error = err
     except Exception as exc:  # noqa: BLE001 - an adapter bug must still close the hop (and so the run)
         out.status = "error"
@@ -225,6 +249,8 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         watchdog.stop()
         await stream.aclose()
 
+    if out.status == "cancelled" and plan.superseded:
+        out.status, out.reason = "superseded", "superseded: a hedged attempt streamed first"
     text = "".join(parts)
     out.text = text
     est_out = count_text(text, plan.encoding)

@@ -3,16 +3,40 @@
 Every caller that needs a model's answer goes through here — the route's own generate steps, and (in the
 semantics layers) a classifier's or judge's call, a parallel child, a gate's retry — so retries, fallbacks,
 breakers, caps and accounting behave the same wherever a model is called.
+
+Between two attempts on the same target the step waits as its `retry` decision said (Retry-After or backoff);
+the wait is cancellable by the run's `CancelToken` like any other await.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 from workbench.engine.attempt import AttemptOutcome, run_attempt
+from workbench.engine.cancel import CancelToken
 from workbench.engine.context import StepCall, StepResult
-from workbench.engine.events import Event, HopFinished
+from workbench.engine.events import Event, HopFinished, HopStarted
+from workbench.engine.hedge import hedged
 from workbench.engine.step import StepRunner
+
+
+async def _wait(seconds: float, cancel: CancelToken) -> bool:
+    """Sleep `seconds`; False if the run was cancelled meanwhile."""
+    if cancel._cancelled:
+        return False
+    task = asyncio.current_task()
+    cancel._waiting_task = task
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        if cancel.absorb():
+            return False
+        raise
+    finally:
+        cancel._waiting_task = None
+    return not cancel._cancelled
 
 
 async def generate_step(call: StepCall) -> AsyncIterator[Event]:
@@ -30,22 +54,62 @@ async def generate_step(call: StepCall) -> AsyncIterator[Event]:
     yield runner.started()
     cancel = call.cancel
     while True:
+        if runner.wait_s > 0:
+            wait, runner.wait_s = runner.wait_s, 0.0
+            if not await _wait(wait, cancel):
+                runner.status, runner.reason = "cancelled", cancel.reason
+                runner.error, runner.done = cancel.reason, True
+                break
         pending, plan = runner.next_attempt()
         for event in pending:
             yield event
         if plan is None:
+            if runner.queue_wait > 0:  # every target's breaker is open: wait in the route's queue, then again
+                queue_id = runner.state.next_hop_id()
+                yield HopStarted(run_id=runner.state.run_id, hop_id=queue_id, parent_id=runner.step_id, kind="queue")
+                t0 = time.monotonic()
+                try:
+                    waited = await _wait(runner.queue_wait, cancel)
+                finally:
+                    runner.requeue()
+                yield HopFinished(
+                    run_id=runner.state.run_id,
+                    hop_id=queue_id,
+                    parent_id=runner.step_id,
+                    kind="queue",
+                    name="queue",
+                    status="ok" if waited else "cancelled",
+                    latency_ms=(time.monotonic() - t0) * 1000.0,
+                )
+                if waited:
+                    continue
+                runner.status, runner.reason = "cancelled", cancel.reason
+                runner.error, runner.done = cancel.reason, True
             break
+        hedge_s = runner.hedge_after(plan)
+        if hedge_s is not None:
+            async for event in hedged(runner, plan, hedge_s, cancel):
+                yield event
+            if runner.done:
+                break
+            continue
         out = AttemptOutcome()
         last: Event | None = None
-        async for last in run_attempt(plan, cancel, out):
-            yield last
-        assert isinstance(last, HopFinished)
-        for event in runner.settle(plan, out, last):
-            yield event
+        settled = False
+        try:
+            async for last in run_attempt(plan, cancel, out):
+                yield last
+            assert isinstance(last, HopFinished)
+            settled = True
+            for event in runner.settle(plan, out, last):
+                yield event
+        finally:
+            if not settled:
+                runner.abandon(plan)
         if runner.done:
             break
     yield runner.finished()
-    status = runner.status if runner.status in ("ok", "cancelled") else "error"
+    status = runner.status if runner.status in ("ok", "cancelled", "degraded") else "error"
     call.result = StepResult(
         name=call.step.name,
         kind="generate",

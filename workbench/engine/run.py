@@ -149,6 +149,17 @@ class Engine:
         self._adapters[provider_name] = adapter
         return adapter
 
+    def inject_fault(self, model_alias: str, kind: str | None, rate: float = 1.0, **options: float) -> None:
+        """Client-side fault injection (workbench/providers/faults.py) for a model on any provider: `kind` one of
+        the simulator's fault kinds (None clears it), drawn at `rate` per request. Hook for the TUI's toggles."""
+        from workbench.providers import faults
+
+        model = self.profile.models[model_alias]
+        self.adapter(model.provider)  # makes the provider's client
+        faults.install(self._clients[model.provider], seed=self.profile.sim.seed).set(
+            model.model, kind, rate, **options
+        )
+
     def check_route(self, route_name: str | None = None) -> tuple[str, Route]:
         """Resolve a route and make sure every provider it may call is usable (keys present) and every step kind
         can run. Raises EngineError."""

@@ -2,8 +2,10 @@
 
 `StepRunner` is plain synchronous policy; `workbench.engine.generate.generate_step` drives it and streams each
 attempt through `run_attempt`. Keeping the policy out of the generator chain keeps the per-token path short.
-Retries with Retry-After, breakers, balancing and budgets plug in here: `next_attempt` decides what to call,
-`settle` decides what an outcome means. Policies in force come from `workbench.profiles.resolve`.
+`next_attempt` decides what to call (balanced order, context windows, latency budget, circuit breaker, cost cap);
+`settle` (settle.py) decides what an outcome means (retry after Retry-After or backoff, stream restart or continue,
+fallback, degraded end); budgets, balancing, the outage queue and hedging thresholds live in step_policies.py.
+Policies in force come from `workbench.profiles.resolve`, resolved once per step.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ import datetime as dt
 import time
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workbench.accounting.prices import select_price
 from workbench.accounting.usage import Usage, cost_of
+from workbench.engine import budget, health
 from workbench.engine.attempt import AttemptOutcome, AttemptPlan, price_dict
-from workbench.engine.events import Decision, Event, HopFinished, HopStarted
-from workbench.profiles.resolve import resolve
+from workbench.engine.events import Decision, DecisionAction, Event, HopFinished, HopStarted
+from workbench.engine.settle import SettleMixin
+from workbench.engine.step_policies import PolicyMixin, step_policies
+from workbench.profiles.resolve import Resolved
 from workbench.profiles.steps import GenerateStep
 from workbench.profiles.templates import render
 from workbench.providers.base import ChatRequest
@@ -29,12 +34,27 @@ if TYPE_CHECKING:
     from workbench.engine.run import Engine
 
 ZERO = Decimal(0)
+CONTINUE_INSTRUCTION = (
+    "Your previous answer was cut off. Continue it exactly where it stopped, without repeating any of it."
+)
 
 
 class RunState:
     """Running totals of a run: exact money, tokens, first token, and the run's cost cap."""
 
-    __slots__ = ("run_id", "cap", "spent", "input_tokens", "output_tokens", "ttft_ms", "estimated", "_hops", "_t0")
+    __slots__ = (
+        "run_id",
+        "cap",
+        "spent",
+        "input_tokens",
+        "output_tokens",
+        "ttft_ms",
+        "estimated",
+        "_hops",
+        "_t0",
+        "deadline",
+        "deadline_known",
+    )
 
     def __init__(self, run_id: str, cap: Decimal | None, t0: float | None = None) -> None:
         self.run_id = run_id
@@ -46,6 +66,9 @@ class RunState:
         self.estimated = False
         self._hops = 0
         self._t0 = time.monotonic() if t0 is None else t0  # the run's start on the monotonic (loop) clock
+        # the run's latency budget as a monotonic deadline; set by the first step from the route's budget
+        self.deadline: float | None = None
+        self.deadline_known = False
 
     def next_hop_id(self) -> str:
         self._hops += 1
@@ -73,7 +96,9 @@ class RunState:
             self.ttft_ms = (out.first_at - self._t0) * 1000.0
 
 
-class StepRunner:
+class StepRunner(PolicyMixin, SettleMixin):
+    """One generate step's policy: targets in order, retries on each, breakers, budgets and caps."""
+
     def __init__(
         self,
         engine: Engine,
@@ -100,7 +125,9 @@ class StepRunner:
         self.extra_headers = dict(extra_headers) if extra_headers else {}
         self.step_id = state.next_hop_id()
         self.spent = ZERO
-        self.index = -1
+        self.index = -1  # the target in play (its place in step.targets)
+        self.pos = -1  # its place in `order`
+        self.attempt_no = 0
         self.done = False
         self.status = "error"
         self.text = ""
@@ -110,30 +137,97 @@ class StepRunner:
         self._t0 = time.monotonic()
         # after a provider said "prompt too long" for a window of this size, smaller windows are not tried
         self.rejected_window: int | None = None
+        # resilience state
+        self.retry_next = False  # the next attempt calls the same target again
+        self.wait_s = 0.0  # generate_step waits this long before the next attempt
+        self.prefix = ""  # on_stream_failure=continue: text kept from broken streams, the next call continues it
+        self.best = ""  # the longest text any attempt produced (a degraded step's answer)
+        self.jump_to: int | None = None  # the budget's fast fallback, as an index into the chain
+        self.fast_tried = False
+        self.attempted = False  # an attempt was started (a queue only makes sense when every target was skipped)
+        self.open_waits: list[float] = []  # seconds until each breaker-skipped target half-opens
+        self.queue_wait = 0.0
+        self.queue_rounds = 0
+        pol = self.pol = step_policies(self.profile, route, path, step) if route else None
+        self.step_policy: Resolved | None = pol.step if pol is not None else None
+        if not state.deadline_known and pol is not None:
+            state.deadline_known = True
+            ms = pol.run_ms
+            state.deadline = None if ms is None else state._t0 + ms / 1000.0
+        step_ms = pol.step_ms if pol is not None else None
+        self.deadline: float | None = state.deadline
+        if step_ms is not None:
+            own = self._t0 + step_ms / 1000.0
+            self.deadline = own if self.deadline is None else min(own, self.deadline)
+        fast = self.step_policy.budget.fast_fallback if self.step_policy is not None else None
+        self.order: list[int] = list(range(len(step.targets)))
+        self.pending: list[Event] = []
+        strategy = self.step_policy.balance.strategy if self.step_policy is not None else "none"
+        if strategy not in (None, "none") and len(step.targets) > 1:
+            self._balance(str(strategy))
+        self.fast_alias: str | None = fast
 
     def started(self) -> HopStarted:
         return HopStarted(
             run_id=self.state.run_id, hop_id=self.step_id, parent_id=self.parent_id, kind="step", name=self.step.name
         )
 
+    def _skipped(
+        self, hop_id: str, alias: str, model: Any, attempt: int, why: str, cls: str, price: Any
+    ) -> HopFinished:
+        return HopFinished(
+            run_id=self.state.run_id,
+            hop_id=hop_id,
+            parent_id=self.step_id,
+            kind="attempt",
+            name=alias,
+            provider=model.provider,
+            model=alias,
+            model_id=model.model,
+            attempt=attempt,
+            target_index=self.index,
+            status="skipped",
+            reason=why,
+            error_class=cls,
+            price=price_dict(price),
+        )
+
     def next_attempt(self) -> tuple[list[Event], AttemptPlan | None]:
-        """Events to emit first (refusals by a cost cap), and the next call to make (None: no target left)."""
-        pending: list[Event] = []
+        """Events to emit first (refusals, skips), and the next call to make (None: nothing left to try)."""
+        pending: list[Event] = self.pending
+        self.pending = []
         state, step, run_id = self.state, self.step, self.state.run_id
-        while self.index + 1 < len(step.targets):
-            self.index += 1
-            target = step.targets[self.index]
-            alias = target.model
+        while not self.done:
+            if self.retry_next:
+                self.retry_next = False
+                self.attempt_no += 1
+            else:
+                nxt = self._next_index()
+                if nxt is None:
+                    break
+                self.index, self.attempt_no = nxt, 1
+                if nxt >= len(step.targets) or self._alias(nxt) == self.fast_alias:
+                    self.fast_tried = True
+            index, attempt = self.index, self.attempt_no
+            alias = self._alias(index)
+            target = step.targets[index] if index < len(step.targets) else None
             model = self.profile.models[alias]
-            policy = resolve(self.profile, self.route, self.path, self.index) if self.route else None
+            policy = self._policy(index)
             timeouts = policy.timeouts if policy is not None else self.profile.providers[model.provider].timeouts
             encoding = model.tokenizer or encoding_for_model(model.model)
-            wanted = target.max_output_tokens or step.max_output_tokens or model.max_output_tokens
+            wanted = (target.max_output_tokens if target else None) or step.max_output_tokens or model.max_output_tokens
             max_tokens = min(wanted, model.max_output_tokens)
-            counted = ([{"role": "system", "content": self.system}] if self.system else []) + self.messages
+            messages = self.messages
+            if self.prefix:
+                messages = [*messages, {"role": "assistant", "content": self.prefix}]
+                if self.profile.providers[model.provider].wire_format != "anthropic":
+                    # OpenAI-wire servers do not continue a trailing assistant message by themselves: ask
+                    messages.append({"role": "user", "content": CONTINUE_INSTRUCTION})
+            counted = ([{"role": "system", "content": self.system}] if self.system else []) + messages
             est_input = count_messages(counted, model=model.model, encoding=encoding)
             price = select_price(model.prices, self.today)
             hop_id = state.next_hop_id()
+            hkey = health.key(model.provider, model.model)
 
             # Context windows: never call a model that cannot take the prompt (FIELD-NOTES hard case 20).
             too_long = None
@@ -154,26 +248,48 @@ class StepRunner:
                         target=alias,
                     )
                 )
-                pending.append(
-                    HopFinished(
-                        run_id=run_id,
-                        hop_id=hop_id,
-                        parent_id=self.step_id,
-                        kind="attempt",
-                        name=alias,
-                        provider=model.provider,
-                        model=alias,
-                        model_id=model.model,
-                        attempt=1,
-                        target_index=self.index,
-                        status="skipped",
-                        reason=too_long,
-                        error_class="context_window",
-                        price=price_dict(price),
-                    )
-                )
+                pending.append(self._skipped(hop_id, alias, model, attempt, too_long, "context_window", price))
                 self.error = f"{alias} skipped: {too_long}"
                 continue
+
+            # Latency budget: is there time for this call at all?
+            left: float | None = None
+            if self.deadline is not None:
+                left = self.deadline - time.monotonic()
+                needed = budget.expected_s(hkey)
+                if left <= 0 or needed > left:
+                    events, jumped = self._out_of_time(alias, needed, max(left, 0.0))
+                    pending.extend(events)
+                    if jumped:
+                        self.retry_next = False
+                        continue
+                    return pending, None
+
+            # Circuit breaker: a target that failed K times lately is skipped until its open period ends.
+            probe = False
+            if policy is not None:
+                verdict, data = health.admit(hkey, policy.breaker)
+                if verdict == "skip":
+                    assert data is not None
+                    why = f"circuit open after {data['failures']} recent failures; retried in {data['open_for_s']:g}s"
+                    if data.get("probe_in_flight"):
+                        why = "circuit half-open and its one probe call is in flight"
+                    pending.append(
+                        Decision(
+                            run_id=run_id,
+                            hop_id=self.step_id,
+                            action=DecisionAction.SKIP,
+                            reason=f"{alias} skipped: {why}",
+                            target=alias,
+                            data=data,
+                        )
+                    )
+                    pending.append(self._skipped(hop_id, alias, model, attempt, why, "breaker", price))
+                    self.error = f"{alias} skipped: {why}"
+                    self.retry_next = False
+                    self.open_waits.append(float(data.get("open_for_s", 0.0)))
+                    continue
+                probe = verdict == "probe"
 
             # Cost caps: reserve the worst case (whole prompt + max output) before the call.
             cap_remaining, cap_label = state.remaining(step.max_cost_usd, self.spent)
@@ -220,6 +336,8 @@ class StepRunner:
                         f"{cap_label}: worst case ${worst:.6f} ({est_input} prompt + {max_tokens} max output tokens)"
                         f" exceeds ${cap_remaining:.6f} left"
                     )
+                    if probe:
+                        health.abandon(hkey, True)
                     pending.append(
                         Decision(
                             run_id=run_id,
@@ -229,33 +347,18 @@ class StepRunner:
                             target=alias,
                         )
                     )
-                    pending.append(
-                        HopFinished(
-                            run_id=run_id,
-                            hop_id=hop_id,
-                            parent_id=self.step_id,
-                            kind="attempt",
-                            name=alias,
-                            provider=model.provider,
-                            model=alias,
-                            model_id=model.model,
-                            attempt=1,
-                            target_index=self.index,
-                            status="skipped",
-                            reason=why,
-                            error_class="cost_cap",
-                            price=price_dict(price),
-                        )
-                    )
+                    pending.append(self._skipped(hop_id, alias, model, attempt, why, "cost_cap", price))
                     self.error = f"{alias} refused by {why}"
+                    self.retry_next = False
                     continue
 
+            temperature = target.temperature if target is not None and target.temperature is not None else None
             request = ChatRequest(
                 model=model.model,
-                messages=self.messages,
+                messages=messages,
                 system=self.system,
                 max_tokens=max_tokens,
-                temperature=target.temperature if target.temperature is not None else step.temperature,
+                temperature=temperature if temperature is not None else step.temperature,
                 extra_headers=self.extra_headers,
             )
             pending.append(
@@ -268,16 +371,24 @@ class StepRunner:
                     provider=model.provider,
                     model=alias,
                     model_id=model.model,
-                    attempt=1,
-                    target_index=self.index,
+                    attempt=attempt,
+                    target_index=index,
                 )
             )
+            first_token, total = float(timeouts.first_token), float(timeouts.total)  # type: ignore[arg-type]
+            capped = False
+            if left is not None:
+                usable = left - self._reserve(alias)  # what a fast fallback still needs stays free
+                if usable < total:
+                    capped, total = True, max(usable, 0.001)
+                    first_token = min(first_token, total)
+            health.begin(hkey)
             plan = AttemptPlan(
                 run_id=run_id,
                 hop_id=hop_id,
                 parent_id=self.step_id,
-                attempt=1,
-                target_index=self.index,
+                attempt=attempt,
+                target_index=index,
                 alias=alias,
                 provider=model.provider,
                 model_id=model.model,
@@ -286,68 +397,22 @@ class StepRunner:
                 price=price,
                 encoding=encoding,
                 est_input_tokens=est_input,
-                first_token_timeout=timeouts.first_token,  # type: ignore[arg-type]
+                first_token_timeout=first_token,
                 idle_timeout=timeouts.idle,  # type: ignore[arg-type]
-                total_timeout=timeouts.total,  # type: ignore[arg-type]
+                total_timeout=total,
                 cap_remaining=cap_remaining,
                 cap_label=cap_label,
+                health_key=hkey,
+                probe=probe,
+                budget_capped=capped,
             )
+            self.attempted = True
             return pending, plan
-        self.done = True
+        if not self.done:
+            if not self.attempted and len(self.open_waits) == len(self.order) and self._queue(pending):
+                return pending, None
+            self.done = True
         return pending, None
-
-    def settle(self, plan: AttemptPlan, out: AttemptOutcome, finished: HopFinished) -> list[Event]:
-        """Account for an attempt's outcome and decide: done, or fall back to the next target."""
-        self.state.account(finished, out)
-        self.spent += out.cost.total
-        if out.status == "ok":
-            self.status, self.text, self.done = "ok", out.text, True
-            return []
-        if out.status == "cancelled":
-            # a tripped cost cap ends the step as an error (the budget is spent); a user cancel as cancelled
-            self.status = "error" if out.cap_tripped else "cancelled"
-            self.text, self.reason, self.error, self.done = out.text, out.reason, out.reason, True
-            return []
-        err = out.error
-        self.error = str(err) if err else out.reason
-        targets = self.step.targets
-        next_alias = targets[self.index + 1].model if self.index + 1 < len(targets) else None
-        run_id = self.state.run_id
-        if err is not None and err.kind == "context_window" and next_alias is not None:
-            # not retryable as such, but a model with a larger window may take the prompt
-            self.rejected_window = self.profile.models[plan.alias].context_window
-            return [
-                Decision(
-                    run_id=run_id,
-                    hop_id=self.step_id,
-                    action="fallback",
-                    target=next_alias,
-                    reason=f"{plan.alias} rejected the prompt as too long ({err.message}); trying a larger"
-                    f" context window",
-                )
-            ]
-        if err is not None and err.retryable and next_alias is not None:
-            return [
-                Decision(
-                    run_id=run_id,
-                    hop_id=self.step_id,
-                    action="fallback",
-                    target=next_alias,
-                    reason=f"{plan.alias} failed ({err.kind}: {err.message}); falling back to {next_alias}",
-                )
-            ]
-        self.done = True
-        if err is not None and not err.retryable and next_alias is not None:
-            return [
-                Decision(
-                    run_id=run_id,
-                    hop_id=self.step_id,
-                    action="stop",
-                    target=None,
-                    reason=f"{plan.alias} failed with a non-retryable {err.kind} error; not falling back",
-                )
-            ]
-        return []
 
     def finished(self) -> HopFinished:
         if self.status == "ok":
@@ -358,7 +423,7 @@ class StepRunner:
             parent_id=self.parent_id,
             kind="step",
             name=self.step.name,
-            status=self.status,  # type: ignore[arg-type]
+            status="error" if self.status == "degraded" else self.status,  # type: ignore[arg-type]
             latency_ms=(time.monotonic() - self._t0) * 1000.0,
             error=self.error,
             reason=self.reason,

@@ -225,6 +225,16 @@ class Profile(Strict):
                         problems.append(f"{at}.{field_name}: {what}")
             if isinstance(step, GateStep) and step.of is not None and step.of not in names:
                 problems.append(f"{at}.of: unknown step {step.of!r} (steps: {', '.join(names)})")
+            if isinstance(step, GenerateStep):
+                hedged = [(f"{at}.hedge", step.hedge)] + [
+                    (f"{at}.targets.{j}.hedge", t.hedge) for j, t in enumerate(step.targets)
+                ]
+                for where_at, hedge in hedged:
+                    if hedge is not None and hedge.after_ms is not None and len(step.targets) < 2:
+                        problems.append(
+                            f"{where_at}.after_ms: a hedge needs a second target to start in parallel"
+                            f" (this step has {len(step.targets)})"
+                        )
             fast = step.budget.fast_fallback if step.budget else None
             if fast is not None and fast not in self.models:
                 problems.append(f"{at}.budget.fast_fallback: unknown model {fast!r} (defined: {known_models})")

@@ -156,16 +156,23 @@ async def answer_admitted(
 ) -> web.StreamResponse:
     """The part of handling a request that both wire formats share once it is admitted: act out a hang, work
     out the answer, refuse a prompt over the context window, then reply (and shrug off a client that left)."""
-    if plan.fault is not None and plan.fault.kind == "hang":
-        await wait_forever()
-    await plan.prepare()
-    window = plan.behaviour.context_window
-    if window is not None and plan.figures.prompt > window:
-        return error_response(context_error(wire, plan.figures.prompt, window))
     try:
-        return await reply()
-    except ConnectionError:  # the client went away mid-answer: nothing left to tell it
-        return web.Response(status=499)
+        if plan.fault is not None and plan.fault.kind == "hang":
+            await wait_forever()
+        await plan.prepare()
+        window = plan.behaviour.context_window
+        if window is not None and plan.figures.prompt > window:
+            return error_response(context_error(wire, plan.figures.prompt, window))
+        try:
+            return await reply()
+        except ConnectionError:  # the client went away mid-answer: nothing left to tell it
+            if plan.on_hangup is not None:
+                plan.on_hangup()
+            return web.Response(status=499)
+    except asyncio.CancelledError:  # the client hung up (handler cancellation) or the server stops
+        if plan.on_hangup is not None:
+            plan.on_hangup()
+        raise
 
 
 def load_body(raw: bytes, wording: str) -> Any:

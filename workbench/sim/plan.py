@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -78,6 +79,8 @@ class Plan:
     index: int  # this model's request number on this server, from 1
     fault: Fault | None
     rng: random.Random  # continues the fault draw's generator: ids
+    #: called when the client hangs up before the answer is complete (the server counts it per model)
+    on_hangup: Callable[[], None] | None = None
 
     def new_id(self, prefix: str, length: int = 24) -> str:
         alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

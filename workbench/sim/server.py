@@ -83,6 +83,7 @@ class SimServer:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
         self._last: dict[str, Prompt] = {}
+        self._hangups: dict[str, int] = {}
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -110,6 +111,15 @@ class SimServer:
         """Dial a model at run time (from any thread); the next request sees it."""
         with self._lock:
             self._models[model_id] = behaviour
+
+    def hangup_count(self, model_id: str) -> int:
+        """Requests for this model whose client closed the connection before the answer was complete."""
+        with self._lock:
+            return self._hangups.get(model_id, 0)
+
+    def _hung_up(self, model_id: str) -> None:
+        with self._lock:
+            self._hangups[model_id] = self._hangups.get(model_id, 0) + 1
 
     def request_count(self, model_id: str) -> int:
         """Requests admitted for this model id so far (the n of its fault draws)."""
@@ -201,7 +211,8 @@ class SimServer:
         rng = fault_rng(seed, prompt.model, index)
         fault = draw_fault(behaviour.faults, rng)
         shape = behaviour.usage_shape or wire_shape
-        return Plan(prompt, behaviour, shape, seed, index, fault, rng)
+        model = prompt.model
+        return Plan(prompt, behaviour, shape, seed, index, fault, rng, on_hangup=lambda: self._hung_up(model))
 
     # -- the server thread ---------------------------------------------------------------------------------
 
