@@ -47,9 +47,10 @@ routes:
 
 
 async def _trace(loaded, route: str, prompt: str) -> list[tuple]:  # type: ignore[no-untyped-def]
-    from workbench.engine import Engine
+    from workbench.engine import Engine, health
     from workbench.engine.events import Decision, HopFinished, RunFinished
 
+    health.reset()  # each profile starts as a fresh process would: no breaker state carried over from the other
     seq: list[tuple] = []
     async with Engine(loaded) as engine:
         async for ev in engine.run(prompt, route=route):

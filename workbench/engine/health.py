@@ -180,7 +180,8 @@ def end(
     if not policy.enabled:
         return None
     if h.state == "half_open" and probe:
-        h.open_s = min((h.open_s or policy.open_s) * 2, policy.open_cap_s)  # type: ignore[operator]
+        current = h.open_s or float(policy.open_s or 0.0)
+        h.open_s = min(current * 2, float(policy.open_cap_s or current * 2))
         return _open(h, now)
     failures = h.failures
     failures.append(now)

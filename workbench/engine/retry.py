@@ -35,10 +35,11 @@ class RetryVerdict:
 def backoff_s(policy: Resolved, attempt: int, seed: str) -> float:
     """Wait after the `attempt`-th failed call: full jitter over an exponentially growing ceiling."""
     retry = policy.retry
-    ceiling = min(float(retry.backoff_cap_s), float(retry.backoff_base_s) * 2 ** (attempt - 1))  # type: ignore[arg-type]
+    cap, base = float(retry.backoff_cap_s or 0.0), float(retry.backoff_base_s or 0.0)
+    ceiling: float = min(cap, base * 2.0 ** (attempt - 1))
     if retry.jitter == "none":
         return ceiling
-    return random.Random(seed).uniform(0.0, ceiling)
+    return float(random.Random(seed).uniform(0.0, ceiling))
 
 
 def decide(

@@ -235,7 +235,7 @@ def _m007(db: sqlite_utils.Database) -> None:
     # An eval (workbench eval) and each of its runs' verdicts. `run_id` names the saved run; it is not a foreign
     # key: a run the writer could not save goes to a rescue file (and comes back by `sessions import`) while the
     # eval's verdicts must not be lost meanwhile.
-    db["evals"].create(
+    db.table("evals").create(
         {
             "id": str,
             "created_ts": float,
@@ -253,7 +253,7 @@ def _m007(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["eval_results"].create(
+    db.table("eval_results").create(
         {
             "eval_id": str,
             "route": str,
@@ -271,10 +271,10 @@ def _m007(db: sqlite_utils.Database) -> None:
         pk=("eval_id", "route", "case_id", "rep"),
         foreign_keys=[("eval_id", "evals", "id")],
     )
-    db["eval_results"].create_index(["run_id"], if_not_exists=True)
+    db.table("eval_results").create_index(["run_id"], if_not_exists=True)
     # `eval --cache`: an answer per exact request (profile text, route, input, history, metadata, repeat number),
     # with the original run's id, latency and cost, so a re-run reuses it and still reports what it cost then.
-    db["eval_cache"].create({"key": str, "created_ts": float, "run_id": str, "data": str}, pk="key")
+    db.table("eval_cache").create({"key": str, "created_ts": float, "run_id": str, "data": str}, pk="key")
 
 
 # -- applying them ------------------------------------------------------------------------------------------------
