@@ -175,3 +175,28 @@ async def test_a_classifier_label_is_a_hop_not_part_of_the_answer(tmp_path: Path
         shown = answer_text(app)
         assert '"label"' not in shown and "confidence" not in shown
         assert shown.strip() == fin.output.strip()
+
+
+async def test_the_health_panel_shows_a_breaker_opening(tmp_path: Path) -> None:
+    from textual.widgets import DataTable
+
+    from workbench.profiles.policies import DEFAULTS
+    from workbench.tui.screens.health import HealthScreen
+
+    failures_to_open = int(DEFAULTS["breaker"]["failures"])  # type: ignore[index]
+    app = make_app(demo_profile(), settings_file=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await app.wait_for_engine()
+        for _ in range(failures_to_open):  # `outage` answers 503 every time; `steady` takes over each run
+            await run_to_end(pilot, "ping", route="fallback")
+        await run_to_end(pilot, "ping", route="fallback")  # now the open breaker skips outage at once
+        rows = app.screen.state.rows.values()
+        assert [r.status for r in rows if r.kind == "attempt"] == ["skipped", "ok"]
+        await pilot.press("ctrl+h")
+        await pilot.pause()
+        assert isinstance(app.screen, HealthScreen)
+        table = app.screen.query_one(DataTable)
+        cells = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1]) for i in range(table.row_count)}
+        assert cells["sim-openai/outage"].startswith("◐ open for ")
+        assert f"({failures_to_open} failures)" in cells["sim-openai/outage"]
+        assert cells["sim-openai/steady"] == "● closed"

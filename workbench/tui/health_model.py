@@ -24,6 +24,7 @@ class TargetHealth:
     ewma_ms: float | None = None
     last_error: str = ""
     skipped: int = 0  # attempts the engine did not make (breaker open, cap, governance)
+    engine_key: str = ""  # the engine's health key for this target (provider/wire model id)
 
     @property
     def error_rate(self) -> float:
@@ -59,7 +60,9 @@ class HealthBook:
         if kind is HopStarted and event.kind == "attempt":  # type: ignore[attr-defined]
             name = f"{event.provider}/{event.model}"  # type: ignore[attr-defined]
             self._open[event.hop_id] = name  # type: ignore[attr-defined]
-            self._target(name).in_flight += 1
+            target = self._target(name)
+            target.in_flight += 1
+            target.engine_key = f"{event.provider}/{event.model_id}"  # type: ignore[attr-defined]
         elif kind is HopFinished and event.kind == "attempt":  # type: ignore[attr-defined]
             ev: HopFinished = event  # type: ignore[assignment]
             name = self._open.pop(ev.hop_id, None)
@@ -80,15 +83,17 @@ class HealthBook:
 
 
 def health_rows(book: HealthBook, engine: Any = None) -> list[dict[str, Any]]:
-    """The rows the health panel shows. The one place to switch to the engine's own snapshot when it lands."""
-    snapshot = getattr(engine, "health_snapshot", None)
-    if callable(snapshot):  # the engine's breaker-aware view, when it has one
-        try:
-            return list(snapshot())
-        except Exception:  # never let a panel break on a source's defect: fall back to what we saw
-            pass
-    return [
-        {
+    """The rows the health panel shows: the engine's breaker states (shared by every run in the process, see
+    `workbench.engine.health`) joined with what this app saw (its last error per target, by profile alias)."""
+    from workbench.engine import health as engine_health
+
+    snapshot = engine_health.snapshot()
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for t in sorted(book.targets.values(), key=lambda t: t.target):
+        snap = snapshot.get(t.engine_key) if t.engine_key else None
+        seen.add(t.engine_key)
+        row: dict[str, Any] = {
             "target": t.target,
             "state": t.state,
             "ewma_ms": t.ewma_ms,
@@ -98,5 +103,24 @@ def health_rows(book: HealthBook, engine: Any = None) -> list[dict[str, Any]]:
             "errors": t.errors,
             "last_error": t.last_error,
         }
-        for t in sorted(book.targets.values(), key=lambda t: t.target)
-    ]
+        if snap is not None:
+            row.update(_from_engine(snap))
+        rows.append(row)
+    for name, snap in snapshot.items():  # targets this app's screens did not call (another run in the process)
+        if name not in seen:
+            rows.append({"target": name, "last_error": "", **_from_engine(snap)})
+    return rows
+
+
+def _from_engine(snap: dict[str, Any]) -> dict[str, Any]:
+    calls, errors = int(snap.get("calls", 0)), int(snap.get("errors", 0))
+    return {
+        "state": snap["state"],
+        "open_for_s": snap.get("open_for_s"),
+        "failures": snap.get("failures", 0),
+        "ewma_ms": snap.get("ewma_latency_ms"),
+        "error_rate": float(snap.get("error_rate", 0.0)),
+        "in_flight": int(snap.get("in_flight", 0)),
+        "ok": calls - errors,
+        "errors": errors,
+    }

@@ -17,7 +17,13 @@ from workbench.tui.health_model import health_rows
 if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
 
-STATE_STYLE = {"closed": ("● closed", "green"), "degraded": ("◑ degraded", "yellow"), "failing": ("◐ failing", "red")}
+STATE_STYLE = {
+    "closed": ("● closed", "green"),
+    "degraded": ("◑ degraded", "yellow"),
+    "failing": ("◐ failing", "red"),
+    "open": ("◐ open", "red"),
+    "half_open": ("◑ half-open: probing", "yellow"),
+}
 
 
 class HealthScreen(ModalScreen[None]):
@@ -50,6 +56,8 @@ class HealthScreen(ModalScreen[None]):
             return
         for r in rows:
             label, style = STATE_STYLE.get(str(r["state"]), (str(r["state"]), ""))
+            if r["state"] == "open" and r.get("open_for_s") is not None:
+                label = f"{label} for {float(r['open_for_s']):.0f}s ({r.get('failures', 0)} failures)"
             ewma = r.get("ewma_ms")
             done = int(r.get("ok", 0)) + int(r.get("errors", 0))
             table.add_row(
