@@ -193,6 +193,13 @@ def test_baseline_puts_the_planted_regression_first(tmp_path: Path) -> None:
         first["eval_id"],
     )
     assert "6 regressions" in human.stdout and human.stdout.index("regression ") < human.stdout.index("terse passes")
+    # `last` is the newest eval (the one just above, same profile): nothing changed against it
+    again = _eval(
+        "--profile", str(prof), "--dataset", str(data), "--routes", "terse", "--json", "--db", str(db),
+        "--baseline", "last",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert all(d["change"] == "same" for d in json.loads(again.stdout)["baseline"]["diff"])
 
 
 def test_cost_cap_stops_cleanly(tmp_path: Path) -> None:

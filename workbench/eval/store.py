@@ -79,11 +79,23 @@ def save_eval(
 
 
 def _find(store: Any, ref: str) -> str:
-    rows = store.conn.execute("SELECT id FROM evals WHERE id LIKE ? ORDER BY created_ts", (ref + "%",)).fetchall()
+    """An eval by unique id prefix or suffix, or `last` (the newest eval)."""
+    if ref == "last":
+        row = store.conn.execute("SELECT id FROM evals ORDER BY created_ts DESC LIMIT 1").fetchone()
+        if row is None:
+            raise StoreError(f"no eval yet in {store.path}", hint="run `workbench eval` first")
+        return str(row[0])
+    rows = store.conn.execute(
+        "SELECT id FROM evals WHERE id LIKE ? OR id LIKE ? ORDER BY created_ts", (ref + "%", "%" + ref)
+    ).fetchall()
     if not rows:
         raise StoreError(f"no eval {ref!r} in {store.path}", hint="eval ids are printed by `workbench eval`")
     if len(rows) > 1:
-        raise StoreError(f"eval id {ref!r} is ambiguous ({len(rows)} evals start with it)")
+        ids = ", ".join(str(r[0]) for r in rows[-5:])
+        raise StoreError(
+            f"eval id {ref!r} is ambiguous ({len(rows)} evals match it: {ids})",
+            hint="give more of the id (a unique end works too), or `last` for the newest eval",
+        )
     return str(rows[0][0])
 
 
