@@ -121,3 +121,16 @@ def test_the_headless_twin_refuses_a_bad_value_with_a_located_message(demo: Path
     assert "unknown model 'nope'" in done.stderr and "Traceback" not in done.stderr
     assert f"{demo}:" in done.stderr
     assert demo.read_text() == before
+
+
+def test_renaming_a_route_keeps_its_place_its_comments_and_the_default(demo: Path) -> None:
+    editor = ProfileEditor.open(demo)
+    before = editor.text
+    editor.rename_route("default", "everyday")
+    profile = editor.current().profile
+    assert list(profile.routes)[0] == "everyday" and "default" not in profile.routes
+    assert profile.default_route == "everyday"
+    changed = [(a, b) for a, b in zip(before.splitlines(), editor.text.splitlines(), strict=True) if a != b]
+    assert changed == [("default_route: default", "default_route: everyday"), ("  default:", "  everyday:")]
+    with pytest.raises(ProfileError, match="exists already"):
+        editor.rename_route("everyday", "fallback")

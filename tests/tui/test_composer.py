@@ -162,3 +162,21 @@ async def test_an_unsaved_edit_is_what_the_playground_runs(profile_file: Path, t
         attempts = [r for r in app.screen.state.rows.values() if r.kind == "attempt"]
         assert attempts and attempts[0].model == "steady" and attempts[0].status == "ok"
     assert profile_file.read_text() == before  # tried, not saved
+
+
+async def test_a_route_is_renamed_from_the_composer(profile_file: Path) -> None:
+    editor = ProfileEditor.open(profile_file)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        screen.query_one("#tree").focus()
+        await pilot.press("r")
+        await pilot.pause()
+        field = app.screen.query_one("#name", Input)
+        assert field.value == "default"
+        field.value = "everyday"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert list(editor.current().profile.routes)[0] == "everyday"
+        assert editor.current().profile.default_route == "everyday"

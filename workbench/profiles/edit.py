@@ -144,6 +144,27 @@ class ProfileEditor:
 
         return self._apply(op)
 
+    def rename_route(self, old: str, new: str) -> str:
+        """Rename a route in place (same position, comments kept); `default_route` follows it."""
+
+        def op(doc: CommentedMap) -> None:
+            routes = doc.get("routes")
+            if not isinstance(routes, CommentedMap) or old not in routes:
+                raise one_problem(self.label, (1, 1), f"routes.{old}", "no such route")
+            if new in routes:
+                raise one_problem(self.label, (1, 1), f"routes.{new}", "a route of that name exists already")
+            position = list(routes).index(old)
+            value = routes[old]
+            comment = routes.ca.items.pop(old, None)
+            del routes[old]
+            routes.insert(position, new, value)
+            if comment is not None:
+                routes.ca.items[new] = comment
+            if doc.get("default_route") == old:
+                doc["default_route"] = new
+
+        return self._apply(op)
+
     def add_target(self, route: str, step: str, model: str, at: int | None = None) -> str:
         return self.insert(("routes", route, "steps", step, "targets"), model, at)
 

@@ -7,7 +7,7 @@ The edited, unsaved profile is posted as `Composer.Edited` so the playground and
 without a confirmation; a file changed on disk since it was loaded offers reload, overwrite or save-as.
 
 Keys: enter/ctrl+s apply or save · ctrl+z undo · ctrl+y redo · [ and ] move the selected target · a add a target
-· x remove it · n duplicate the route · delete remove the route · esc back.
+· x remove it · n duplicate the route · r rename it · delete remove it · esc back.
 """
 
 from __future__ import annotations
@@ -75,6 +75,29 @@ class ConfirmDiff(ModalScreen[str]):
         self.dismiss(event.button.id or "cancel")
 
 
+class AskName(ModalScreen[str | None]):
+    """One line of input (a new route name); Enter confirms, Esc cancels."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    DEFAULT_CSS = """
+    AskName { align: center middle; }
+    AskName > Vertical { width: 60; height: auto; border: thick $accent; background: $surface; padding: 0 1; }
+    """
+
+    def __init__(self, title: str, value: str) -> None:
+        super().__init__()
+        self.title_text, self.value = title, value
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text)
+            yield Input(value=self.value, id="name")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+
 class Composer(Screen[None]):
     """Compose routes: tree, flow, forms; edits validated live and tried before saving."""
 
@@ -92,6 +115,7 @@ class Composer(Screen[None]):
         Binding("left_square_bracket", "move(-1)", "Target up", show=False),
         Binding("right_square_bracket", "move(1)", "Target down", show=False),
         Binding("n", "duplicate", "Duplicate route"),
+        Binding("r", "rename", "Rename route"),
         Binding("delete", "delete_route", "Delete route", show=False),
         Binding("escape", "back", "Back"),
     ]
@@ -383,6 +407,18 @@ class Composer(Screen[None]):
         if self._edit(lambda: self.editor.set(("routes", new), data)):
             self.selected = (new, (0,))
             self._show_selection()
+
+    def action_rename(self) -> None:
+        if self.selected is None:
+            return
+        old = self.selected[0]
+
+        def done(new: str | None) -> None:
+            if new and new != old and self._edit(lambda: self.editor.rename_route(old, new)):
+                self.selected = (new, self.selected[1] if self.selected else None)
+                self._rebuild_tree()
+
+        self.app.push_screen(AskName(f"Rename route {old!r} to:", old), done)
 
     def action_delete_route(self) -> None:
         if self.selected is None:
