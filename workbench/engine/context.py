@@ -79,3 +79,6 @@ class StepCall:
     parent_id: str | None = None
     extra_headers: Mapping[str, str] | None = None
     result: StepResult | None = None
+    # a generate step's targets that may be called, as indices into `step.targets` (governance refused the
+    # rest); None: all. Indices stay the profile's own, so policies and `target_index` refer to the right target.
+    allowed_targets: tuple[int, ...] | None = None

@@ -50,6 +50,7 @@ async def generate_step(call: StepCall) -> AsyncIterator[Event]:
         route=call.route,
         path=call.path,
         parent_id=call.parent_id,
+        allowed=call.allowed_targets,
     )
     yield runner.started()
     cancel = call.cancel

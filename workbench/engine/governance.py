@@ -93,8 +93,6 @@ async def governed_generate(call: StepCall) -> AsyncIterator[Event]:
     sub_ctx = ctx
     error: str | None = None
     sub_input = render(step.prompt, ctx.template_vars()) if step.prompt else ctx.last_output
-    if refused and allowed:
-        update["targets"] = allowed
     if allowed:
         variables = ctx.template_vars()
         system = render(step.system, variables) if step.system else None
@@ -228,7 +226,16 @@ async def governed_generate(call: StepCall) -> AsyncIterator[Event]:
         call.result = StepResult(name=step.name, kind="generate", status="error", error=error, reason=error)
         return
 
-    sub = replace(call, step=step.model_copy(update=update) if update else step, ctx=sub_ctx, result=None)
+    # the step keeps all its targets (indices stay the profile's, for per-target policies and `target_index`);
+    # the runner is told which of them it may call
+    allowed_idx = tuple(i for i in range(len(step.targets)) if i not in {r[0] for r in refused})
+    sub = replace(
+        call,
+        step=step.model_copy(update=update) if update else step,
+        ctx=sub_ctx,
+        result=None,
+        allowed_targets=allowed_idx if refused else call.allowed_targets,
+    )
     first = True
     answered_by: str | None = None
     async for event in generate_step(sub):

@@ -110,6 +110,7 @@ class StepRunner(PolicyMixin, SettleMixin):
         route: str = "",
         path: tuple[str | int, ...] = (),
         parent_id: str | None = None,
+        allowed: tuple[int, ...] | None = None,
     ) -> None:
         self.engine = engine
         self.profile = engine.profile
@@ -160,10 +161,10 @@ class StepRunner(PolicyMixin, SettleMixin):
             own = self._t0 + step_ms / 1000.0
             self.deadline = own if self.deadline is None else min(own, self.deadline)
         fast = self.step_policy.budget.fast_fallback if self.step_policy is not None else None
-        self.order: list[int] = list(range(len(step.targets)))
+        self.order: list[int] = list(range(len(step.targets))) if allowed is None else list(allowed)
         self.pending: list[Event] = []
         strategy = self.step_policy.balance.strategy if self.step_policy is not None else "none"
-        if strategy not in (None, "none") and len(step.targets) > 1:
+        if strategy not in (None, "none") and len(self.order) > 1:
             self._balance(str(strategy))
         self.fast_alias: str | None = fast
 

@@ -58,9 +58,11 @@ class PolicyMixin:
         assert self.step_policy is not None
         seed = self.step_policy.balance.seed
         path = ".".join(map(str, self.path))
-        self.order, figures = balance.order(
-            strategy, self.step.targets, self.profile, seed=seed, run_id=self.state.run_id, path=path
+        pool = self.order  # the callable targets (governance may have refused some), in profile order
+        ranked, figures = balance.order(
+            strategy, [self.step.targets[j] for j in pool], self.profile, seed=seed, run_id=self.state.run_id, path=path
         )
+        self.order = [pool[k] for k in ranked]
         names = [self.step.targets[j].model for j in self.order]
         self.pending.append(
             Decision(

@@ -168,6 +168,31 @@ class ProfileEditor:
     def add_target(self, route: str, step: str, model: str, at: int | None = None) -> str:
         return self.insert(("routes", route, "steps", step, "targets"), model, at)
 
+    def note(self, dotted: str | Path_, text: str, *, replace_prefix: str | None = None) -> bool:
+        """Put `# text` at the end of the line holding the value at `dotted` (validated, undoable). A comment already
+        on that line is kept and nothing is added (False), unless it starts with `replace_prefix` (an older note of
+        the same kind), which is replaced."""
+        if "\n" in text:
+            raise ValueError("a note is one line")
+        path = self.resolve_path(dotted)
+        line, _ = self.loaded.position(path)
+        lines = self.text.split("\n")
+        body = lines[line - 1]
+        if " #" in body:
+            head, _, old = body.partition(" #")
+            if replace_prefix is None or not old.strip().startswith(replace_prefix):
+                return False
+            body = head.rstrip()
+        new_text = "\n".join([*lines[: line - 1], f"{body}  # {text}", *lines[line:]])
+        try:
+            loaded = loads_profile(new_text, self.path)
+        except ProfileError:
+            return False  # a comment cannot go there (e.g. inside a multi-line flow collection)
+        self._undo.append(self.text)
+        self._redo.clear()
+        self.text, self.loaded = new_text, loaded
+        return True
+
     def undo(self) -> bool:
         if not self._undo:
             return False
