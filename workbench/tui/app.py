@@ -48,7 +48,9 @@ class WorkbenchApp(App[None]):
         Binding("ctrl+k,f3", "switch_mode('compare')", "Compare", priority=True, id="compare"),
         Binding("ctrl+o,f4", "switch_mode('sessions')", "Sessions", priority=True, id="sessions"),
         Binding("ctrl+g,f2", "switch_mode('playground')", "Playground", priority=True, id="playground"),
-        Binding("ctrl+t,f7", "switch_mode('eval')", "Eval", priority=True, id="eval", tooltip="A dataset through routes"),
+        Binding(
+            "ctrl+t,f7", "switch_mode('eval')", "Eval", priority=True, id="eval", tooltip="A dataset through routes"
+        ),
         Binding("ctrl+e,f6", "routes", "Routes", priority=True, id="composer", tooltip="Compose and edit routes"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]

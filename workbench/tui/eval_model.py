@@ -62,7 +62,7 @@ class RouteProgress:
         self.spent += cost
 
     def label(self) -> str:
-        return f"{self.done}/{self.total}  fail {self.failed}  ${self.spent:.6f}"
+        return f"{self.done}/{self.total} fail {self.failed} ${self.spent:.6f}"
 
 
 def marks(summary: dict[str, Any]) -> dict[str, list[str]]:

@@ -59,13 +59,15 @@ class EvalScreen(Screen[None]):
     EvalScreen #eval-form { height: 3; }
     EvalScreen #eval-form Input { border-title-color: $text-muted; }
     EvalScreen #eval-dataset { width: 1fr; }
-    EvalScreen #eval-repeat, EvalScreen #eval-concurrency { width: 15; }
+    EvalScreen #eval-repeat { width: 12; }
+    EvalScreen #eval-concurrency { width: 17; }
     EvalScreen #eval-start { width: 11; min-width: 11; }
     EvalScreen #eval-middle { height: auto; max-height: 8; }
-    EvalScreen #eval-routes { width: 30; height: auto; max-height: 8; border-title-color: $text-muted; }
+    EvalScreen #eval-routes { width: 24; height: auto; max-height: 8; border-title-color: $text-muted; }
     EvalScreen #eval-progress { width: 1fr; height: auto; padding: 0 1; }
     EvalScreen .eval-bar-row { height: 1; }
-    EvalScreen .eval-bar-row Label { width: 14; }
+    EvalScreen .eval-bar-row Label { width: 12; }
+    EvalScreen .eval-bar-row Bar { width: 16; }
     EvalScreen .eval-bar-row ProgressBar { width: auto; }
     EvalScreen .eval-bar-row .eval-bar-text { width: 1fr; padding-left: 1; }
     EvalScreen #eval-status { height: auto; padding: 0 1; color: $text-muted; }
@@ -94,7 +96,7 @@ class EvalScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         loaded = self.wapp.loaded
         routes = route_options(loaded)
-        yield Static("eval · a dataset through several routes · ctrl+s start · x export the best route", id="eval-title")
+        yield Static("eval · a dataset through routes · ctrl+s start · esc stop · x export best", id="eval-title")
         with VerticalScroll():
             with Horizontal(id="eval-form"):
                 ds = Input(default_dataset(loaded), id="eval-dataset")
@@ -175,7 +177,7 @@ class EvalScreen(Screen[None]):
         await box.remove_children()
         rows = []
         for i, r in enumerate(routes):
-            bar = ProgressBar(total=total, show_eta=False, id=f"eval-bar-{i}")
+            bar = ProgressBar(total=total, show_eta=False, show_percentage=False, id=f"eval-bar-{i}")
             rows.append(Horizontal(Label(r), bar, Static("", classes="eval-bar-text"), classes="eval-bar-row"))
         await box.mount_all(rows)
         self.draw_progress()
