@@ -1,7 +1,7 @@
 """The workbench TUI application: screens, global keys, the engine host, settings. Deliberately small.
 
 - `make_app(loaded, engine_factory=..., event_sink=..., db_path=...)` builds it for the CLI and the tests.
-- Screens (modes): playground, compare, sessions; modals: health (ctrl+h), help (F1/?), hop detail.
+- Screens (modes): playground, compare, sessions, eval; modals: health (ctrl+h), help (F1/?), hop detail.
 - One engine per app (`EngineHost`), started after the first paint. Every engine event any screen sees goes
   through `observe`: to the session store's writer (`event_sink`) and to the health view model.
 - Worker failures become toasts, never tracebacks. The theme is remembered in the user's config dir.
@@ -31,10 +31,11 @@ if TYPE_CHECKING:
 
 def _modes() -> dict[str, Any]:
     from workbench.tui.screens.compare import CompareScreen
+    from workbench.tui.screens.eval import EvalScreen
     from workbench.tui.screens.playground import PlaygroundScreen
     from workbench.tui.screens.sessions import SessionsScreen
 
-    return {"playground": PlaygroundScreen, "compare": CompareScreen, "sessions": SessionsScreen}
+    return {"playground": PlaygroundScreen, "compare": CompareScreen, "sessions": SessionsScreen, "eval": EvalScreen}
 
 
 class WorkbenchApp(App[None]):
@@ -47,6 +48,9 @@ class WorkbenchApp(App[None]):
         Binding("ctrl+k,f3", "switch_mode('compare')", "Compare", priority=True, id="compare"),
         Binding("ctrl+o,f4", "switch_mode('sessions')", "Sessions", priority=True, id="sessions"),
         Binding("ctrl+g,f2", "switch_mode('playground')", "Playground", priority=True, id="playground"),
+        Binding(
+            "ctrl+t,f7", "switch_mode('eval')", "Eval", priority=True, id="eval", tooltip="A dataset through routes"
+        ),
         Binding("ctrl+e,f6", "routes", "Routes", priority=True, id="composer", tooltip="Compose and edit routes"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]

@@ -19,6 +19,7 @@ class WorkbenchCommands(Provider):
             ("view: playground", partial(app.switch_mode, "playground"), "Send prompts through one route"),
             ("view: compare", partial(app.switch_mode, "compare"), "One prompt through several routes side by side"),
             ("view: sessions", partial(app.switch_mode, "sessions"), "Browse and search saved runs"),
+            ("view: eval", partial(app.switch_mode, "eval"), "A dataset through several routes: pass rates, cost"),
             ("view: health", app.action_health, "Per-target latency, errors and in-flight requests"),
             ("view: help", app.action_help, "Every key of every screen"),
             ("playground: new conversation", partial(app.run_action, "screen.clear"), "Clear answer and history"),

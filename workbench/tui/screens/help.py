@@ -16,6 +16,7 @@ The waterfall shows each hop on one time axis: ░ waiting for the first token, 
 its detail. The conversation continues until ctrl+l.
 Compare: one prompt through 2–6 routes side by side; f cycles a column's fault, r repeats ×N.
 Sessions: browse and search saved runs; Enter opens one, d deletes, e exports.
+Eval: a dataset through several routes; pass rates with 95% intervals, latency, cost; x exports the best route.
 ctrl+p opens the command palette: every action is there.
 """
 
@@ -41,6 +42,7 @@ class HelpScreen(ModalScreen[None]):
         from workbench.tui.app import WorkbenchApp
         from workbench.tui.composer import Composer
         from workbench.tui.screens.compare import CompareScreen
+        from workbench.tui.screens.eval import EvalScreen
         from workbench.tui.screens.playground import PlaygroundScreen
         from workbench.tui.screens.sessions import SessionsScreen
 
@@ -49,6 +51,7 @@ class HelpScreen(ModalScreen[None]):
             ("Playground", PlaygroundScreen.BINDINGS),
             ("Compare", CompareScreen.BINDINGS),
             ("Sessions", SessionsScreen.BINDINGS),
+            ("Eval", EvalScreen.BINDINGS),
             ("Routes (composer)", Composer.BINDINGS),
         ]
         with VerticalScroll() as scroll:
