@@ -225,6 +225,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                 if metering:
                     metered_out += count_text(chunk.text, plan.encoding)
                     so_far = cost_of(Usage(input_tokens=plan.est_input_tokens, output_tokens=metered_out), plan.price)
+                    # `metering` holds only with a cap: cap_remaining is not None here (no per-token assert)
                     if so_far.total > plan.cap_remaining:  # type: ignore[operator]
                         out.status, out.cap_tripped = HopStatus.CANCELLED, True
                         out.reason = (
