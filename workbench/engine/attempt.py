@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from workbench.accounting.prices import Price
 from workbench.accounting.usage import Cost, Usage, cost_of
 from workbench.engine.cancel import CancelToken
-from workbench.engine.events import Event, FirstToken, HopFinished, Token, now
-from workbench.providers.base import Adapter, ChatRequest, ProviderError, StreamEnd, TextDelta, UsageReport
+from workbench.engine.events import Event, FirstToken, HopFinished, HopKind, HopStatus, Token, now
+from workbench.providers.base import Adapter, ChatRequest, Chunk, ProviderError, StreamEnd, TextDelta, UsageReport
 from workbench.tokens import count_text
 
 
@@ -63,7 +63,7 @@ class AttemptPlan:
 
 @dataclass(slots=True)
 class AttemptOutcome:
-    status: str = "ok"
+    status: HopStatus = HopStatus.OK
     text: str = ""
     usage: Usage = field(default_factory=Usage)
     cost: Cost = field(default_factory=lambda: Cost(total=Decimal(0)))
@@ -97,6 +97,7 @@ def _timeout_error(
 ) -> ProviderError:
     if late > OVERLOAD_LATE_S:
         return ProviderError(
+            # our own kind (ErrorClass.CLIENT_OVERLOADED), missing from the providers' ErrorKind Literal
             "client_overloaded",  # type: ignore[arg-type]
             f"the timeout fired {late:.2f}s late: this process's event loop was blocked, so the missing data says"
             " nothing about the provider",
@@ -128,7 +129,7 @@ class _Watchdog:
 
     __slots__ = ("loop", "task", "deadline", "armed_at", "waiting", "expired", "fired", "handle", "late")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task | None, deadline: float) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any] | None, deadline: float) -> None:
         self.loop, self.task, self.deadline = loop, task, deadline
         self.waiting = self.expired = self.fired = False
         self.late = 0.0
@@ -181,12 +182,13 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     metering = plan.cap_remaining is not None and plan.price is not None and not plan.price.is_free
     metered_out = 0
     run_id, hop_id = plan.run_id, plan.hop_id
-    stream = plan.adapter.stream(plan.request).__aiter__()
+    # every adapter's `stream` is an async generator (the base class promises only an iterator): closed below
+    stream = cast("AsyncGenerator[Chunk, None]", plan.adapter.stream(plan.request).__aiter__())
     anext = stream.__anext__
     try:
         while True:
             if cancel._cancelled:
-                out.status, out.reason = "cancelled", cancel.reason
+                out.status, out.reason = HopStatus.CANCELLED, cancel.reason
                 break
             if watchdog.expired:
                 raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None, watchdog.late)
@@ -205,11 +207,11 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                     late = watchdog.late
                     raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None, late) from None
                 if cancel.absorb():
-                    out.status, out.reason = "cancelled", cancel.reason
+                    out.status, out.reason = HopStatus.CANCELLED, cancel.reason
                     break
                 raise
-            kind = type(chunk)
-            if kind is TextDelta:
+            # `type(chunk) is C` (not isinstance: exact types, one call) also narrows `chunk` for the type checker
+            if type(chunk) is TextDelta:
                 t = monotonic()
                 if first_at is None:
                     first_at, first_ts = t, now()
@@ -223,22 +225,23 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                 if metering:
                     metered_out += count_text(chunk.text, plan.encoding)
                     so_far = cost_of(Usage(input_tokens=plan.est_input_tokens, output_tokens=metered_out), plan.price)
+                    # `metering` holds only with a cap: cap_remaining is not None here (no per-token assert)
                     if so_far.total > plan.cap_remaining:  # type: ignore[operator]
-                        out.status, out.cap_tripped = "cancelled", True
+                        out.status, out.cap_tripped = HopStatus.CANCELLED, True
                         out.reason = (
                             f"{plan.cap_label} tripped mid-stream: ${so_far.total:.6f} spent of "
                             f"${plan.cap_remaining:.6f} left; stream cancelled"
                         )
                         break
-            elif kind is UsageReport:
+            elif type(chunk) is UsageReport:
                 reported, reported_final = chunk.usage, chunk.final
-            elif kind is StreamEnd:
+            elif type(chunk) is StreamEnd:
                 out.finish_reason = chunk.finish_reason
     except ProviderError as err:
-        out.status = "timeout" if err.kind in ("timeout", "client_overloaded") else "error"
+        out.status = HopStatus.TIMEOUT if err.kind in ("timeout", "client_overloaded") else HopStatus.ERROR
         out.error = err
     except Exception as exc:  # noqa: BLE001 - an adapter bug must still close the hop (and so the run)
-        out.status = "error"
+        out.status = HopStatus.ERROR
         out.error = ProviderError(
             "malformed",
             f"the adapter failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]})",
@@ -250,7 +253,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         await stream.aclose()
 
     if out.status == "cancelled" and plan.superseded:
-        out.status, out.reason = "superseded", "superseded: a hedged attempt streamed first"
+        out.status, out.reason = HopStatus.SUPERSEDED, "superseded: a hedged attempt streamed first"
     text = "".join(parts)
     out.text = text
     est_out = count_text(text, plan.encoding)
@@ -260,11 +263,11 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         usage.estimated_input_tokens = plan.est_input_tokens
         usage.estimated_output_tokens = est_out
     else:
-        err = out.error
-        if err is not None and first_at is None and err.status is not None and err.status >= 400:
+        error = out.error
+        if error is not None and first_at is None and error.status is not None and error.status >= 400:
             billed = False  # the provider refused the request before generating: no charge
             unbilled_why = "refused by the provider before generating; not billed"
-        elif err is not None and not err.sent:
+        elif error is not None and not error.sent:
             billed = False  # the request never reached the provider (could not connect): nothing to charge
             unbilled_why = "the request never reached the provider; not billed"
         if billed and reported is not None and reported.input_source == "reported":
@@ -296,12 +299,12 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     out.cost = cost_of(usage, plan.price)
     latency_ms = (loop.time() - t0) * 1000.0
     out.first_at = first_at
-    err = out.error
+    error = out.error
     yield HopFinished(
         run_id=run_id,
         hop_id=hop_id,
         parent_id=plan.parent_id,
-        kind="attempt",
+        kind=HopKind.ATTEMPT,
         name=plan.alias,
         provider=plan.provider,
         model=plan.alias,
@@ -309,16 +312,17 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         attempt=plan.attempt,
         target_index=plan.target_index,
         role=plan.role,
-        status=out.status,  # type: ignore[arg-type]
+        status=out.status,
         latency_ms=latency_ms,
         ttft_ms=None if first_at is None else (first_at - t0) * 1000.0,
         input_tokens=usage.prompt_tokens,
         output_tokens=usage.completion_tokens,
         cost_usd=out.cost.total,
-        error=None if err is None else str(err),
-        error_class=None if err is None else err.kind,
-        retryable=None if err is None else err.retryable,
-        retry_after_s=None if err is None else err.retry_after_s,
+        error=None if error is None else str(error),
+        # the providers' ErrorKind values are all ErrorClass values (a StrEnum): the plain string is kept as is
+        error_class=None if error is None else error.kind,  # type: ignore[arg-type]
+        retryable=None if error is None else error.retryable,
+        retry_after_s=None if error is None else error.retry_after_s,
         reason=out.reason,
         usage=usage.to_dict(),
         cost=out.cost.to_dict(),

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from workbench.engine.attempt import AttemptOutcome, run_attempt
 from workbench.engine.cancel import CancelToken
 from workbench.engine.context import StepCall, StepResult
-from workbench.engine.events import Event, HopFinished, HopStarted
+from workbench.engine.events import Event, HopFinished, HopKind, HopStarted, HopStatus
 from workbench.engine.hedge import hedged
 from workbench.engine.step import StepRunner
 
@@ -67,7 +67,9 @@ async def generate_step(call: StepCall) -> AsyncIterator[Event]:
         if plan is None:
             if runner.queue_wait > 0:  # every target's breaker is open: wait in the route's queue, then again
                 queue_id = runner.state.next_hop_id()
-                yield HopStarted(run_id=runner.state.run_id, hop_id=queue_id, parent_id=runner.step_id, kind="queue")
+                yield HopStarted(
+                    run_id=runner.state.run_id, hop_id=queue_id, parent_id=runner.step_id, kind=HopKind.QUEUE
+                )
                 t0 = time.monotonic()
                 try:
                     waited = await _wait(runner.queue_wait, cancel)
@@ -77,9 +79,9 @@ async def generate_step(call: StepCall) -> AsyncIterator[Event]:
                     run_id=runner.state.run_id,
                     hop_id=queue_id,
                     parent_id=runner.step_id,
-                    kind="queue",
+                    kind=HopKind.QUEUE,
                     name="queue",
-                    status="ok" if waited else "cancelled",
+                    status=HopStatus.OK if waited else HopStatus.CANCELLED,
                     latency_ms=(time.monotonic() - t0) * 1000.0,
                 )
                 if waited:

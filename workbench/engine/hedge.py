@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 from workbench.engine.attempt import AttemptOutcome, AttemptPlan, run_attempt
 from workbench.engine.cancel import CancelToken
@@ -29,11 +30,11 @@ class _Racer:
         self.plan = plan
         self.out = AttemptOutcome()
         self.token = CancelToken()
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
         self.finished: HopFinished | None = None
 
 
-async def _drive(racer: _Racer, queue: asyncio.Queue) -> None:
+async def _drive(racer: _Racer, queue: asyncio.Queue[tuple[_Racer, Any]]) -> None:
     try:
         async for event in run_attempt(racer.plan, racer.token, racer.out):
             queue.put_nowait((racer, event))
@@ -44,7 +45,7 @@ async def _drive(racer: _Racer, queue: asyncio.Queue) -> None:
 async def hedged(runner: StepRunner, plan: AttemptPlan, after_s: float, cancel: CancelToken) -> AsyncIterator[Event]:
     """Run `plan`, hedged by the step's next target after `after_s` without a first token. Settles every attempt
     it starts on `runner`."""
-    queue: asyncio.Queue = asyncio.Queue()
+    queue: asyncio.Queue[tuple[_Racer, Any]] = asyncio.Queue()  # (racer, an Event or _DONE)
     loop = asyncio.get_running_loop()
     first = _Racer(plan)
     racers = [first]

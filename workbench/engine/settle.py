@@ -1,25 +1,22 @@
 """What an attempt's outcome means for a generate step: done, retry the same target (after Retry-After or
-backoff), a mid-stream failure restarted or continued, a fallback, a degraded end. `StepRunner` mixes it in."""
+backoff), a mid-stream failure restarted or continued, a fallback, a degraded end. `StepRunner` mixes it in;
+it builds on `PolicyMixin` (step_policies.py), whose `RunnerFields` declare the runner attributes used here."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from workbench.engine import budget, health
 from workbench.engine.attempt import AttemptOutcome, AttemptPlan
 from workbench.engine.events import Decision, DecisionAction, Event, HopFinished
 from workbench.engine.retry import decide
+from workbench.engine.step_policies import PolicyMixin
 from workbench.profiles.resolve import Resolved
 from workbench.tokens import count_text
 
 
-class SettleMixin:
+class SettleMixin(PolicyMixin):
     """`settle` and its helpers for `StepRunner` (its attributes are set in its __init__)."""
-
-    state: Any
-    step: Any
-    profile: Any
 
     def abandon(self, plan: AttemptPlan) -> None:
         """The attempt never settled (its run was torn down): free its place in the target's health."""
@@ -35,7 +32,8 @@ class SettleMixin:
         err = out.error
         policy = self._policy(plan.target_index)
         out_of_time = plan.budget_capped and err is not None and err.kind == "timeout"
-        overloaded = err is not None and err.kind == "client_overloaded"
+        # attempt.py's own "client_overloaded" kind is missing from the providers' ErrorKind Literal, hence the ignore
+        overloaded = err is not None and err.kind == "client_overloaded"  # type: ignore[comparison-overlap]
         counts = err is not None and err.retryable and not out_of_time and not overloaded
         if out.status == "superseded":
             health.abandon(plan.health_key, plan.probe)
@@ -110,7 +108,7 @@ class SettleMixin:
                 Decision(
                     run_id=run_id,
                     hop_id=self.step_id,
-                    action="fallback",
+                    action=DecisionAction.FALLBACK,
                     target=next_alias,
                     reason=f"{plan.alias} rejected the prompt as too long ({err.message}); trying a larger"
                     f" context window",
@@ -159,7 +157,7 @@ class SettleMixin:
                 Decision(
                     run_id=run_id,
                     hop_id=self.step_id,
-                    action="fallback",
+                    action=DecisionAction.FALLBACK,
                     target=next_alias,
                     reason=f"{plan.alias} failed ({err.kind}: {err.message}); falling back to {next_alias}{note}",
                     data={"error_class": err.kind, "not_retried": why_not} if why_not else {"error_class": err.kind},
@@ -172,7 +170,7 @@ class SettleMixin:
                 Decision(
                     run_id=run_id,
                     hop_id=self.step_id,
-                    action="stop",
+                    action=DecisionAction.STOP,
                     target=None,
                     reason=f"{plan.alias} failed with a non-retryable {err.kind} error; not falling back",
                 )
@@ -182,7 +180,7 @@ class SettleMixin:
                 Decision(
                     run_id=run_id,
                     hop_id=self.step_id,
-                    action="stop",
+                    action=DecisionAction.STOP,
                     target=None,
                     reason=f"{plan.alias} failed ({err.kind if err else 'error'}); not retried: {why_not}",
                     data={"not_retried": why_not},

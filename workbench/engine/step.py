@@ -20,9 +20,18 @@ from workbench.accounting.prices import select_price
 from workbench.accounting.usage import Usage, cost_of
 from workbench.engine import budget, health
 from workbench.engine.attempt import AttemptOutcome, AttemptPlan, price_dict
-from workbench.engine.events import Decision, DecisionAction, Event, HopFinished, HopStarted
+from workbench.engine.events import (
+    Decision,
+    DecisionAction,
+    ErrorClass,
+    Event,
+    HopFinished,
+    HopKind,
+    HopStarted,
+    HopStatus,
+)
 from workbench.engine.settle import SettleMixin
-from workbench.engine.step_policies import PolicyMixin, step_policies
+from workbench.engine.step_policies import step_policies
 from workbench.profiles.resolve import Resolved
 from workbench.profiles.steps import GenerateStep
 from workbench.profiles.templates import render
@@ -96,8 +105,10 @@ class RunState:
             self.ttft_ms = (out.first_at - self._t0) * 1000.0
 
 
-class StepRunner(PolicyMixin, SettleMixin):
-    """One generate step's policy: targets in order, retries on each, breakers, budgets and caps."""
+class StepRunner(SettleMixin):
+    """One generate step's policy: targets in order, retries on each, breakers, budgets and caps.
+
+    `SettleMixin` (settle.py) builds on `PolicyMixin` (step_policies.py): both are mixed in."""
 
     def __init__(
         self,
@@ -170,24 +181,28 @@ class StepRunner(PolicyMixin, SettleMixin):
 
     def started(self) -> HopStarted:
         return HopStarted(
-            run_id=self.state.run_id, hop_id=self.step_id, parent_id=self.parent_id, kind="step", name=self.step.name
+            run_id=self.state.run_id,
+            hop_id=self.step_id,
+            parent_id=self.parent_id,
+            kind=HopKind.STEP,
+            name=self.step.name,
         )
 
     def _skipped(
-        self, hop_id: str, alias: str, model: Any, attempt: int, why: str, cls: str, price: Any
+        self, hop_id: str, alias: str, model: Any, attempt: int, why: str, cls: ErrorClass, price: Any
     ) -> HopFinished:
         return HopFinished(
             run_id=self.state.run_id,
             hop_id=hop_id,
             parent_id=self.step_id,
-            kind="attempt",
+            kind=HopKind.ATTEMPT,
             name=alias,
             provider=model.provider,
             model=alias,
             model_id=model.model,
             attempt=attempt,
             target_index=self.index,
-            status="skipped",
+            status=HopStatus.SKIPPED,
             reason=why,
             error_class=cls,
             price=price_dict(price),
@@ -244,12 +259,12 @@ class StepRunner(PolicyMixin, SettleMixin):
                     Decision(
                         run_id=run_id,
                         hop_id=self.step_id,
-                        action="skip",
+                        action=DecisionAction.SKIP,
                         reason=f"{alias} skipped: {too_long}",
                         target=alias,
                     )
                 )
-                pending.append(self._skipped(hop_id, alias, model, attempt, too_long, "context_window", price))
+                pending.append(self._skipped(hop_id, alias, model, attempt, too_long, ErrorClass.CONTEXT_WINDOW, price))
                 self.error = f"{alias} skipped: {too_long}"
                 continue
 
@@ -285,7 +300,7 @@ class StepRunner(PolicyMixin, SettleMixin):
                             data=data,
                         )
                     )
-                    pending.append(self._skipped(hop_id, alias, model, attempt, why, "breaker", price))
+                    pending.append(self._skipped(hop_id, alias, model, attempt, why, ErrorClass.BREAKER, price))
                     self.error = f"{alias} skipped: {why}"
                     self.retry_next = False
                     self.open_waits.append(float(data.get("open_for_s", 0.0)))
@@ -304,7 +319,7 @@ class StepRunner(PolicyMixin, SettleMixin):
                     Decision(
                         run_id=run_id,
                         hop_id=self.step_id,
-                        action="price",
+                        action=DecisionAction.PRICE,
                         reason=why,
                         target=alias,
                         data={"model": alias, "date": str(self.today), "refused": refused},
@@ -316,16 +331,16 @@ class StepRunner(PolicyMixin, SettleMixin):
                             run_id=run_id,
                             hop_id=hop_id,
                             parent_id=self.step_id,
-                            kind="attempt",
+                            kind=HopKind.ATTEMPT,
                             name=alias,
                             provider=model.provider,
                             model=alias,
                             model_id=model.model,
                             attempt=1,
                             target_index=self.index,
-                            status="skipped",
+                            status=HopStatus.SKIPPED,
                             reason=why,
-                            error_class="cost_cap",
+                            error_class=ErrorClass.COST_CAP,
                         )
                     )
                     self.error = why
@@ -343,12 +358,12 @@ class StepRunner(PolicyMixin, SettleMixin):
                         Decision(
                             run_id=run_id,
                             hop_id=self.step_id,
-                            action="refuse",
+                            action=DecisionAction.REFUSE,
                             reason=f"{alias} refused: {why}",
                             target=alias,
                         )
                     )
-                    pending.append(self._skipped(hop_id, alias, model, attempt, why, "cost_cap", price))
+                    pending.append(self._skipped(hop_id, alias, model, attempt, why, ErrorClass.COST_CAP, price))
                     self.error = f"{alias} refused by {why}"
                     self.retry_next = False
                     continue
@@ -367,7 +382,7 @@ class StepRunner(PolicyMixin, SettleMixin):
                     run_id=run_id,
                     hop_id=hop_id,
                     parent_id=self.step_id,
-                    kind="attempt",
+                    kind=HopKind.ATTEMPT,
                     name=alias,
                     provider=model.provider,
                     model=alias,
@@ -376,6 +391,8 @@ class StepRunner(PolicyMixin, SettleMixin):
                     target_index=index,
                 )
             )
+            # resolve() (and a provider's declared timeouts) fill every field; the models type them Optional only
+            # because None there means inherit
             first_token, total = float(timeouts.first_token), float(timeouts.total)  # type: ignore[arg-type]
             capped = False
             if left is not None:
@@ -399,7 +416,7 @@ class StepRunner(PolicyMixin, SettleMixin):
                 encoding=encoding,
                 est_input_tokens=est_input,
                 first_token_timeout=first_token,
-                idle_timeout=timeouts.idle,  # type: ignore[arg-type]
+                idle_timeout=timeouts.idle,  # type: ignore[arg-type]  # filled, as first_token above
                 total_timeout=total,
                 cap_remaining=cap_remaining,
                 cap_label=cap_label,
@@ -422,8 +439,9 @@ class StepRunner(PolicyMixin, SettleMixin):
             run_id=self.state.run_id,
             hop_id=self.step_id,
             parent_id=self.parent_id,
-            kind="step",
+            kind=HopKind.STEP,
             name=self.step.name,
+            # self.status is a HopStatus value as a plain str, or "degraded" (a step hop ends error then)
             status="error" if self.status == "degraded" else self.status,  # type: ignore[arg-type]
             latency_ms=(time.monotonic() - self._t0) * 1000.0,
             error=self.error,

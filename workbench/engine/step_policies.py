@@ -1,16 +1,24 @@
 """A generate step's resilience policies, resolved once per step: target order (balancing), budgets and fast
-fallbacks, the outage queue and hedging thresholds. `StepRunner` (step.py) mixes `PolicyMixin` in."""
+fallbacks, the outage queue and hedging thresholds. `StepRunner` (step.py) mixes `PolicyMixin` in, through
+`SettleMixin` (settle.py); `RunnerFields` declares the runner attributes both mixins use."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from workbench.engine import balance, budget, health
 from workbench.engine.attempt import AttemptPlan
 from workbench.engine.events import Decision, DecisionAction, Event
 from workbench.profiles.resolve import Resolved, resolve
 from workbench.profiles.steps import GenerateStep
+
+if TYPE_CHECKING:
+    from workbench.engine.run import Engine
+    from workbench.engine.step import RunState
+    from workbench.profiles.models import Profile
 
 #: a run waits for open breakers at most this many times per step (each wait bounded by the breaker's open period)
 MAX_QUEUE_ROUNDS = 5
@@ -43,16 +51,47 @@ def step_policies(profile: Any, route: str, path: tuple[str | int, ...], step: G
     return hit
 
 
-class PolicyMixin:
-    """Budget, balance, queue and hedge decisions of `StepRunner` (its attributes are set in its __init__)."""
+class RunnerFields:
+    """The attributes of `StepRunner` that its policy mixins read and write, declared for the type checker only
+    (annotations, no values: `StepRunner.__init__` sets every one of them; see there for what each means)."""
 
-    step: Any
-    state: Any
-    profile: Any
+    engine: Engine
+    profile: Profile
+    state: RunState
+    step: GenerateStep
     route: str
     path: tuple[str | int, ...]
+    step_id: str
+    spent: Decimal
+    index: int
+    pos: int
+    done: bool
+    status: str
+    text: str
+    error: str | None
+    reason: str | None
+    today: dt.date
+    _t0: float
+    rejected_window: int | None
+    retry_next: bool
+    wait_s: float
+    prefix: str
+    best: str
+    jump_to: int | None
+    fast_tried: bool
+    open_waits: list[float]
+    queue_wait: float
+    queue_rounds: int
     pol: StepPolicies | None
     step_policy: Resolved | None
+    deadline: float | None
+    order: list[int]
+    pending: list[Event]
+    fast_alias: str | None
+
+
+class PolicyMixin(RunnerFields):
+    """Budget, balance, queue and hedge decisions of `StepRunner` (its attributes are set in its __init__)."""
 
     def _balance(self, strategy: str) -> None:
         assert self.step_policy is not None
@@ -78,7 +117,11 @@ class PolicyMixin:
     # -- targets --------------------------------------------------------------------------------------------
     def _alias(self, index: int) -> str:
         targets = self.step.targets
-        return targets[index].model if index < len(targets) else self.fast_alias  # type: ignore[return-value]
+        if index < len(targets):
+            return targets[index].model
+        # an index past the chain comes only from `_fast_index`, which gives one only with a fast fallback set
+        assert self.fast_alias is not None
+        return self.fast_alias
 
     def _policy(self, index: int) -> Resolved | None:
         pol = self.pol
@@ -127,10 +170,11 @@ class PolicyMixin:
         fast = self._fast_index()
         if fast is None or self.deadline is None or self._alias(fast) == alias:
             return 0.0
-        model = self.profile.models[self.fast_alias]  # type: ignore[index]
+        model = self.profile.models[self._alias(fast)]  # the fast fallback's model (`fast` is its index)
         expected = budget.expected_s(health.key(model.provider, model.model))
         if not expected:
             policy = self._policy(fast)
+            # resolve() fills every policy field; the models type them Optional only because None means inherit
             expected = float(policy.timeouts.first_token) if policy is not None else 0.0  # type: ignore[arg-type]
         return min(expected, (self.deadline - self._t0) / 2)
 
@@ -175,6 +219,7 @@ class PolicyMixin:
                 )
             )
             return False
+        # resolve() fills every policy field (Optional in the model only because None there means inherit)
         position = health.queue_join(self.route, int(policy.queue.max_waiting))  # type: ignore[arg-type]
         if position is None:
             self.error = f"every target's circuit is open and route {self.route!r}'s queue is full"
