@@ -8,17 +8,24 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-INTRO = """workbench — send prompts through a profile's routes and watch every hop.
-
-Playground: pick a route, write a prompt (Enter = new line, paste keeps every line), ctrl+s sends.
-The waterfall shows each hop on one time axis: ░ waiting for the first token, ▌ first token, █ streaming,
-▷ still growing; ~ marks tokens and cost estimated until the provider's usage arrives. Enter on a hop opens
-its detail. The conversation continues until ctrl+l.
-Compare: one prompt through 2–6 routes side by side; f cycles a column's fault, r repeats ×N.
-Sessions: browse and search saved runs; Enter opens one, d deletes, e exports.
-Eval: a dataset through several routes; pass rates with 95% intervals, latency, cost; x exports the best route.
-ctrl+p opens the command palette: every action is there.
-"""
+INTRO = "\n".join(
+    [
+        "workbench — send prompts through a profile's routes and watch every hop.",
+        "",
+        "Playground: pick a route, write a prompt (Enter = new line, paste keeps every line), ctrl+s sends. The"
+        " waterfall shows each hop on one time axis: ░ waiting for the first token, ▌ first token, █ streaming,"
+        " ▷ still growing; ~ marks tokens and cost estimated until the provider's usage arrives. Enter on a hop"
+        " opens its detail. The conversation continues until ctrl+l.",
+        "Compare: one prompt through 2–6 routes side by side; f cycles a column's fault, r repeats ×N, w re-prices"
+        " a finished column at another model's prices.",
+        "Sessions: browse and search saved runs; Enter opens one, d deletes, e exports.",
+        "Eval: a dataset through several routes; pass rates with 95% intervals, latency, cost; x exports the best.",
+        "Routes (composer): edit routes as a tree and a flow; edits are tried in the playground before ctrl+s saves"
+        " them (a diff first, comments kept).",
+        "ctrl+p opens the command palette: every action is there.",
+        "",
+    ]
+)
 
 
 def key_table(groups: list[tuple[str, list[Binding]]]) -> str:
