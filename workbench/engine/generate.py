@@ -54,6 +54,7 @@ async def generate_step(call: StepCall) -> AsyncIterator[Event]:
     )
     yield runner.started()
     cancel = call.cancel
+    answered_by: str | None = None  # the alias whose attempt answered (a gate's retry or fallback needs it)
     while True:
         if runner.wait_s > 0:
             wait, runner.wait_s = runner.wait_s, 0.0
@@ -104,6 +105,8 @@ async def generate_step(call: StepCall) -> AsyncIterator[Event]:
                 yield last
             assert isinstance(last, HopFinished)
             settled = True
+            if out.status == HopStatus.OK:
+                answered_by = plan.alias
             for event in runner.settle(plan, out, last):
                 yield event
         finally:
@@ -120,4 +123,6 @@ async def generate_step(call: StepCall) -> AsyncIterator[Event]:
         output=runner.text,
         error=runner.error,
         reason=runner.reason,
+        # what a gate needs to re-run this step: its input, and who answered
+        data={"input": runner.messages[-1]["content"], "model": answered_by},
     )

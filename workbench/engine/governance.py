@@ -75,8 +75,24 @@ def fit_history(
     return kept, dropped, tokens
 
 
-async def governed_generate(call: StepCall) -> AsyncIterator[Event]:
-    """The `generate` executor: governance and history fitting, then `generate_step`."""
+def governed_generate(call: StepCall) -> AsyncIterator[Event]:
+    """The `generate` executor: governance and history fitting, then `generate_step`.
+
+    A step with no allow rules, no redaction, no token cap and no history to fit has nothing to govern: it goes
+    straight to `generate_step`, so each streamed token passes through one generator frame fewer."""
+    step = call.step
+    if (
+        step.allow is None
+        and not step.redact
+        and step.max_tokens is None
+        and not (step.history and call.ctx.history)
+        and call.allowed_targets is None
+    ):
+        return generate_step(call)
+    return _governed_generate(call)
+
+
+async def _governed_generate(call: StepCall) -> AsyncIterator[Event]:
     step, ctx, profile, state = call.step, call.ctx, call.engine.profile, call.state
     run_id = state.run_id
     refused: list[tuple[int, str, str, str]] = []  # (index, alias, rule, words)

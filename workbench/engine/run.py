@@ -64,6 +64,7 @@ class Engine:
         self._owns_sim = sim_server is None
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._adapters: dict[str, Adapter] = {}
+        self._checked: dict[str | None, tuple[str, Route]] = {}  # routes that passed check_route
         self._startup: Startup | None = None
         self._started = False
 
@@ -120,6 +121,7 @@ class Engine:
 
     async def close(self) -> None:
         clients, self._clients, self._adapters = self._clients, {}, {}
+        self._checked = {}
         for client in clients.values():
             await client.aclose()
         startup, self._startup = self._startup, None
@@ -162,7 +164,11 @@ class Engine:
 
     def check_route(self, route_name: str | None = None) -> tuple[str, Route]:
         """Resolve a route and make sure every provider it may call is usable (keys present) and every step kind
-        can run. Raises EngineError."""
+        can run. Raises EngineError. A route that passed is remembered (the profile does not change under an
+        engine, and adapters live as long as it does): the per-run cost is one dict lookup."""
+        checked = self._checked.get(route_name)
+        if checked is not None and self._adapters:
+            return checked
         try:
             name, route = self.profile.route(route_name)
         except KeyError:
@@ -183,6 +189,7 @@ class Engine:
         for _, step in route.all_steps():
             for alias in step_targets(step):
                 self.adapter(self.profile.models[alias].provider)
+        self._checked[route_name] = (name, route)
         return name, route
 
     # -- running -------------------------------------------------------------------------------------------
