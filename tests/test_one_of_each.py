@@ -72,3 +72,11 @@ def test_engine_and_sim_serve_build_the_same_simulated_models() -> None:
     assert served["sim-dialed"].ttft_ms == 5
     assert behaviours_from_profile(loaded.profile) == served
     assert Engine(loaded)._sim_models() == served
+
+
+def test_every_step_kind_of_the_profile_format_has_an_executor() -> None:
+    """`Engine.check_route` trusts STEP_KINDS instead of importing the executors before the first event."""
+    from workbench.engine.executors import EXECUTORS
+    from workbench.profiles.steps import STEP_KINDS
+
+    assert set(EXECUTORS) == set(STEP_KINDS)

@@ -30,11 +30,10 @@ import httpx
 from workbench.engine.cancel import CancelToken
 from workbench.engine.context import RunContext, StepCall
 from workbench.engine.events import Decision, DecisionAction, Event, RunFinished, RunStarted, RunStatus, cost_record
-from workbench.engine.executors import EXECUTORS, OUTPUT_KINDS
 from workbench.engine.step import RunState
 from workbench.errors import EngineError, WorkbenchError
 from workbench.profiles.models import Profile, Route
-from workbench.profiles.steps import step_targets
+from workbench.profiles.steps import STEP_KINDS, step_targets
 from workbench.providers.base import Adapter
 from workbench.tokens import encoding_for_model
 
@@ -176,9 +175,9 @@ class Engine:
                 f"unknown route {route_name!r} in profile {self.profile.name!r}",
                 hint=f"routes: {', '.join(self.profile.routes)}",
             ) from None
-        from workbench.engine.executors import unsupported_kinds
-
-        missing = unsupported_kinds(route)
+        # Every kind the profile format has is runnable; `profiles.steps.STEP_KINDS` and the executor registry are
+        # kept equal by a test, so checking here needs no import of the executors (they load after `run_started`).
+        missing = [(path, step.kind) for path, step in route.all_steps() if step.kind not in STEP_KINDS]
         if missing:
             path, kind = missing[0]
             where = self.loaded.where(("routes", name, "steps", *path))
@@ -247,6 +246,10 @@ class Engine:
         error: str | None = None
         reason: str | None = None
         produced = False
+        # Imported here, after `run_started` is out: the executors (gate, retrieval, parallel...) are ~40 ms of
+        # imports that the first event need not wait for. Cached by Python after the first run.
+        from workbench.engine.executors import EXECUTORS, OUTPUT_KINDS
+
         # A worklist, not recursion: a route step's chosen branch is pushed in front of the steps that follow it.
         work: deque[tuple[Any, tuple[str | int, ...]]] = deque((step, (i,)) for i, step in enumerate(route_cfg.steps))
         try:
