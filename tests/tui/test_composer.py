@@ -180,3 +180,26 @@ async def test_a_route_is_renamed_from_the_composer(profile_file: Path) -> None:
         await pilot.pause()
         assert list(editor.current().profile.routes)[0] == "everyday"
         assert editor.current().profile.default_route == "everyday"
+
+
+async def test_a_model_is_added_then_used_in_a_fallback_chain(profile_file: Path) -> None:
+    editor = ProfileEditor.open(profile_file)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        screen.query_one("#tree").focus()
+        await pilot.press("m")
+        await pilot.pause()
+        app.screen.query_one("#name", Input).value = "local-llama"
+        await pilot.press("enter")
+        await pilot.pause()
+        model = editor.current().profile.models["local-llama"]
+        assert model.provider == next(iter(editor.current().profile.providers))
+        targets = screen.query_one("#targets", Input)
+        targets.value = "swift, steady, local-llama"
+        targets.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        chain = [t.model for t in editor.current().profile.routes["default"].steps[0].targets]
+        assert chain == ["swift", "steady", "local-llama"]

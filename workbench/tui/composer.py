@@ -7,7 +7,7 @@ The edited, unsaved profile is posted as `Composer.Edited` so the playground and
 without a confirmation; a file changed on disk since it was loaded offers reload, overwrite or save-as.
 
 Keys: enter/ctrl+s apply or save · ctrl+z undo · ctrl+y redo · [ and ] move the selected target · a add a target
-· x remove it · n duplicate the route · r rename it · delete remove it · esc back.
+· x remove it · n duplicate the route · r rename it · delete remove it · m add a model · esc back.
 """
 
 from __future__ import annotations
@@ -116,6 +116,7 @@ class Composer(Screen[None]):
         Binding("right_square_bracket", "move(1)", "Target down", show=False),
         Binding("n", "duplicate", "Duplicate route"),
         Binding("r", "rename", "Rename route"),
+        Binding("m", "add_model", "Add model", show=False),
         Binding("delete", "delete_route", "Delete route", show=False),
         Binding("escape", "back", "Back"),
     ]
@@ -419,6 +420,26 @@ class Composer(Screen[None]):
                 self._rebuild_tree()
 
         self.app.push_screen(AskName(f"Rename route {old!r} to:", old), done)
+
+    def action_add_model(self) -> None:
+        """A new model alias on the profile's first provider, then edited like anything else (PATH = VALUE)."""
+        profile = self.editor.current().profile
+        provider = next(iter(profile.providers))
+
+        def done(alias: str | None) -> None:
+            if not alias:
+                return
+            if alias in profile.models:
+                self._problem(f"models.{alias}: a model of that name exists already")
+                return
+            entry = {"provider": provider, "model": alias, "prices": [{"input": 0, "output": 0}]}
+            if self._edit(lambda: self.editor.set(("models", alias), entry)):
+                self.notify(
+                    f"model {alias!r} added on provider {provider!r} at $0: set its prices and limits with"
+                    f" `models.{alias}.prices = [...]`, then add it to a step's targets"
+                )
+
+        self.app.push_screen(AskName("New model alias:", ""), done)
 
     def action_delete_route(self) -> None:
         if self.selected is None:
