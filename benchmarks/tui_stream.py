@@ -87,6 +87,10 @@ async def with_tui(loaded: LoadedProfile, columns: int) -> dict[str, float]:
             while len(screen.columns) < columns:
                 screen.action_add()
                 await pilot.pause()
+            plain = generate_routes(loaded)  # model-call routes only: the figure should not move with the demo's routes
+            for i, col in enumerate(screen.columns):
+                col.route = plain[i % len(plain)]
+                col.show_header()
             screen.query_one(PromptArea).insert(PROMPT)
             routes = [c.route for c in screen.columns]
             cpu0, t0 = time.process_time(), time.perf_counter()

@@ -9,7 +9,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
 from workbench.tui.fmt import usd
 from workbench.tui.runner import RunState
@@ -48,17 +48,16 @@ class CompareColumn(Vertical, can_focus=True):
         self.results: list[dict[str, Any]] = []  # totals of finished runs (this send)
         self.marks: list[str] = []
         self._text = ""
-        self._rendered = False
         self.whatif: str | None = None  # a model alias whose prices the finished run is re-priced at
         self.models: dict[str, Any] = {}  # the profile's models (set by the screen), for what-if prices
 
     def compose(self) -> ComposeResult:
         yield Static(id="col-fault", markup=False)
         with VerticalScroll(id="col-answer"):
-            # While six columns stream, each shows its text plainly (cheap to extend); the finished answer is
-            # rendered as Markdown once. Parsing Markdown every frame in six columns held key presses ~130 ms.
+            # Columns show their answers as plain text: Markdown parsing every frame in six columns held key presses
+            # ~130 ms at p95, and even one Markdown render per finished column doubled the app's CPU per token
+            # (benchmarks/tui_stream.py). The playground renders the full Markdown of one answer.
             yield Static(id="col-text", markup=False)
-            yield Markdown(id="col-md")
         yield Static(id="col-hops")
         yield Static(id="col-totals")
         yield Static(id="col-stats")
@@ -83,13 +82,8 @@ class CompareColumn(Vertical, can_focus=True):
         await self._show_text("")
 
     async def _show_text(self, text: str) -> None:
-        self._text, self._rendered = text, False
-        plain = self.query_one("#col-text", Static)
-        plain.update(text)
-        plain.display = True
-        md = self.query_one("#col-md", Markdown)
-        md.display = False
-        await md.update("")
+        self._text = text
+        self.query_one("#col-text", Static).update(text)
 
     async def apply_frame(self) -> None:
         state = self.state
@@ -102,12 +96,6 @@ class CompareColumn(Vertical, can_focus=True):
             self._text += frame.append
         if frame.reset is not None or frame.append:
             self.query_one("#col-text", Static).update(self._text)
-        if state.finished is not None and not self._rendered:
-            self._rendered = True
-            md = self.query_one("#col-md", Markdown)
-            await md.update(self._text)
-            self.query_one("#col-text", Static).display = False
-            md.display = True
         now = state.now()
         axis = max(now, 0.05)
         lines = []
