@@ -304,7 +304,7 @@ async def test_a_call_that_never_reached_the_provider_costs_nothing(
     down = profile.providers["down"].model_copy(update={"base_url": f"http://127.0.0.1:{port}/v1"})
     patched = replace(loaded, profile=profile.model_copy(update={"providers": {**profile.providers, "down": down}}))
     events = await run_route(
-        patched, "down_then_fallback", sim=acc_sim, environ={"WB_ACCOUNTING_TEST_KEY": "sk-test-not-a-key"}
+        patched, "down_then_fallback", sim=acc_sim, environ={"WB_ACCOUNTING_TEST_KEY": "fake-key-not-a-key"}
     )
     unreachable, served = attempts(events)
     assert (unreachable.status, unreachable.error_class, unreachable.retryable) == ("error", "connection", True)

@@ -58,8 +58,8 @@ def _yaml(text: str) -> Any:
 
 
 def test_litellm_export_validates_against_litellm_config_types(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-FAKEKEY-should-never-appear")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-FAKEKEY-should-never-appear")
+    monkeypatch.setenv("OPENAI_API_KEY", "FAKE-OPENAI-KEY-should-never-appear")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "FAKE-ANTHROPIC-KEY-should-never-appear")
     from litellm.proxy._types import ConfigYAML
     from litellm.types.router import RetryPolicy, UpdateRouterConfig
 
@@ -154,7 +154,7 @@ class _PkConfig(BaseModel):
 
 
 def test_portkey_export_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-FAKEKEY-should-never-appear")
+    monkeypatch.setenv("OPENAI_API_KEY", "FAKE-OPENAI-KEY-should-never-appear")
     loaded = loads_profile(REAL)
     chat = export_route(loaded, "chat", "portkey")
     assert "FAKEKEY" not in chat.text

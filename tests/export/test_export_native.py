@@ -86,7 +86,7 @@ async def test_native_export_loads_back_and_decides_the_same(tmp_path: Path, tex
 
 
 def test_native_export_names_env_vars_never_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SIM_TEST_KEY", "sk-live-DO-NOT-LEAK-123456")
+    monkeypatch.setenv("SIM_TEST_KEY", "FAKE-LIVE-KEY-DO-NOT-LEAK-123456")
     source = loads_profile(TWO_STEP, tmp_path / "src.yaml")
     for fmt in ("native", "litellm", "portkey"):
         text = export_route(source, "main", fmt).text

@@ -117,7 +117,7 @@ def test_run_otlp_live_and_sessions_export_after(tmp_path: Path, receiver: _Rece
     prof = tmp_path / "p.yaml"
     prof.write_text(PROFILE)
     db = tmp_path / "wb.db"
-    env = {**os.environ, "OTEL_TEST_KEY": "sk-FAKE-OTEL-KEY-000"}
+    env = {**os.environ, "OTEL_TEST_KEY": "FAKE-OTEL-KEY-000"}
     proc = subprocess.run(
         [
             sys.executable,

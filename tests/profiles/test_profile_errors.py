@@ -113,7 +113,7 @@ def test_sim_dials_only_on_sim_providers(tmp_path: Path) -> None:
 
 
 def test_literal_key_in_an_authorization_header_is_rejected(tmp_path: Path) -> None:
-    secret = "sk-test-0123456789abcdefghij"
+    secret = "FAKE-KEY-0123456789abcdefghij"
     f, problems = problems_of(
         tmp_path, edit("    api_key_env: EXAMPLE_KEY\n", f"    headers:\n      Authorization: Bearer {secret}\n")
     )
@@ -124,11 +124,11 @@ def test_literal_key_in_an_authorization_header_is_rejected(tmp_path: Path) -> N
 
 
 def test_a_key_pasted_into_api_key_env_is_not_echoed(tmp_path: Path) -> None:
-    secret = "sk-proj-0123456789abcdefghij"
+    secret = "FAKE-PASTED-KEY-0123456789"
     f, problems = problems_of(tmp_path, edit("api_key_env: EXAMPLE_KEY", f"api_key_env: {secret}"))
     assert len(problems) == 1
     assert problems[0].startswith(f"{f}:9:18: providers.api.api_key_env: expected an environment")
-    assert "sk-proj" not in problems[0]
+    assert "FAKE-PASTED" not in problems[0]
 
 
 def test_yaml_syntax_error_gives_the_line(tmp_path: Path) -> None:

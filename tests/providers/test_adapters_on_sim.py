@@ -22,7 +22,7 @@ from workbench.providers.openai_compat import OpenAICompatAdapter
 from workbench.providers.registry import make_adapter, make_client, sim_base_url
 from workbench.tokens import count_messages, count_text
 
-FAKE_KEY = "sk-fake-LEAKCHECK-7f3a9c2e5b1d"
+FAKE_KEY = "FAKE-KEY-LEAKCHECK-not-real"
 ENCODING = "o200k_base"  # the simulator's default tokenizer
 SYSTEM = "You are a careful assistant who answers in plain words."
 PROMPT = " ".join(f"Sentence {i} explains why pooled connections and timeouts matter." for i in range(30))

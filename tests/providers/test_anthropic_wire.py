@@ -48,12 +48,12 @@ async def collect(a: AnthropicAdapter, request: ChatRequest) -> list[Chunk]:
 async def test_url_and_headers(canned: Canned, client: httpx.AsyncClient, base: str) -> None:
     canned.sse(start(None), STOP)
     await collect(
-        adapter(canned, client, base, api_key="sk-ant-xyz", headers={"anthropic-beta": "b1"}),
+        adapter(canned, client, base, api_key="fake-ant-key", headers={"anthropic-beta": "b1"}),
         req(extra_headers={"X-Trace": "t"}),
     )
     seen = canned.requests[0]
     assert seen.path == "/v1/messages"
-    assert seen.headers["x-api-key"] == "sk-ant-xyz"
+    assert seen.headers["x-api-key"] == "fake-ant-key"
     assert seen.headers["anthropic-version"] == "2023-06-01"
     assert seen.headers["content-type"] == "application/json"
     assert (seen.headers["anthropic-beta"], seen.headers["x-trace"]) == ("b1", "t")

@@ -294,7 +294,7 @@ def test_mid_stream_wording() -> None:
 
 
 def test_secrets_are_masked_in_message_and_body() -> None:
-    key = "sk-test-SECRET-0123456789"
+    key = "FAKE-SECRET-0123456789"
     body = openai_body(f"Incorrect API key provided: {key}. Header was Bearer {key}", "invalid_request_error")
     err = classify_http_error(401, {}, body, secrets=auth_secrets(key, {"authorization": f"Bearer {key}"}))
     assert key not in str(err) and key not in (err.body or "") and key not in repr(err.args)

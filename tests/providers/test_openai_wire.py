@@ -47,7 +47,7 @@ def req(**kwargs: Any) -> ChatRequest:
 
 async def test_request_shape(canned: Canned, client: httpx.AsyncClient) -> None:
     canned.sse(delta("ok", "stop"), "data: [DONE]\n\n")
-    a = adapter(canned, client, api_key="sk-abc", headers={"X-Title": "wb", "HTTP-Referer": "https://x"})
+    a = adapter(canned, client, api_key="fake-abc", headers={"X-Title": "wb", "HTTP-Referer": "https://x"})
     await collect(
         a,
         req(
@@ -56,7 +56,7 @@ async def test_request_shape(canned: Canned, client: httpx.AsyncClient) -> None:
     )
     seen = canned.requests[0]
     assert seen.path == "/v1/chat/completions"
-    assert seen.headers["authorization"] == "Bearer sk-abc"
+    assert seen.headers["authorization"] == "Bearer fake-abc"
     assert (seen.headers["x-title"], seen.headers["http-referer"], seen.headers["x-extra"]) == ("wb", "https://x", "1")
     assert seen.body == {
         "model": "m-1",
@@ -298,8 +298,8 @@ async def test_connection_refused_is_a_connection_error(client: httpx.AsyncClien
     with socket.socket() as sock:  # a port that was free a moment ago and now has no listener
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    a = OpenAICompatAdapter(client, base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-refused-123456")
+    a = OpenAICompatAdapter(client, base_url=f"http://127.0.0.1:{port}/v1", api_key="fake-refused-123456")
     with pytest.raises(ProviderError) as info:
         await collect(a, req())
     assert (info.value.kind, info.value.retryable) == ("connection", True)
-    assert "could not connect" in info.value.message and "sk-refused" not in str(info.value)
+    assert "could not connect" in info.value.message and "fake-refused" not in str(info.value)

@@ -33,9 +33,9 @@ async def test_client_timeouts_from_the_profile() -> None:
 
 async def test_openai_kind_defaults_and_key_from_env() -> None:
     async with httpx.AsyncClient() as client:
-        a = make_adapter("oa", provider(kind="openai", api_key_env="OA_KEY"), client, environ={"OA_KEY": "sk-1"})
+        a = make_adapter("oa", provider(kind="openai", api_key_env="OA_KEY"), client, environ={"OA_KEY": "fake-1"})
     assert isinstance(a, OpenAICompatAdapter)
-    assert (a.base_url, a.api_key, a.provider_name) == ("https://api.openai.com/v1", "sk-1", "oa")
+    assert (a.base_url, a.api_key, a.provider_name) == ("https://api.openai.com/v1", "fake-1", "oa")
     assert a.stream_usage == "auto"
 
 

@@ -59,7 +59,7 @@ routes:
 
 @pytest.fixture
 def key(monkeypatch: pytest.MonkeyPatch) -> str:
-    value = "sk-test-" + secrets.token_hex(16)
+    value = "fake-key-" + secrets.token_hex(16)
     monkeypatch.setenv(KEY_ENV, value)
     return value
 
