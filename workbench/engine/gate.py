@@ -25,7 +25,7 @@ from typing import Any
 from workbench.engine.context import StepCall, StepResult
 from workbench.engine.events import Decision, DecisionAction, ErrorClass, Event, GateVerdict, HopKind, HopStatus
 from workbench.engine.subcall import Hop, model_step, run_model
-from workbench.sim.roles import JUDGE_MARK
+from workbench.roles import JUDGE_MARK
 from workbench.tokens import count_text
 
 JUDGE_SYSTEM = (

@@ -19,7 +19,7 @@ from typing import Any
 from workbench.engine.context import StepCall, StepResult
 from workbench.engine.events import Decision, DecisionAction, Event, HopKind
 from workbench.engine.subcall import Hop, model_step, run_model
-from workbench.sim.roles import CLASSIFIER_MARK
+from workbench.roles import CLASSIFIER_MARK
 from workbench.tokens import count_text
 
 CLASSIFIER_SYSTEM = (

@@ -15,8 +15,8 @@ import json
 import re
 from typing import Any
 
-CLASSIFIER_MARK = "You are a request classifier."
-JUDGE_MARK = "You are a judge."
+from workbench.roles import CLASSIFIER_MARK, JUDGE_MARK
+
 _WORD = re.compile(r"[a-z]{3,}")
 _STOP = frozenset(
     "the and for are but not you your with this that have has was were what when where which who why can does did"
