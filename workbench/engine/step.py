@@ -188,25 +188,52 @@ class StepRunner(SettleMixin):
             name=self.step.name,
         )
 
-    def _skipped(
-        self, hop_id: str, alias: str, model: Any, attempt: int, why: str, cls: ErrorClass, price: Any
-    ) -> HopFinished:
-        return HopFinished(
-            run_id=self.state.run_id,
-            hop_id=hop_id,
-            parent_id=self.step_id,
-            kind=HopKind.ATTEMPT,
-            name=alias,
-            provider=model.provider,
-            model=alias,
-            model_id=model.model,
-            attempt=attempt,
-            target_index=self.index,
-            status=HopStatus.SKIPPED,
-            reason=why,
-            error_class=cls,
-            price=price_dict(price),
+    def _not_called(
+        self,
+        pending: list[Event],
+        hop_id: str,
+        alias: str,
+        model: Any,
+        attempt: int,
+        why: str,
+        cls: ErrorClass,
+        price: Any,
+        *,
+        action: DecisionAction = DecisionAction.SKIP,
+        data: dict[str, Any] | None = None,
+    ) -> str:
+        """A target passed over before any call: its decision (with the reason) and its skipped hop, appended to
+        `pending`. Returns the reason as the step's error so far."""
+        verb = "refused" if action == DecisionAction.REFUSE else "skipped"
+        pending.append(
+            Decision(
+                run_id=self.state.run_id,
+                hop_id=self.step_id,
+                action=action,
+                reason=f"{alias} {verb}: {why}",
+                target=alias,
+                data=data,
+            )
         )
+        pending.append(
+            HopFinished(
+                run_id=self.state.run_id,
+                hop_id=hop_id,
+                parent_id=self.step_id,
+                kind=HopKind.ATTEMPT,
+                name=alias,
+                provider=model.provider,
+                model=alias,
+                model_id=model.model,
+                attempt=attempt,
+                target_index=self.index,
+                status=HopStatus.SKIPPED,
+                reason=why,
+                error_class=cls,
+                price=price_dict(price),
+            )
+        )
+        return f"{alias} {verb}: {why}" if verb == "skipped" else f"{alias} refused by {why}"
 
     def next_attempt(self) -> tuple[list[Event], AttemptPlan | None]:
         """Events to emit first (refusals, skips), and the next call to make (None: nothing left to try)."""
@@ -255,17 +282,9 @@ class StepRunner(SettleMixin):
                     f" rejected the prompt ({self.rejected_window})"
                 )
             if too_long is not None:
-                pending.append(
-                    Decision(
-                        run_id=run_id,
-                        hop_id=self.step_id,
-                        action=DecisionAction.SKIP,
-                        reason=f"{alias} skipped: {too_long}",
-                        target=alias,
-                    )
+                self.error = self._not_called(
+                    pending, hop_id, alias, model, attempt, too_long, ErrorClass.CONTEXT_WINDOW, price
                 )
-                pending.append(self._skipped(hop_id, alias, model, attempt, too_long, ErrorClass.CONTEXT_WINDOW, price))
-                self.error = f"{alias} skipped: {too_long}"
                 continue
 
             # Latency budget: is there time for this call at all?
@@ -290,18 +309,9 @@ class StepRunner(SettleMixin):
                     why = f"circuit open after {data['failures']} recent failures; retried in {data['open_for_s']:g}s"
                     if data.get("probe_in_flight"):
                         why = "circuit half-open and its one probe call is in flight"
-                    pending.append(
-                        Decision(
-                            run_id=run_id,
-                            hop_id=self.step_id,
-                            action=DecisionAction.SKIP,
-                            reason=f"{alias} skipped: {why}",
-                            target=alias,
-                            data=data,
-                        )
+                    self.error = self._not_called(
+                        pending, hop_id, alias, model, attempt, why, ErrorClass.BREAKER, price, data=data
                     )
-                    pending.append(self._skipped(hop_id, alias, model, attempt, why, ErrorClass.BREAKER, price))
-                    self.error = f"{alias} skipped: {why}"
                     self.retry_next = False
                     self.open_waits.append(float(data.get("open_for_s", 0.0)))
                     continue
@@ -354,17 +364,17 @@ class StepRunner(SettleMixin):
                     )
                     if probe:
                         health.abandon(hkey, True)
-                    pending.append(
-                        Decision(
-                            run_id=run_id,
-                            hop_id=self.step_id,
-                            action=DecisionAction.REFUSE,
-                            reason=f"{alias} refused: {why}",
-                            target=alias,
-                        )
+                    self.error = self._not_called(
+                        pending,
+                        hop_id,
+                        alias,
+                        model,
+                        attempt,
+                        why,
+                        ErrorClass.COST_CAP,
+                        price,
+                        action=DecisionAction.REFUSE,
                     )
-                    pending.append(self._skipped(hop_id, alias, model, attempt, why, ErrorClass.COST_CAP, price))
-                    self.error = f"{alias} refused by {why}"
                     self.retry_next = False
                     continue
 
