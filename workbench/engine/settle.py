@@ -8,7 +8,7 @@ import time
 
 from workbench.engine import budget, health
 from workbench.engine.attempt import AttemptOutcome, AttemptPlan
-from workbench.engine.events import Decision, DecisionAction, Event, HopFinished
+from workbench.engine.events import DecisionAction, Event, HopFinished
 from workbench.engine.retry import decide
 from workbench.engine.step_policies import PolicyMixin
 from workbench.profiles.resolve import Resolved
@@ -72,9 +72,7 @@ class SettleMixin(PolicyMixin):
             if fast is not None and left > 0:
                 self.jump_to, self.fast_tried = fast, True
                 return [
-                    Decision(
-                        run_id=run_id,
-                        hop_id=self.step_id,
+                    self._decide(
                         action=DecisionAction.BUDGET,
                         target=self.fast_alias,
                         reason=f"{plan.alias} was cut to keep {left * 1000:.0f} ms of the latency budget for the fast"
@@ -91,9 +89,7 @@ class SettleMixin(PolicyMixin):
         if overloaded:
             assert err is not None
             events.append(
-                Decision(
-                    run_id=run_id,
-                    hop_id=self.step_id,
+                self._decide(
                     action=DecisionAction.OVERLOAD,
                     target=plan.alias,
                     reason=f"{plan.alias}'s timeout is ours, not the provider's: {err.message}; not counted against"
@@ -105,9 +101,7 @@ class SettleMixin(PolicyMixin):
             # not retryable as such, but a model with a larger window may take the prompt
             self.rejected_window = self.profile.models[plan.alias].context_window
             return [
-                Decision(
-                    run_id=run_id,
-                    hop_id=self.step_id,
+                self._decide(
                     action=DecisionAction.FALLBACK,
                     target=next_alias,
                     reason=f"{plan.alias} rejected the prompt as too long ({err.message}); trying a larger"
@@ -133,9 +127,7 @@ class SettleMixin(PolicyMixin):
             where = "the provider's Retry-After" if verdict.source == "retry_after" else "backoff with full jitter"
             assert err is not None
             events.append(
-                Decision(
-                    run_id=run_id,
-                    hop_id=self.step_id,
+                self._decide(
                     action=DecisionAction.RETRY,
                     target=plan.alias,
                     reason=f"{plan.alias} failed ({err.kind}); retrying in {verdict.wait_s:.3g}s ({where}), attempt"
@@ -154,9 +146,7 @@ class SettleMixin(PolicyMixin):
                 self.jump_to, self.fast_tried = fast, True
             note = f"; not retried: {why_not}" if why_not else ""
             events.append(
-                Decision(
-                    run_id=run_id,
-                    hop_id=self.step_id,
+                self._decide(
                     action=DecisionAction.FALLBACK,
                     target=next_alias,
                     reason=f"{plan.alias} failed ({err.kind}: {err.message}); falling back to {next_alias}{note}",
@@ -167,9 +157,7 @@ class SettleMixin(PolicyMixin):
         self.done = True
         if err is not None and not err.retryable and next_alias is not None:
             return events + [
-                Decision(
-                    run_id=run_id,
-                    hop_id=self.step_id,
+                self._decide(
                     action=DecisionAction.STOP,
                     target=None,
                     reason=f"{plan.alias} failed with a non-retryable {err.kind} error; not falling back",
@@ -177,9 +165,7 @@ class SettleMixin(PolicyMixin):
             ]
         if why_not:
             return events + [
-                Decision(
-                    run_id=run_id,
-                    hop_id=self.step_id,
+                self._decide(
                     action=DecisionAction.STOP,
                     target=None,
                     reason=f"{plan.alias} failed ({err.kind if err else 'error'}); not retried: {why_not}",
@@ -198,9 +184,7 @@ class SettleMixin(PolicyMixin):
         if mode == "continue":
             self.prefix += out.text
             return [
-                Decision(
-                    run_id=self.state.run_id,
-                    hop_id=self.step_id,
+                self._decide(
                     action=DecisionAction.STREAM,
                     target=plan.alias,
                     reason=f"{plan.alias}'s stream broke after {chars} chars; the next call continues from them",
@@ -215,9 +199,7 @@ class SettleMixin(PolicyMixin):
         discarded = len(self.prefix) + chars
         self.prefix = ""
         return [
-            Decision(
-                run_id=self.state.run_id,
-                hop_id=self.step_id,
+            self._decide(
                 action=DecisionAction.STREAM,
                 target=plan.alias,
                 reason=f"{plan.alias}'s stream broke after {chars} chars; discarded, the next call starts clean",

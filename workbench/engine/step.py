@@ -21,7 +21,6 @@ from workbench.accounting.usage import Usage, cost_of
 from workbench.engine import budget, health
 from workbench.engine.attempt import AttemptOutcome, AttemptPlan, price_dict
 from workbench.engine.events import (
-    Decision,
     DecisionAction,
     ErrorClass,
     Event,
@@ -206,9 +205,7 @@ class StepRunner(SettleMixin):
         `pending`. Returns the reason as the step's error so far."""
         verb = "refused" if action == DecisionAction.REFUSE else "skipped"
         pending.append(
-            Decision(
-                run_id=self.state.run_id,
-                hop_id=self.step_id,
+            self._decide(
                 action=action,
                 reason=f"{alias} {verb}: {why}",
                 target=alias,
@@ -326,9 +323,7 @@ class StepRunner(SettleMixin):
                 refused = cap_remaining is not None
                 why += f"; refused, since {cap_label} cannot bound it" if refused else " (declare `free: true`?)"
                 pending.append(
-                    Decision(
-                        run_id=run_id,
-                        hop_id=self.step_id,
+                    self._decide(
                         action=DecisionAction.PRICE,
                         reason=why,
                         target=alias,

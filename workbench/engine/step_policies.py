@@ -93,6 +93,19 @@ class RunnerFields:
 class PolicyMixin(RunnerFields):
     """Budget, balance, queue and hedge decisions of `StepRunner` (its attributes are set in its __init__)."""
 
+    def _decide(
+        self,
+        *,
+        action: DecisionAction,
+        reason: str,
+        target: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Decision:
+        """A decision of this step, under its step hop."""
+        return Decision(
+            run_id=self.state.run_id, hop_id=self.step_id, action=action, reason=reason, target=target, data=data
+        )
+
     def _balance(self, strategy: str) -> None:
         assert self.step_policy is not None
         seed = self.step_policy.balance.seed
@@ -104,9 +117,7 @@ class PolicyMixin(RunnerFields):
         self.order = [pool[k] for k in ranked]
         names = [self.step.targets[j].model for j in self.order]
         self.pending.append(
-            Decision(
-                run_id=self.state.run_id,
-                hop_id=self.step_id,
+            self._decide(
                 action=DecisionAction.BALANCE,
                 target=names[0],
                 reason=f"{strategy} balancing: trying {', '.join(names)} in that order",
@@ -155,9 +166,7 @@ class PolicyMixin(RunnerFields):
         self.text = self.best
         self.error = why
         return [
-            Decision(
-                run_id=self.state.run_id,
-                hop_id=self.step_id,
+            self._decide(
                 action=DecisionAction.DEGRADE,
                 reason=f"{why}; ending with the best answer so far ({len(self.best)} chars)",
                 data={"budget_ms": self._budget_ms(), "best_chars": len(self.best)},
@@ -188,9 +197,7 @@ class PolicyMixin(RunnerFields):
         if fast is not None and self._alias(fast) != alias:
             self.jump_to, self.fast_tried = fast, True
             return [
-                Decision(
-                    run_id=self.state.run_id,
-                    hop_id=self.step_id,
+                self._decide(
                     action=DecisionAction.BUDGET,
                     target=self.fast_alias,
                     reason=f"{what}; going to the fast fallback {self.fast_alias}",
@@ -206,13 +213,10 @@ class PolicyMixin(RunnerFields):
         if policy is None or not policy.queue.enabled or self.queue_rounds >= MAX_QUEUE_ROUNDS:
             return False
         wait = max(min(self.open_waits), 0.05)
-        run_id = self.state.run_id
         if self.deadline is not None and wait > self.deadline - time.monotonic():
             self.error = f"every target's circuit is open and the next opens in {wait:g}s, after the latency budget"
             pending.append(
-                Decision(
-                    run_id=run_id,
-                    hop_id=self.step_id,
+                self._decide(
                     action=DecisionAction.QUEUE,
                     reason=self.error,
                     data={"wait_s": wait, "rejected": "budget"},
@@ -225,9 +229,7 @@ class PolicyMixin(RunnerFields):
             self.error = f"every target's circuit is open and route {self.route!r}'s queue is full"
             self.error += f" ({policy.queue.max_waiting} waiting)"
             pending.append(
-                Decision(
-                    run_id=run_id,
-                    hop_id=self.step_id,
+                self._decide(
                     action=DecisionAction.QUEUE,
                     reason=self.error,
                     data={"rejected": "full", "max_waiting": policy.queue.max_waiting},
@@ -237,9 +239,7 @@ class PolicyMixin(RunnerFields):
         self.queue_rounds += 1
         self.queue_wait = wait
         pending.append(
-            Decision(
-                run_id=run_id,
-                hop_id=self.step_id,
+            self._decide(
                 action=DecisionAction.QUEUE,
                 reason=f"every target's circuit is open; waiting {wait:.3g}s in route {self.route!r}'s queue"
                 f" (position {position}) for the first to take a probe call",
