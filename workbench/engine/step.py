@@ -187,6 +187,27 @@ class StepRunner(SettleMixin):
             name=self.step.name,
         )
 
+    def _skipped_hop(
+        self, hop_id: str, alias: str, model: Any, attempt: int, why: str, cls: ErrorClass, price: Any
+    ) -> HopFinished:
+        """The hop of a target that was not called."""
+        return HopFinished(
+            run_id=self.state.run_id,
+            hop_id=hop_id,
+            parent_id=self.step_id,
+            kind=HopKind.ATTEMPT,
+            name=alias,
+            provider=model.provider,
+            model=alias,
+            model_id=model.model,
+            attempt=attempt,
+            target_index=self.index,
+            status=HopStatus.SKIPPED,
+            reason=why,
+            error_class=cls,
+            price=price_dict(price),
+        )
+
     def _not_called(
         self,
         pending: list[Event],
@@ -212,24 +233,7 @@ class StepRunner(SettleMixin):
                 data=data,
             )
         )
-        pending.append(
-            HopFinished(
-                run_id=self.state.run_id,
-                hop_id=hop_id,
-                parent_id=self.step_id,
-                kind=HopKind.ATTEMPT,
-                name=alias,
-                provider=model.provider,
-                model=alias,
-                model_id=model.model,
-                attempt=attempt,
-                target_index=self.index,
-                status=HopStatus.SKIPPED,
-                reason=why,
-                error_class=cls,
-                price=price_dict(price),
-            )
-        )
+        pending.append(self._skipped_hop(hop_id, alias, model, attempt, why, cls, price))
         return f"{alias} {verb}: {why}" if verb == "skipped" else f"{alias} refused by {why}"
 
     def next_attempt(self) -> tuple[list[Event], AttemptPlan | None]:
@@ -331,23 +335,7 @@ class StepRunner(SettleMixin):
                     )
                 )
                 if refused:
-                    pending.append(
-                        HopFinished(
-                            run_id=run_id,
-                            hop_id=hop_id,
-                            parent_id=self.step_id,
-                            kind=HopKind.ATTEMPT,
-                            name=alias,
-                            provider=model.provider,
-                            model=alias,
-                            model_id=model.model,
-                            attempt=1,
-                            target_index=self.index,
-                            status=HopStatus.SKIPPED,
-                            reason=why,
-                            error_class=ErrorClass.COST_CAP,
-                        )
-                    )
+                    pending.append(self._skipped_hop(hop_id, alias, model, 1, why, ErrorClass.COST_CAP, None))
                     self.error = why
                     continue
             if cap_remaining is not None and price is not None and not price.is_free:
