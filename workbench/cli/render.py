@@ -123,6 +123,9 @@ class HumanRenderer:
         table.add_column(
             "cost", justify="right", no_wrap=True, footer=money(final.cost_usd) + (" (est.)" if final.estimated else "")
         )
+        # the engine's own time per attempt (not the provider's, not ours printing): the orchestration overhead
+        engine_ms = [h.engine_ms for h in self.hops if h.kind == "attempt" and h.engine_ms is not None]
+        table.add_column("engine", justify="right", footer=f"{sum(engine_ms):.2f}" if engine_ms else "")
 
         def started(hop: Any) -> tuple[int, int]:
             number = _hop_number(hop.hop_id)
@@ -146,6 +149,7 @@ class HumanRenderer:
                 str(hop.input_tokens) if hop.kind == "attempt" else "",
                 str(hop.output_tokens) if hop.kind == "attempt" else "",
                 (money(hop.cost_usd) + (" (est.)" if estimated else "")) if hop.kind == "attempt" else "",
+                "" if hop.engine_ms is None else f"{hop.engine_ms:.2f}",
             )
         if final.error:
             table.caption = final.error

@@ -57,6 +57,8 @@ class AttemptPlan:
     health_key: str = ""
     probe: bool = False
     budget_capped: bool = False
+    #: the run's totals; its `held` (the caller's time with our events) is kept out of `engine_ms`
+    run_state: Any = None
     #: set by a hedge race before cancelling the loser: its hop ends `superseded`, not `cancelled`
     superseded: bool = False
 
@@ -181,6 +183,9 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     reported_final = False
     metering = plan.cap_remaining is not None and plan.price is not None and not plan.price.is_free
     metered_out = 0
+    waited = 0.0  # seconds spent awaiting the adapter: the network, the provider, and parsing its bytes
+    state = plan.run_state
+    held_before = state.held if state is not None else 0.0
     run_id, hop_id = plan.run_id, plan.hop_id
     # every adapter's `stream` is an async generator (the base class promises only an iterator): closed below
     stream = cast("AsyncGenerator[Chunk, None]", plan.adapter.stream(plan.request).__aiter__())
@@ -195,9 +200,12 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
             try:
                 cancel._waiting_task = task
                 watchdog.waiting = True
+                waited_from = monotonic()
                 try:
                     chunk = await anext()
                 finally:
+                    t = monotonic()
+                    waited += t - waited_from
                     watchdog.waiting = False
                     cancel._waiting_task = None
             except StopAsyncIteration:
@@ -212,7 +220,6 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                 raise
             # `type(chunk) is C` (not isinstance: exact types, one call) also narrows `chunk` for the type checker
             if type(chunk) is TextDelta:
-                t = monotonic()
                 if first_at is None:
                     first_at, first_ts = t, now()
                     yield FirstToken(run_id=run_id, hop_id=hop_id, ttft_ms=(t - t0) * 1000.0)
@@ -297,7 +304,13 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
             out.reason = unbilled_why
     out.usage = usage
     out.cost = cost_of(usage, plan.price)
-    latency_ms = (loop.time() - t0) * 1000.0
+    wall = loop.time() - t0
+    latency_ms = wall * 1000.0
+    # The engine's own time in this attempt: its wall time less the wait for the provider's bytes and less the
+    # caller's time with the events this attempt yielded. Exact for one attempt at a time; while attempts overlap
+    # (hedges, parallel steps) the caller's time is shared, so it is a lower bound, clamped at zero.
+    held = (state.held - held_before) if state is not None else 0.0
+    engine_ms = max(0.0, wall - waited - held) * 1000.0
     out.first_at = first_at
     error = out.error
     yield HopFinished(
@@ -330,4 +343,5 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         started_ts=started_ts,
         first_token_ts=first_ts,
         output=text,
+        engine_ms=engine_ms,
     )

@@ -252,6 +252,9 @@ class HopFinished(Event):
     score: float | None = None
     detail: str | None = None
     data: dict[str, Any] | None = None  # kind-specific: retrieved documents, a route's label, merge result...
+    #: attempts: the engine's own milliseconds in this hop (its wall time less the wait for the provider and
+    #: less the caller's time with its events): the orchestration overhead, apart from the provider's time
+    engine_ms: float | None = None
 
 
 @dataclass(slots=True, kw_only=True)

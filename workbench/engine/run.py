@@ -214,6 +214,7 @@ class Engine:
         run_id = run_id or new_run_id()
         cancel = cancel or CancelToken()
         loop = asyncio.get_running_loop()
+        monotonic = time.monotonic
         t0 = loop.time()
         loaded = self.loaded
         yield RunStarted(
@@ -281,7 +282,9 @@ class Engine:
                 extra_headers=extra_headers,
             )
             async for event in EXECUTORS[step.kind](call):
+                held_from = monotonic()
                 yield event
+                state.held += monotonic() - held_from  # the caller's time, not the engine's (see engine_ms)
             result = call.result
             if result is None:  # an executor that forgot its result is a defect: fail loudly, not silently
                 status, error = RunStatus.ERROR, f"step {step.name!r} ({step.kind}) produced no result"

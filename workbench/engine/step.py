@@ -62,6 +62,7 @@ class RunState:
         "_t0",
         "deadline",
         "deadline_known",
+        "held",
     )
 
     def __init__(self, run_id: str, cap: Decimal | None, t0: float | None = None) -> None:
@@ -72,6 +73,9 @@ class RunState:
         self.output_tokens = 0
         self.ttft_ms: float | None = None
         self.estimated = False
+        #: seconds the caller held the run's events outside the engine (its own code between two events):
+        #: subtracted from an attempt's wall time, with the time awaiting the provider, to give the engine's own
+        self.held = 0.0
         self._hops = 0
         self._t0 = time.monotonic() if t0 is None else t0  # the run's start on the monotonic (loop) clock
         # the run's latency budget as a monotonic deadline; set by the first step from the route's budget
@@ -416,6 +420,7 @@ class StepRunner(SettleMixin):
                 health_key=hkey,
                 probe=probe,
                 budget_capped=capped,
+                run_state=self.state,
             )
             self.attempted = True
             return pending, plan

@@ -32,6 +32,13 @@ def describe(row: HopRow) -> str:
     """The hop's events as readable JSON, tokens excluded (they are the answer)."""
     parts = []
     for event in row.events:
+        if event.type == "hop_finished" and getattr(event, "engine_ms", None) is not None:
+            ttft = "" if event.ttft_ms is None else f" · first token {event.ttft_ms:,.0f} ms"
+            parts.append(
+                f"{event.latency_ms:,.0f} ms{ttft} · engine's own {event.engine_ms:.2f} ms"
+                " (the rest: the provider, the network and this screen)"
+            )
+    for event in row.events:
         data = event.to_dict()
         data.pop("output", None) if data.get("type") == "hop_finished" and len(str(data.get("output"))) > 400 else None
         parts.append(json.dumps(redact(data), indent=2, default=str, ensure_ascii=False))
