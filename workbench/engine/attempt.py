@@ -59,6 +59,8 @@ class AttemptPlan:
     budget_capped: bool = False
     #: set by a hedge race before cancelling the loser: its hop ends `superseded`, not `cancelled`
     superseded: bool = False
+    #: on_stream_failure=continue: the text already kept, which this continuation must not repeat (see `_Echo`)
+    echo: str = ""
 
 
 @dataclass(slots=True)
@@ -72,6 +74,7 @@ class AttemptOutcome:
     finish_reason: str | None = None
     cap_tripped: bool = False
     first_at: float | None = None  # monotonic time of the first token (loop clock)
+    repeated_chars: int = 0  # a continuation that began by repeating the kept text: how much was dropped
 
 
 _price_json: dict[int, tuple[Price, dict[str, Any]]] = {}
@@ -165,6 +168,36 @@ class _Watchdog:
         self.handle.cancel()
 
 
+class _Echo:
+    """A continuation (on_stream_failure=continue) that starts by repeating the text already kept — models asked
+    to continue often restart instead — must not put that text in the answer twice. Its first characters are held
+    back while they still match the kept text: a whole repeat is dropped (and counted), anything else is released
+    as it came. Only a continuation pays for this; any other attempt never builds one."""
+
+    __slots__ = ("kept", "held", "dropped", "done")
+
+    def __init__(self, kept: str) -> None:
+        self.kept, self.held, self.dropped, self.done = kept, "", 0, False
+
+    def feed(self, text: str) -> str:
+        """The text to emit now: "" while it is held back; once the check is over (`done`) what follows it."""
+        held = self.held + text
+        kept = self.kept
+        if len(held) < len(kept) and kept.startswith(held):
+            self.held = held
+            return ""
+        self.done, self.held = True, ""
+        if held.startswith(kept):
+            self.dropped = len(kept)
+            return held[len(kept) :]
+        return held  # diverged: not a repeat, released as it came
+
+    def end(self) -> None:
+        """The stream ended while still matching: a repeat of part of the kept text, dropped."""
+        if not self.done:
+            self.dropped, self.held, self.done = len(self.held), "", True
+
+
 async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcome) -> AsyncIterator[Event]:
     loop = asyncio.get_running_loop()
     monotonic = time.monotonic  # the default loop's clock (loop.time()), without the method call per token
@@ -177,6 +210,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     first_at: float | None = None
     first_ts: float | None = None
     parts: list[str] = []
+    echo = checker = _Echo(plan.echo) if plan.echo else None
     reported: Usage | None = None
     reported_final = False
     metering = plan.cap_remaining is not None and plan.price is not None and not plan.price.is_free
@@ -216,8 +250,14 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                 if first_at is None:
                     first_at, first_ts = t, now()
                     yield FirstToken(run_id=run_id, hop_id=hop_id, ttft_ms=(t - t0) * 1000.0)
-                parts.append(chunk.text)
-                yield Token(run_id=run_id, hop_id=hop_id, text=chunk.text)
+                piece = chunk.text
+                if echo is not None:
+                    piece = echo.feed(piece)
+                    if echo.done:
+                        echo = None
+                if piece:
+                    parts.append(piece)
+                    yield Token(run_id=run_id, hop_id=hop_id, text=piece)
                 t += idle
                 watchdog.deadline = t if t < deadline_total else deadline_total
                 if watchdog.deadline < watchdog.armed_at:
@@ -257,6 +297,11 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     text = "".join(parts)
     out.text = text
     est_out = count_text(text, plan.encoding)
+    if checker is not None:
+        checker.end()
+        if checker.dropped:  # the repeat was received (and is paid for) but is not part of the answer
+            out.repeated_chars = checker.dropped
+            est_out += count_text(plan.echo[: checker.dropped], plan.encoding)
     billed, unbilled_why = True, ""
     if reported is not None and out.status == "ok" and reported_final:
         usage = reported
@@ -330,4 +375,5 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         started_ts=started_ts,
         first_token_ts=first_ts,
         output=text,
+        data={"repeated_chars": out.repeated_chars} if out.repeated_chars else None,
     )

@@ -416,6 +416,7 @@ class StepRunner(SettleMixin):
                 health_key=hkey,
                 probe=probe,
                 budget_capped=capped,
+                echo=self.prefix,
             )
             self.attempted = True
             return pending, plan
