@@ -155,12 +155,35 @@ async def test_restart_through_the_simulator_sends_the_question_alone_and_says_w
 def test_a_continuation_is_checked_for_a_repeat_only_while_it_matches_the_kept_text() -> None:
     from workbench.engine.attempt import _Echo
 
-    echo = _Echo("Let me walk")
+    echo = _Echo(("Let me walk",))
     assert [echo.feed(p) for p in ("Let", " me", " run")] == ["", "", "Let me run"]  # diverged: released whole
-    assert echo.done and echo.dropped == 0
-    echo = _Echo("abc")
-    assert echo.feed("abcdef") == "def" and echo.dropped == 3  # the whole repeat dropped, the rest kept
-    echo = _Echo("abc")
+    assert echo.done and echo.dropped == ""
+    echo = _Echo(("abc",))
+    assert echo.feed("abcdef") == "def" and echo.dropped == "abc"  # the whole repeat dropped, the rest kept
+    echo = _Echo(("abc",))
     assert echo.feed("ab") == "" and not echo.done
     echo.end()
-    assert echo.dropped == 2  # ended mid-repeat: the repeated part is dropped too
+    assert echo.dropped == "ab"  # ended mid-repeat: the repeated part is dropped too
+    # a prefill sent without its trailing whitespace: the continuation writes it again, once is enough
+    echo = _Echo(("## Tides\n\n", "\n\n"))
+    assert echo.feed("\n") == "" and echo.feed("\n- Tides") == "- Tides" and echo.dropped == "\n\n"
+    echo = _Echo(("## Tides\n\n", "\n\n"))
+    assert echo.feed("## Ti") == "" and echo.feed("des\n\nLet") == "Let" and echo.dropped == "## Tides\n\n"
+
+
+async def test_continue_to_anthropic_sends_the_kept_text_without_trailing_whitespace_and_keeps_it_once() -> None:
+    # a Markdown answer (a heading at 60 tokens) whose 4th token is "\n\n": the stream breaks right after it
+    profile = PROFILE.replace(
+        "answer_tokens: 40, faults: [{kind: drop, after_tokens: 6}]",
+        "answer_tokens: 60, markdown: true, faults: [{kind: drop, after_tokens: 4}]",
+    )
+    async with Engine(loads_profile(profile)) as engine:
+        events = await collect(engine, QUESTION, route="continue")
+        sent = engine._sim.last_prompt("sim-good")  # type: ignore[union-attr]
+    broken, ok = attempts(events)
+    assert broken.output.endswith("\n\n") and broken.output.strip()
+    # Anthropic refuses a final assistant turn that ends in whitespace: the prefill goes without it
+    assert sent is not None and sent.messages[-1] == {"role": "assistant", "content": broken.output.rstrip()}
+    final = events[-1]
+    assert final.status == "ok" and final.output == broken.output + ok.output
+    assert "".join(e.text for e in events if e.type == "token") == final.output

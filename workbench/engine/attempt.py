@@ -59,8 +59,9 @@ class AttemptPlan:
     budget_capped: bool = False
     #: set by a hedge race before cancelling the loser: its hop ends `superseded`, not `cancelled`
     superseded: bool = False
-    #: on_stream_failure=continue: the text already kept, which this continuation must not repeat (see `_Echo`)
-    echo: str = ""
+    #: on_stream_failure=continue: text this continuation must not repeat, longest first (see `_Echo`): the text
+    #: already kept, and its trailing whitespace when that was left out of the request (Anthropic refuses it)
+    echo: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -169,33 +170,36 @@ class _Watchdog:
 
 
 class _Echo:
-    """A continuation (on_stream_failure=continue) that starts by repeating the text already kept — models asked
-    to continue often restart instead — must not put that text in the answer twice. Its first characters are held
-    back while they still match the kept text: a whole repeat is dropped (and counted), anything else is released
-    as it came. Only a continuation pays for this; any other attempt never builds one."""
+    """A continuation (on_stream_failure=continue) must not put text in the answer twice. Models asked to continue
+    often restart instead, repeating the text already kept; and a continuation of a prefill sent without its
+    trailing whitespace (Anthropic refuses a final assistant turn ending in whitespace) starts by writing that
+    whitespace again. Its first characters are held back while they still match one of those `candidates`
+    (longest first): a whole repeat is dropped (and counted), anything else is released as it came. Only a
+    continuation pays for this; any other attempt never builds one."""
 
-    __slots__ = ("kept", "held", "dropped", "done")
+    __slots__ = ("candidates", "held", "dropped", "done")
 
-    def __init__(self, kept: str) -> None:
-        self.kept, self.held, self.dropped, self.done = kept, "", 0, False
+    def __init__(self, candidates: tuple[str, ...]) -> None:
+        self.candidates, self.held, self.dropped, self.done = candidates, "", "", False
 
     def feed(self, text: str) -> str:
         """The text to emit now: "" while it is held back; once the check is over (`done`) what follows it."""
         held = self.held + text
-        kept = self.kept
-        if len(held) < len(kept) and kept.startswith(held):
-            self.held = held
-            return ""
+        for kept in self.candidates:
+            if len(held) < len(kept) and kept.startswith(held):
+                self.held = held
+                return ""
         self.done, self.held = True, ""
-        if held.startswith(kept):
-            self.dropped = len(kept)
-            return held[len(kept) :]
+        for kept in self.candidates:
+            if held.startswith(kept):
+                self.dropped = kept
+                return held[len(kept) :]
         return held  # diverged: not a repeat, released as it came
 
     def end(self) -> None:
-        """The stream ended while still matching: a repeat of part of the kept text, dropped."""
+        """The stream ended while still matching: a repeat of part of a kept text, dropped."""
         if not self.done:
-            self.dropped, self.held, self.done = len(self.held), "", True
+            self.dropped, self.held, self.done = self.held, "", True
 
 
 async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcome) -> AsyncIterator[Event]:
@@ -300,8 +304,8 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     if checker is not None:
         checker.end()
         if checker.dropped:  # the repeat was received (and is paid for) but is not part of the answer
-            out.repeated_chars = checker.dropped
-            est_out += count_text(plan.echo[: checker.dropped], plan.encoding)
+            out.repeated_chars = len(checker.dropped)
+            est_out += count_text(checker.dropped, plan.encoding)
     billed, unbilled_why = True, ""
     if reported is not None and out.status == "ok" and reported_final:
         usage = reported
