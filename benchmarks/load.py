@@ -4,7 +4,8 @@
 
 For each concurrency (20, 50, 100 by default) it runs N runs and prints runs/s, p50/p95 run latency, failed runs,
 attempts the healthy fallback lost to "no first token" (the client blaming a provider for its own saturation),
-`overload` decisions, admission waits, and process CPU seconds per run (client + simulator: one process); then
+`overload` decisions, admission waits, and CPU per run: the process's (client + simulator), then split into the
+client's event-loop thread and the rest (the simulator's thread); then
 the ratios against concurrency 20 in the same invocation (the machine is shared: only ratios mean anything).
 
     python benchmarks/load.py [--n 1000] [--concurrency 20,50,100] [--admission 0,16,32] [--profile]
@@ -117,9 +118,10 @@ async def one_level(n: int, concurrency: int, admission: int | None) -> dict[str
                     why = "no final event" if final is None else str(final.error)[:90]
                     errors[why] = errors.get(why, 0) + 1
 
-        cpu0, t0 = time.process_time(), time.perf_counter()
+        cpu0, loop0, t0 = time.process_time(), time.thread_time(), time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(n)))
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        loop_cpu = time.thread_time() - loop0  # this thread: the client's event loop (the simulator has its own)
     for why, count in sorted(errors.items(), key=lambda kv: -kv[1])[:3]:
         print(f"        c={concurrency}: {count} runs failed: {why}")
     return {
@@ -131,10 +133,23 @@ async def one_level(n: int, concurrency: int, admission: int | None) -> dict[str
         "overload": overloads,
         "queued": admitted_waits,
         "cpu ms/run": cpu / n * 1e3,
+        "client ms": loop_cpu / n * 1e3,
+        "sim ms": (cpu - loop_cpu) / n * 1e3,
     }
 
 
-COLUMNS = ("runs/s", "p50 ms", "p95 ms", "failed", "backup ft", "overload", "queued", "cpu ms/run")
+COLUMNS = (
+    "runs/s",
+    "p50 ms",
+    "p95 ms",
+    "failed",
+    "backup ft",
+    "overload",
+    "queued",
+    "cpu ms/run",
+    "client ms",
+    "sim ms",
+)
 
 
 def _limit_name(admission: int | None) -> str:
