@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from workbench.accounting.prices import Price
 from workbench.accounting.usage import Cost, Usage, cost_of
+from workbench.engine import lag
 from workbench.engine.cancel import CancelToken
 from workbench.engine.events import Event, FirstToken, HopFinished, HopKind, HopStatus, Token, now
 from workbench.providers.base import Adapter, ChatRequest, Chunk, ProviderError, StreamEnd, TextDelta, UsageReport
@@ -96,9 +97,33 @@ def price_dict(price: Price | None) -> dict[str, Any] | None:
 OVERLOAD_LATE_S = 0.25
 
 
+#: ... and a loop that fell behind by this share of the wait (summed over the wait: saturated, not blocked once)
+OVERLOAD_BEHIND_SHARE = 0.2
+
+
 def _timeout_error(
-    plan: AttemptPlan, deadline: float, deadline_total: float, before_first: bool, late: float = 0.0
+    plan: AttemptPlan,
+    deadline: float,
+    deadline_total: float,
+    before_first: bool,
+    late: float = 0.0,
+    t0: float | None = None,
 ) -> ProviderError:
+    if t0 is not None and late <= OVERLOAD_LATE_S:
+        # the wait that ran out: since the call started (first token, total), or since the last chunk (idle)
+        waited_from = t0 if before_first or deadline >= deadline_total else deadline - plan.idle_timeout
+        loop = asyncio.get_running_loop()
+        waited = loop.time() - waited_from
+        behind = lag.behind_since(loop, waited_from)
+        if behind > max(OVERLOAD_LATE_S, OVERLOAD_BEHIND_SHARE * waited):
+            return ProviderError(
+                "client_overloaded",  # type: ignore[arg-type]  # (see below)
+                f"this process's event loop fell {behind:.2f}s behind during the {waited:.2f}s wait (saturated by"
+                " its own work), so the missing data says nothing about the provider",
+                provider=plan.provider,
+                model=plan.model_id,
+                retryable=True,
+            )
     if late > OVERLOAD_LATE_S:
         return ProviderError(
             # our own kind (ErrorClass.CLIENT_OVERLOADED), missing from the providers' ErrorKind Literal
@@ -229,7 +254,8 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                 out.status, out.reason = HopStatus.CANCELLED, cancel.reason
                 break
             if watchdog.expired:
-                raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None, watchdog.late)
+                late = watchdog.late
+                raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None, late, t0)
             try:
                 cancel._waiting_task = task
                 watchdog.waiting = True
@@ -243,7 +269,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
             except asyncio.CancelledError:
                 if watchdog.absorb():
                     late = watchdog.late
-                    raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None, late) from None
+                    raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None, late, t0) from None
                 if cancel.absorb():
                     out.status, out.reason = HopStatus.CANCELLED, cancel.reason
                     break

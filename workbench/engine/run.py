@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from workbench.engine import lag
 from workbench.engine.admission import AdmissionGate, Admitted, sized_pool, wait_for_slot
 from workbench.engine.budget import run_budget_ms
 from workbench.engine.cancel import CancelToken
@@ -40,6 +41,7 @@ from workbench.providers.base import Adapter
 from workbench.tokens import encoding_for_model
 
 if TYPE_CHECKING:
+    from workbench.engine.lag import LagMonitor
     from workbench.engine.startup import Startup
     from workbench.profiles.load import LoadedProfile
     from workbench.sim.server import SimServer
@@ -68,6 +70,7 @@ class Engine:
         self._checked: dict[str | None, tuple[str, Route]] = {}  # routes that passed check_route
         self._startup: Startup | None = None
         self._started = False
+        self._lag: LagMonitor | None = None  # how far the loop falls behind (workbench/engine/lag.py)
         # runs in flight at once (profile `engine.max_concurrent_runs`); more wait their turn (admission.py)
         self.admission = AdmissionGate(self.profile.engine.max_concurrent_runs)
 
@@ -97,6 +100,8 @@ class Engine:
             return
         from workbench.engine.startup import Startup
 
+        self._lag = lag.acquire()
+
         needs_sim = any(p.kind == "sim" for p in self.profile.providers.values())
         if needs_sim and self._sim is not None:  # a simulator the caller owns: start it (a no-op if it runs)
             try:
@@ -123,6 +128,9 @@ class Engine:
                 self._sim = self._startup.sim
 
     async def close(self) -> None:
+        if self._lag is not None:
+            lag.release(self._lag)
+            self._lag = None
         clients, self._clients, self._adapters = self._clients, {}, {}
         self._checked = {}
         for client in clients.values():
