@@ -14,12 +14,19 @@ the ratios against concurrency 20 in the same invocation (the machine is shared:
 once; default: the engine's default);
 `--profile` runs cProfile at the highest concurrency and prints where the process's CPU went.
 
-Findings (2-core machine shared with other jobs; see the closing note of issue 12 for the figures): at c=100 with
-no admission limit the loop spends its time on the per-run start-up of 100 simultaneous streams — httpcore's
-pool bookkeeping (`_assign_requests_to_connections` walks every waiting request on every change), the
-simulator's handlers on the same GIL, per-token event objects — so timers fire late and the healthy fallback
-misses its first-token deadline. Admission control (runs beyond the limit wait before their first attempt, their
-wait a `queue` event, never charged to a provider's timeout) keeps in-flight work to what the loop can serve.
+Findings (2-core machine shared with other jobs; figures vary run to run, the ratios and counts hold):
+- Without a limit, c=100 vs c=20: 0.44-0.98x the runs/s, up to 2.1x the CPU per run, and in 5 of 7 runs failed
+  runs (24-801 of 1,000): the healthy fallback missed its 2 s first-token deadline 7-54 times, those misses opened
+  its breaker, and the runs after found both targets skipped.
+- cProfile of the loop thread at c=100: httpcore's `_assign_requests_to_connections` ~40-75% of it (it walks every
+  pooled connection, quadratically — `len([c.is_idle() for c in connections])` per idle connection — and polls
+  each idle socket, on every request start and end, with a 100-connection pool); socket sends and tiktoken's
+  encode inflated by waiting for the GIL the simulator's thread holds; tokenizing itself 1-4%; events little.
+  The client's loop thread is ~75% of the process's CPU per run, the simulator's thread ~25%.
+- With `engine.max_concurrent_runs` 8-64 no run failed at c=100; 8-16 gave the most runs/s (1.6-1.8x the unlimited
+  c=20 figure), 32 about 0.8-1.3x, 48-64 0.6-0.8x; at 64 the full-scale test still saw 10-15 runs failing on
+  first-token misses (classified as the client's overload), at 32 none. The default is 32: no failures here, and
+  room for latency-bound remote providers, which use little CPU per run in flight.
 """
 
 from __future__ import annotations
