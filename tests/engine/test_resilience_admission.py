@@ -134,3 +134,22 @@ def test_the_limit_is_validated_with_its_place_in_the_file() -> None:
 
 async def _collect(engine: Engine, route: str) -> list:
     return [e async for e in engine.run("hi", route=route)]
+
+
+def test_each_providers_pool_is_sized_to_the_runs_admitted_and_the_calls_one_run_can_make() -> None:
+    from workbench.engine.admission import calls_per_run, sized_pool
+
+    plain = loads_profile(PROFILE).profile
+    assert calls_per_run(plain) == 1
+    assert sized_pool(plain, "oai").max_connections == N  # N runs, one call each at a time (not the default 100)
+    fan_out = PROFILE.replace(
+        "  tight:",
+        "  wide: {steps: [{name: both, kind: parallel, targets: [slow, slow, slow]}]}\n"
+        "  hedged: {hedge: {after_ms: 100, max_parallel: 2}, steps: [{name: answer, targets: [slow, slow]}]}\n"
+        "  tight:",
+    )
+    wide = loads_profile(fan_out).profile
+    assert calls_per_run(wide) == 3 * 2  # a three-way parallel step, and a hedge may double any call
+    assert sized_pool(wide, "oai").max_connections == N * 6
+    big = loads_profile(PROFILE.replace(f"max_concurrent_runs: {N}", "max_concurrent_runs: 500")).profile
+    assert sized_pool(big, "oai").max_connections == 100  # never more than the provider's own max_connections
