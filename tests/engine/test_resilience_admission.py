@@ -153,3 +153,30 @@ def test_each_providers_pool_is_sized_to_the_runs_admitted_and_the_calls_one_run
     assert sized_pool(wide, "oai").max_connections == N * 6
     big = loads_profile(PROFILE.replace(f"max_concurrent_runs: {N}", "max_concurrent_runs: 500")).profile
     assert sized_pool(big, "oai").max_connections == 100  # never more than the provider's own max_connections
+
+
+async def test_a_consumer_that_walks_away_mid_wait_gives_its_place_back() -> None:
+    profile = PROFILE.replace(f"max_concurrent_runs: {N}", "max_concurrent_runs: 1")
+    async with Engine(loads_profile(profile)) as engine:
+        await engine.ready()
+        holder = asyncio.ensure_future(_collect(engine, "main"))
+        while engine.admission.in_flight == 0:
+            await asyncio.sleep(0)
+        run = engine.run("never mind", route="main")
+        async for event in run:
+            if event.type == "hop_started" and event.kind == "queue":
+                break
+        assert engine.admission.waiting == 1
+        await run.aclose()  # the consumer closes the run while it waits
+        assert engine.admission.waiting == 0
+        # a consumer whose task is cancelled while its run waits gives its place back too
+        waiter = asyncio.ensure_future(_collect(engine, "main"))
+        while engine.admission.waiting == 0:
+            await asyncio.sleep(0)
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+        assert engine.admission.waiting == 0
+        assert (await holder)[-1].status == "ok"
+        assert engine.admission.in_flight == 0  # no slot was leaked: the next run starts at once
+        events = await _collect(engine, "main")
+        assert events[-1].status == "ok" and not [e for e in events if e.type == "hop_started" and e.kind == "queue"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 from workbench.engine.events import (
@@ -128,10 +128,11 @@ def sized_pool(profile: Profile, provider_name: str) -> Provider:
 class Admitted:
     """How a wait for admission ended: `ok`, or the run's status, error and reason when it did not get a slot."""
 
-    __slots__ = ("ok", "status", "error", "reason")
+    __slots__ = ("ok", "status", "error", "reason", "gave_up")
 
     def __init__(self) -> None:
         self.ok = False
+        self.gave_up = False  # its place in the queue was given back (exactly once)
         self.status = "error"
         self.error: str | None = None
         self.reason: str | None = None
@@ -144,62 +145,77 @@ async def wait_for_slot(
     deadline: float | None,
     budget_ms: float | None,
     out: Admitted,
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     """Wait in the gate's queue, yielding the `queue` decision and the `admission` queue hop; fills `out`."""
     run_id = state.run_id
     fut, position = gate.enqueue()
-    hop_id = state.next_hop_id()
-    ahead = position - 1
-    yield Decision(
-        run_id=run_id,
-        hop_id=hop_id,
-        action=DecisionAction.QUEUE,
-        reason=f"the engine is at its limit of {gate.limit} runs in flight (engine.max_concurrent_runs); waiting for"
-        f" a slot, position {position} ({ahead} ahead)",
-        data={"scope": ADMISSION, "position": position, "limit": gate.limit, "in_flight": gate.in_flight},
-    )
-    yield HopStarted(run_id=run_id, hop_id=hop_id, parent_id=None, kind=HopKind.QUEUE, name=ADMISSION)
-    t0 = time.monotonic()
-    status, error, error_class = HopStatus.OK, None, None
-    task = asyncio.current_task()
+    finished = False
     try:
-        if not cancel._cancelled:
-            cancel._waiting_task = task
-            try:
-                async with asyncio.timeout_at(deadline):  # None: no deadline
-                    await fut
-            finally:
-                cancel._waiting_task = None
-            out.ok = True
-    except TimeoutError:
-        gate.give_up(fut)
-        waited = time.monotonic() - t0
-        status, error_class = HopStatus.TIMEOUT, ErrorClass.BUDGET
-        error = (
-            f"the run's latency budget of {budget_ms:g} ms ran out after {waited * 1000:.0f} ms waiting for"
-            f" admission (the engine runs at most {gate.limit} at once; position {position} on arrival)"
+        hop_id = state.next_hop_id()
+        ahead = position - 1
+        yield Decision(
+            run_id=run_id,
+            hop_id=hop_id,
+            action=DecisionAction.QUEUE,
+            reason=f"the engine is at its limit of {gate.limit} runs in flight (engine.max_concurrent_runs); waiting for"
+            f" a slot, position {position} ({ahead} ahead)",
+            data={"scope": ADMISSION, "position": position, "limit": gate.limit, "in_flight": gate.in_flight},
         )
-        out.status, out.error, out.reason = "error", error, "latency budget spent waiting for admission"
-    except asyncio.CancelledError:
-        if not cancel.absorb():
-            gate.give_up(fut)
-            raise  # the consumer's task itself was cancelled: nothing more may be emitted
-    if not out.ok and status == HopStatus.OK:  # cancelled by the run's token, before or while waiting
+        yield HopStarted(run_id=run_id, hop_id=hop_id, parent_id=None, kind=HopKind.QUEUE, name=ADMISSION)
+        t0 = time.monotonic()
+        status, error, error_class = HopStatus.OK, None, None
+        task = asyncio.current_task()
+        try:
+            if not cancel._cancelled:
+                cancel._waiting_task = task
+                try:
+                    async with asyncio.timeout_at(deadline):  # None: no deadline
+                        await fut
+                finally:
+                    cancel._waiting_task = None
+                out.ok = True
+        except TimeoutError:
+            _give_up(gate, fut, out)
+            waited = time.monotonic() - t0
+            status, error_class = HopStatus.TIMEOUT, ErrorClass.BUDGET
+            error = (
+                f"the run's latency budget of {budget_ms:g} ms ran out after {waited * 1000:.0f} ms waiting for"
+                f" admission (the engine runs at most {gate.limit} at once; position {position} on arrival)"
+            )
+            out.status, out.error, out.reason = "error", error, "latency budget spent waiting for admission"
+        except asyncio.CancelledError:
+            if not cancel.absorb():
+                _give_up(gate, fut, out)
+                raise  # the consumer's task itself was cancelled: nothing more may be emitted
+        if not out.ok and status == HopStatus.OK:  # cancelled by the run's token, before or while waiting
+            _give_up(gate, fut, out)
+            status, error_class = HopStatus.CANCELLED, ErrorClass.CANCELLED
+            error = cancel.reason
+            out.status, out.error, out.reason = "cancelled", cancel.reason, cancel.reason
+        waited_ms = (time.monotonic() - t0) * 1000.0
+        yield HopFinished(
+            run_id=run_id,
+            hop_id=hop_id,
+            parent_id=None,
+            kind=HopKind.QUEUE,
+            name=ADMISSION,
+            status=status,
+            latency_ms=waited_ms,
+            error=error,
+            error_class=error_class,
+            reason=None if out.ok else out.reason,
+            data={"scope": ADMISSION, "position": position, "waited_ms": round(waited_ms, 3), "limit": gate.limit},
+        )
+        finished = True
+    finally:
+        if not finished:  # the consumer walked away (closed the run, or its task was cancelled) mid-wait
+            if out.ok:
+                gate.leave()  # admitted just now: the slot goes on to the next waiter
+            else:
+                _give_up(gate, fut, out)
+
+
+def _give_up(gate: AdmissionGate, fut: asyncio.Future[None], out: Admitted) -> None:
+    if not out.gave_up:
+        out.gave_up = True
         gate.give_up(fut)
-        status, error_class = HopStatus.CANCELLED, ErrorClass.CANCELLED
-        error = cancel.reason
-        out.status, out.error, out.reason = "cancelled", cancel.reason, cancel.reason
-    waited_ms = (time.monotonic() - t0) * 1000.0
-    yield HopFinished(
-        run_id=run_id,
-        hop_id=hop_id,
-        parent_id=None,
-        kind=HopKind.QUEUE,
-        name=ADMISSION,
-        status=status,
-        latency_ms=waited_ms,
-        error=error,
-        error_class=error_class,
-        reason=None if out.ok else out.reason,
-        data={"scope": ADMISSION, "position": position, "waited_ms": round(waited_ms, 3), "limit": gate.limit},
-    )

@@ -23,6 +23,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -278,8 +279,10 @@ class Engine:
                 budget_ms = run_budget_ms(self.profile, route_name)
                 deadline = None if budget_ms is None else t0 + budget_ms / 1000.0
                 admitted = Admitted()
-                async for event in wait_for_slot(gate, state, cancel, deadline, budget_ms, admitted):
-                    yield event
+                # aclosing: a consumer that walks away mid-wait gives its place (or a slot just handed over) back now
+                async with aclosing(wait_for_slot(gate, state, cancel, deadline, budget_ms, admitted)) as waiting:
+                    async for event in waiting:
+                        yield event
                 held = admitted.ok
                 if not held:
                     status = RunStatus.CANCELLED if admitted.status == "cancelled" else RunStatus.ERROR
