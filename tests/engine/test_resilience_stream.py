@@ -3,10 +3,13 @@ next call and appends the continuation. Neither ever duplicates text. The simula
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from tests.engine.resilience_helpers import attempts, collect, decisions
 from workbench.engine import Engine
+from workbench.engine.events import Event
+from workbench.engine.step import CONTINUE_INSTRUCTION
 from workbench.profiles.load import loads_profile
 from workbench.tokens import count_text
 
@@ -22,6 +25,12 @@ models:
     tokenizer: o200k_base
     prices: [{input: 1, output: 2}]
     sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 40, faults: [{kind: drop, after_tokens: 6}]}
+  good_oai:
+    provider: oai
+    model: sim-good-oai
+    tokenizer: o200k_base
+    prices: [{input: 3, output: 4}]
+    sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 20}
   good:
     provider: ant
     model: sim-good
@@ -31,7 +40,11 @@ models:
 routes:
   restart: {steps: [{name: answer, targets: [dropper, good]}]}
   continue: {on_stream_failure: continue, steps: [{name: answer, targets: [dropper, good]}]}
+  continue_oai: {on_stream_failure: continue, steps: [{name: answer, targets: [dropper, good_oai]}]}
+  clean: {steps: [{name: answer, targets: [dropper]}]}
 """
+K = 6  # the drop fault's after_tokens above
+QUESTION = "tell me about tides"
 
 
 async def _run(route: str) -> list:
@@ -58,7 +71,7 @@ async def test_restart_discards_the_partial_text_and_says_how_much() -> None:
 async def test_continue_hands_the_partial_text_on_and_appends_the_continuation() -> None:
     events = await _run("continue")
     broken, ok = attempts(events)
-    (stream,) = decisions(events, "stream")
+    stream = decisions(events, "stream")[0]  # (a second one says the continuation's repeat was dropped)
     assert stream.data["policy"] == "continue" and stream.data["kept_chars"] == len(broken.output)
     final = events[-1]
     assert final.status == "ok"
@@ -70,3 +83,107 @@ async def test_continue_hands_the_partial_text_on_and_appends_the_continuation()
     restart_ok = attempts(await _run("restart"))[1]
     assert ok.input_tokens > restart_ok.input_tokens
     assert Decimal(final.cost["total"]) == broken.cost_usd + ok.cost_usd
+
+
+async def _behaviour(route: str) -> tuple[list, dict[str, list], str]:
+    """Run `route` through the simulator; the events, what each fallback model received, and the dropper's whole
+    answer to the same question (the same seed, model and prompt, its fault switched off by a header)."""
+    async with Engine(loads_profile(PROFILE)) as engine:
+        events = await collect(engine, QUESTION, route=route)
+        sim = engine._sim
+        assert sim is not None
+        received = {}
+        for model_id in ("sim-good", "sim-good-oai"):
+            prompt = sim.last_prompt(model_id)
+            received[model_id] = [] if prompt is None else [(m["role"], m["content"]) for m in prompt.messages]
+        whole = await collect(engine, QUESTION, route="clean", extra_headers={"x-sim-behaviour": '{"faults": []}'})
+    assert whole[-1].status == "ok"
+    return events, received, whole[-1].output
+
+
+def _as_json(event: Event) -> dict:
+    return json.loads(json.dumps(event.to_dict()))  # what `workbench run --json` prints for it
+
+
+async def test_continue_through_the_simulator_sends_the_partial_as_the_answers_start_and_never_repeats_it() -> None:
+    for route, fallback_id in (("continue", "sim-good"), ("continue_oai", "sim-good-oai")):
+        events, received, whole = await _behaviour(route)
+        broken, ok = attempts(events)
+        # the drop struck after K tokens of the dropper's own answer: that is the partial text, and all of it
+        assert whole.startswith(broken.output) and count_text(broken.output, "o200k_base") == K
+        # the continuation call carried it as the assistant's answer so far (OpenAI-wire servers also need asking)
+        expected = [("user", QUESTION), ("assistant", broken.output)]
+        if fallback_id == "sim-good-oai":
+            expected.append(("user", CONTINUE_INSTRUCTION))
+        assert received[fallback_id] == expected, route
+        # the answer: the partial once, then the continuation; streamed to the consumer exactly so
+        final = events[-1]
+        assert final.status == "ok" and final.output == broken.output + ok.output
+        assert not ok.output.startswith(broken.output)
+        assert "".join(e.text for e in events if e.type == "token") == final.output
+        kept, *repeat = decisions(events, "stream")
+        as_json = _as_json(kept)
+        assert as_json["action"] == "stream" and as_json["target"] == "dropper"
+        assert as_json["data"] == {
+            "policy": "continue",
+            "kept_chars": len(broken.output),
+            "kept_tokens": K,
+            "prefix_chars": len(broken.output),
+        }
+        assert f"after {len(broken.output)} chars" in as_json["reason"] and "continues" in as_json["reason"]
+        if fallback_id == "sim-good":
+            # The simulator does not continue a prefilled answer as a real model would: it answers the question
+            # from the start, repeating the kept words. The engine drops the repeat instead of doubling them.
+            (dropped,) = repeat
+            assert _as_json(dropped)["data"] == {"policy": "continue", "repeated_chars": len(broken.output)}
+            assert ok.data == {"repeated_chars": len(broken.output)}
+        else:  # asked to continue, it wrote something else: nothing dropped
+            assert repeat == [] and ok.data is None
+
+
+async def test_restart_through_the_simulator_sends_the_question_alone_and_says_what_it_discarded() -> None:
+    events, received, whole = await _behaviour("restart")
+    broken, ok = attempts(events)
+    assert whole.startswith(broken.output) and count_text(broken.output, "o200k_base") == K
+    assert received["sim-good"] == [("user", QUESTION)]  # nothing of the broken answer was sent on
+    assert events[-1].output == ok.output
+    as_json = _as_json(decisions(events, "stream")[0])
+    assert as_json["data"] == {"policy": "restart", "discarded_chars": len(broken.output), "discarded_tokens": K}
+    assert "discarded" in as_json["reason"]
+
+
+def test_a_continuation_is_checked_for_a_repeat_only_while_it_matches_the_kept_text() -> None:
+    from workbench.engine.attempt import _Echo
+
+    echo = _Echo(("Let me walk",))
+    assert [echo.feed(p) for p in ("Let", " me", " run")] == ["", "", "Let me run"]  # diverged: released whole
+    assert echo.done and echo.dropped == ""
+    echo = _Echo(("abc",))
+    assert echo.feed("abcdef") == "def" and echo.dropped == "abc"  # the whole repeat dropped, the rest kept
+    echo = _Echo(("abc",))
+    assert echo.feed("ab") == "" and not echo.done
+    echo.end()
+    assert echo.dropped == "ab"  # ended mid-repeat: the repeated part is dropped too
+    # a prefill sent without its trailing whitespace: the continuation writes it again, once is enough
+    echo = _Echo(("## Tides\n\n", "\n\n"))
+    assert echo.feed("\n") == "" and echo.feed("\n- Tides") == "- Tides" and echo.dropped == "\n\n"
+    echo = _Echo(("## Tides\n\n", "\n\n"))
+    assert echo.feed("## Ti") == "" and echo.feed("des\n\nLet") == "Let" and echo.dropped == "## Tides\n\n"
+
+
+async def test_continue_to_anthropic_sends_the_kept_text_without_trailing_whitespace_and_keeps_it_once() -> None:
+    # a Markdown answer (a heading at 60 tokens) whose 4th token is "\n\n": the stream breaks right after it
+    profile = PROFILE.replace(
+        "answer_tokens: 40, faults: [{kind: drop, after_tokens: 6}]",
+        "answer_tokens: 60, markdown: true, faults: [{kind: drop, after_tokens: 4}]",
+    )
+    async with Engine(loads_profile(profile)) as engine:
+        events = await collect(engine, QUESTION, route="continue")
+        sent = engine._sim.last_prompt("sim-good")  # type: ignore[union-attr]
+    broken, ok = attempts(events)
+    assert broken.output.endswith("\n\n") and broken.output.strip()
+    # Anthropic refuses a final assistant turn that ends in whitespace: the prefill goes without it
+    assert sent is not None and sent.messages[-1] == {"role": "assistant", "content": broken.output.rstrip()}
+    final = events[-1]
+    assert final.status == "ok" and final.output == broken.output + ok.output
+    assert "".join(e.text for e in events if e.type == "token") == final.output

@@ -63,7 +63,7 @@ def test_unknown_key_without_a_close_match_lists_the_fields(tmp_path: Path) -> N
     f, problems = problems_of(tmp_path, edit("name: t\n", "name: t\ncolour: red\n"))
     assert problems == [
         f"{f}:3:1: colour: unknown field (expected one of: version, name, description, default_route, sim, "
-        "providers, models, routes, policies)"
+        "providers, models, routes, policies, engine)"
     ]
 
 

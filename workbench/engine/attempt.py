@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from workbench.accounting.prices import Price
 from workbench.accounting.usage import Cost, Usage, cost_of
+from workbench.engine import lag
 from workbench.engine.cancel import CancelToken
 from workbench.engine.events import Event, FirstToken, HopFinished, HopKind, HopStatus, Token, now
 from workbench.providers.base import Adapter, ChatRequest, Chunk, ProviderError, StreamEnd, TextDelta, UsageReport
@@ -61,6 +62,9 @@ class AttemptPlan:
     run_state: Any = None
     #: set by a hedge race before cancelling the loser: its hop ends `superseded`, not `cancelled`
     superseded: bool = False
+    #: on_stream_failure=continue: text this continuation must not repeat, longest first (see `_Echo`): the text
+    #: already kept, and its trailing whitespace when that was left out of the request (Anthropic refuses it)
+    echo: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -74,6 +78,7 @@ class AttemptOutcome:
     finish_reason: str | None = None
     cap_tripped: bool = False
     first_at: float | None = None  # monotonic time of the first token (loop clock)
+    repeated_chars: int = 0  # a continuation that began by repeating the kept text: how much was dropped
 
 
 _price_json: dict[int, tuple[Price, dict[str, Any]]] = {}
@@ -94,9 +99,33 @@ def price_dict(price: Price | None) -> dict[str, Any] | None:
 OVERLOAD_LATE_S = 0.25
 
 
+#: ... and a loop that fell behind by this share of the wait (summed over the wait: saturated, not blocked once)
+OVERLOAD_BEHIND_SHARE = 0.2
+
+
 def _timeout_error(
-    plan: AttemptPlan, deadline: float, deadline_total: float, before_first: bool, late: float = 0.0
+    plan: AttemptPlan,
+    deadline: float,
+    deadline_total: float,
+    before_first: bool,
+    late: float = 0.0,
+    t0: float | None = None,
 ) -> ProviderError:
+    if t0 is not None and late <= OVERLOAD_LATE_S:
+        # the wait that ran out: since the call started (first token, total), or since the last chunk (idle)
+        waited_from = t0 if before_first or deadline >= deadline_total else deadline - plan.idle_timeout
+        loop = asyncio.get_running_loop()
+        waited = loop.time() - waited_from
+        behind = lag.behind_since(loop, waited_from)
+        if behind > max(OVERLOAD_LATE_S, OVERLOAD_BEHIND_SHARE * waited):
+            return ProviderError(
+                "client_overloaded",  # type: ignore[arg-type]  # (see below)
+                f"this process's event loop fell {behind:.2f}s behind during the {waited:.2f}s wait (saturated by"
+                " its own work), so the missing data says nothing about the provider",
+                provider=plan.provider,
+                model=plan.model_id,
+                retryable=True,
+            )
     if late > OVERLOAD_LATE_S:
         return ProviderError(
             # our own kind (ErrorClass.CLIENT_OVERLOADED), missing from the providers' ErrorKind Literal
@@ -167,6 +196,39 @@ class _Watchdog:
         self.handle.cancel()
 
 
+class _Echo:
+    """A continuation (on_stream_failure=continue) must not put text in the answer twice. Models asked to continue
+    often restart instead, repeating the text already kept; and a continuation of a prefill sent without its
+    trailing whitespace (Anthropic refuses a final assistant turn ending in whitespace) starts by writing that
+    whitespace again. Its first characters are held back while they still match one of those `candidates`
+    (longest first): a whole repeat is dropped (and counted), anything else is released as it came. Only a
+    continuation pays for this; any other attempt never builds one."""
+
+    __slots__ = ("candidates", "held", "dropped", "done")
+
+    def __init__(self, candidates: tuple[str, ...]) -> None:
+        self.candidates, self.held, self.dropped, self.done = candidates, "", "", False
+
+    def feed(self, text: str) -> str:
+        """The text to emit now: "" while it is held back; once the check is over (`done`) what follows it."""
+        held = self.held + text
+        for kept in self.candidates:
+            if len(held) < len(kept) and kept.startswith(held):
+                self.held = held
+                return ""
+        self.done, self.held = True, ""
+        for kept in self.candidates:
+            if held.startswith(kept):
+                self.dropped = kept
+                return held[len(kept) :]
+        return held  # diverged: not a repeat, released as it came
+
+    def end(self) -> None:
+        """The stream ended while still matching: a repeat of part of a kept text, dropped."""
+        if not self.done:
+            self.dropped, self.held, self.done = self.held, "", True
+
+
 async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcome) -> AsyncIterator[Event]:
     loop = asyncio.get_running_loop()
     monotonic = time.monotonic  # the default loop's clock (loop.time()), without the method call per token
@@ -179,6 +241,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     first_at: float | None = None
     first_ts: float | None = None
     parts: list[str] = []
+    echo = checker = _Echo(plan.echo) if plan.echo else None
     reported: Usage | None = None
     reported_final = False
     metering = plan.cap_remaining is not None and plan.price is not None and not plan.price.is_free
@@ -196,7 +259,8 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                 out.status, out.reason = HopStatus.CANCELLED, cancel.reason
                 break
             if watchdog.expired:
-                raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None, watchdog.late)
+                late = watchdog.late
+                raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None, late, t0)
             try:
                 cancel._waiting_task = task
                 watchdog.waiting = True
@@ -213,7 +277,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
             except asyncio.CancelledError:
                 if watchdog.absorb():
                     late = watchdog.late
-                    raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None, late) from None
+                    raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None, late, t0) from None
                 if cancel.absorb():
                     out.status, out.reason = HopStatus.CANCELLED, cancel.reason
                     break
@@ -223,8 +287,14 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                 if first_at is None:
                     first_at, first_ts = t, now()
                     yield FirstToken(run_id=run_id, hop_id=hop_id, ttft_ms=(t - t0) * 1000.0)
-                parts.append(chunk.text)
-                yield Token(run_id=run_id, hop_id=hop_id, text=chunk.text)
+                piece = chunk.text
+                if echo is not None:
+                    piece = echo.feed(piece)
+                    if echo.done:
+                        echo = None
+                if piece:
+                    parts.append(piece)
+                    yield Token(run_id=run_id, hop_id=hop_id, text=piece)
                 t += idle
                 watchdog.deadline = t if t < deadline_total else deadline_total
                 if watchdog.deadline < watchdog.armed_at:
@@ -264,6 +334,11 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     text = "".join(parts)
     out.text = text
     est_out = count_text(text, plan.encoding)
+    if checker is not None:
+        checker.end()
+        if checker.dropped:  # the repeat was received (and is paid for) but is not part of the answer
+            out.repeated_chars = len(checker.dropped)
+            est_out += count_text(checker.dropped, plan.encoding)
     billed, unbilled_why = True, ""
     if reported is not None and out.status == "ok" and reported_final:
         usage = reported
@@ -343,5 +418,6 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         started_ts=started_ts,
         first_token_ts=first_ts,
         output=text,
+        data={"repeated_chars": out.repeated_chars} if out.repeated_chars else None,
         engine_ms=engine_ms,
     )

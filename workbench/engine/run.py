@@ -23,10 +23,14 @@ import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from workbench.engine import lag
+from workbench.engine.admission import AdmissionGate, Admitted, sized_pool, wait_for_slot
+from workbench.engine.budget import run_budget_ms
 from workbench.engine.cancel import CancelToken
 from workbench.engine.context import RunContext, StepCall
 from workbench.engine.events import Decision, DecisionAction, Event, RunFinished, RunStarted, RunStatus, cost_record
@@ -38,6 +42,7 @@ from workbench.providers.base import Adapter
 from workbench.tokens import encoding_for_model
 
 if TYPE_CHECKING:
+    from workbench.engine.lag import LagMonitor
     from workbench.engine.startup import Startup
     from workbench.profiles.load import LoadedProfile
     from workbench.sim.server import SimServer
@@ -66,6 +71,9 @@ class Engine:
         self._checked: dict[str | None, tuple[str, Route]] = {}  # routes that passed check_route
         self._startup: Startup | None = None
         self._started = False
+        self._lag: LagMonitor | None = None  # how far the loop falls behind (workbench/engine/lag.py)
+        # runs in flight at once (profile `engine.max_concurrent_runs`); more wait their turn (admission.py)
+        self.admission = AdmissionGate(self.profile.engine.max_concurrent_runs)
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
@@ -93,6 +101,8 @@ class Engine:
             return
         from workbench.engine.startup import Startup
 
+        self._lag = lag.acquire()
+
         needs_sim = any(p.kind == "sim" for p in self.profile.providers.values())
         if needs_sim and self._sim is not None:  # a simulator the caller owns: start it (a no-op if it runs)
             try:
@@ -119,6 +129,9 @@ class Engine:
                 self._sim = self._startup.sim
 
     async def close(self) -> None:
+        if self._lag is not None:
+            lag.release(self._lag)
+            self._lag = None
         clients, self._clients, self._adapters = self._clients, {}, {}
         self._checked = {}
         for client in clients.values():
@@ -144,7 +157,7 @@ class Engine:
             if sim_url is None:
                 raise EngineError("the simulator is not running: use the engine inside `async with Engine(...)`")
             base_url = sim_url + ("/v1" if provider.wire_format == "openai" else "")
-        client = self._clients.get(provider_name) or make_client(provider)
+        client = self._clients.get(provider_name) or make_client(sized_pool(self.profile, provider_name))
         self._clients[provider_name] = client
         adapter = make_adapter(provider_name, provider, client, base_url=base_url, environ=self._environ)
         self._adapters[provider_name] = adapter
@@ -253,69 +266,95 @@ class Engine:
 
         # A worklist, not recursion: a route step's chosen branch is pushed in front of the steps that follow it.
         work: deque[tuple[Any, tuple[str | int, ...]]] = deque((step, (i,)) for i, step in enumerate(route_cfg.steps))
+        held = False  # this run holds one of the engine's admission slots
         try:
-            await self.ready()  # tokenizers and simulator, started in the background by start()
-        except WorkbenchError as exc:
-            status, error = RunStatus.ERROR, str(exc)
-            work.clear()
-        while work:
-            step, path = work.popleft()
-            ctx.executed += 1
-            if ctx.executed > route_cfg.max_steps:
-                status, error = RunStatus.ERROR, f"the run executed more than max_steps={route_cfg.max_steps} steps"
-                yield Decision(
-                    run_id=run_id,
-                    hop_id=None,
-                    action=DecisionAction.GUARD,
-                    reason=error,
-                    data={"max_steps": route_cfg.max_steps},
+            try:
+                await self.ready()  # tokenizers and simulator, started in the background by start()
+            except WorkbenchError as exc:
+                status, error = RunStatus.ERROR, str(exc)
+                work.clear()
+            gate = self.admission
+            if work and not (held := gate.try_enter()):
+                # The engine is at its limit: wait (FIFO) before the first step, no attempt timer running. The
+                # run's latency budget counts from run_started, so the wait spends it.
+                budget_ms = run_budget_ms(self.profile, route_name)
+                deadline = None if budget_ms is None else t0 + budget_ms / 1000.0
+                admitted = Admitted()
+                # aclosing: a consumer that walks away mid-wait gives its place (or a slot just handed over) back now
+                async with aclosing(wait_for_slot(gate, state, cancel, deadline, budget_ms, admitted)) as waiting:
+                    async for event in waiting:
+                        yield event
+                held = admitted.ok
+                if not held:
+                    status = RunStatus.CANCELLED if admitted.status == "cancelled" else RunStatus.ERROR
+                    error, reason = admitted.error, admitted.reason
+                    work.clear()
+            while work:
+                step, path = work.popleft()
+                ctx.executed += 1
+                if ctx.executed > route_cfg.max_steps:
+                    status, error = RunStatus.ERROR, f"the run executed more than max_steps={route_cfg.max_steps} steps"
+                    yield Decision(
+                        run_id=run_id,
+                        hop_id=None,
+                        action=DecisionAction.GUARD,
+                        reason=error,
+                        data={"max_steps": route_cfg.max_steps},
+                    )
+                    break
+                call = StepCall(
+                    engine=self,
+                    state=state,
+                    ctx=ctx,
+                    route=route_name,
+                    step=step,
+                    path=path,
+                    cancel=cancel,
+                    extra_headers=extra_headers,
                 )
-                break
-            call = StepCall(
-                engine=self,
-                state=state,
-                ctx=ctx,
-                route=route_name,
-                step=step,
-                path=path,
-                cancel=cancel,
-                extra_headers=extra_headers,
+                async for event in EXECUTORS[step.kind](call):
+                    held_from = monotonic()
+                    yield event
+                    state.held += monotonic() - held_from  # the caller's time, not the engine's (see engine_ms)
+                result = call.result
+                if result is None:  # an executor that forgot its result is a defect: fail loudly, not silently
+                    status, error = RunStatus.ERROR, f"step {step.name!r} ({step.kind}) produced no result"
+                    break
+                ctx.steps[step.name] = result
+                if result.kind in OUTPUT_KINDS and (result.status == "ok" or result.output):
+                    ctx.last_output = result.output
+                    produced = True
+                if result.status != "ok":
+                    status = {
+                        "cancelled": RunStatus.CANCELLED,
+                        "degraded": RunStatus.DEGRADED,
+                    }.get(result.status, RunStatus.ERROR)
+                    error = result.error if status != RunStatus.DEGRADED else None
+                    reason = result.reason
+                    break
+                if result.branch is not None:
+                    branch = step.branches[result.branch]
+                    work.extendleft(
+                        reversed([(s, (*path, "branches", result.branch, j)) for j, s in enumerate(branch)])
+                    )
+            if held:  # free the slot before the last event: a consumer that saw run_finished saw it freed
+                held = False
+                gate.leave()
+            output = ctx.last_output if produced else ""
+            yield RunFinished(
+                run_id=run_id,
+                status=status,
+                output=output,
+                latency_ms=(loop.time() - t0) * 1000.0,
+                ttft_ms=state.ttft_ms,
+                input_tokens=state.input_tokens,
+                output_tokens=state.output_tokens,
+                cost_usd=state.spent,
+                cost=cost_record(state.spent),
+                error=error,
+                estimated=state.estimated,
+                reason=reason,
             )
-            async for event in EXECUTORS[step.kind](call):
-                held_from = monotonic()
-                yield event
-                state.held += monotonic() - held_from  # the caller's time, not the engine's (see engine_ms)
-            result = call.result
-            if result is None:  # an executor that forgot its result is a defect: fail loudly, not silently
-                status, error = RunStatus.ERROR, f"step {step.name!r} ({step.kind}) produced no result"
-                break
-            ctx.steps[step.name] = result
-            if result.kind in OUTPUT_KINDS and (result.status == "ok" or result.output):
-                ctx.last_output = result.output
-                produced = True
-            if result.status != "ok":
-                status = {
-                    "cancelled": RunStatus.CANCELLED,
-                    "degraded": RunStatus.DEGRADED,
-                }.get(result.status, RunStatus.ERROR)
-                error = result.error if status != RunStatus.DEGRADED else None
-                reason = result.reason
-                break
-            if result.branch is not None:
-                branch = step.branches[result.branch]
-                work.extendleft(reversed([(s, (*path, "branches", result.branch, j)) for j, s in enumerate(branch)]))
-        output = ctx.last_output if produced else ""
-        yield RunFinished(
-            run_id=run_id,
-            status=status,
-            output=output,
-            latency_ms=(loop.time() - t0) * 1000.0,
-            ttft_ms=state.ttft_ms,
-            input_tokens=state.input_tokens,
-            output_tokens=state.output_tokens,
-            cost_usd=state.spent,
-            cost=cost_record(state.spent),
-            error=error,
-            estimated=state.estimated,
-            reason=reason,
-        )
+        finally:
+            if held:  # the consumer abandoned the run (closed the generator, or its task was cancelled)
+                gate.leave()

@@ -56,6 +56,16 @@ class SettleMixin(PolicyMixin):
             health.abandon(plan.health_key, plan.probe)
         if out.status == "ok":
             self.status, self.text, self.done = "ok", self.prefix + out.text, True
+            if out.repeated_chars:
+                return [
+                    self._decide(
+                        action=DecisionAction.STREAM,
+                        target=plan.alias,
+                        reason=f"{plan.alias}'s continuation began by repeating the {out.repeated_chars} chars already"
+                        " kept; the repeat was dropped, not added to the answer twice",
+                        data={"policy": "continue", "repeated_chars": out.repeated_chars},
+                    )
+                ]
             return []
         if len(self.prefix + out.text) > len(self.best):
             self.best = self.prefix + out.text

@@ -266,11 +266,25 @@ class StepRunner(SettleMixin):
             wanted = (target.max_output_tokens if target else None) or step.max_output_tokens or model.max_output_tokens
             max_tokens = min(wanted, model.max_output_tokens)
             messages = self.messages
+            echo: tuple[str, ...] = ()
             if self.prefix:
-                messages = [*messages, {"role": "assistant", "content": self.prefix}]
-                if self.profile.providers[model.provider].wire_format != "anthropic":
+                prefix = self.prefix
+                echo = (prefix,)
+                if self.profile.providers[model.provider].wire_format == "anthropic":
+                    # Anthropic continues a final assistant turn (a prefill) but refuses one ending in whitespace:
+                    # send it without; the continuation writes that whitespace again, and is not let repeat it
+                    sent = prefix.rstrip()
+                    if sent != prefix:
+                        echo = (prefix, prefix[len(sent) :])
+                    if sent:  # (an all-whitespace prefix is not sent at all: empty turns are refused too)
+                        messages = [*messages, {"role": "assistant", "content": sent}]
+                else:
                     # OpenAI-wire servers do not continue a trailing assistant message by themselves: ask
-                    messages.append({"role": "user", "content": CONTINUE_INSTRUCTION})
+                    messages = [
+                        *messages,
+                        {"role": "assistant", "content": prefix},
+                        {"role": "user", "content": CONTINUE_INSTRUCTION},
+                    ]
             counted = ([{"role": "system", "content": self.system}] if self.system else []) + messages
             est_input = count_messages(counted, model=model.model, encoding=encoding)
             price = select_price(model.prices, self.today)
@@ -421,6 +435,7 @@ class StepRunner(SettleMixin):
                 probe=probe,
                 budget_capped=capped,
                 run_state=self.state,
+                echo=echo,
             )
             self.attempted = True
             return pending, plan

@@ -162,6 +162,23 @@ class SimSettings(Strict):
     port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
 
 
+#: runs in flight per engine when a profile says nothing: measured with benchmarks/load.py (issue 12 item 9) on a
+#: 2-core machine with the simulator in process — enough to keep the loop busy, few enough that no timer it arms
+#: fires late; a server process with real (remote) providers may raise it
+DEFAULT_MAX_CONCURRENT_RUNS = 32
+
+
+class EngineSettings(Strict):
+    """Settings of the engine process itself (not of any route): how much work it takes on at once."""
+
+    max_concurrent_runs: int = Field(
+        default=DEFAULT_MAX_CONCURRENT_RUNS,
+        ge=1,
+        le=10_000,
+        description="runs in flight at once; more wait in a FIFO queue (a `queue` event) before their first call",
+    )
+
+
 class Profile(Strict):
     """A workbench profile: providers, models (with prices and limits) and the routes that use them."""
 
@@ -176,6 +193,7 @@ class Profile(Strict):
     policies: Policies = Field(
         default_factory=Policies, description="profile-wide policies: routes, steps and targets override them"
     )
+    engine: EngineSettings = Field(default_factory=EngineSettings)
     # resolved policies per (route, step path, target index): see workbench.profiles.resolve
     _policy_cache: dict[Any, Any] = PrivateAttr(default_factory=dict)
 
