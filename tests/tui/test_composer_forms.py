@@ -1,0 +1,371 @@
+"""The composer's forms, driven through Pilot: one change per form kind, and the file diff shows exactly that change
+with every comment kept; invalid values show `profile check`'s message and block saving; clearing a field goes
+back to the inherited value and says where it comes from; gates, providers and models added through forms."""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_composer import FIXTURE, ComposerApp, comment_lines
+from textual.widgets import Input, Static
+
+from workbench.errors import ProfileError
+from workbench.profiles.edit import ProfileEditor
+from workbench.profiles.load import load_profile
+from workbench.tui.composer import Composer, ConfirmDiff, EntityForm
+from workbench.tui.composer.form import NodeForm
+
+DEMO = Path(__file__).resolve().parents[2] / "profiles" / "demo.yaml"
+
+
+@pytest.fixture
+def profile_file(tmp_path: Path) -> Path:
+    dest = tmp_path / "demo.yaml"
+    shutil.copy(FIXTURE, dest)
+    return dest
+
+
+def changes(before: str, after: str) -> list[str]:
+    """The -/+ lines of a diff, in order."""
+    out = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+    return [line for line in out if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+
+
+def field(screen: Composer, *path: Any) -> Input:
+    widget = screen.query_one("#form", NodeForm).fields[tuple(path)]
+    assert isinstance(widget, Input)
+    return widget
+
+
+async def enter(pilot: Any, screen: Composer, path: tuple[Any, ...], text: str) -> Input:
+    """Type `text` into the field at `path` (validated as typed) and press Enter (applied)."""
+    widget = field(screen, *path)
+    widget.focus()
+    await pilot.pause()
+    widget.value = text
+    await pilot.pause()
+    await pilot.press("enter")
+    await pilot.pause()
+    return widget
+
+
+def problem(screen: Composer) -> str:
+    return str(screen.query_one("#problem", Static).render())
+
+
+async def test_a_per_target_option_is_written_on_that_target_and_clearing_it_restores_the_bare_alias(
+    profile_file: Path,
+) -> None:
+    before = profile_file.read_text()
+    editor = ProfileEditor.open(profile_file)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        weight = ("routes", "default", "steps", 0, "targets", 1, "weight")
+        await enter(pilot, screen, weight, "2")
+        assert changes(before, editor.text) == [
+            "-        targets: [swift, steady]",
+            "+        targets: [swift, {model: steady, weight: 2}]",
+        ]
+        assert comment_lines(editor.text) == comment_lines(before)
+        # the form shows it written; clearing the field takes the key away again
+        await enter(pilot, screen, weight, "")
+        assert editor.text == before and not editor.modified
+        assert field(screen, *weight).placeholder == "none · default"
+
+
+async def test_a_policy_field_is_set_then_cleared_back_to_the_inherited_value_and_its_origin(
+    profile_file: Path,
+) -> None:
+    before = profile_file.read_text()
+    editor = ProfileEditor.open(profile_file)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        step_attempts = ("routes", "default", "steps", 0, "retry", "max_attempts")
+        assert field(screen, *step_attempts).placeholder == "2 · default"
+        # the route's own form: the retry every step of the route inherits
+        screen.select(("route", "default"))
+        await pilot.pause()
+        await enter(pilot, screen, ("routes", "default", "retry", "max_attempts"), "4")
+        screen.select(("step", "default", (0,)))
+        await pilot.pause()
+        assert field(screen, *step_attempts).placeholder == "4 · from routes.default.retry.max_attempts"
+        # the step overrides it: the file gains exactly these two lines, after the step's last key
+        await enter(pilot, screen, step_attempts, "3")
+        assert changes(before, editor.text) == [  # the step's block sits in its step, the route's after `steps`
+            "+        retry:",
+            "+          max_attempts: 3",
+            "+    retry:",
+            "+      max_attempts: 4",
+        ]
+        assert field(screen, *step_attempts).value == "3"
+        # cleared: the key and the `retry:` it leaves empty go; the inherited value and its origin are shown
+        await enter(pilot, screen, step_attempts, "")
+        assert changes(before, editor.text) == ["+    retry:", "+      max_attempts: 4"]
+        assert field(screen, *step_attempts).value == ""
+        assert field(screen, *step_attempts).placeholder == "4 · from routes.default.retry.max_attempts"
+        await pilot.press("ctrl+z", "ctrl+z", "ctrl+z")
+        await pilot.pause()
+        assert editor.text == before
+
+
+async def test_an_invalid_value_shows_the_check_message_and_blocks_saving(profile_file: Path) -> None:
+    before = profile_file.read_text()
+    editor = ProfileEditor.open(profile_file)
+    try:  # what `profile check` says about the same value, computed on a separate editor
+        ProfileEditor.open(profile_file).set("routes.tiered.steps.0.strong_weak.threshold", 1.5)
+    except ProfileError as err:
+        expected = err.message
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        screen.select(("step", "tiered", (0,)))
+        await pilot.pause()
+        path = ("routes", "tiered", "steps", 0, "strong_weak", "threshold")
+        widget = field(screen, *path)
+        widget.focus()
+        widget.value = "1.5"
+        await pilot.pause()
+        assert problem(screen) == expected
+        assert str(screen.query_one("#form", NodeForm).errors[path].render()) == expected
+        await pilot.press("enter")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmDiff)  # no diff offered: nothing can be saved
+        assert problem(screen).startswith("not saved: fix routes.tiered.steps.0.strong_weak.threshold first")
+        assert not editor.modified
+        # a valid value is applied in place, and saving works again
+        widget.value = "0.7"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert changes(before, editor.text) == [
+            "-        strong_weak: {threshold: 0.5, strong: hard, weak: easy}",
+            "+        strong_weak: {threshold: 0.7, strong: hard, weak: easy}",
+        ]
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDiff)
+
+
+async def test_the_route_form_switches_mode_and_edits_the_rules_table(profile_file: Path) -> None:
+    editor = ProfileEditor.open(profile_file)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        screen.select(("step", "tiered", (0,)))
+        await pilot.pause()
+        base = ("routes", "tiered", "steps", 0)
+        await enter(pilot, screen, (*base, "@mode"), "rules")
+        step = editor.current().profile.routes["tiered"].steps[0]
+        assert step.mode == "rules" and step.strong_weak is None
+        assert [(r.when.keywords, r.branch) for r in step.rules] == [(["help"], "hard")]
+        await enter(pilot, screen, (*base, "rules", 0, "when", "keywords"), "[prove, derive]")
+        await enter(pilot, screen, (*base, "default"), "hard")
+        step = editor.current().profile.routes["tiered"].steps[0]
+        assert step.rules[0].when.keywords == ["prove", "derive"] and step.default == "hard"
+        assert "strong_weak" not in editor.text
+        assert comment_lines(editor.text) == comment_lines(profile_file.read_text())
+
+
+async def test_a_gate_added_by_form_is_tried_in_the_playground(profile_file: Path, tmp_path: Path) -> None:
+    from tui_helpers import run_to_end
+
+    from workbench.tui.app import make_app
+
+    before = profile_file.read_text()
+    app = make_app(load_profile(profile_file), settings_file=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await app.wait_for_engine()
+        await pilot.press("ctrl+e")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        screen.query_one("#tree").focus()
+        await pilot.press("i")  # the kind picker
+        await pilot.pause()
+        await pilot.click("#pick")  # focus it, then choose `gate` with the keyboard
+        await pilot.press("home", *["down"] * 3, "enter")
+        await pilot.pause()
+        assert screen.node == ("step", "default", (1,))
+        gate = ("routes", "default", "steps", 1)
+        await enter(pilot, screen, (*gate, "checks", 0, "min_chars"), "5")
+        await enter(pilot, screen, (*gate, "on_fail"), "warn")
+        assert changes(before, app.editor.text) == [
+            "+      - name: gate",
+            "+        kind: gate",
+            "+        checks:",
+            "+          - type: length",
+            "+            min_chars: 5",
+            "+        on_fail: warn",
+        ]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert await app.wait_for_engine()
+        await run_to_end(pilot, "Is the gate there?", route="default")
+        gates = [r for r in app.screen.state.rows.values() if r.kind == "gate"]
+        assert gates and all(r.status == "ok" for r in gates)
+        verdicts = [(e.check, e.verdict) for r in gates for e in r.events if getattr(e, "check", None)]
+        assert verdicts and set(verdicts) == {("length", "pass")}
+    assert profile_file.read_text() == before  # tried, not saved
+
+
+async def test_checks_are_added_and_removed_with_the_form(profile_file: Path) -> None:
+    editor = ProfileEditor.open(profile_file)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        assert screen.add_step("gate")
+        await pilot.pause()
+        form = screen.query_one("#form", NodeForm)
+        add = next(r for r in form.rows if r.kind == "add" and r.path[-1] == "checks")
+        screen.item_action("add", add)
+        await pilot.pause()
+        await pilot.click("#pick")
+        await pilot.press("home", "down", "enter")  # the second type: contains
+        await pilot.pause()
+        checks = editor.current().profile.routes["default"].steps[1].checks
+        assert [c.type for c in checks] == ["length", "contains"]
+        field(screen, "routes", "default", "steps", 1, "checks", 1, "text").focus()
+        await pilot.press("ctrl+r")  # removes the check of the focused field
+        await pilot.pause()
+        assert [c.type for c in editor.current().profile.routes["default"].steps[1].checks] == ["length"]
+
+
+async def test_a_template_is_validated_with_the_load_time_message(profile_file: Path) -> None:
+    from workbench.tui.composer.form import FieldText
+
+    editor = ProfileEditor.open(profile_file)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        assert screen.add_step("transform")
+        await pilot.pause()
+        path = ("routes", "default", "steps", 1, "template")
+        area = screen.query_one("#form", NodeForm).fields[path]
+        assert isinstance(area, FieldText) and area.text == "{{ input }}"
+        try:
+            ProfileEditor.open(profile_file).set("routes.default.steps.0.system", "{{ nope }}")
+        except ProfileError as err:
+            expected_tail = err.message.split("system: ", 1)[1]
+        area.focus()
+        await pilot.pause()
+        area.load_text("{{ nope }}")
+        screen._field_typed(area.row, area.text)
+        assert problem(screen).endswith(f"routes.default.steps.1.template: {expected_tail}")
+        area.load_text("Answer briefly: {{ input }}")
+        screen.query_one("#tree").focus()  # leaving the field applies it
+        await pilot.pause()
+        assert editor.current().profile.routes["default"].steps[1].template == "Answer briefly: {{ input }}"
+
+
+async def test_a_provider_and_a_model_added_by_form_pass_profile_check(profile_file: Path) -> None:
+    editor = ProfileEditor.open(profile_file)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        screen.query_one("#tree").focus()
+        await pilot.press("p")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, EntityForm)
+        dialog.query_one("#e_name", Input).value = "acme"
+        dialog.query_one("#e_base_url", Input).value = "http://127.0.0.1:9/v1"
+        dialog.query_one("#e_api_key_env", Input).value = "fake-0123456789abcdefghij"  # pasted a key, not a name
+        await pilot.pause()
+        message = str(dialog.query_one("#problem", Static).render())
+        assert "looks like a key" in message and "fake-0123" not in message
+        assert dialog.query_one("#add").disabled
+        dialog.query_one("#e_api_key_env", Input).value = "ACME_API_KEY"
+        await pilot.pause()
+        await pilot.click("#add")
+        await pilot.pause()
+        assert screen.node == ("provider", "acme")
+        screen.query_one("#tree").focus()
+        await pilot.press("m")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, EntityForm)
+        values = {"alias": "acme-large", "provider": "acme", "model": "large-2", "input": "1.25", "output": "5"}
+        values |= {"context_window": "64000", "tokenizer": "cl100k_base"}
+        for name, value in values.items():
+            dialog.query_one(f"#e_{name}", Input).value = value
+        await pilot.pause()
+        await pilot.click("#add")
+        await pilot.pause()
+        assert screen.node == ("model", "acme-large")
+        # edit the model in its own form: the output price
+        await enter(pilot, screen, ("models", "acme-large", "prices", 0, "output"), "6")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.click("#save")
+        await pilot.pause()
+    saved = profile_file.read_text()
+    assert "  acme:\n    kind: openai\n    base_url: http://127.0.0.1:9/v1\n    api_key_env: ACME_API_KEY\n" in saved
+    model = load_profile(profile_file).profile.models["acme-large"]
+    assert (model.provider, model.model, model.context_window, model.tokenizer) == (
+        "acme",
+        "large-2",
+        64000,
+        "cl100k_base",
+    )
+    assert (str(model.prices[0].input), str(model.prices[0].output)) == ("1.25", "6")
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench", "profile", "check", str(profile_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+async def test_the_headless_twin_writes_the_same_file_as_the_form(profile_file: Path, tmp_path: Path) -> None:
+    twin = tmp_path / "twin.yaml"
+    shutil.copy(profile_file, twin)
+    editor = ProfileEditor.open(profile_file)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        screen.select(("step", "budget", (0,)))
+        await pilot.pause()
+        await enter(pilot, screen, ("routes", "budget", "steps", 0, "timeouts", "first_token"), "12")
+        editor.save()
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench", "profile", "set", str(twin), "routes.budget.steps.0.timeouts.first_token"]
+        + ["12"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert twin.read_text() == profile_file.read_text()
+    assert "        timeouts:\n          first_token: 12\n" in twin.read_text()
+
+
+async def test_the_demo_profile_keeps_every_comment_through_a_form_edit(tmp_path: Path) -> None:
+    demo = tmp_path / "demo.yaml"
+    shutil.copy(DEMO, demo)
+    before = demo.read_text()
+    editor = ProfileEditor.open(demo)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        await enter(pilot, screen, ("routes", "default", "steps", 0, "breaker", "failures"), "3")
+    added = changes(before, editor.text)
+    assert added == ["+        breaker:", "+          failures: 3"]
+    assert comment_lines(editor.text) == comment_lines(before)
