@@ -369,3 +369,42 @@ async def test_the_demo_profile_keeps_every_comment_through_a_form_edit(tmp_path
     added = changes(before, editor.text)
     assert added == ["+        breaker:", "+          failures: 3"]
     assert comment_lines(editor.text) == comment_lines(before)
+
+
+@pytest.mark.parametrize(
+    ("node", "path", "text", "expected"),
+    [
+        (
+            ("policies",),
+            ("policies", "retry", "max_attempts"),
+            "3",
+            ["+policies:", "+  retry:", "+    max_attempts: 3"],
+        ),
+        (
+            ("provider", "sim-openai"),
+            ("providers", "sim-openai", "stream_usage"),
+            "never",
+            ["+    stream_usage: never"],
+        ),
+        ("parallel", ("merge",), "first", ["-        merge: all", "+        merge: first"]),
+        ("retrieve", ("top_k",), "6", ["+        top_k: 6"]),
+    ],
+)
+async def test_each_remaining_form_writes_exactly_its_change(
+    profile_file: Path, node: Any, path: tuple[Any, ...], text: str, expected: list[str]
+) -> None:
+    editor = ProfileEditor.open(profile_file)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        if isinstance(node, str):  # a step kind: added after `default`'s answer, then edited in its form
+            assert screen.add_step(node)
+            path = ("routes", "default", "steps", 1, *path)
+        else:
+            screen.select(node)
+        await pilot.pause()
+        before = editor.text
+        await enter(pilot, screen, path, text)
+        assert changes(before, editor.text) == expected
+        assert comment_lines(editor.text) == comment_lines(profile_file.read_text())
