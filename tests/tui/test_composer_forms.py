@@ -408,3 +408,61 @@ async def test_each_remaining_form_writes_exactly_its_change(
         await enter(pilot, screen, path, text)
         assert changes(before, editor.text) == expected
         assert comment_lines(editor.text) == comment_lines(profile_file.read_text())
+
+
+async def test_targets_are_reordered_with_keys_and_removed_with_the_mouse(profile_file: Path) -> None:
+    before = profile_file.read_text()
+    editor = ProfileEditor.open(profile_file)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        field(screen, "routes", "default", "steps", 0, "targets", 1, "weight").focus()
+        await pilot.press("ctrl+up")  # moves the target the focused field belongs to
+        await pilot.pause()
+        assert changes(before, editor.text) == [
+            "-        targets: [swift, steady]",
+            "+        targets: [steady, swift]",
+        ]
+        await pilot.press("ctrl+down")
+        await pilot.pause()
+        assert editor.text == before
+        form = screen.query_one("#form", NodeForm)
+        remove = [b for b in form.query(".itembtn.remove") if b.row.path[-2:] == ("targets", 0)]
+        await pilot.click(remove[0])
+        await pilot.pause()
+        assert changes(before, editor.text) == ["-        targets: [swift, steady]", "+        targets: [steady]"]
+
+
+async def test_a_classifier_route_gets_a_categories_table(profile_file: Path) -> None:
+    from workbench.tui.composer import AskName
+
+    editor = ProfileEditor.open(profile_file)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        screen.select(("step", "tiered", (0,)))
+        await pilot.pause()
+        base = ("routes", "tiered", "steps", 0)
+        await enter(pilot, screen, (*base, "@mode"), "classifier")
+        step = editor.current().profile.routes["tiered"].steps[0]
+        assert step.mode == "classifier" and step.classifier.model == "swift"
+        assert {name: cat.description for name, cat in step.categories.items()} == {
+            "hard": "requests for hard",
+            "easy": "requests for easy",
+        }
+        await enter(pilot, screen, (*base, "categories", "hard", "description"), "proofs and derivations")
+        await enter(pilot, screen, (*base, "classifier", "min_confidence"), "0.8")
+        form = screen.query_one("#form", NodeForm)
+        add = next(r for r in form.rows if r.kind == "add" and r.path[-1] == "categories")
+        screen.item_action("add", add)
+        await pilot.pause()
+        assert isinstance(app.screen, AskName)
+        app.screen.query_one("#name", Input).value = "chat"
+        await pilot.press("enter")
+        await pilot.pause()
+        step = editor.current().profile.routes["tiered"].steps[0]
+        assert step.classifier.min_confidence == 0.8
+        assert step.categories["hard"].description == "proofs and derivations"
+        assert (step.categories["chat"].description, step.categories["chat"].branch) == ("requests about chat", "easy")

@@ -201,8 +201,13 @@ class Editing(Screen[None]):
             self._edit(lambda: self.editor.delete(path))
         elif isinstance(key, int):
             dst = key + (-1 if action == "up" else 1)
-            if 0 <= dst < row.count:
-                self._edit(lambda: self.editor.move(container, key, dst))
+            focused = self.app.focused
+            inside = focused.row.path if isinstance(focused, FieldInput | FieldText) else ()
+            form = self.query_one("#form", NodeForm)
+            if inside[: len(path)] == path:  # the focus moves with its item: ctrl+up twice moves it up twice
+                form.next_focus = (*container, dst, *inside[len(path) :])
+            if not (0 <= dst < row.count and self._edit(lambda: self.editor.move(container, key, dst))):
+                form.next_focus = None
 
     def action_item(self, action: str) -> None:
         """ctrl+up / ctrl+down / ctrl+r on a field: move or remove the list item it belongs to."""

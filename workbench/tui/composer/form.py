@@ -97,6 +97,7 @@ class NodeForm(Vertical):
         self.generation = 0
         self.fields: dict[Path_, FieldInput | FieldText] = {}
         self.errors: dict[Path_, Static] = {}
+        self.next_focus: Path_ | None = None  # after the next rebuild, focus this field (else the same path)
 
     @staticmethod
     def shape(rows: list[Row]) -> list[tuple[Any, ...]]:
@@ -119,9 +120,13 @@ class NodeForm(Vertical):
                 elif widget.text != row.text and not widget.has_focus:
                     widget.load_text(row.text)
                 self._mark(row)
+            if self.next_focus in self.fields:
+                self.fields[self.next_focus].focus()
+            self.next_focus = None
             return
         focused = self.app.focused
         refocus = focused.row.path if isinstance(focused, FieldInput | FieldText) else None
+        refocus, self.next_focus = self.next_focus or refocus, None
         self.rows = rows
         self.generation += 1
         self.fields, self.errors = {}, {}

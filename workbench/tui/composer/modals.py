@@ -169,6 +169,7 @@ class EntityForm(ModalScreen[dict[str, Any] | None]):
                 yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
+        self.query_one(f"#e_{self.fields[0][0]}", Input).focus()
         self.validate()
 
     def values(self) -> dict[str, str]:
