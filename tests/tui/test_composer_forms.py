@@ -43,14 +43,22 @@ def field(screen: Composer, *path: Any) -> Input:
     return widget
 
 
-async def enter(pilot: Any, screen: Composer, path: tuple[Any, ...], text: str) -> Input:
-    """Type `text` into the field at `path` (validated as typed) and press Enter (applied)."""
-    widget = field(screen, *path)
+async def enter(pilot: Any, screen: Composer, path: tuple[Any, ...], text: str) -> Any:
+    """Type `text` into the field at `path` (validated as typed) and press Enter, or for a multi-line field
+    leave it (applied)."""
+    from workbench.tui.composer.form import FieldText
+
+    widget = screen.query_one("#form", NodeForm).fields[tuple(path)]
     widget.focus()
     await pilot.pause()
-    widget.value = text
-    await pilot.pause()
-    await pilot.press("enter")
+    if isinstance(widget, FieldText):
+        widget.load_text(text)
+        await pilot.pause()
+        screen.query_one("#tree").focus()
+    else:
+        widget.value = text
+        await pilot.pause()
+        await pilot.press("enter")
     await pilot.pause()
     return widget
 
@@ -466,3 +474,28 @@ async def test_a_classifier_route_gets_a_categories_table(profile_file: Path) ->
         assert step.classifier.min_confidence == 0.8
         assert step.categories["hard"].description == "proofs and derivations"
         assert (step.categories["chat"].description, step.categories["chat"].branch) == ("requests about chat", "easy")
+
+
+async def test_a_parallel_judge_is_built_from_its_fields_then_merge_uses_it(profile_file: Path) -> None:
+    editor = ProfileEditor.open(profile_file)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        assert screen.add_step("parallel")
+        await pilot.pause()
+        before = editor.text
+        step = ("routes", "default", "steps", 1)
+        assert (*step, "judge", "type") not in screen.query_one("#form", NodeForm).fields  # fixed: never asked
+        await enter(pilot, screen, (*step, "judge", "model"), "sage")
+        assert "rubric" in problem(screen) and editor.text == before  # a judge needs both: nothing written yet
+        await enter(pilot, screen, (*step, "judge", "rubric"), "The most accurate answer.")
+        await enter(pilot, screen, (*step, "merge"), "judge")
+        assert changes(before, editor.text) == [
+            "-        merge: all",
+            "+        merge: judge",
+            "+        judge:",
+            "+          type: judge",
+            "+          model: sage",
+            "+          rubric: The most accurate answer.",
+        ]

@@ -37,6 +37,7 @@ class Editing(Screen[None]):
     editor: ProfileEditor
     node: Node | None
     invalid: dict[Path_, str]
+    pending: dict[Path_, str]
 
     if TYPE_CHECKING:  # provided by the screen
 
@@ -95,6 +96,9 @@ class Editing(Screen[None]):
             raise ValueError(key_problem(text))
         value: Any = text if (row.is_text or row.multiline) else parse_value(text)
         item = path[:-1]
+        if row.fill is not None and text and self.editor.raw(item) is None:
+            whole = {**row.fill, **self._siblings(item, path), path[-1]: value}
+            return lambda ed: ed.set(item, whole)
         if row.plain_item:  # a target written as a bare alias
             alias = self.editor.raw(item)
             if path[-1] == "model":
@@ -112,6 +116,15 @@ class Editing(Screen[None]):
             keep = len(node_base(self.node)) if self.node else 1
             return lambda ed: ed.clear(path, keep=keep)
         return lambda ed: ed.set(path, value)
+
+    def _siblings(self, parent: Path_, path: Path_) -> dict[str, Any]:
+        """What the other fields of a mapping not written yet hold (typed, not applied)."""
+        out: dict[str, Any] = {}
+        for row in self.query_one("#form", NodeForm).rows:
+            text = self.pending.get(row.path, "")
+            if row.kind == "field" and row.path[:-1] == parent and row.path != path and text.strip():
+                out[str(row.path[-1])] = text if (row.is_text or row.multiline) else parse_value(text.strip())
+        return out
 
     def _mode_changes(self, base: Path_, mode: str) -> list[tuple[Path_, Any]]:
         step = self._step()
@@ -138,6 +151,7 @@ class Editing(Screen[None]):
             message = self._dry_run(op) if op is not None else None
         except ValueError as err:
             message = str(err)
+        self.pending[row.path] = text
         if message is None:
             self.invalid.pop(row.path, None)
         else:

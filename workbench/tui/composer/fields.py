@@ -55,6 +55,9 @@ class Row:
     count: int = 0
     plain_item: bool = False  # a field of a target written as a bare alias (`swift`, not `{model: swift}`)
     is_text: bool = False  # a string field: what is typed is taken as text, never read as YAML
+    # a field of a model not written yet that cannot be written one key at a time (`judge: {model, rubric}`):
+    # the whole mapping is written at once, with `fill` (its fixed `type: judge`) and what its siblings hold
+    fill: dict[str, Any] | None = None
 
 
 def flow(value: Any) -> str:
@@ -134,6 +137,16 @@ def _pick(classes: list[type[BaseModel]], raw: Any) -> type[BaseModel]:
     return classes[0]
 
 
+def _fixed(cls: type[BaseModel]) -> dict[str, Any]:
+    """Fields with one possible value (`type: judge`): written for the user, never asked."""
+    out: dict[str, Any] = {}
+    for name, info in cls.model_fields.items():
+        ann = _unwrap(info.annotation)
+        if typing.get_origin(ann) is Literal and len(typing.get_args(ann)) == 1:
+            out[info.alias or name] = typing.get_args(ann)[0]
+    return out
+
+
 def _choices(ann: Any) -> tuple[str, ...]:
     ann = _unwrap(ann)
     if typing.get_origin(ann) is list:
@@ -195,7 +208,15 @@ def build_rows(
         help_text = info.description or ""
         if len(sub) == 1 and typing.get_origin(_unwrap(ann)) not in (list, dict):
             inner_prefix = "" if block else f"{prefix}{key}."
-            rows.extend(build_rows(sub[0], value, path, in_force, rel=here, group=block, prefix=inner_prefix))
+            fixed = _fixed(sub[0])
+            nested = build_rows(
+                sub[0], value, path, in_force, rel=here, group=block, prefix=inner_prefix, skip=frozenset(fixed)
+            )
+            if value is None and (fixed or any(f.is_required() for f in sub[0].model_fields.values())):
+                for r in nested:
+                    if r.path[:-1] == path:
+                        r.fill = fixed
+            rows.extend(nested)
             continue
         origin = typing.get_origin(_unwrap(ann))
         inner = typing.get_args(_unwrap(ann))

@@ -73,6 +73,7 @@ class Composer(Structure):
         self.editor = editor
         self.node: Node | None = None
         self.invalid: dict[tuple[str | int, ...], str] = {}  # typed, not applied: saving waits for these
+        self.pending: dict[tuple[str | int, ...], str] = {}  # what fields hold as typed (a mapping built whole)
 
     # `selected` is the (route, step path) view of the node kept for the tests and the app
     @property
@@ -177,6 +178,7 @@ class Composer(Structure):
         if event.node.data is not None and event.node.data != self.node:
             self.node = event.node.data
             self.invalid.clear()
+            self.pending.clear()
             self._problem(None)
             self._show_selection()
 
@@ -201,6 +203,7 @@ class Composer(Structure):
         """Show this node's form (what a click in the tree does)."""
         self.node = node
         self.invalid.clear()
+        self.pending.clear()
         self._cursor_to(node)
         self._show_selection()
 

@@ -160,11 +160,13 @@ class Structure(Editing):
     def action_undo(self) -> None:
         if self.editor.undo():
             self.invalid.clear()
+            self.pending.clear()
             self._changed()
 
     def action_redo(self) -> None:
         if self.editor.redo():
             self.invalid.clear()
+            self.pending.clear()
             self._changed()
 
     def action_duplicate(self) -> None:
