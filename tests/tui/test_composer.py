@@ -172,7 +172,7 @@ async def test_an_unsaved_edit_is_what_the_playground_runs(profile_file: Path, t
         await pilot.press("enter")
         await pilot.pause()
         assert "modified" in app.title
-        await pilot.press("escape")
+        await pilot.press("escape", "escape")  # the form to the tree, the tree out of the composer
         await pilot.pause()
         assert await app.wait_for_engine()
         await run_to_end(pilot, "Which model answers first now?", route="default")

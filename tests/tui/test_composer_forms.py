@@ -37,10 +37,11 @@ def changes(before: str, after: str) -> list[str]:
     return [line for line in out if line[:1] in "+-" and not line.startswith(("+++", "---"))]
 
 
-def field(screen: Composer, *path: Any) -> Input:
-    widget = screen.query_one("#form", NodeForm).fields[tuple(path)]
-    assert isinstance(widget, Input)
-    return widget
+def field(screen: Composer, *path: Any) -> Any:
+    form = screen.query_one("#form", NodeForm)
+    if tuple(path) not in form.fields:  # a field of a policy block not opened yet
+        assert form.reveal(tuple(path))
+    return form.fields[tuple(path)]
 
 
 async def enter(pilot: Any, screen: Composer, path: tuple[Any, ...], text: str) -> Any:
@@ -48,7 +49,7 @@ async def enter(pilot: Any, screen: Composer, path: tuple[Any, ...], text: str) 
     leave it (applied)."""
     from workbench.tui.composer.form import FieldText
 
-    widget = screen.query_one("#form", NodeForm).fields[tuple(path)]
+    widget = field(screen, *path)
     widget.focus()
     await pilot.pause()
     if isinstance(widget, FieldText):
@@ -217,7 +218,7 @@ async def test_a_gate_added_by_form_is_tried_in_the_playground(profile_file: Pat
             "+            min_chars: 5",
             "+        on_fail: warn",
         ]
-        await pilot.press("escape")
+        await pilot.press("escape", "escape")  # the form to the tree, the tree out of the composer
         await pilot.pause()
         assert await app.wait_for_engine()
         await run_to_end(pilot, "Is the gate there?", route="default")
@@ -499,3 +500,20 @@ async def test_a_parallel_judge_is_built_from_its_fields_then_merge_uses_it(prof
             "+          model: sage",
             "+          rubric: The most accurate answer.",
         ]
+
+
+async def test_escape_leaves_a_field_for_the_tree_and_applies_what_it_holds(profile_file: Path) -> None:
+    editor = ProfileEditor.open(profile_file)
+    app = ComposerApp(editor)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, Composer)
+        widget = field(screen, "routes", "default", "steps", 0, "temperature")
+        widget.focus()
+        await pilot.press("0", ".", "2")  # typed, no Enter
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen and app.focused is screen.query_one("#tree")
+        assert editor.current().profile.routes["default"].steps[0].temperature == 0.2
+        assert field(screen, "routes", "default", "steps", 0, "temperature").value == "0.2"

@@ -62,6 +62,13 @@ class ProfileEditor:
         loaded = load_profile(path)
         return cls(path=Path(path), original=loaded.text, text=loaded.text, loaded=loaded)
 
+    def probe(self) -> ProfileEditor:
+        """A copy to try an edit on (validation as you type): same text, its parse shared, no undo history."""
+        copy = ProfileEditor(self.path, self.original, self.text, self.loaded)
+        if "_parsed" in self.__dict__:
+            copy.__dict__["_parsed"] = self.__dict__["_parsed"]
+        return copy
+
     # -- state --------------------------------------------------------------------------------------------------
     @property
     def modified(self) -> bool:
@@ -283,8 +290,14 @@ class ProfileEditor:
 
     # -- internals ----------------------------------------------------------------------------------------------
     def _doc(self) -> CommentedMap:
+        """The parsed text, for reading only (kept while the text is unchanged: a form reads it once per field)."""
+        cached = self.__dict__.get("_parsed")
+        if cached is not None and cached[0] is self.text:
+            return cached[1]
         doc = parse(make_yaml(self.text), self.text, self.label)
-        return doc if isinstance(doc, CommentedMap) else CommentedMap()
+        doc = doc if isinstance(doc, CommentedMap) else CommentedMap()
+        self.__dict__["_parsed"] = (self.text, doc)
+        return doc
 
     def _apply(self, op: Any) -> str:
         yaml = make_yaml(self.text)

@@ -69,7 +69,7 @@ class Editing(Screen[None]):
 
     def _dry_run(self, fn: Op) -> str | None:
         """Validate an edit without keeping it (validation as you type)."""
-        probe = ProfileEditor(self.editor.path, self.editor.original, self.editor.text, self.editor.loaded)
+        probe = self.editor.probe()
         try:
             fn(probe)
         except ProfileError as err:

@@ -68,6 +68,35 @@ class ItemButton(Button):
         self.tooltip = tooltip
 
 
+class Group(Collapsible):
+    """A policy block: collapsed unless something is written in it; its inputs are made when first opened (a
+    step has eight blocks and some thirty policy fields: building them all would make every selection slow)."""
+
+    def __init__(self, form: NodeForm, name: str, members: list[Row]) -> None:
+        self.form = form
+        self.members = members
+        self.block = name
+        self.built = False
+        written = any(r.kind == "field" and r.text for r in members)
+        super().__init__(title=self.heading(), collapsed=not written)
+        if written:
+            self.build(mount=False)
+
+    def heading(self) -> str:
+        written = [r.label for r in self.members if r.kind == "field" and r.text]
+        return f"{self.block}" + (f"  ● {', '.join(written)}" if written else "  · inherited")
+
+    def build(self, mount: bool = True) -> None:
+        if self.built:
+            return
+        self.built = True
+        widgets = [w for r in self.members for w in self.form._row(r)]
+        if mount:
+            self.query_one(Collapsible.Contents).mount_all(widgets)
+        else:
+            self._contents_list.extend(widgets)
+
+
 class NodeForm(Vertical):
     """The fields of the selected node."""
 
@@ -98,6 +127,7 @@ class NodeForm(Vertical):
         self.fields: dict[Path_, FieldInput | FieldText] = {}
         self.errors: dict[Path_, Static] = {}
         self.next_focus: Path_ | None = None  # after the next rebuild, focus this field (else the same path)
+        self.groups: dict[str, Group] = {}
 
     @staticmethod
     def shape(rows: list[Row]) -> list[tuple[Any, ...]]:
@@ -120,6 +150,9 @@ class NodeForm(Vertical):
                 elif widget.text != row.text and not widget.has_focus:
                     widget.load_text(row.text)
                 self._mark(row)
+            for group in self.groups.values():
+                group.members = [r for r in rows if r.group == group.block]
+                group.title = group.heading()
             if self.next_focus in self.fields:
                 self.fields[self.next_focus].focus()
             self.next_focus = None
@@ -129,7 +162,7 @@ class NodeForm(Vertical):
         refocus, self.next_focus = self.next_focus or refocus, None
         self.rows = rows
         self.generation += 1
-        self.fields, self.errors = {}, {}
+        self.fields, self.errors, self.groups = {}, {}, {}
         self.remove_children()
         self.mount_all(self._widgets(rows))
         if refocus is not None and refocus in self.fields:
@@ -144,18 +177,28 @@ class NodeForm(Vertical):
                 j = i
                 while j < len(rows) and rows[j].group == row.group:
                     j += 1
-                members = rows[i:j]
-                written = [r.label for r in members if r.kind == "field" and r.text]
-                title = f"{row.group}" + (f"  ● {', '.join(written)}" if written else "  · inherited")
-                inner: list[Widget] = []
-                for r in members:
-                    inner.extend(self._row(r))
-                out.append(Collapsible(*inner, title=title, collapsed=not written))
+                group = Group(self, row.group, rows[i:j])
+                self.groups[row.group] = group
+                out.append(group)
                 i = j
                 continue
             out.extend(self._row(row))
             i += 1
         return out
+
+    def reveal(self, path: Path_) -> bool:
+        """Open the policy block holding the field at `path` (its inputs are made when first opened)."""
+        for group in self.groups.values():
+            if any(r.path == path for r in group.members):
+                group.collapsed = False
+                group.build()
+                return True
+        return False
+
+    @on(Collapsible.Expanded)
+    def _expanded(self, event: Collapsible.Expanded) -> None:
+        if isinstance(event.collapsible, Group):
+            event.collapsible.build()
 
     def _next_id(self) -> str:
         self._n = getattr(self, "_n", 0) + 1

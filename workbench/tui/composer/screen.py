@@ -249,4 +249,9 @@ class Composer(Structure):
         widget.update(text if text is not None else "✓ valid")
 
     def action_back(self) -> None:
+        """Esc in the form goes back to the tree (what was typed and valid is applied); esc in the tree leaves."""
+        tree = self.query_one("#tree", Tree)
+        if self.focused is not None and self.focused is not tree:
+            tree.focus()
+            return
         self.app.pop_screen()
