@@ -56,6 +56,7 @@ class ProfileEditor:
     loaded: LoadedProfile
     _undo: list[str] = field(default_factory=list)
     _redo: list[str] = field(default_factory=list)
+    _parsed: tuple[str, CommentedMap] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def open(cls, path: str | Path) -> ProfileEditor:
@@ -65,8 +66,7 @@ class ProfileEditor:
     def probe(self) -> ProfileEditor:
         """A copy to try an edit on (validation as you type): same text, its parse shared, no undo history."""
         copy = ProfileEditor(self.path, self.original, self.text, self.loaded)
-        if "_parsed" in self.__dict__:
-            copy.__dict__["_parsed"] = self.__dict__["_parsed"]
+        copy._parsed = self._parsed
         return copy
 
     # -- state --------------------------------------------------------------------------------------------------
@@ -291,12 +291,11 @@ class ProfileEditor:
     # -- internals ----------------------------------------------------------------------------------------------
     def _doc(self) -> CommentedMap:
         """The parsed text, for reading only (kept while the text is unchanged: a form reads it once per field)."""
-        cached = self.__dict__.get("_parsed")
-        if cached is not None and cached[0] is self.text:
-            return cached[1]
-        doc = parse(make_yaml(self.text), self.text, self.label)
-        doc = doc if isinstance(doc, CommentedMap) else CommentedMap()
-        self.__dict__["_parsed"] = (self.text, doc)
+        if self._parsed is not None and self._parsed[0] is self.text:
+            return self._parsed[1]
+        parsed = parse(make_yaml(self.text), self.text, self.label)
+        doc = parsed if isinstance(parsed, CommentedMap) else CommentedMap()
+        self._parsed = (self.text, doc)
         return doc
 
     def _apply(self, op: Any) -> str:
