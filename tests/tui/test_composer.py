@@ -81,8 +81,8 @@ async def test_a_threshold_is_set_in_place_and_invalid_input_shows_the_check_mes
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, Composer)
-        screen.selected = ("tiered", (0,))
-        screen._show_selection()
+        screen.select(("step", "tiered", (0,)))
+        await pilot.pause()
         setter = screen.query_one("#setter", Input)
         setter.focus()
         setter.value = "strong_weak.threshold = 1.5"
@@ -135,6 +135,23 @@ def test_composer_snapshot(snap_compare, size: tuple[int, int]) -> None:
     assert snap_compare(ComposerApp(editor), terminal_size=size)
 
 
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+def test_composer_snapshot_with_the_routing_form_open(snap_compare, size: tuple[int, int]) -> None:
+    """The strong/weak route step's form: its mode, threshold and branches, with the typing cursor in the
+    threshold field (the form scrolled to it) and the tree still beside it."""
+    editor = ProfileEditor.open(FIXTURE)  # opened, never saved
+
+    async def open_form(pilot) -> None:  # type: ignore[no-untyped-def]
+        screen = pilot.app.screen
+        screen.select(("step", "tiered", (0,)))
+        await pilot.pause()
+        field = screen.query_one("#form").fields[("routes", "tiered", "steps", 0, "strong_weak", "threshold")]
+        field.focus()
+        await pilot.pause()
+
+    assert snap_compare(ComposerApp(editor), terminal_size=size, run_before=open_form)
+
+
 async def test_an_unsaved_edit_is_what_the_playground_runs(profile_file: Path, tmp_path: Path) -> None:
     from tui_helpers import run_to_end
 
@@ -155,7 +172,7 @@ async def test_an_unsaved_edit_is_what_the_playground_runs(profile_file: Path, t
         await pilot.press("enter")
         await pilot.pause()
         assert "modified" in app.title
-        await pilot.press("escape")
+        await pilot.press("escape", "escape")  # the form to the tree, the tree out of the composer
         await pilot.pause()
         assert await app.wait_for_engine()
         await run_to_end(pilot, "Which model answers first now?", route="default")
@@ -191,11 +208,14 @@ async def test_a_model_is_added_then_used_in_a_fallback_chain(profile_file: Path
         screen.query_one("#tree").focus()
         await pilot.press("m")
         await pilot.pause()
-        app.screen.query_one("#name", Input).value = "local-llama"
+        app.screen.query_one("#e_alias", Input).value = "local-llama"
+        app.screen.query_one("#e_alias", Input).focus()
         await pilot.press("enter")
         await pilot.pause()
         model = editor.current().profile.models["local-llama"]
         assert model.provider == next(iter(editor.current().profile.providers))
+        screen.select(("step", "default", (0,)))
+        await pilot.pause()
         targets = screen.query_one("#targets", Input)
         targets.value = "swift, steady, local-llama"
         targets.focus()

@@ -56,11 +56,18 @@ class ProfileEditor:
     loaded: LoadedProfile
     _undo: list[str] = field(default_factory=list)
     _redo: list[str] = field(default_factory=list)
+    _parsed: tuple[str, CommentedMap] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def open(cls, path: str | Path) -> ProfileEditor:
         loaded = load_profile(path)
         return cls(path=Path(path), original=loaded.text, text=loaded.text, loaded=loaded)
+
+    def probe(self) -> ProfileEditor:
+        """A copy to try an edit on (validation as you type): same text, its parse shared, no undo history."""
+        copy = ProfileEditor(self.path, self.original, self.text, self.loaded)
+        copy._parsed = self._parsed
+        return copy
 
     # -- state --------------------------------------------------------------------------------------------------
     @property
@@ -165,6 +172,37 @@ class ProfileEditor:
 
         return self._apply(op)
 
+    def apply_many(self, changes: list[tuple[str | Path_, Any]]) -> str:
+        """Several sets (value `DELETE` removes the key) as ONE validated, undoable edit: a change that is only
+        valid as a whole (a route step's mode: drop `rules`, add `strong_weak`) never passes an invalid state."""
+        paths = [(self.resolve_path(dotted), value) for dotted, value in changes]
+
+        def op(doc: CommentedMap) -> None:
+            for path, value in paths:
+                set_path(doc, path, value, self.label)
+
+        return self._apply(op)
+
+    def clear(self, dotted: str | Path_, keep: int = 1) -> str:
+        """Remove the key at `dotted` (back to inherited), and the mappings it leaves empty on the way up, but
+        never the first `keep` segments of the path (the node being edited)."""
+        path = self.resolve_path(dotted)
+
+        def op(doc: CommentedMap) -> None:
+            set_path(doc, path, DELETE, self.label)
+            for depth in range(len(path) - 1, max(keep, 1) - 1, -1):
+                parent = _node(doc, path[:depth])
+                if isinstance(parent, CommentedMap) and not parent:
+                    set_path(doc, path[:depth], DELETE, self.label)
+                else:
+                    break
+
+        return self._apply(op)
+
+    def raw(self, dotted: str | Path_) -> Any:
+        """The value at a path as written in the file (ruamel's mapping/list/scalar), or None when absent."""
+        return _node(self._doc(), self.resolve_path(dotted))
+
     def add_target(self, route: str, step: str, model: str, at: int | None = None) -> str:
         return self.insert(("routes", route, "steps", step, "targets"), model, at)
 
@@ -252,8 +290,13 @@ class ProfileEditor:
 
     # -- internals ----------------------------------------------------------------------------------------------
     def _doc(self) -> CommentedMap:
-        doc = parse(make_yaml(self.text), self.text, self.label)
-        return doc if isinstance(doc, CommentedMap) else CommentedMap()
+        """The parsed text, for reading only (kept while the text is unchanged: a form reads it once per field)."""
+        if self._parsed is not None and self._parsed[0] is self.text:
+            return self._parsed[1]
+        parsed = parse(make_yaml(self.text), self.text, self.label)
+        doc = parsed if isinstance(parsed, CommentedMap) else CommentedMap()
+        self._parsed = (self.text, doc)
+        return doc
 
     def _apply(self, op: Any) -> str:
         yaml = make_yaml(self.text)
