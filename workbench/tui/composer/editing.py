@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Input, TextArea
 
 from workbench.errors import ProfileError
@@ -31,6 +32,9 @@ CHECK_SKELETONS: dict[str, dict[str, Any]] = {
 }
 
 
+CHECK_AFTER_S = 0.15
+
+
 class Editing(Screen[None]):
     """The base of the Composer screen (which provides the widgets, `editor`, `node` and `invalid`)."""
 
@@ -38,6 +42,8 @@ class Editing(Screen[None]):
     node: Node | None
     invalid: dict[Path_, str]
     pending: dict[Path_, str]
+    #: a check of what is being typed, waiting for a pause in the typing (each check re-reads the whole profile)
+    _check_timer: Timer | None = None
 
     if TYPE_CHECKING:  # provided by the screen
 
@@ -161,6 +167,9 @@ class Editing(Screen[None]):
 
     def _field_done(self, row: Row, text: str) -> None:
         """Enter or focus gone: validate what the field holds now, and apply it when it is valid."""
+        if self._check_timer is not None:
+            self._check_timer.stop()  # checked now: a check still waiting for the typing to pause is moot
+            self._check_timer = None
         self._field_typed(row, text)
         if row.path in self.invalid:
             return
@@ -168,10 +177,17 @@ class Editing(Screen[None]):
         if op is not None:
             self._edit(lambda: op(self.editor))
 
+    def _check_soon(self, row: Row, text: str) -> None:
+        """Validate what a field holds once typing pauses: a check re-reads the profile (~50-150 ms), so doing it
+        on every key would make typing lag. Enter, leaving the field and saving check at once (`_field_done`)."""
+        if self._check_timer is not None:
+            self._check_timer.stop()
+        self._check_timer = self.set_timer(CHECK_AFTER_S, lambda: self._field_typed(row, text))
+
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
-        if isinstance(event.input, FieldInput):
-            self._field_typed(event.input.row, event.value)
+        if isinstance(event.input, FieldInput) and event.input.has_focus:  # typed, not filled in by the form
+            self._check_soon(event.input.row, event.value)
 
     @on(Input.Submitted)
     def _input_submitted(self, event: Input.Submitted) -> None:
@@ -186,7 +202,7 @@ class Editing(Screen[None]):
     @on(TextArea.Changed)
     def _text_changed(self, event: TextArea.Changed) -> None:
         if isinstance(event.text_area, FieldText) and event.text_area.has_focus:
-            self._field_typed(event.text_area.row, event.text_area.text)
+            self._check_soon(event.text_area.row, event.text_area.text)
 
     @on(FieldText.Done)
     def _text_done(self, event: FieldText.Done) -> None:
