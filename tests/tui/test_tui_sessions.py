@@ -53,7 +53,10 @@ def browser(app: WorkbenchApp) -> SessionsScreen:
 
 
 def title(screen: SessionsScreen) -> str:
-    return str(screen.query_one("#runs-box").border_title)
+    """The box's title and the "N of TOTAL" drawn at the right of the column titles."""
+    head = str(screen.query_one("#runs-head").render())
+    assert head.rstrip().endswith(screen.position), (head, screen.position)
+    return f"{screen.query_one('#runs-box').border_title} · {screen.position}"
 
 
 def shown_ids(screen: SessionsScreen, n: int = 50) -> list[str]:

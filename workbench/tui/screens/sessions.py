@@ -99,6 +99,7 @@ class SessionsScreen(Screen[None]):
         self.pages = RunPages(PAGE, MAX_PAGES)
         self.filters = RunFilter()
         self.problems: list[str] = []
+        self.position = ""  # "N of TOTAL", shown at the right of the column titles
         self._debounce: Timer | None = None
         self.debounce_s = DEBOUNCE_S
         self._lock = threading.Lock()
@@ -117,7 +118,8 @@ class SessionsScreen(Screen[None]):
             )
             yield Select([(f"route {r}", r) for r in routes], prompt="any route", id="route-filter")
             yield Select([(f"status {s}", s) for s in STATUSES], prompt="any status", id="status-filter")
-        with Vertical(id="runs-box"):
+        with Vertical(id="runs-box") as box:
+            box.border_title = "runs"
             yield Static(id="runs-head")
             yield RunList(self.pages, id="runs-list")
         yield Static(id="runs-preview", markup=False)
@@ -127,7 +129,7 @@ class SessionsScreen(Screen[None]):
         self.query_one("#runs-box").border_subtitle = "enter open · / search · d delete · e export"
 
     def on_resize(self) -> None:
-        self.query_one("#runs-head", Static).update(header_text(self.run_list.scrollable_content_region.width))
+        self.call_after_refresh(self._show_position)
 
     def on_screen_resume(self) -> None:
         self.action_reload()
@@ -224,6 +226,7 @@ class SessionsScreen(Screen[None]):
 
     def _show_query(self, filters: RunFilter, total: int, rows: list[dict[str, Any]], keep_cursor: bool) -> None:
         self.pages.reset(total, rows)
+        self.query_one("#runs-box").border_title = "runs" if filters.is_empty() else "matching runs"
         self.run_list.reload(None if keep_cursor else 0)
         self._show_position()
 
@@ -252,10 +255,17 @@ class SessionsScreen(Screen[None]):
 
     # -- the header and the preview ------------------------------------------------------------------------------
     def _show_position(self) -> None:
+        """The column titles with "N of TOTAL" at their right. (Not the box's title: setting that repaints the
+        whole list, where this one line is all that changes as the cursor moves.)"""
         total = self.pages.total
         at = self.run_list.cursor + 1 if total else 0
-        what = "runs" if self.filters.is_empty() else "matching runs"
-        self.query_one("#runs-box").border_title = f"{what} · {at:,} of {total:,}"
+        self.position = f"{at:,} of {total:,}"
+        width = self.run_list.scrollable_content_region.width or self.size.width - 4
+        head = header_text(width)
+        head.truncate(max(0, width - len(self.position) - 1))
+        head.pad_right(max(0, width - head.cell_len - len(self.position)))
+        head.append(self.position, style="bold")
+        self.query_one("#runs-head", Static).update(head, layout=False)
 
     @on(RunList.Highlighted)
     def _highlighted(self, event: RunList.Highlighted) -> None:
@@ -265,10 +275,10 @@ class SessionsScreen(Screen[None]):
         row = event.row
         preview = self.query_one("#runs-preview", Static)
         if row is None:
-            preview.update("" if self.pages.total else self._empty_text())
+            preview.update("" if self.pages.total else self._empty_text(), layout=False)
         else:
             prompt = " ".join(str(row.get("prompt") or "").split())
-            preview.update(f"{row['id']} · session {row.get('session') or '–'} · {prompt}")
+            preview.update(f"{row['id']} · session {row.get('session') or '–'} · {prompt}", layout=False)
 
     def _empty_text(self) -> str:
         db = self.wapp.db_path

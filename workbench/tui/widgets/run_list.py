@@ -9,14 +9,16 @@ redraws the visible lines: the work per key does not grow with the number of run
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, ClassVar
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.events import Click
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -28,7 +30,8 @@ STATUS_STYLE = {"ok": "green", "error": "red", "degraded": "yellow", "cancelled"
 STATUS_ICON = {"ok": "✓", "error": "✗", "degraded": "◐", "cancelled": "■"}
 
 
-def columns_for(width: int) -> list[tuple[str, int]]:
+@lru_cache(maxsize=16)
+def columns_for(width: int) -> tuple[tuple[str, int], ...]:
     """(column, width) for a list `width` cells wide; the prompt takes what is left. Narrow lists drop the
     date's year and the TTFT first, then the latency."""
     cols = [("when", 16), ("route", 12), ("status", 11), ("ms", 7), ("ttft", 6), ("cost", 10)]
@@ -37,7 +40,7 @@ def columns_for(width: int) -> list[tuple[str, int]]:
     if width < 64:
         cols = [("when", 11), ("route", 9), ("status", 11), ("cost", 10)]
     used = sum(w + 1 for _, w in cols)
-    return [*cols, ("prompt", max(8, width - used))]
+    return (*cols, ("prompt", max(8, width - used)))
 
 
 def header_text(width: int) -> Text:
@@ -49,10 +52,21 @@ def header_text(width: int) -> Text:
     return out
 
 
-def row_text(row: dict[str, Any], width: int) -> Text:
-    out = Text(no_wrap=True, overflow="ellipsis")
+_STATUS_RICH = {status: Style.parse(style) for status, style in STATUS_STYLE.items()}
+_PLAIN = Style()
+
+
+def _fit(value: str, width: int) -> str:
+    if cell_len(value) > width:
+        return set_cell_size(value, width - 1) + "…"
+    return set_cell_size(value, width)
+
+
+def row_segments(row: dict[str, Any], width: int) -> list[Segment]:
+    """One run as a line of segments (cheaper than Rich Text: a page of lines is drawn on every page-down)."""
+    out: list[Segment] = []
     for name, w in columns_for(width):
-        style = ""
+        style = _PLAIN
         if name == "when":
             when = str(row.get("started_at") or "").replace("T", " ")
             value = when[:16] if w >= 16 else when[5:16]
@@ -60,7 +74,7 @@ def row_text(row: dict[str, Any], width: int) -> Text:
             value = str(row.get("route") or "")
         elif name == "status":
             status = str(row.get("status") or "")
-            value, style = f"{STATUS_ICON.get(status, '·')} {status}", STATUS_STYLE.get(status, "")
+            value, style = f"{STATUS_ICON.get(status, '·')} {status}", _STATUS_RICH.get(status, _PLAIN)
         elif name == "ms":
             value = f"{row.get('latency_ms') or 0:,.0f}".rjust(w)
         elif name == "ttft":
@@ -70,11 +84,13 @@ def row_text(row: dict[str, Any], width: int) -> Text:
             value = ("$" + usd(row.get("cost_exact") or row.get("cost_usd") or 0)).rjust(w)
         else:
             value = " ".join(str(row.get("prompt") or "").split())
-        if len(value) > w:
-            value = value[: w - 1] + "…"
-        out.append(value.ljust(w), style=style)
-        out.append(" ")
+        out.append(Segment(_fit(value, w) + " ", style))
     return out
+
+
+def row_text(row: dict[str, Any], width: int) -> Text:
+    """The same line as Rich Text (tests, plain-text dumps)."""
+    return Text.assemble(*((seg.text, seg.style) for seg in row_segments(row, width)))
 
 
 class RunList(ScrollView, can_focus=True):
@@ -122,11 +138,14 @@ class RunList(ScrollView, can_focus=True):
         self.pages = pages
         self.cursor = 0
         self._asked: set[tuple[int, int]] = set()  # (generation, page) posted as NeedPage
+        self._lines: dict[tuple[int, int, int], Strip] = {}  # (generation, index, width) -> a drawn row
+        self._paint: tuple[int, Style, int] | None = None
 
     # -- the listing -------------------------------------------------------------------------------------------
     def reload(self, cursor: int | None = None) -> None:
         """The pages were reset (a new query, a deletion): size, cursor and lines follow them."""
         self._asked = {key for key in self._asked if key[0] == self.pages.generation}
+        self._lines.clear()
         total = self.pages.total
         self.virtual_size = Size(self.size.width, total)
         self.cursor = max(0, min(self.cursor if cursor is None else cursor, total - 1))
@@ -143,21 +162,34 @@ class RunList(ScrollView, can_focus=True):
         return self.pages.row(self.cursor) if self.pages.total else None
 
     # -- drawing -----------------------------------------------------------------------------------------------
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Styles and width once per paint, not once per line.
+        self._paint = (self.scrollable_content_region.width, self.rich_style, self.scroll_offset.y)
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
+        width, base, scroll_y = self._paint or (
+            self.scrollable_content_region.width,
+            self.rich_style,
+            self.scroll_offset.y,
+        )
         index = scroll_y + y
-        width = self.scrollable_content_region.width
-        base = self.rich_style
         if index >= self.pages.total:
             return Strip.blank(width, base)
         row = self.pages.row(index)
         if row is None:
             self._ask(self.pages.page_of(index))
-            text = Text("…", style=self.get_component_rich_style("run-list--placeholder"))
+            placeholder = self.get_component_rich_style("run-list--placeholder")
+            strip = Strip([Segment("…", placeholder)], 1).crop_extend(0, width, base).apply_style(base)
         else:
-            text = row_text(row, width)
-        segments = list(text.render(self.app.console, end=""))
-        strip = Strip(segments).crop_extend(0, width, base).apply_style(base)
+            key = (self.pages.generation, index, width)
+            strip = self._lines.get(key)  # type: ignore[assignment]
+            if strip is None:
+                if len(self._lines) > 2_000:
+                    self._lines.clear()
+                segments = row_segments(row, width)
+                strip = Strip(segments, sum(len(s.text) for s in segments)).crop_extend(0, width, base)
+                strip = self._lines[key] = strip.apply_style(base)
         if index == self.cursor:
             cursor_style = self.get_component_rich_style("run-list--cursor")
             strip = Strip(Segment.apply_style(strip, post_style=Style(bgcolor=cursor_style.bgcolor)))
