@@ -65,7 +65,8 @@ async def until(pilot: Any, done: Callable[[], bool], timeout: float = 30.0) -> 
 
 
 async def measure_tui(db: Path, keys: int, settings: Path) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"open": [], "pagedown": [], "end": [], "prefix": [], "word": []}
+    names = ("open", "noop", "noop_cpu", "pagedown", "pagedown_cpu", "end", "prefix", "word")
+    out: dict[str, list[float]] = {name: [] for name in names}
     app = make_app(load_profile(DEMO), db_path=db, settings_file=settings)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
@@ -84,12 +85,21 @@ async def measure_tui(db: Path, keys: int, settings: Path) -> dict[str, list[flo
         lst = screen.run_list
         lst.focus()
         await pilot.pause()
+        for _ in range(keys // 3):  # baseline: a key the list ignores, through the same Pilot steps
+            t, c = time.perf_counter(), time.process_time()
+            await pilot.press("x")
+            await until(pilot, lambda: lst.row is not None)
+            await pilot.pause()
+            out["noop"].append((time.perf_counter() - t) * 1000)
+            out["noop_cpu"].append((time.process_time() - c) * 1000)
         for _ in range(keys):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             await pilot.press("pagedown")
             await until(pilot, lambda: lst.row is not None)
             await pilot.pause()
             out["pagedown"].append((time.perf_counter() - t) * 1000)
+            out["pagedown_cpu"].append((time.process_time() - c) * 1000)
+        out["held_rows"] = [float(screen.pages.held())]
         for key in ("end", "home", "end"):
             t = time.perf_counter()
             await pilot.press(key)
@@ -110,7 +120,6 @@ async def measure_tui(db: Path, keys: int, settings: Path) -> dict[str, list[flo
                     await until(pilot, lambda: screen.pages.generation > generation)  # noqa: B023
                     await pilot.pause()
                     out[kind].append((time.perf_counter() - t) * 1000)
-        out["held_rows"] = [float(screen.pages.held())]
     return out
 
 
@@ -157,14 +166,19 @@ def main() -> None:
         print(f"\nTUI (Pilot, 120x40)          {args.runs:,} runs                         {args.baseline_runs:,} runs")
         for key, label in (
             ("open", "open browser → rows drawn"),
+            ("noop", "ignored key (Pilot baseline)"),
             ("pagedown", "pagedown → rows drawn"),
+            ("noop_cpu", "  CPU, ignored key"),
+            ("pagedown_cpu", "  CPU, pagedown"),
             ("end", "end/home → rows drawn"),
             ("prefix", "search prefix → shown"),
             ("word", "search word → shown"),
         ):
             ratio = statistics.median(b[key]) / statistics.median(s[key])
             print(f"  {label:<28} {summary(b[key])}   {summary(s[key])}   median ratio {ratio:.2f}")
-        print(f"  rows held after the walk: {b['held_rows'][0]:,.0f} of {args.runs:,}")
+        extra = statistics.median(b["pagedown"]) / statistics.median(b["noop"])
+        print(f"  pagedown / ignored key (wall, {args.runs:,} runs): {extra:.2f}")
+        print(f"  rows held after {args.keys} pagedowns: {b['held_rows'][0]:,.0f} of {args.runs:,}")
         pages = store_pages(big)
         print(f"\nstore, one page of 100 rows over {args.runs:,} runs (median of 50)")
         med = {k: statistics.median(v) for k, v in pages.items()}

@@ -217,6 +217,7 @@ async def test_100k_runs_open_page_to_the_end_and_search(tmp_path: Path, db_100k
         screen = await open_sessions(pilot)
         assert title(screen) == "runs · 1 of 100,000"
         assert screen.pages.row(0)["id"] == "run-00099999"
+        screen.pages.max_pages = 3  # (12 in use) so that this walk drops pages and has to fetch them again
         lst = screen.run_list
         lst.focus()
         await pilot.press(*["pagedown"] * 12)  # ~12 screens: crosses several pages of 100 rows
@@ -231,7 +232,11 @@ async def test_100k_runs_open_page_to_the_end_and_search(tmp_path: Path, db_100k
         await pilot.press("pageup", "pageup")
         await until(pilot, lambda: lst.row is not None, "the page above the last")
         assert lst.row["id"] == f"run-{99_999 - lst.cursor:08d}"
-        assert screen.pages.held() <= 12 * 100  # never more than the page cap in memory
+        for key, expected in (("home", "run-00099999"), ("end", "run-00000000"), ("home", "run-00099999")):
+            await pilot.press(key)  # pages dropped on the way are fetched again
+            await until(pilot, lambda: lst.row is not None, f"the rows after {key}")
+            assert lst.row["id"] == expected
+        assert screen.pages.held() <= 3 * 100  # never more than the page cap in memory
         await search(pilot, screen, "n9999")  # n9999 and n99990..n99999
         assert title(screen) == "matching runs · 1 of 11"
         assert shown_ids(screen)[:2] == ["run-00099999", "run-00099998"] and shown_ids(screen)[-1] == "run-00009999"

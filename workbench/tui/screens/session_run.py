@@ -102,6 +102,7 @@ class SessionRunScreen(Screen[None]):
         self.recorded: RunState | None = None
         self.new: RunState | None = None
         self.rerun_route: str | None = None
+        self.rerun_why = ""
         self._ticker: Timer | None = None
 
     @property
@@ -164,7 +165,7 @@ class SessionRunScreen(Screen[None]):
             self.notify("The re-run is still going.", severity="warning", timeout=3)
             return
         route, why = self.choose_route()
-        self.rerun_route = route
+        self.rerun_route, self.rerun_why = route, why
         loaded = self.wapp.loaded
         prompt = str(self.detail.run.get("prompt") or "")
         self.new = RunState(
@@ -212,7 +213,8 @@ class SessionRunScreen(Screen[None]):
         if self.detail is None or self.new is None:
             return
         new = self.new.totals()
-        parts = Text("recorded → now: ", style="bold")
+        parts = Text(f"re-run {self.rerun_why}. ", style="italic")
+        parts.append("recorded → now: ", style="bold")
         for i, (name, text) in enumerate(deltas(recorded_totals(self.detail.run), new)):
             parts.append(("  ·  " if i else "") + f"{name} ", style="bold")
             parts.append(text)

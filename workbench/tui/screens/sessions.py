@@ -52,7 +52,7 @@ class ConfirmDelete(ModalScreen[bool]):
     ConfirmDelete Horizontal { height: auto; align-horizontal: right; }
     ConfirmDelete Button { margin: 0 1; }
     """
-    BINDINGS = [Binding("y,enter", "answer(True)", "Delete"), Binding("n,escape", "answer(False)", "Keep")]
+    BINDINGS = [Binding("y", "answer(True)", "Delete"), Binding("n,escape", "answer(False)", "Keep")]
 
     def __init__(self, text: str) -> None:
         super().__init__()
@@ -97,7 +97,8 @@ class SessionsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__(id="sessions")
         self.pages = RunPages(PAGE, MAX_PAGES)
-        self.filters = RunFilter()
+        self.filters = RunFilter()  # the newest query asked for
+        self.shown = RunFilter()  # the query whose rows `pages` holds
         self.problems: list[str] = []
         self.position = ""  # "N of TOTAL", shown at the right of the column titles
         self._debounce: Timer | None = None
@@ -161,7 +162,7 @@ class SessionsScreen(Screen[None]):
 
     # -- querying ------------------------------------------------------------------------------------------------
     def action_reload(self) -> None:
-        self._query(self.filters, self.pages.generation + 1, keep_cursor=True)
+        self._query(self.filters, keep_cursor=True)
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()
@@ -200,10 +201,10 @@ class SessionsScreen(Screen[None]):
         if self.problems:
             self.query_one("#runs-preview", Static).update("⚠ " + "; ".join(self.problems))
         self.filters = filters
-        self._query(filters, self.pages.generation + 1, keep_cursor=False)
+        self._query(filters, keep_cursor=False)
 
     @work(thread=True, exclusive=True, group="sessions-query", exit_on_error=False)
-    def _query(self, filters: RunFilter, generation: int, keep_cursor: bool) -> None:
+    def _query(self, filters: RunFilter, keep_cursor: bool) -> None:
         worker = get_current_worker()
         try:
             with self._lock:
@@ -226,6 +227,7 @@ class SessionsScreen(Screen[None]):
 
     def _show_query(self, filters: RunFilter, total: int, rows: list[dict[str, Any]], keep_cursor: bool) -> None:
         self.pages.reset(total, rows)
+        self.shown = filters
         self.query_one("#runs-box").border_title = "runs" if filters.is_empty() else "matching runs"
         self.run_list.reload(None if keep_cursor else 0)
         self._show_position()
@@ -233,14 +235,14 @@ class SessionsScreen(Screen[None]):
     @on(RunList.NeedPage)
     def _need_page(self, event: RunList.NeedPage) -> None:
         if event.generation == self.pages.generation:
-            self._load_page(event.page, event.generation, self.pages.request(event.page))
+            self._load_page(event.page, event.generation, self.shown, self.pages.request(event.page))
 
     @work(thread=True, group="sessions-page", exit_on_error=False)
-    def _load_page(self, page: int, generation: int, request: dict[str, Any]) -> None:
+    def _load_page(self, page: int, generation: int, filters: RunFilter, request: dict[str, Any]) -> None:
         try:
             with self._lock:
                 store = self._reader()
-                rows = [] if store is None else store.list_runs(filters=self.filters, prefix_last=True, **request)
+                rows = [] if store is None else store.list_runs(filters=filters, prefix_last=True, **request)
         except WorkbenchError as exc:
             self.app.call_from_thread(self.run_list.forget, page, generation)
             self.app.call_from_thread(self._query_failed, str(exc))
@@ -251,7 +253,7 @@ class SessionsScreen(Screen[None]):
         if generation != self.pages.generation:
             return
         self.pages.put(page, rows, near=self.pages.page_of(self.run_list.cursor))
-        self.run_list.page_arrived()
+        self.run_list.page_arrived(page)
 
     # -- the header and the preview ------------------------------------------------------------------------------
     def _show_position(self) -> None:

@@ -137,7 +137,7 @@ class RunList(ScrollView, can_focus=True):
         super().__init__(**kwargs)
         self.pages = pages
         self.cursor = 0
-        self._asked: set[tuple[int, int]] = set()  # (generation, page) posted as NeedPage
+        self._asked: set[tuple[int, int]] = set()  # (generation, page) posted as NeedPage, not arrived yet
         self._lines: dict[tuple[int, int, int], Strip] = {}  # (generation, index, width) -> a drawn row
         self._paint: tuple[int, Style, int] | None = None
 
@@ -153,7 +153,9 @@ class RunList(ScrollView, can_focus=True):
         self.refresh()
         self._highlighted()
 
-    def page_arrived(self) -> None:
+    def page_arrived(self, page: int) -> None:
+        """`page` is in `pages` now (it may be dropped again later: then it is asked for again when drawn)."""
+        self._asked.discard((self.pages.generation, page))
         self.refresh()
         self._highlighted()
 
