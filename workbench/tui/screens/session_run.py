@@ -213,7 +213,8 @@ class SessionRunScreen(Screen[None]):
         if self.detail is None or self.new is None:
             return
         new = self.new.totals()
-        parts = Text(f"re-run {self.rerun_why}. ", style="italic")
+        parts = Text()
+        parts.append(f"re-run {self.rerun_why}. ", style="italic")
         parts.append("recorded → now: ", style="bold")
         for i, (name, text) in enumerate(deltas(recorded_totals(self.detail.run), new)):
             parts.append(("  ·  " if i else "") + f"{name} ", style="bold")
