@@ -66,7 +66,7 @@ def shown_ids(screen: SessionsScreen, n: int = 50) -> list[str]:
 async def open_sessions(pilot: Pilot[Any]) -> SessionsScreen:
     await pilot.press("ctrl+o")
     screen = browser(pilot.app)  # type: ignore[arg-type]
-    await until(pilot, lambda: screen.pages.generation > 0, "the first page")
+    await until(pilot, lambda: screen.pages.generation > 0 and not screen.counting, "the first page and the count")
     return screen
 
 
@@ -76,7 +76,7 @@ async def search(pilot: Pilot[Any], screen: SessionsScreen, text: str) -> None:
     box.focus()
     box.value = text
     await pilot.press("enter")
-    await until(pilot, lambda: screen.pages.generation > generation, f"the search {text!r}")
+    await until(pilot, lambda: screen.pages.generation > generation and not screen.counting, f"the search {text!r}")
 
 
 async def test_a_playground_run_appears_is_found_opens_and_reruns_side_by_side(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ INTRO = "\n".join(
         " opens its detail. The conversation continues until ctrl+l.",
         "Compare: one prompt through 2–6 routes side by side; f cycles a column's fault, r repeats ×N, w re-prices"
         " a finished column at another model's prices.",
-        "Sessions: every saved run, newest first (any number: only the rows on screen are read); the title says"
-        " which run the cursor is on of how many. Type to search prompts and answers (the last word as a prefix);"
+        "Sessions: every saved run, newest first (any number: only the rows on screen are read); N of TOTAL says"
+        " which run the cursor is on (+ while counting). Type to search prompts and answers (last word a prefix);"
         " filters go in the same box: route:support status:error (ok, error, degraded, cancelled) model:sage"
         " session:NAME since:2026-05-01 until:2026-05-31 (UTC, inclusive) cost>0.001 (at least, in $); the two"
         " selects set the route and status too. Enter opens a run (its answer and waterfall as recorded); there r"
@@ -57,6 +57,7 @@ class HelpScreen(ModalScreen[None]):
         from workbench.tui.screens.compare import CompareScreen
         from workbench.tui.screens.eval import EvalScreen
         from workbench.tui.screens.playground import PlaygroundScreen
+        from workbench.tui.screens.session_run import SessionRunScreen
         from workbench.tui.screens.sessions import SessionsScreen
 
         groups = [
@@ -64,6 +65,7 @@ class HelpScreen(ModalScreen[None]):
             ("Playground", PlaygroundScreen.BINDINGS),
             ("Compare", CompareScreen.BINDINGS),
             ("Sessions", SessionsScreen.BINDINGS),
+            ("Sessions: an opened run", SessionRunScreen.BINDINGS),
             ("Eval", EvalScreen.BINDINGS),
             ("Routes (composer)", Composer.BINDINGS),
         ]

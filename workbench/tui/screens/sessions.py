@@ -101,6 +101,7 @@ class SessionsScreen(Screen[None]):
         self.shown = RunFilter()  # the query whose rows `pages` holds
         self.problems: list[str] = []
         self.position = ""  # "N of TOTAL", shown at the right of the column titles
+        self.counting = False  # the first page is shown, its total is still being counted
         self._debounce: Timer | None = None
         self.debounce_s = DEBOUNCE_S
         self._lock = threading.Lock()
@@ -205,31 +206,48 @@ class SessionsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="sessions-query", exit_on_error=False)
     def _query(self, filters: RunFilter, keep_cursor: bool) -> None:
+        """The first page at once, then the count (which reads every match: up to tens of ms for a short prefix)."""
         worker = get_current_worker()
         try:
             with self._lock:
                 store = self._reader()
-                if store is None:
-                    rows: list[dict[str, Any]] = []
-                    total = 0
-                else:
-                    rows = store.list_runs(PAGE, filters=filters, prefix_last=True)
-                    total = len(rows) if len(rows) < PAGE else store.count_runs(filters, prefix_last=True)
+                rows = [] if store is None else store.list_runs(PAGE, filters=filters, prefix_last=True)
+            if worker.is_cancelled:
+                return
+            exact = len(rows) < PAGE
+            self.app.call_from_thread(self._show_query, filters, len(rows), rows, keep_cursor, exact)
+            if exact:
+                return
+            with self._lock:
+                store = self._reader()
+                total = 0 if store is None else store.count_runs(filters, prefix_last=True)
         except WorkbenchError as exc:
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._query_failed, str(exc))
             return
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._show_query, filters, total, rows, keep_cursor)
+            self.app.call_from_thread(self._show_total, filters, total)
 
     def _query_failed(self, message: str) -> None:
+        self.counting = False
         self.query_one("#runs-preview", Static).update(f"⚠ {message}")
 
-    def _show_query(self, filters: RunFilter, total: int, rows: list[dict[str, Any]], keep_cursor: bool) -> None:
+    def _show_query(
+        self, filters: RunFilter, total: int, rows: list[dict[str, Any]], keep_cursor: bool, exact: bool
+    ) -> None:
         self.pages.reset(total, rows)
         self.shown = filters
+        self.counting = not exact
         self.query_one("#runs-box").border_title = "runs" if filters.is_empty() else "matching runs"
         self.run_list.reload(None if keep_cursor else 0)
+        self._show_position()
+
+    def _show_total(self, filters: RunFilter, total: int) -> None:
+        if filters is not self.shown:
+            return  # a newer query's rows are on screen
+        self.pages.total = total
+        self.counting = False
+        self.run_list.reload()
         self._show_position()
 
     @on(RunList.NeedPage)
@@ -261,7 +279,7 @@ class SessionsScreen(Screen[None]):
         whole list, where this one line is all that changes as the cursor moves.)"""
         total = self.pages.total
         at = self.run_list.cursor + 1 if total else 0
-        self.position = f"{at:,} of {total:,}"
+        self.position = f"{at:,} of {total:,}+" if self.counting else f"{at:,} of {total:,}"
         width = self.run_list.scrollable_content_region.width or self.size.width - 4
         head = header_text(width)
         head.truncate(max(0, width - len(self.position) - 1))
