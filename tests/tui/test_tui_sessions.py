@@ -240,3 +240,27 @@ async def test_100k_runs_open_page_to_the_end_and_search(tmp_path: Path, db_100k
         await search(pilot, screen, "n9999")  # n9999 and n99990..n99999
         assert title(screen) == "matching runs · 1 of 11"
         assert shown_ids(screen)[:2] == ["run-00099999", "run-00099998"] and shown_ids(screen)[-1] == "run-00009999"
+
+
+async def test_a_run_whose_route_is_gone_reruns_on_the_playground_route_and_says_so(
+    tmp_path: Path, synthetic_db: Path
+) -> None:
+    app = make_app(demo_profile(), db_path=synthetic_db, settings_file=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await app.wait_for_engine()
+        app.screen.select_route("budget")  # the playground's route
+        screen = await open_sessions(pilot)
+        assert "research" not in app.loaded.profile.routes
+        await search(pilot, screen, "n59")  # run 59: route ROUTES[59 % 4] = research
+        screen.run_list.focus()
+        await pilot.press("enter")
+        run_screen = app.screen
+        assert isinstance(run_screen, SessionRunScreen)
+        await until(pilot, lambda: run_screen.detail is not None, "the run to load")
+        assert run_screen.detail.run["route"] == "research"
+        await pilot.press("r")
+        await until(pilot, lambda: run_screen.new is not None and run_screen.new.finished is not None, "re-run")
+        await pilot.pause()
+        assert run_screen.new.route == "budget"
+        note = str(run_screen.query_one("#run-deltas").render())
+        assert "re-run on the current route 'budget' (the profile has no route 'research' any more)" in note

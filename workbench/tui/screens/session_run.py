@@ -152,7 +152,8 @@ class SessionRunScreen(Screen[None]):
             return original, f"on its original route {original!r}"
         current = None
         try:
-            current = self.app.get_screen("playground").route  # type: ignore[attr-defined]
+            stack = self.app.get_screen_stack("playground")  # (a mode: not a named screen)
+            current = stack[0].route if stack else None  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001 - the playground may not be mounted yet
             current = None
         route = current if current in routes else next(iter(routes))
@@ -165,6 +166,9 @@ class SessionRunScreen(Screen[None]):
             self.notify("The re-run is still going.", severity="warning", timeout=3)
             return
         route, why = self.choose_route()
+        turn = int(self.detail.run.get("session_turn") or 1)
+        if turn > 1:
+            why += f"; its prompt alone (it was turn {turn} of a conversation: the earlier turns are not re-sent)"
         self.rerun_route, self.rerun_why = route, why
         loaded = self.wapp.loaded
         prompt = str(self.detail.run.get("prompt") or "")
