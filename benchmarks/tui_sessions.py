@@ -12,7 +12,8 @@
    debounce set to 1 ms) until the new listing is drawn, p50/p95 for prefix and whole-word queries. Ratios
    against the baseline database show whether the work per key grows with the number of runs.
 3. Store: a keyset page (100 rows) at depth 0 and at depth 90% through `list_runs`, against a bare sqlite3
-   `SELECT` of the same page in the same run, and the OFFSET query the keyset replaces.
+   `SELECT` of the same page in the same run, and the OFFSET query the keyset replaces; the search queries' first
+   page and their count through the store API.
 Not a test: figures depend on the machine (run it when the machine is quiet; ratios are what to compare).
 """
 
@@ -180,6 +181,18 @@ def store_pages(db: Path, repeat: int = 50) -> dict[str, list[float]]:
                 fn()
                 out[name].append((time.perf_counter() - t) * 1000)
         conn.close()
+        for kind, queries in (("store_prefix", PREFIX), ("store_word", WORDS)):
+            out[kind] = []
+            out[kind + "_count"] = []
+            for _ in range(5):
+                for q in queries:
+                    f = RunFilter(text=q)
+                    t = time.perf_counter()
+                    store.list_runs(100, filters=f, prefix_last=kind == "store_prefix")
+                    out[kind].append((time.perf_counter() - t) * 1000)
+                    t = time.perf_counter()
+                    store.count_runs(f, prefix_last=kind == "store_prefix")
+                    out[kind + "_count"].append((time.perf_counter() - t) * 1000)
     return out
 
 
@@ -221,6 +234,9 @@ def main() -> None:
         print(f"  depth 90% / depth 0      {med['keyset_deep'] / med['keyset_0']:.2f}")
         print(f"  OFFSET at depth 90%      {med['offset_deep']:.3f} ms  ({med['offset_deep'] / med['bare_deep']:.0f}x"
               " the keyset page)")  # fmt: skip
+        print(f"\nstore, search over {args.runs:,} runs: first page of 100 / count of the matches")
+        for kind, label in (("store_prefix", "prefix (as typed)"), ("store_word", "whole words")):
+            print(f"  {label:<22} page {summary(pages[kind])}   count {summary(pages[kind + '_count'])}")
 
 
 if __name__ == "__main__":
