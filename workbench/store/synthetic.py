@@ -92,8 +92,8 @@ def synthetic_run(i: int, session: str = "synthetic") -> tuple[dict[str, Any], l
         hop_count=2,
         event_schema=2,
     )
-    common = {c: None for c in HOP_COLUMNS}
-    step = dict(common)
+    common: dict[str, Any] = {c: None for c in HOP_COLUMNS}
+    step: dict[str, Any] = dict(common)
     step.update(
         run_id=run_id,
         hop_id=f"{run_id}.1",
@@ -109,7 +109,7 @@ def synthetic_run(i: int, session: str = "synthetic") -> tuple[dict[str, Any], l
         cost_usd=0.0,
         cost_exact="0",
     )
-    attempt = dict(common)
+    attempt: dict[str, Any] = dict(common)
     attempt.update(
         run_id=run_id,
         hop_id=f"{run_id}.2",
@@ -149,15 +149,16 @@ def fill(store: Store, n: int, *, start: int = 0, session: str = "synthetic", ba
     run_sql, hop_sql = insert_sql("runs", RUN_COLUMNS), insert_sql("hops", HOP_COLUMNS)
     store.conn.execute("PRAGMA cache_size = -131072")  # 128 MiB: five indexes over 200,000 hops
     with store.transaction(f"inserting {n:,} synthetic runs") as conn:
-        triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'runs'")
-        triggers = triggers.fetchall()
+        found = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'runs'")
+        triggers: list[tuple[str, str]] = found.fetchall()
         for name, _ in triggers:
             conn.execute(f'DROP TRIGGER "{name}"')
         conn.execute(
             insert_sql("sessions", SESSION_COLUMNS, "INSERT OR IGNORE"), (session, T0, iso_utc(T0), None, None)
         )
         for lo in range(start, start + n, batch):
-            runs, hops = [], []
+            runs: list[tuple[Any, ...]] = []
+            hops: list[tuple[Any, ...]] = []
             for i in range(lo, min(lo + batch, start + n)):
                 run, run_hops = synthetic_run(i, session)
                 runs.append(tuple(run[c] for c in RUN_COLUMNS))
