@@ -9,6 +9,7 @@ The database is plain SQLite built with sqlite-utils: it opens in `sqlite-utils`
 QUERIES.md in this folder). This package imports the engine's event types and nothing else of the engine.
 """
 
+from workbench.store.browse import STATUSES, RunFilter
 from workbench.store.db import DEFAULT_DB, ENV_VAR, resolve_db_path
 from workbench.store.queries import HIGHLIGHT_END, HIGHLIGHT_START, RunDetail, UnknownRunError
 from workbench.store.store import Store, open_store, save_events
@@ -21,6 +22,8 @@ __all__ = [
     "HIGHLIGHT_END",
     "HIGHLIGHT_START",
     "RunDetail",
+    "RunFilter",
+    "STATUSES",
     "Store",
     "UnknownRunError",
     "open_store",

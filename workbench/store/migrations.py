@@ -20,6 +20,7 @@ Migration 6 (event schema v2) adds hops' `target_index`, `role`, `retry_after_s`
 `verdict`, `score`, `detail`) and `data`; decisions' `data`; runs' `metadata`, `session_turn` and `reason`.
     evals       one row per `workbench eval`: profile, dataset (sha256), routes, settings, summary JSON
     eval_results one row per eval run (route, case, repeat): its run id, pass/fail, check details, cost
+Migration 8 adds the indexes the session browser pages by: runs (started_ts, id), (route, ...), (status, ...).
 """
 
 from __future__ import annotations
@@ -275,6 +276,16 @@ def _m007(db: sqlite_utils.Database) -> None:
     # `eval --cache`: an answer per exact request (profile text, route, input, history, metadata, repeat number),
     # with the original run's id, latency and cost, so a re-run reuses it and still reports what it cost then.
     db.table("eval_cache").create({"key": str, "created_ts": float, "run_id": str, "data": str}, pk="key")
+
+
+@migration(8, "keyset_indexes")
+def _m008(db: sqlite_utils.Database) -> None:
+    # The session browser pages by key (started_ts, id), newest first, optionally for one route or status:
+    # with these a page is one index range scan at any depth (browse.py), where (started_ts) alone left the id
+    # tie-break to a sort, and (route, started_ts) sorted every run of the route.
+    db.table("runs").create_index(["started_ts", "id"], if_not_exists=True)
+    db.table("runs").create_index(["route", "started_ts", "id"], if_not_exists=True)
+    db.table("runs").create_index(["status", "started_ts", "id"], if_not_exists=True)
 
 
 # -- applying them ------------------------------------------------------------------------------------------------

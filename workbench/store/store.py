@@ -3,6 +3,7 @@
     store = open_store()                      # --db / $WORKBENCH_DB, else workbench/locations.py
     writer = store.writer(session="tuning", profile=loaded_profile)   # background EventWriter
     store.list_runs(limit=20); store.get_run("0190ab"); store.search("refund policy"); store.delete_run(id)
+    store.list_runs(200, filters=RunFilter(status="error"), before=cursor); store.count_runs(filters)  # browse.py
 
 Opening checks, in this order, and refuses with a StoreError before writing anything: the directory and file
 can be written (or, for read-only use, read), the file is an SQLite database, and its recorded migrations are
@@ -16,6 +17,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,8 @@ import sqlite_utils
 
 from workbench.errors import StoreError
 from workbench.store import migrations
+from workbench.store.browse import RunFilter, count_runs
+from workbench.store.browse import list_runs as list_page
 from workbench.store.db import (
     connect,
     default_busy_timeout,
@@ -202,11 +206,23 @@ class Store:
         return [r.run_id for r in records]
 
     # -- reading (see queries.py) -----------------------------------------------------------------------------
-    def list_runs(self, limit: int = 20, session: str | None = None) -> list[dict[str, Any]]:
-        from workbench.store.queries import list_runs
+    def list_runs(
+        self, limit: int = 20, session: str | None = None, *, filters: RunFilter | None = None, **paging: Any
+    ) -> list[dict[str, Any]]:
+        """Newest runs first. With `filters` or paging (`before=`, `after=`, `from_end=`, `offset=`,
+        `prefix_last=`), one page of the session browser, each row with its `cursor` (see browse.py)."""
+        if filters is None and not paging:
+            from workbench.store.queries import list_runs
 
-        with self.errors("listing runs"):
-            return list_runs(self, limit, session)
+            with self.errors("listing runs"):
+                return list_runs(self, limit, session)
+        if session is not None:
+            filters = replace(filters or RunFilter(), session=session)
+        return list_page(self, limit, filters=filters, **paging)
+
+    def count_runs(self, filters: RunFilter | None = None, *, prefix_last: bool = False) -> int:
+        """How many runs match `filters` (all runs without)."""
+        return count_runs(self, filters, prefix_last=prefix_last)
 
     def get_run(self, ref: str) -> RunDetail:
         from workbench.store.queries import get_run

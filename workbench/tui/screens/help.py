@@ -18,7 +18,13 @@ INTRO = "\n".join(
         " opens its detail. The conversation continues until ctrl+l.",
         "Compare: one prompt through 2–6 routes side by side; f cycles a column's fault, r repeats ×N, w re-prices"
         " a finished column at another model's prices.",
-        "Sessions: browse and search saved runs; Enter opens one, d deletes, e exports.",
+        "Sessions: every saved run, newest first (any number: only the rows on screen are read); N of TOTAL says"
+        " which run the cursor is on (+ while counting). Type to search prompts and answers (last word a prefix);"
+        " filters go in the same box: route:support status:error (ok, error, degraded, cancelled) model:sage"
+        " session:NAME since:2026-05-01 until:2026-05-31 (UTC, inclusive) cost>0.001 (at least, in $); the two"
+        " selects set the route and status too. Enter opens a run (its answer and waterfall as recorded); there r"
+        " re-runs it (on its own route if the profile still has it, else the playground's) side by side with the"
+        " differences. d deletes (asks first), e exports JSON.",
         "Eval: a dataset through several routes; pass rates with 95% intervals, latency, cost; x exports the best.",
         "Routes (composer): edit routes as a tree and a flow; edits are tried in the playground before ctrl+s saves"
         " them (a diff first, comments kept).",
@@ -51,6 +57,7 @@ class HelpScreen(ModalScreen[None]):
         from workbench.tui.screens.compare import CompareScreen
         from workbench.tui.screens.eval import EvalScreen
         from workbench.tui.screens.playground import PlaygroundScreen
+        from workbench.tui.screens.session_run import SessionRunScreen
         from workbench.tui.screens.sessions import SessionsScreen
 
         groups = [
@@ -58,6 +65,7 @@ class HelpScreen(ModalScreen[None]):
             ("Playground", PlaygroundScreen.BINDINGS),
             ("Compare", CompareScreen.BINDINGS),
             ("Sessions", SessionsScreen.BINDINGS),
+            ("Sessions: an opened run", SessionRunScreen.BINDINGS),
             ("Eval", EvalScreen.BINDINGS),
             ("Routes (composer)", Composer.BINDINGS),
         ]

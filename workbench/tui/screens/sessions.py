@@ -1,190 +1,372 @@
-"""Sessions: browse and full-text search the saved runs, open one (answer and hops as recorded), delete, export.
+"""Sessions: browse and search the saved runs (any number of them), open one, re-run it, delete, export.
 
-All store access runs in thread workers through `workbench.store`'s public API (one Store per call: a Store is
-not thread-safe). The list loads in pages of 200 as the cursor nears the end (the store's `list_runs` takes a
-limit but no offset, so a page is a larger limit).
+The list is a virtual `RunList` over the store's keyset pages (`workbench.store.browse`): only the pages being
+looked at are read and held (see `RunPages`), so 100,000 runs open and scroll like 100. The header says which
+run the cursor is on "of" how many match. The search box searches as you type (150 ms after the last key, in a
+thread worker that a newer query supersedes) and takes filters in the same line: `refund route:support
+status:error model:sage since:2026-05-01 until:2026-05-31 cost>0.001` (see `sessions_model.SYNTAX`); the two
+selects beside it set the route and the status too. Enter opens the run (session_run.py).
+
+All store access runs in thread workers through one reader `Store` held by the screen behind a lock (a Store is
+not thread-safe; page loads and searches may overlap). Nothing here runs SQL itself.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
+from textual.widgets import Button, Footer, Input, Select, Static
+from textual.worker import get_current_worker
 
-from workbench.tui.fmt import usd
+from workbench.errors import WorkbenchError
+from workbench.store.browse import STATUSES, RunFilter
+from workbench.tui.sessions_model import RunPages, merge, parse_query
+from workbench.tui.widgets.run_list import RunList, header_text
 
 if TYPE_CHECKING:
+    from workbench.store import Store
     from workbench.tui.app import WorkbenchApp
 
-PAGE = 200
+PAGE = 100  # rows per store read
+MAX_PAGES = 12  # pages held at once (1,200 rows)
+DEBOUNCE_S = 0.15  # search as you type: wait this long after the last key
+ANY = "any"
 
 
-def _open(db: Path | None) -> Any:
-    from workbench.store import open_store
+class ConfirmDelete(ModalScreen[bool]):
+    """Asks before a run is deleted (y / Enter deletes, n / Esc keeps it)."""
 
-    return open_store(db, create=False)
+    DEFAULT_CSS = """
+    ConfirmDelete { align: center middle; }
+    ConfirmDelete > Vertical { width: 64; max-width: 100%; height: auto; border: round $error; background: $surface;
+                               padding: 0 1; }
+    ConfirmDelete Horizontal { height: auto; align-horizontal: right; }
+    ConfirmDelete Button { margin: 0 1; }
+    """
+    BINDINGS = [Binding("y", "answer(True)", "Delete"), Binding("n,escape", "answer(False)", "Keep")]
 
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
-def describe_run(detail: Any) -> str:
-    run = detail.run
-    lines = [
-        f"run {run['id']} · {run['route']} · {run['status']} · {run.get('latency_ms') or 0:,.0f} ms"
-        f" · ${usd(run.get('cost_exact') or run.get('cost_usd') or 0)}",
-        "",
-        "prompt:",
-        str(run.get("prompt") or ""),
-        "",
-        "answer:",
-        str(run.get("output") or ""),
-        "",
-        "hops:",
-    ]
-    for hop in detail.hops:
-        indent = "  " if hop.get("parent_id") else ""
-        lines.append(
-            f"{indent}{hop['kind']:<8} {hop.get('name') or hop.get('model') or '':<14} {hop['status']:<9}"
-            f" {hop.get('latency_ms') or 0:>7,.0f} ms  {hop.get('output_tokens') or 0:>5} tok"
-            f"  ${usd(hop.get('cost_exact') or 0)}" + (f"  {hop['error']}" if hop.get("error") else "")
-        )
-    for d in detail.decisions:
-        lines.append(f"  › {d.get('action')} → {d.get('target') or ''}: {d.get('reason') or ''}")
-    return "\n".join(lines)
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = "delete run?"
+            yield Static(self.text, markup=False, id="confirm-text")
+            with Horizontal():
+                yield Button("Keep (n)", id="keep")
+                yield Button("Delete (y)", id="delete", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#keep", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "delete")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
 
 
 class SessionsScreen(Screen[None]):
+    DEFAULT_CSS = """
+    #sessions-bar { height: 3; margin: 0 1; }
+    #sessions-bar #search { width: 1fr; margin: 0; }
+    #sessions-bar Select { width: 20; }
+    #runs-box { height: 1fr; border: round $secondary 60%; padding: 0 0 0 1; }
+    #runs-head { height: 1; color: $text-muted; }
+    #runs-list { height: 1fr; }
+    #runs-preview { height: 2; margin: 0 1; color: $text-muted; }
+    """
     BINDINGS = [
         Binding("ctrl+f,slash", "search", "Search"),
-        Binding("d", "delete", "Delete"),
+        Binding("enter", "open", "Open"),
+        Binding("d,delete", "delete", "Delete"),
         Binding("e", "export", "Export"),
-        Binding("f6", "reload", "Reload"),
+        Binding("ctrl+r", "reload", "Reload"),
     ]
 
     def __init__(self) -> None:
         super().__init__(id="sessions")
-        self.limit = PAGE
-        self.query_text = ""
-        self.loaded_rows = 0
+        self.pages = RunPages(PAGE, MAX_PAGES)
+        self.filters = RunFilter()  # the newest query asked for
+        self.shown = RunFilter()  # the query whose rows `pages` holds
+        self.problems: list[str] = []
+        self.position = ""  # "N of TOTAL", shown at the right of the column titles
+        self.counting = False  # the first page is shown, its total is still being counted
+        self._debounce: Timer | None = None
+        self.debounce_s = DEBOUNCE_S
+        self._lock = threading.Lock()
+        self._store: Store | None = None
+        self._store_path: Path | None = None
 
     @property
     def wapp(self) -> WorkbenchApp:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="search runs (full text; Enter searches, empty lists all)", id="search")
-        with Horizontal(id="sessions-body"):
-            table: DataTable[Text] = DataTable(id="runs", cursor_type="row")
-            yield table
-            with VerticalScroll(id="run-detail"):
-                yield Static("select a run", id="run-text", markup=False)
+        routes = list(self.wapp.loaded.profile.routes)
+        with Horizontal(id="sessions-bar"):
+            yield Input(
+                placeholder="search…  route:NAME status:error model:ALIAS since:YYYY-MM-DD cost>0.01", id="search"
+            )
+            yield Select([(f"route {r}", r) for r in routes], prompt="any route", id="route-filter")
+            yield Select([(f"status {s}", s) for s in STATUSES], prompt="any status", id="status-filter")
+        with Vertical(id="runs-box") as box:
+            box.border_title = "runs"
+            yield Static(id="runs-head")
+            yield RunList(self.pages, id="runs-list")
+        yield Static(id="runs-preview", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#runs", DataTable)
-        for col in ("when", "route", "status", "ms", "cost", "prompt"):
-            table.add_column(col, key=col)
-        self.query_one("#run-detail").border_title = "run"
+        self.query_one("#runs-box").border_subtitle = "enter open · / search · d delete · e export"
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._show_position)
 
     def on_screen_resume(self) -> None:
         self.action_reload()
+        self.run_list.focus()
 
+    def on_unmount(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    @property
+    def run_list(self) -> RunList:
+        return self.query_one("#runs-list", RunList)
+
+    # -- the store (worker threads only) -------------------------------------------------------------------------
+    def _reader(self) -> Store | None:
+        """The screen's reader, opened on first use (call with the lock held); None when there is no database."""
+        db = self.wapp.db_path
+        if db is None or not Path(db).exists():
+            return None
+        if self._store is None or self._store_path != Path(db):
+            from workbench.store import open_store
+
+            if self._store is not None:
+                self._store.close()
+            self._store, self._store_path = open_store(db, create=False), Path(db)
+        return self._store
+
+    # -- querying ------------------------------------------------------------------------------------------------
     def action_reload(self) -> None:
-        self._load(self.query_text, self.limit)
+        self._query(self.filters, keep_cursor=True)
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()
 
-    @on(Input.Submitted, "#search")
-    def _searched(self, event: Input.Submitted) -> None:
-        self.query_text = event.value.strip()
-        self.limit = PAGE
-        self._load(self.query_text, self.limit)
+    @on(Input.Changed, "#search")
+    def _typed(self, event: Input.Changed) -> None:
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._debounce = self.set_timer(self.debounce_s, self._apply_query)
 
-    @work(thread=True, exclusive=True, group="sessions-load", exit_on_error=False)
-    def _load(self, text: str, limit: int) -> None:
+    @on(Input.Submitted, "#search")
+    def _submitted(self, event: Input.Submitted) -> None:
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._apply_query()
+        self.run_list.focus()
+
+    @on(Select.Changed)
+    def _selected_filter(self, event: Select.Changed) -> None:
+        self._apply_query()
+
+    def current_filters(self) -> RunFilter:
+        parsed = parse_query(self.query_one("#search", Input).value)
+        self.problems = parsed.problems
+        route = self.query_one("#route-filter", Select).value
+        status = self.query_one("#status-filter", Select).value
+        return merge(
+            parsed.filters,
+            route=route if isinstance(route, str) else None,
+            status=status if isinstance(status, str) else None,
+        )
+
+    def _apply_query(self) -> None:
+        self._debounce = None
+        filters = self.current_filters()
+        if self.problems:
+            self.query_one("#runs-preview", Static).update("⚠ " + "; ".join(self.problems))
+        self.filters = filters
+        self._query(filters, keep_cursor=False)
+
+    @work(thread=True, exclusive=True, group="sessions-query", exit_on_error=False)
+    def _query(self, filters: RunFilter, keep_cursor: bool) -> None:
+        """The first page at once, then the count (which reads every match: up to tens of ms for a short prefix)."""
+        worker = get_current_worker()
+        try:
+            with self._lock:
+                store = self._reader()
+                rows = [] if store is None else store.list_runs(PAGE, filters=filters, prefix_last=True)
+            if worker.is_cancelled:
+                return
+            exact = len(rows) < PAGE
+            self.app.call_from_thread(self._show_query, filters, len(rows), rows, keep_cursor, exact)
+            if exact:
+                return
+            with self._lock:
+                store = self._reader()
+                total = 0 if store is None else store.count_runs(filters, prefix_last=True)
+        except WorkbenchError as exc:
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._query_failed, str(exc))
+            return
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._show_total, filters, total)
+
+    def _query_failed(self, message: str) -> None:
+        self.counting = False
+        self.query_one("#runs-preview", Static).update(f"⚠ {message}")
+
+    def _show_query(
+        self, filters: RunFilter, total: int, rows: list[dict[str, Any]], keep_cursor: bool, exact: bool
+    ) -> None:
+        self.pages.reset(total, rows)
+        self.shown = filters
+        self.counting = not exact
+        self.query_one("#runs-box").border_title = "runs" if filters.is_empty() else "matching runs"
+        self.run_list.reload(None if keep_cursor else 0)
+        self._show_position()
+
+    def _show_total(self, filters: RunFilter, total: int) -> None:
+        if filters is not self.shown:
+            return  # a newer query's rows are on screen
+        self.pages.total = total
+        self.counting = False
+        self.run_list.reload()
+        self._show_position()
+
+    @on(RunList.NeedPage)
+    def _need_page(self, event: RunList.NeedPage) -> None:
+        if event.generation == self.pages.generation:
+            self._load_page(event.page, event.generation, self.shown, self.pages.request(event.page))
+
+    @work(thread=True, group="sessions-page", exit_on_error=False)
+    def _load_page(self, page: int, generation: int, filters: RunFilter, request: dict[str, Any]) -> None:
+        try:
+            with self._lock:
+                store = self._reader()
+                rows = [] if store is None else store.list_runs(filters=filters, prefix_last=True, **request)
+        except WorkbenchError as exc:
+            self.app.call_from_thread(self.run_list.forget, page, generation)
+            self.app.call_from_thread(self._query_failed, str(exc))
+            return
+        self.app.call_from_thread(self._page_loaded, page, generation, rows)
+
+    def _page_loaded(self, page: int, generation: int, rows: list[dict[str, Any]]) -> None:
+        if generation != self.pages.generation:
+            return
+        self.pages.put(page, rows, near=self.pages.page_of(self.run_list.cursor))
+        self.run_list.page_arrived(page)
+
+    # -- the header and the preview ------------------------------------------------------------------------------
+    def _show_position(self) -> None:
+        """The column titles with "N of TOTAL" at their right. (Not the box's title: setting that repaints the
+        whole list, where this one line is all that changes as the cursor moves.)"""
+        total = self.pages.total
+        at = self.run_list.cursor + 1 if total else 0
+        self.position = f"{at:,} of {total:,}+" if self.counting else f"{at:,} of {total:,}"
+        width = self.run_list.scrollable_content_region.width or self.size.width - 4
+        head = header_text(width)
+        head.truncate(max(0, width - len(self.position) - 1))
+        head.pad_right(max(0, width - head.cell_len - len(self.position)))
+        head.append(self.position, style="bold")
+        self.query_one("#runs-head", Static).update(head, layout=False)
+
+    @on(RunList.Highlighted)
+    def _highlighted(self, event: RunList.Highlighted) -> None:
+        self._show_position()
+        if self.problems:
+            return
+        row = event.row
+        preview = self.query_one("#runs-preview", Static)
+        if row is None:
+            preview.update("" if self.pages.total else self._empty_text(), layout=False)
+        else:
+            prompt = " ".join(str(row.get("prompt") or "").split())
+            preview.update(f"{row['id']} · session {row.get('session') or '–'} · {prompt}", layout=False)
+
+    def _empty_text(self) -> str:
         db = self.wapp.db_path
         if db is None or not Path(db).exists():
-            self.app.call_from_thread(self._show_rows, [], "no session database yet: runs are saved as you send them")
-            return
-        with _open(db) as store:
-            rows = store.search(text, limit=limit, literal=True) if text else store.list_runs(limit=limit)
-        self.app.call_from_thread(self._show_rows, rows, None)
+            return "no session database yet: runs are saved as you send them"
+        return "no runs match" if not self.filters.is_empty() else "no runs saved yet: send a prompt in the playground"
 
-    def _show_rows(self, rows: list[dict[str, Any]], note: str | None) -> None:
-        table = self.query_one("#runs", DataTable)
-        keep = table.cursor_row
-        table.clear()
-        for r in rows:
-            prompt = r.get("prompt") or r.get("prompt_snippet") or ""
-            table.add_row(
-                Text(str(r.get("started_at") or "")[11:19]),
-                Text(str(r.get("route") or "")),
-                Text(str(r.get("status") or "")),
-                Text(f"{r.get('latency_ms') or 0:,.0f}", justify="right"),
-                Text(usd(r.get("cost_exact") or r.get("cost_usd") or 0), justify="right"),
-                Text(" ".join(str(prompt).split())[:60]),
-                key=str(r["id"]),
-            )
-        self.loaded_rows = len(rows)
-        table.border_title = f"runs · {len(rows)}{'+' if len(rows) >= self.limit else ''}" + (
-            f" · search {self.query_text!r}" if self.query_text else ""
-        )
-        if note:
-            self.query_one("#run-text", Static).update(note)
-        if rows and keep is not None:
-            table.move_cursor(row=min(keep, len(rows) - 1))
+    # -- acting on the run under the cursor ----------------------------------------------------------------------
+    def _selected(self) -> dict[str, Any] | None:
+        return self.run_list.row
 
-    @on(DataTable.RowHighlighted, "#runs")
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value:
-            self._open_run(event.row_key.value)
-        if event.cursor_row >= self.loaded_rows - 5 and self.loaded_rows >= self.limit:
-            self.limit += PAGE  # the next page
-            self._load(self.query_text, self.limit)
+    @on(RunList.Selected)
+    def _open_selected(self, event: RunList.Selected) -> None:
+        self._open(str(event.row["id"]))
 
-    @work(thread=True, exclusive=True, group="sessions-open", exit_on_error=False)
-    def _open_run(self, run_id: str) -> None:
-        with _open(self.wapp.db_path) as store:
-            text = describe_run(store.get_run(run_id))
-        self.app.call_from_thread(self.query_one("#run-text", Static).update, text)
+    def action_open(self) -> None:
+        row = self._selected()
+        if row is not None:
+            self._open(str(row["id"]))
 
-    def _selected(self) -> str | None:
-        table = self.query_one("#runs", DataTable)
-        if not table.row_count:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    def _open(self, run_id: str) -> None:
+        from workbench.tui.screens.session_run import SessionRunScreen
+
+        self.app.push_screen(SessionRunScreen(run_id))
 
     def action_delete(self) -> None:
-        run_id = self._selected()
-        if run_id:
-            self._delete(run_id)
+        row = self._selected()
+        if row is None:
+            return
+        prompt = " ".join(str(row.get("prompt") or "").split())[:120]
+        text = f"Delete run {row['id']} ({row.get('route')}, {row.get('status')}) with its hops?\n\n{prompt}"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete(str(row["id"]))
+
+        self.app.push_screen(ConfirmDelete(text), answered)
 
     @work(thread=True, group="sessions-write", exit_on_error=False)
     def _delete(self, run_id: str) -> None:
-        with _open(self.wapp.db_path) as store:
+        with self._lock:
+            store = self._reader()
+            if store is None:
+                return
             store.delete_run(run_id)
-        self.app.call_from_thread(self.notify, f"deleted run {run_id[:12]}")
+        self.app.call_from_thread(self.notify, f"deleted run {run_id}")
         self.app.call_from_thread(self.action_reload)
 
     def action_export(self) -> None:
-        run_id = self._selected()
-        if run_id:
-            self._export(run_id)
+        row = self._selected()
+        if row is not None:
+            self._export(str(row["id"]))
 
     @work(thread=True, group="sessions-write", exit_on_error=False)
     def _export(self, run_id: str) -> None:
-        db = Path(self.wapp.db_path or ".")
-        with _open(db) as store:
+        with self._lock:
+            store = self._reader()
+            if store is None:
+                return
             detail = store.get_run(run_id)
-        out = db.parent / "exports" / f"run-{run_id}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        data = {"run": detail.run, "hops": detail.hops, "messages": detail.messages, "decisions": detail.decisions}
-        out.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-        self.app.call_from_thread(self.notify, f"exported to {out}")
+        path = export_run(Path(store.path), detail)
+        self.app.call_from_thread(self.notify, f"exported to {path}")
+
+
+def export_run(db: Path, detail: Any) -> Path:
+    """The run as JSON beside the database (exports/run-ID.json). Returns the file written."""
+    out = db.parent / "exports" / f"run-{detail.run['id']}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = {"run": detail.run, "hops": detail.hops, "messages": detail.messages, "decisions": detail.decisions}
+    out.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    return out

@@ -105,6 +105,8 @@ class Waterfall(OptionList):
         compact = width < 72
         label_w = 14 if compact else 22
         tail_w = 20 if compact else 30
+        if width < 48:  # a pane of a side-by-side view: keep every row on one line
+            label_w, tail_w = 12, max(8, width - 12 - 6 - 3)
         bar_w = max(6, width - label_w - tail_w - 3)
         options = []
         for depth, row in state.ordered_rows():
@@ -148,7 +150,7 @@ class Waterfall(OptionList):
         if row.kind == "attempt":
             if not compact and row.latency_ms is not None and row.status not in ACTIVE:
                 tail.append(f"{row.latency_ms:>6,.0f}ms ")
-            if tout is not None:
+            if tout is not None and tail_w >= 16:  # (a narrow pane keeps the cost, the totals show tokens)
                 tail.append(f"{'~' if est else ''}{tout:,}tok ")
             tail.append(_cost_text(cost, est), style="bold" if not est else "")
         else:
