@@ -5,8 +5,8 @@ instantly (ttft 0, unbounded tokens/s), so what is measured is client-side work.
 concurrency 1 and at concurrency 50, alternating the three in each round to cancel drift. A baseline is what any
 client must do to get the text: a streaming POST, SSE lines, json.loads per event, the body read to its end (so
 the connection is reused) — once with httpx over httpcore ("httpx"), once with aiohttp ("aiohttp", the floor the
-engine's default transport aims at), and once with httpx over workbench's aiohttp transport ("httpx/aio": what the
-transport itself costs). The engine does that plus events, timeouts, token estimates, usage
+engine's default transport aims at), and once with the very httpx client the engine gets from `make_client`
+("client": httpx over workbench's aiohttp transport, what the client layer costs without the engine). The engine does that plus events, timeouts, token estimates, usage
 normalization and exact cost per hop, over the transport `WORKBENCH_TRANSPORT` picks (default aiohttp).
 
 Prints p50/p95 latency and requests/s for each, the engine's ratios to both baselines, and its added p50 per hop
@@ -225,18 +225,18 @@ async def main_async(args: argparse.Namespace) -> None:
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         connector = aiohttp.TCPConnector(limit=100)
-        from workbench.providers.aiohttp_transport import AiohttpTransport
+        from workbench.providers.registry import make_client
 
         async with (
             httpx.AsyncClient(limits=limits, timeout=30) as client,
-            httpx.AsyncClient(transport=AiohttpTransport(max_connections=100), timeout=30) as over_aiohttp,
+            make_client(loaded.profile.providers["local"]) as engines_client,
             aiohttp.ClientSession(connector=connector) as session,
             Engine(loaded) as engine,
         ):
             paths = {
                 "httpx": lambda: raw_request(client, url, headers),
                 "aiohttp": lambda: aiohttp_request(session, url, headers),
-                "httpx/aio": lambda: raw_request(over_aiohttp, url, headers),
+                "client": lambda: raw_request(engines_client, url, headers),
                 "engine": lambda: engine_request(engine, headers),
             }
             for _ in range(20):  # warm every path: connections, tokenizer, imports
@@ -259,14 +259,14 @@ async def main_async(args: argparse.Namespace) -> None:
                 for name, (lat, rps) in results.items():
                     rows[name] = (percentile(lat, 0.5) * 1e3, percentile(lat, 0.95) * 1e3, statistics.median(rps))
                 print(f"\nconcurrency {concurrency}")
-                print(f"  {'':9} {'p50 ms':>9} {'p95 ms':>9} {'req/s':>9}")
+                print(f"  {'':8} {'p50 ms':>9} {'p95 ms':>9} {'req/s':>9}")
                 for name, (p50, p95, rps) in rows.items():
-                    print(f"  {name:9} {p50:9.3f} {p95:9.3f} {rps:9.1f}")
+                    print(f"  {name:8} {p50:9.3f} {p95:9.3f} {rps:9.1f}")
                 e = rows["engine"]
-                for base in ("aiohttp", "httpx", "httpx/aio"):
+                for base in ("aiohttp", "httpx", "client"):
                     r = rows[base]
                     print(
-                        f"  engine/{base + ':':9} p50 {e[0] / r[0]:.3f}x  p95 {e[1] / r[1]:.3f}x  "
+                        f"  engine/{base + ':':8} p50 {e[0] / r[0]:.3f}x  p95 {e[1] / r[1]:.3f}x  "
                         f"throughput {e[2] / r[2]:.3f}x  adds {e[0] - r[0]:+.3f} ms p50 per hop"
                     )
     finally:

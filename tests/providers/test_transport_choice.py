@@ -101,3 +101,32 @@ async def test_the_engine_streams_through_aiohttp_and_reuses_one_connection_per_
             # sequential runs: every body read to its end, so one connection per provider, idle in the pool
             (idle,) = connector._conns.values()
             assert len(idle) == 1
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_cookies_a_server_sets_are_sent_back_as_before(transport: str) -> None:
+    from aiohttp import web
+
+    seen: list[str | None] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("cookie"))
+        response = web.Response(text="ok")
+        if len(seen) == 1:
+            response.headers["set-cookie"] = "__cf_bm=abc; Path=/"
+        return response
+
+    app = web.Application()
+    app.router.add_get("/", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with make_client(provider(kind="sim"), environ={"WORKBENCH_TRANSPORT": transport}) as client:
+            for _ in range(3):
+                assert (await client.get(f"http://127.0.0.1:{port}/")).text == "ok"
+    finally:
+        await runner.cleanup()
+    assert seen == [None, "__cf_bm=abc", "__cf_bm=abc"]
