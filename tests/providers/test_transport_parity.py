@@ -255,7 +255,9 @@ async def test_both_transports_send_the_same_headers() -> None:
     heads = {}
     for transport in TRANSPORTS:
         async with WireServer(complete_answers) as server, client(transport) as http:
-            response = await http.post(server.url + "/v1/chat", json={"a": 1}, headers={"x-extra": "1"})
+            response = await http.post(
+                server.url + "/v1/chat", json={"a": 1}, headers={"x-extra": "1", "x-title": "café".encode()}
+            )
             assert response.text == "hello world"
         (head,) = server.heads
         lines = head.decode("latin-1").split("\r\n")
@@ -264,6 +266,7 @@ async def test_both_transports_send_the_same_headers() -> None:
         heads[transport] = sorted(line.lower().replace(host, "HOST") for line in lines[1:] if line)
     assert heads["aiohttp"] == heads["httpcore"]
     assert f"user-agent: python-httpx/{httpx.__version__}" in heads["aiohttp"]
+    assert "x-title: caf\xe3\xa9" in heads["aiohttp"]  # c3 a9, the UTF-8 bytes as given (lower-cased as Latin-1)
     assert "content-length: 7" in heads["aiohttp"]  # {"a":1}, compact, as httpx encodes it
 
 

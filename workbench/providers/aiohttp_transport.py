@@ -121,7 +121,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 response = await session.request(
                     request.method,
                     _url(request.url),
-                    headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
+                    # aiohttp writes header text as UTF-8: decoding httpx's bytes as UTF-8 sends them unchanged
+                    headers=[(k.decode(), v.decode(errors="replace")) for k, v in request.headers.raw],
                     data=data,
                     allow_redirects=False,
                     timeout=self._client_timeout(timeouts.get("connect"), timeouts.get("read")),
