@@ -227,12 +227,15 @@ def _map_error(exc: Exception, request: httpx.Request, *, body: bool) -> Excepti
     HTTP, is RemoteProtocolError."""
     import aiohttp
 
+    # (aiohttp < 3.10 has neither class: its connect timeout is a ServerTimeoutError that says so in its message)
+    connect_timeout: Any = getattr(aiohttp, "ConnectionTimeoutError", ())
+    reset: Any = getattr(aiohttp, "ClientConnectionResetError", aiohttp.ClientOSError)
     message = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.HTTPError):
         return exc
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return httpx.ConnectTimeout(message, request=request)
     if isinstance(exc, aiohttp.ServerTimeoutError):
+        if isinstance(exc, connect_timeout) or message.startswith("Connection timeout"):
+            return httpx.ConnectTimeout(message, request=request)
         return httpx.ReadTimeout(message, request=request)
     if isinstance(exc, aiohttp.ClientConnectorError):  # refused, DNS, TLS handshake, unreachable
         return httpx.ConnectError(message, request=request)
@@ -247,7 +250,7 @@ def _map_error(exc: Exception, request: httpx.Request, *, body: bool) -> Excepti
         return httpx.RemoteProtocolError(
             "Server disconnected without sending a response." if not body else message, request=request
         )
-    if isinstance(exc, aiohttp.ClientOSError | aiohttp.ClientConnectionResetError):
+    if isinstance(exc, (aiohttp.ClientOSError, reset)):
         return httpx.ReadError(message, request=request)
     if isinstance(exc, aiohttp.ClientResponseError):  # a status line or header that does not parse
         return httpx.RemoteProtocolError(message, request=request)
