@@ -270,6 +270,23 @@ async def test_both_transports_send_the_same_headers() -> None:
     assert "content-length: 7" in heads["aiohttp"]  # {"a":1}, compact, as httpx encodes it
 
 
+def long_header(s: WireServer, r: StreamReader, w: StreamWriter) -> object:
+    async def script() -> None:
+        await read_request(r)
+        w.write(b"HTTP/1.1 200 OK\r\nx-long: " + b"a" * 12_000 + b"\r\nContent-Length: 2\r\n\r\nok")
+        await w.drain()
+        await s.wait_for_eof(r)
+
+    return script()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_12_kib_header_passes_as_it_does_over_httpcore(transport: str) -> None:
+    async with WireServer(long_header) as server, client(transport) as http:  # type: ignore[arg-type]
+        response = await http.get(server.url + "/")
+    assert response.text == "ok" and len(response.headers["x-long"]) == 12_000
+
+
 def gzipped(s: WireServer, r: StreamReader, w: StreamWriter) -> object:
     async def script() -> None:
         await read_request(r)

@@ -41,6 +41,7 @@ __all__ = ["AiohttpTransport"]
 
 #: headers aiohttp would otherwise add when the request lacks them; httpx decides what is sent
 _SKIP_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
+_MAX_HEADER = 16 * 1024
 #: aiohttp rounds timeouts above this many seconds up to a whole second of loop time; never round
 _NO_CEIL = 1e9
 
@@ -83,6 +84,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             skip_auto_headers=_SKIP_AUTO_HEADERS,
             timeout=aiohttp.ClientTimeout(total=None, ceil_threshold=_NO_CEIL),
             requote_redirect_url=False,
+            # no stricter than httpcore (h11 takes a header block up to 16 KiB): aiohttp's default is 8190 per line
+            max_line_size=_MAX_HEADER,
+            max_field_size=_MAX_HEADER,
         )
         self._slots = asyncio.Semaphore(self.max_connections)
         return self._session
