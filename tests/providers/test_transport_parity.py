@@ -77,20 +77,21 @@ def body_then(
         await read_request(r)
         w.write(OK_HEAD + head + b"\r\n" + body)
         await w.drain()
-        if end == "silence":
-            await s.idle()
-            return
         await asyncio.sleep(0.05)
         if then:
             w.write(then)
             await w.drain()
             await asyncio.sleep(0.05)
-        reset(w) if end == "reset" else w.close()
+        if end == "silence":
+            await s.idle()
+        else:
+            reset(w) if end == "reset" else w.close()
 
     return script
 
 
 CHUNKED = b"Transfer-Encoding: chunked\r\n"
+RPE = httpx.RemoteProtocolError
 SHORT = b"Content-Length: 100\r\n"
 
 # (case, script, expected class, headers arrive first); the classes are httpcore's (checked by hand against
@@ -107,6 +108,9 @@ CASES = [
     ("chunked body cut, close", body_then(CHUNKED, b"3\r\nabc\r\n", "close"), httpx.RemoteProtocolError, True),
     ("chunked body cut, reset", body_then(CHUNKED, b"3\r\nabc\r\n", "reset"), httpx.ReadError, True),
     ("bad chunk size", body_then(CHUNKED, b"3\r\nabc\r\n", "close", b"zz\r\n"), httpx.RemoteProtocolError, True),
+    # aiohttp 3.14 alone would leave these two waiting for good (see _protocol_class): the connection stays open
+    ("bad chunk size, held open", body_then(CHUNKED, b"3\r\nabc\r\n", "silence", b"zz\r\n"), RPE, True),
+    ("chunk longer than its size", body_then(CHUNKED, b"3\r\nabc\r\n", "silence", b"4\r\nHello\r\n"), RPE, True),
     ("silence mid-body", body_then(CHUNKED, b"3\r\nabc\r\n", "silence"), httpx.ReadTimeout, True),
 ]
 
@@ -121,11 +125,12 @@ async def test_each_fault_raises_the_same_httpx_class_through_both_transports(
         got_headers = False
         t0 = time.monotonic()
         with pytest.raises(httpx.HTTPError) as info:
-            async with http.stream("POST", server.url + "/v1/chat", content=body) as response:
-                got_headers = True
-                assert response.status_code == 200
-                async for _ in response.aiter_raw():
-                    pass
+            async with asyncio.timeout(5):  # a transport that hangs fails here (TimeoutError) instead of hanging
+                async with http.stream("POST", server.url + "/v1/chat", content=body) as response:
+                    got_headers = True
+                    assert response.status_code == 200
+                    async for _ in response.aiter_raw():
+                        pass
         elapsed = time.monotonic() - t0
     assert type(info.value) is expected, f"{transport}: {type(info.value).__name__}: {info.value}"
     assert got_headers is mid_body
