@@ -130,3 +130,17 @@ async def test_cookies_a_server_sets_are_sent_back_as_before(transport: str) -> 
     finally:
         await runner.cleanup()
     assert seen == [None, "__cf_bm=abc", "__cf_bm=abc"]
+
+
+async def test_the_clients_parsed_urls_are_right_and_bounded() -> None:
+    async with make_client(provider(kind="sim")) as client:
+        for i in range(100):
+            request = client.build_request("POST", f"http://127.0.0.1:{1000 + i}/v1/chat/completions?n={i}")
+            assert (request.url.port, request.url.params["n"], request.headers["host"]) == (
+                1000 + i,
+                str(i),
+                f"127.0.0.1:{1000 + i}",
+            )
+        again = client.build_request("GET", "http://127.0.0.1:1099/v1/chat/completions?n=99")
+        assert again.url == request.url and again.method == "GET"
+        assert len(client._parsed) <= 64  # type: ignore[attr-defined]
