@@ -143,7 +143,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             response.status,
             headers=response.raw_headers,
             stream=_ResponseBody(response, request, slots),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode("latin-1")},
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
+            },
             request=request,
         )
 
