@@ -1,12 +1,16 @@
-"""Engine overhead: the same streamed requests through a bare httpx client and through the engine.
+"""Engine overhead: the same streamed requests through a bare httpx client, a bare aiohttp client and the engine.
 
 One simulator (`workbench sim serve`, in its own process so it does not share the client's GIL), dialed to answer
 instantly (ttft 0, unbounded tokens/s), so what is measured is client-side work. The same N requests run at
-concurrency 1 and at concurrency 50, alternating baseline and engine rounds to cancel drift. The baseline is what
-any client must do to get the text: httpx streaming POST, SSE lines, json.loads per event. The engine does that
-plus events, timeouts, token estimates, usage normalization and exact cost per hop.
+concurrency 1 and at concurrency 50, alternating the three in each round to cancel drift. A baseline is what any
+client must do to get the text: a streaming POST, SSE lines, json.loads per event, the body read to its end (so
+the connection is reused) — once with httpx over httpcore ("httpx"), once with aiohttp ("aiohttp", the floor the
+engine's default transport aims at), and once with the very httpx client the engine gets from `make_client`
+("client": httpx over workbench's aiohttp transport, what the client layer costs without the engine). The engine does that plus events, timeouts, token estimates, usage
+normalization and exact cost per hop, over the transport `WORKBENCH_TRANSPORT` picks (default aiohttp).
 
-Prints p50/p95 latency and requests/s for each, their ratios, and the engine's added p50 per hop; then, with no
+Prints p50/p95 latency and requests/s for each, the engine's ratios to both baselines, and its added p50 per hop
+over each; then, with no
 I/O at all, the engine's own work per hop (a 40-token answer replayed from memory, engine vs the bare adapter).
 Usage: python benchmarks/engine_overhead.py [--n 400] [--rounds 3] [--answer-tokens 40]
 """
@@ -24,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,29 +144,47 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+BODY = {
+    "model": "bench-model",
+    "messages": [{"role": "user", "content": PROMPT}],
+    "max_tokens": 1024,
+    "stream": True,
+    "stream_options": {"include_usage": True},
+}
+
+
+def _take(line: str, text: list[str]) -> None:
+    if not line.startswith("data: "):
+        return
+    data = line[6:]
+    if data == "[DONE]":
+        return  # read on to the end of the body, as SDK clients do, so the connection is reused
+    obj = json.loads(data)
+    for choice in obj.get("choices") or ():
+        piece = choice.get("delta", {}).get("content")
+        if piece:
+            text.append(piece)
+
+
+async def aiohttp_request(session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    text: list[str] = []
+    async with session.post(url, json=BODY, headers=headers) as response:
+        response.raise_for_status()
+        async for raw in response.content:  # lines
+            _take(raw.decode().rstrip("\r\n"), text)
+    assert text
+    return time.perf_counter() - t0
+
+
 async def raw_request(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> float:
-    body = {
-        "model": "bench-model",
-        "messages": [{"role": "user", "content": PROMPT}],
-        "max_tokens": 1024,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
+    body = BODY
     t0 = time.perf_counter()
     text: list[str] = []
     async with client.stream("POST", url, json=body, headers=headers) as response:
         response.raise_for_status()
         async for line in response.aiter_lines():
-            if not line.startswith("data: "):
-                continue
-            data = line[6:]
-            if data == "[DONE]":
-                continue  # read on to the end of the body, as SDK clients do, so the connection is reused
-            obj = json.loads(data)
-            for choice in obj.get("choices") or ():
-                piece = choice.get("delta", {}).get("content")
-                if piece:
-                    text.append(piece)
+            _take(line, text)
     assert text
     return time.perf_counter() - t0
 
@@ -190,6 +213,8 @@ async def measure(fn, n: int, concurrency: int) -> tuple[list[float], float]:
 
 
 async def main_async(args: argparse.Namespace) -> None:
+    from workbench.providers.registry import transport_choice
+
     port = free_port()
     proc = start_sim(port)
     try:
@@ -199,20 +224,34 @@ async def main_async(args: argparse.Namespace) -> None:
         loaded = loads_profile(profile_text(port))
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        async with httpx.AsyncClient(limits=limits, timeout=30) as client, Engine(loaded) as engine:
-            raw = lambda: raw_request(client, url, headers)  # noqa: E731
-            eng = lambda: engine_request(engine, headers)  # noqa: E731
-            for _ in range(20):  # warm both paths: connections, tokenizer, imports
-                await raw()
-                await eng()
+        connector = aiohttp.TCPConnector(limit=100)
+        from workbench.providers.registry import make_client
+
+        async with (
+            httpx.AsyncClient(limits=limits, timeout=30) as client,
+            make_client(loaded.profile.providers["local"]) as engines_client,
+            aiohttp.ClientSession(connector=connector) as session,
+            Engine(loaded) as engine,
+        ):
+            paths = {
+                "httpx": lambda: raw_request(client, url, headers),
+                "aiohttp": lambda: aiohttp_request(session, url, headers),
+                "client": lambda: raw_request(engines_client, url, headers),
+                "engine": lambda: engine_request(engine, headers),
+            }
+            for _ in range(20):  # warm every path: connections, tokenizer, imports
+                for fn in paths.values():
+                    await fn()
+            transport = transport_choice(loaded.profile.providers["local"])
             print(
                 f"engine overhead benchmark: n={args.n} per round, {args.rounds} rounds, "
-                f"answer ~{args.answer_tokens} tokens, sim in its own process, python {sys.version.split()[0]}"
+                f"answer ~{args.answer_tokens} tokens, sim in its own process, python {sys.version.split()[0]}, "
+                f"engine transport {transport}"
             )
             for concurrency in (1, 50):
-                results: dict[str, tuple[list[float], list[float]]] = {"raw": ([], []), "engine": ([], [])}
+                results: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in paths}
                 for _ in range(args.rounds):
-                    for name, fn in (("raw", raw), ("engine", eng)):
+                    for name, fn in paths.items():
                         lat, rps = await measure(fn, args.n, concurrency)
                         results[name][0].extend(lat)
                         results[name][1].append(rps)
@@ -223,11 +262,13 @@ async def main_async(args: argparse.Namespace) -> None:
                 print(f"  {'':8} {'p50 ms':>9} {'p95 ms':>9} {'req/s':>9}")
                 for name, (p50, p95, rps) in rows.items():
                     print(f"  {name:8} {p50:9.3f} {p95:9.3f} {rps:9.1f}")
-                r, e = rows["raw"], rows["engine"]
-                print(
-                    f"  ratio engine/raw: p50 {e[0] / r[0]:.3f}x  p95 {e[1] / r[1]:.3f}x  throughput {e[2] / r[2]:.3f}x"
-                )
-                print(f"  engine adds {e[0] - r[0]:+.3f} ms p50 per hop")
+                e = rows["engine"]
+                for base in ("aiohttp", "httpx", "client"):
+                    r = rows[base]
+                    print(
+                        f"  engine/{base + ':':8} p50 {e[0] / r[0]:.3f}x  p95 {e[1] / r[1]:.3f}x  "
+                        f"throughput {e[2] / r[2]:.3f}x  adds {e[0] - r[0]:+.3f} ms p50 per hop"
+                    )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
