@@ -15,6 +15,7 @@ from decimal import Decimal
 from tests.engine.resilience_helpers import attempts
 from workbench.engine import Engine, health
 from workbench.profiles.load import loads_profile
+from workbench.profiles.models import DEFAULT_MAX_CONCURRENT_RUNS
 
 PROFILE = """
 name: load-tests
@@ -149,9 +150,10 @@ async def test_1000_runs_at_concurrency_100_all_ok_exact_costs_nothing_left_behi
     assert len(finals) == 1000
     assert [f.status for f in finals].count("ok") == 1000, [f.error for f in finals if f.status != "ok"][:3]
     assert sum(h.cost_usd for h in hops) == sum(f.cost_usd for f in finals)
-    assert sum(1 for h in hops if h.name == "primary" and h.status == "error") > 100  # the faults did happen
+    # the faults did happen: the primary failed, or its breaker (opened by those failures) passed it over
+    assert sum(1 for h in hops if h.name == "primary" and h.status in ("error", "skipped")) > 100
     # admission: never more runs in flight than the engine's limit, and the rest waited their turn for it
-    assert figures["peak"] == figures["limit"] == 32
+    assert figures["peak"] == figures["limit"] == DEFAULT_MAX_CONCURRENT_RUNS
     assert figures["queued"] > 500
     # the healthy fallback is never blamed for the client's own saturation: with the limit it answers on time
     # (0 misses in every measurement here; without it 11-54 misses, hundreds of failed runs). On a machine busier
@@ -161,7 +163,7 @@ async def test_1000_runs_at_concurrency_100_all_ok_exact_costs_nothing_left_behi
     assert len(backup_failures) <= 10, backup_failures[:3]
     # connections open at the end: about the pool (sized to the limit), counted at both ends, plus the listener
     # (an unlimited pool holds ~100, so ~200 sockets); a few closed by faults may not have been reaped yet
-    assert figures["max_sockets"] - figures["sockets_before"] <= 2 * 32 + 10, figures
+    assert figures["max_sockets"] - figures["sockets_before"] <= 2 * DEFAULT_MAX_CONCURRENT_RUNS + 10, figures
     _nothing_left_behind(figures)
     assert figures["elapsed"] < 40, figures["elapsed"]
 
