@@ -100,6 +100,8 @@ def _check_tree(spans: list[Any]) -> None:
     assert claude["gen_ai.request.model"] == claude["gen_ai.response.model"] == "sim-claude"
     assert claude["gen_ai.usage.output_tokens"] > 0 and claude["gen_ai.usage.cache_read.input_tokens"] == 4
     assert claude["gen_ai.response.finish_reasons"] == ["stop"] and claude["workbench.cost_usd"] > 0
+    span_ms = (attempts[1].end_time_unix_nano - attempts[1].start_time_unix_nano) / 1e6
+    assert 0 < claude["workbench.engine.duration_ms"] < span_ms  # the engine's own share of the attempt
     decisions = [(e.name, {kv.key: kv.value.string_value for kv in e.attributes}) for s in spans for e in s.events]
     assert any(
         d["workbench.decision.action"] == "fallback" and d["workbench.decision.target"] == "claude"

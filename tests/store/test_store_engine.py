@@ -66,6 +66,8 @@ def _check_against_events(db: Path, events: list[Event]) -> None:
             if h["kind"] == "step" and output is None:  # kept once, on the attempt that served it
                 output = next(a["output"] for a in hops if a["parent_id"] == h["hop_id"] and a["status"] == "ok")
             assert h["status"] == ev.status and output == ev.output
+            # an attempt's engine time is kept as measured; other hops have none
+            assert h["engine_ms"] == ev.engine_ms and (h["engine_ms"] is not None) == (h["kind"] == "attempt")
         steps = [h for h in hops if h["kind"] == "step"]
         assert sum(s["latency_ms"] for s in steps) <= run["latency_ms"]
         for step in steps:

@@ -138,6 +138,8 @@ class OtlpExporter:
                         "workbench.attempt": int(hop.get("attempt") or 0),
                     }
                 )
+                if hop.get("engine_ms") is not None:  # the orchestration overhead, apart from the provider's time
+                    attrs["workbench.engine.duration_ms"] = float(hop["engine_ms"])
             else:
                 name = f"workbench.{kind} {hop.get('name') or ''}".strip()
                 attrs["workbench.step"] = hop.get("name") or ""

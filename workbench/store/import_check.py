@@ -72,7 +72,7 @@ _TS = {
     "hops": ("started_ts", "first_token_ts", "ended_ts"),
     "decisions": ("ts",),
 }
-_MS = {"runs": ("latency_ms", "ttft_ms"), "hops": ("latency_ms", "ttft_ms")}
+_MS = {"runs": ("latency_ms", "ttft_ms"), "hops": ("latency_ms", "ttft_ms", "engine_ms")}
 _COUNT = {
     "runs": ("input_tokens", "output_tokens", "hop_count"),
     "hops": (

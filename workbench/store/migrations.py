@@ -288,6 +288,13 @@ def _m008(db: sqlite_utils.Database) -> None:
     db.table("runs").create_index(["status", "started_ts", "id"], if_not_exists=True)
 
 
+@migration(9, "hop_engine_ms")
+def _m009(db: sqlite_utils.Database) -> None:
+    # An attempt's `engine_ms` (the engine's own time in the hop, apart from the provider's and the caller's), so
+    # a stored run shows its orchestration overhead as it was measured. Older rows keep NULL: not measured then.
+    db.table("hops").add_column("engine_ms", float)
+
+
 # -- applying them ------------------------------------------------------------------------------------------------
 
 

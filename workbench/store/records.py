@@ -105,6 +105,7 @@ HOP_COLUMNS = (
     "score",
     "detail",
     "data",
+    "engine_ms",
 )
 MESSAGE_COLUMNS = ("run_id", "seq", "role", "content", "hop_id")
 DECISION_COLUMNS = ("run_id", "seq", "hop_id", "action", "reason", "target", "ts", "data")
@@ -324,6 +325,7 @@ class RunAssembler:
             "score": None,
             "detail": None,
             "data": None,
+            "engine_ms": None,
         }
         if f is None:
             # The run ended without this hop reporting its end (a crash or cancel inside the engine).
@@ -375,6 +377,7 @@ class RunAssembler:
             score=f.score,
             detail=f.detail,
             data=to_json(f.data) if f.data else None,
+            engine_ms=f.engine_ms,
         )
         for col, key in _USAGE_BUCKETS:
             row[col] = usage.get(key)
