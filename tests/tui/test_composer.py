@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.app import App, ComposeResult
@@ -223,3 +224,31 @@ async def test_a_model_is_added_then_used_in_a_fallback_chain(profile_file: Path
         await pilot.pause()
         chain = [t.model for t in editor.current().profile.routes["default"].steps[0].targets]
         assert chain == ["swift", "steady", "local-llama"]
+
+
+async def test_a_route_renamed_in_the_composer_is_offered_by_the_playground(profile_file: Path, tmp_path: Path) -> None:
+    from textual.widgets import Select
+
+    from workbench.profiles.load import load_profile
+    from workbench.tui.app import make_app
+
+    app = make_app(load_profile(profile_file), settings_file=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await app.wait_for_engine()
+        assert "default" in _options(app.screen.query_one("#route", Select))  # the playground was shown first
+        await pilot.press("ctrl+e")
+        await pilot.pause()
+        app.screen.query_one("#tree").focus()
+        await pilot.press("r")
+        await pilot.pause()
+        app.screen.query_one("#name", Input).value = "everyday"
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("escape", "escape")  # out of the composer, back on the playground
+        await pilot.pause()
+        options = _options(app.screen.query_one("#route", Select))
+        assert "everyday" in options and "default" not in options
+
+
+def _options(select: Any) -> list[str]:
+    return [str(value) for _, value in select._options if isinstance(value, str)]

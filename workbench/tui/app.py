@@ -156,13 +156,7 @@ class WorkbenchApp(App[None]):
         self.loaded, self.profile = loaded, loaded.profile
         self.title = f"workbench · {self.profile.name}" + (" ● modified" if editor.modified else "")
         await self.engines.replace(loaded)
-        try:
-            playground = self.get_screen("playground")
-        except Exception:  # noqa: BLE001 - the mode's screen may not exist yet
-            return
-        reload = getattr(playground, "reload_profile", None)
-        if reload is not None and playground.is_mounted:
-            reload()
+        # the playground offers the edited routes when it is shown again (its on_screen_resume)
 
     def action_use_route(self, name: str) -> None:
         self.switch_mode("playground")

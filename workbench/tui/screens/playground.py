@@ -89,8 +89,15 @@ class PlaygroundScreen(Screen[None]):
         select.set_options([(name, name) for name in routes])
         select.value = current if current in routes else routes[0]
         self.query_one("#route-info", Static).update(route_summary(loaded, str(select.value)))
+        self._shown_profile = loaded.text
+
+    def on_screen_resume(self) -> None:
+        # Back from the composer (or any screen): its unsaved edits may have added, renamed or removed routes.
+        if self.wapp.loaded.text != self._shown_profile:
+            self.reload_profile()
 
     def on_mount(self) -> None:
+        self._shown_profile = self.wapp.loaded.text  # the profile whose routes the picker offers
         self.query_one(AnswerView).border_title = "answer"
         self.query_one(Waterfall).border_title = "hops"
         self._show_idle()
