@@ -62,3 +62,30 @@ def test_help_names_the_default_profile() -> None:
     result = workbench("tui", "--help")
     assert result.returncode == 0
     assert "--profile" in result.stdout and "profiles/demo.yaml" in result.stdout
+
+
+def test_workbench_with_no_command_takes_the_tui_options(tmp_path: Path) -> None:
+    # the launch line: `workbench --profile F` opens F (here a missing one: its message proves it was used)
+    result = workbench("--profile", "profiles/no-such-profile.yaml")
+    assert result.returncode == 2 and "profiles/no-such-profile.yaml" in result.stderr, result.stderr
+    env = {
+        "TEXTUAL_DRIVER": "textual.drivers.headless_driver:HeadlessDriver",
+        "TEXTUAL_SCREENSHOT": "1",
+        "TEXTUAL_SCREENSHOT_LOCATION": str(tmp_path),
+        "TEXTUAL_SCREENSHOT_FILENAME": "tui.svg",
+    }
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        "name: other-profile\nproviders:\n  p: {kind: sim}\nmodels:\n  m: {provider: p, model: sim-m}\n"
+        "routes:\n  only-route:\n    steps: [{name: s, targets: [m]}]\n",
+        encoding="utf-8",
+    )
+    result = workbench("--profile", str(other), "--no-save", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "only-route" in (tmp_path / "tui.svg").read_text(encoding="utf-8")
+
+
+def test_tui_options_before_another_command_are_a_usage_error() -> None:
+    result = workbench("--profile", "profiles/demo.yaml", "routes")
+    assert result.returncode == 2 and "put it after the command" in result.stderr
+    assert "Traceback" not in result.stderr

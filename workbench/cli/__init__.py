@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 
 import click
 
@@ -64,16 +65,35 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="workbench")
+@click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With no command: open the workbench on this profile (as `workbench tui --profile`).",
+)
+@click.option("--db", type=click.Path(path_type=Path), default=None, help="With no command: the session database.")
+@click.option("--session", "session_name", default=None, help="With no command: file the runs under this session.")
+@click.option("--no-save", is_flag=True, help="With no command: do not save runs.")
 @click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli(
+    ctx: click.Context, profile_path: Path | None, db: Path | None, session_name: str | None, no_save: bool
+) -> None:
     """workbench: compose routes, stream hops, compare models, save sessions.
 
-    With no command, opens the workbench (`workbench tui`) on the default profile.
+    With no command, opens the workbench (`workbench tui`) on the default profile, or the one --profile names.
     """
+    given = {"--profile": profile_path, "--db": db, "--session": session_name, "--no-save": no_save or None}
     if ctx.invoked_subcommand is None:
         tui = LazyGroup.get_command(cli, ctx, "tui")
         assert tui is not None
-        ctx.invoke(tui)
+        ctx.invoke(tui, profile_path=profile_path, db=db, session_name=session_name, no_save=no_save)
+    elif any(v is not None for v in given.values()):
+        names = ", ".join(k for k, v in given.items() if v is not None)
+        raise click.UsageError(
+            f"{names} before a command opens the workbench screen only; put it after the command"
+            f" (`workbench {ctx.invoked_subcommand} {names.split(',')[0]} ...`)"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
