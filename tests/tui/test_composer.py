@@ -87,7 +87,7 @@ async def test_a_threshold_is_set_in_place_and_invalid_input_shows_the_check_mes
         setter = screen.query_one("#setter", Input)
         setter.focus()
         setter.value = "strong_weak.threshold = 1.5"
-        await pilot.pause()
+        await pilot.pause(0.3)  # checked once the typing pauses
         problem = str(screen.query_one("#problem", Static).render())
         assert "routes.tiered.steps.0.strong_weak.threshold" in problem and "1" in problem
         await pilot.press("enter")

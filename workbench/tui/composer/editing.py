@@ -177,12 +177,15 @@ class Editing(Screen[None]):
         if op is not None:
             self._edit(lambda: op(self.editor))
 
-    def _check_soon(self, row: Row, text: str) -> None:
-        """Validate what a field holds once typing pauses: a check re-reads the profile (~50-150 ms), so doing it
-        on every key would make typing lag. Enter, leaving the field and saving check at once (`_field_done`)."""
+    def _check_later(self, check: Callable[[], None]) -> None:
+        """Run a check of what is being typed once typing pauses: a check re-reads the profile (~50-150 ms), so
+        doing it on every key would make typing lag. Enter, leaving the field and saving check at once."""
         if self._check_timer is not None:
             self._check_timer.stop()
-        self._check_timer = self.set_timer(CHECK_AFTER_S, lambda: self._field_typed(row, text))
+        self._check_timer = self.set_timer(CHECK_AFTER_S, check)
+
+    def _check_soon(self, row: Row, text: str) -> None:
+        self._check_later(lambda: self._field_typed(row, text))
 
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:

@@ -98,7 +98,7 @@ class Structure(Editing):
         if base is None or event.input.disabled:
             return
         value = self._targets_value(event.value)
-        self._problem(self._dry_run(lambda ed: ed.set((*base, "targets"), value)))
+        self._check_later(lambda: self._problem(self._dry_run(lambda ed: ed.set((*base, "targets"), value))))
 
     @on(Input.Submitted, "#targets")
     def _targets_submitted(self, event: Input.Submitted) -> None:
@@ -144,7 +144,7 @@ class Structure(Editing):
         except ValueError as err:
             self._problem(str(err))
             return
-        self._problem(self._dry_run(lambda ed: ed.set(path, value)))
+        self._check_later(lambda: self._problem(self._dry_run(lambda ed: ed.set(path, value))))
 
     @on(Input.Submitted, "#setter")
     def _setter_submitted(self, event: Input.Submitted) -> None:
