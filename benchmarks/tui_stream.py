@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import statistics
 import sys
 import tempfile
@@ -73,7 +74,7 @@ async def bare_engine(loaded: LoadedProfile, routes: list[str]) -> tuple[float, 
         return time.process_time() - cpu0, sum(tokens)
 
 
-async def with_tui(loaded: LoadedProfile, columns: int) -> dict[str, float]:
+async def with_tui(loaded: LoadedProfile, columns: int, profile: str | None = None) -> dict[str, float]:
     from workbench.tui.app import make_app
     from workbench.tui.widgets import PromptArea
 
@@ -93,6 +94,9 @@ async def with_tui(loaded: LoadedProfile, columns: int) -> dict[str, float]:
                 col.show_header()
             screen.query_one(PromptArea).insert(PROMPT)
             routes = [c.route for c in screen.columns]
+            prof = cProfile.Profile() if profile else None
+            if prof is not None:
+                prof.enable()
             cpu0, t0 = time.process_time(), time.perf_counter()
             app.call_next(screen.action_send)  # not pilot.press: Pilot waits for an idle app, i.e. the whole run
             await asyncio.sleep(0.1)
@@ -112,6 +116,9 @@ async def with_tui(loaded: LoadedProfile, columns: int) -> dict[str, float]:
             await app.workers.wait_for_complete()
             wall = time.perf_counter() - t0
             cpu = time.process_time() - cpu0
+            if prof is not None:
+                prof.disable()
+                prof.dump_stats(profile)
             tokens = sum(int(r["output_tokens"]) for c in screen.columns for r in c.results)
     return {"cpu": cpu, "wall": wall, "tokens": tokens, "latencies": latencies, "routes": routes}  # type: ignore[dict-item]
 

@@ -126,9 +126,8 @@ async def test_enter_on_a_hop_opens_its_detail(tmp_path: Path) -> None:
 
 
 async def test_what_if_reprices_a_finished_column_at_another_models_prices(tmp_path: Path) -> None:
-    from textual.widgets import Static
-
     from workbench.tui.whatif import finished_hops
+    from workbench.tui.widgets.text_lines import TextLines
 
     app = make_app(demo_profile(), settings_file=tmp_path / "s.json")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -154,7 +153,7 @@ async def test_what_if_reprices_a_finished_column_at_another_models_prices(tmp_p
             / Decimal(1_000_000)
             for u in usage
         )
-        shown = str(col.query_one("#col-whatif", Static).render())
+        shown = col.query_one("#col-whatif", TextLines).plain
         assert shown.startswith("what-if sage: $") and "re-priced, not called" in shown
         from workbench.tui.fmt import usd
 

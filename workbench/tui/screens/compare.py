@@ -151,7 +151,7 @@ class CompareScreen(Screen[None]):
             return
         n, self.repeat_n = self.repeat_n, 1
         for col in self.columns:
-            await col.reset()
+            await col.reset(n)
         self._compare(prompt, n)
 
     def action_cancel(self) -> None:
