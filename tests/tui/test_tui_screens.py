@@ -199,3 +199,43 @@ async def test_the_health_panel_shows_a_breaker_opening(tmp_path: Path) -> None:
         assert cells["sim-openai/outage"].startswith("◐ open for ")
         assert f"({failures_to_open} failures)" in cells["sim-openai/outage"]
         assert cells["sim-openai/steady"] == "● closed"
+
+
+async def test_repeat_five_gives_five_runs_per_column_and_histograms_of_their_latencies(tmp_path: Path) -> None:
+    from textual_plotext import PlotextPlot
+
+    from workbench.engine.events import RunFinished, RunStarted
+    from workbench.tui.widgets.latency_histogram import LatencyHistogram
+
+    route_of: dict[str, str] = {}
+    finished: dict[str, list[float]] = {}
+
+    def sink(event: object) -> None:  # the engine's own figures, independent of what the columns recorded
+        if isinstance(event, RunStarted):
+            route_of[event.run_id] = event.route
+        elif isinstance(event, RunFinished):
+            finished.setdefault(route_of[event.run_id], []).append(event.latency_ms)
+
+    app = make_app(demo_profile(), settings_file=tmp_path / "s.json", event_sink=sink)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await app.wait_for_engine()
+        await pilot.press("ctrl+k")
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        screen.query_one(PromptArea).insert("Summarise the incident")
+        assert not screen.query(PlotextPlot)  # nothing plotted (nor imported for the screen) before a repeat
+        screen.action_repeat(5)
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        scales = set()
+        for col in screen.columns:
+            hist = col.query_one(LatencyHistogram)
+            assert len(col.results) == 5
+            assert hist.values == finished[col.route] == [float(r["latency_ms"]) for r in col.results]
+            assert hist.display and hist.query_one(PlotextPlot).display
+            assert sum(hist.scale.counts(hist.values)) == 5
+            scales.add(hist.scale)
+        (scale,) = scales  # one scale for all columns: bins and heights compare across them
+        every = [v for vs in finished.values() for v in vs]
+        assert scale.lo <= min(every) and max(every) <= scale.hi

@@ -27,6 +27,7 @@ from workbench.tui.routes import price_lookup, route_options, route_targets
 from workbench.tui.runner import RunState
 from workbench.tui.widgets import PromptArea
 from workbench.tui.widgets.compare_column import CompareColumn
+from workbench.tui.widgets.latency_histogram import HistogramScale
 
 if TYPE_CHECKING:
     from workbench.profiles.load import LoadedProfile
@@ -175,7 +176,18 @@ class CompareScreen(Screen[None]):
             self._ticker.pause()
             await self._frame()
             self._comparing = False
+            for col in self.columns:
+                col.settle()
             self._mark()
+            await self._share_histogram_scale()
+
+    async def _share_histogram_scale(self) -> None:
+        """Redraw the columns' histograms on one scale (same bins, same count axis): small multiples to compare."""
+        cols = [c for c in self.columns if len(c.results) > 1]
+        if cols:
+            scale = HistogramScale.covering([c.latencies for c in cols])
+            for col in cols:
+                await col.show_histogram(scale)
 
     async def _column_runs(self, col: CompareColumn, prompt: str, n: int) -> None:
         app = self.wapp
@@ -190,15 +202,22 @@ class CompareScreen(Screen[None]):
     async def _runs(self, engine: Any, col: CompareColumn, prompt: str, n: int, loaded: LoadedProfile) -> None:
         from workbench.engine.cancel import CancelToken
 
+        clock = self._column_clock()
         for _ in range(n):
-            state = RunState(col.route, prompt, clock=self.wapp.clock, price_of=price_lookup(loaded))
+            state = RunState(col.route, prompt, clock=clock, price_of=price_lookup(loaded))
             await col.new_run(state)
             async with aclosing(engine.run(prompt, route=col.route, cancel=CancelToken())) as events:
                 async for event in events:
                     self.wapp.observe(event)
                     state.apply(event)
             await col.apply_frame()
-            col.record(state.totals())
+            await col.record(state.totals())
+
+    def _column_clock(self) -> Any:
+        """The clock a column's runs are timed on: the app's, or — when it can `fork` (a test's ticking clock) — one
+        of the column's own, so that columns whose events interleave do not move each other's time axes."""
+        fork = getattr(self.wapp.clock, "fork", None)
+        return fork() if callable(fork) else self.wapp.clock
 
     def _mark(self) -> None:
         cols = [c for c in self.columns if c.results]

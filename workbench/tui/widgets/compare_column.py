@@ -12,11 +12,10 @@ from textual.containers import Vertical
 
 from workbench.tui.fmt import usd
 from workbench.tui.runner import RunState
+from workbench.tui.widgets.latency_histogram import HistogramScale, LatencyHistogram
 from workbench.tui.widgets.stream_text import StreamText
 from workbench.tui.widgets.text_lines import TextLines
 from workbench.tui.widgets.waterfall import ICON, STATUS_STYLE, bar
-
-SPARK = "▁▂▃▄▅▆▇█"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -24,18 +23,6 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * q // 100))
     return ordered[int(rank) - 1]
-
-
-def histogram(values: list[float], bins: int = 8) -> str:
-    if not values:
-        return ""
-    lo, hi = min(values), max(values)
-    counts = [0] * bins
-    for v in values:
-        i = 0 if hi == lo else min(bins - 1, int((v - lo) / (hi - lo) * bins))
-        counts[i] += 1
-    top = max(counts)
-    return "".join(SPARK[min(7, (c * 8 - 1) // top)] if c else " " for c in counts)
 
 
 def hop_lines(state: RunState, width: int) -> list[Text]:
@@ -83,8 +70,6 @@ def stats_lines(runs: list[dict[str, Any]]) -> list[str]:
         f"{len(runs)} run{plural} · p50 {percentile(lat, 50):,.0f} p95 {percentile(lat, 95):,.0f} ms",
         f"TTFT p50 {percentile(ttft, 50):,.0f} ms · mean ${usd(cost)} · {fails}/{len(runs)} fail",
     ]
-    if len(runs) > 1:
-        lines.append(f"{histogram(lat)} latency")
     return lines
 
 
@@ -125,6 +110,7 @@ class CompareColumn(Vertical, can_focus=True):
         yield StreamText(id="col-text")
         yield TextLines(id="col-run")  # the compact waterfall and the totals line: one widget, one repaint a frame
         yield TextLines(id="col-stats")
+        yield LatencyHistogram(id="col-hist")
         yield TextLines(id="col-whatif")
 
     def on_mount(self) -> None:
@@ -139,6 +125,7 @@ class CompareColumn(Vertical, can_focus=True):
         self.marks = []
         self.border_subtitle = ""
         await self._show_text("")
+        await self.query_one("#col-hist", LatencyHistogram).show_runs([])
         # Hold the room the run's lines will need from the start: a hop row, the totals, the figures appearing
         # while six columns stream would each lay out the whole screen (and shift the text above them).
         samples: list[list[Text | str]] = [
@@ -176,11 +163,26 @@ class CompareColumn(Vertical, can_focus=True):
         run = self.query_one("#col-run", TextLines)
         run.set_lines([*hop_lines(state, run.content_size.width or 24), totals_line(state.totals())])
 
-    def record(self, totals: dict[str, Any]) -> None:
+    async def record(self, totals: dict[str, Any]) -> None:
         self.query_one("#col-text", StreamText).sync_scrollbar()
         self.results.append(totals)
         self.show_stats()
         self.show_whatif()
+        await self.show_histogram()
+
+    def settle(self) -> None:
+        """The send is over: the run lines and figures take their exact height again (one layout)."""
+        for name in ("#col-run", "#col-stats"):
+            self.query_one(name, TextLines).keep_height(False)
+
+    @property
+    def latencies(self) -> list[float]:
+        """Latency (ms) of each finished run of this send, in run order."""
+        return [float(r["latency_ms"]) for r in self.results]
+
+    async def show_histogram(self, scale: HistogramScale | None = None) -> None:
+        """The runs' latencies as a histogram (from two runs on), on `scale` when the screen shares one."""
+        await self.query_one("#col-hist", LatencyHistogram).show_runs(self.latencies, scale)
 
     def show_whatif(self) -> None:
         from workbench.tui.whatif import finished_hops, reprice
