@@ -239,3 +239,38 @@ async def test_repeat_five_gives_five_runs_per_column_and_histograms_of_their_la
         (scale,) = scales  # one scale for all columns: bins and heights compare across them
         every = [v for vs in finished.values() for v in vs]
         assert scale.lo <= min(every) and max(every) <= scale.hi
+
+
+async def test_tab_cycles_prompt_columns_and_fault_toggles_and_enter_changes_a_fault(tmp_path: Path) -> None:
+    from workbench.tui.widgets.fault_toggle import FaultToggle
+
+    app = make_app(demo_profile(), settings_file=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+k")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        prompt = screen.query_one(PromptArea)
+        cols = screen.columns
+        toggles = [c.query_one(FaultToggle) for c in cols]
+        assert len(cols) == 3 and screen.focused is prompt
+        expected = [*cols, *toggles, prompt]  # forward once round
+        seen = []
+        for _ in expected:
+            await pilot.press("tab")
+            seen.append(screen.focused)
+        assert seen == expected
+        back = []
+        for _ in expected:
+            await pilot.press("shift+tab")
+            back.append(screen.focused)
+        assert back == [*reversed(toggles), *reversed(cols), prompt]
+        # On the second column's toggle, Enter moves that column (only) to the next fault, as `f` would.
+        for _ in range(5):
+            await pilot.press("tab")
+        assert screen.focused is toggles[1]
+        await pilot.press("enter")
+        assert [c.fault for c in cols] == ["none", "http_503", "none"]
+        assert "http_503" in str(toggles[1].render())
+        await pilot.press("space")
+        assert cols[1].fault == "http_429"

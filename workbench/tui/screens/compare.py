@@ -15,18 +15,20 @@ from contextlib import aclosing
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import HorizontalScroll
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from workbench.tui.routes import price_lookup, route_options, route_targets
 from workbench.tui.runner import RunState
 from workbench.tui.widgets import PromptArea
 from workbench.tui.widgets.compare_column import CompareColumn
+from workbench.tui.widgets.fault_toggle import FaultToggle
 from workbench.tui.widgets.latency_histogram import HistogramScale
 
 if TYPE_CHECKING:
@@ -85,13 +87,29 @@ class CompareScreen(Screen[None]):
         prompt = PromptArea(id="compare-prompt")
         prompt.border_subtitle = "ctrl+s send · r repeat ×5 · f fault · w what-if price · a/x add/remove column"
         yield prompt
-        with HorizontalScroll(id="columns"):
+        # Not focusable itself: Tab from the prompt goes to the first column, not to an invisible container.
+        with HorizontalScroll(id="columns", can_focus=False):
             for route in routes[: min(3, len(routes))]:
                 yield CompareColumn(route)
         yield Footer()
 
     def on_mount(self) -> None:
         self._ticker = self.set_interval(FRAME_INTERVAL, self._frame, pause=True)
+
+    @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab order: the prompt, the columns left to right, then their fault toggles, then round again."""
+        chain = super().focus_chain
+        toggles = [w for w in chain if isinstance(w, FaultToggle)]
+        rest = [w for w in chain if not isinstance(w, FaultToggle)]
+        after = max((i for i, w in enumerate(rest) if isinstance(w, CompareColumn)), default=len(rest) - 1) + 1
+        return rest[:after] + toggles + rest[after:]
+
+    @on(FaultToggle.Pressed)
+    def _toggle_pressed(self, event: FaultToggle.Pressed) -> None:
+        column = event.toggle.parent
+        if isinstance(column, CompareColumn):
+            self.action_fault(column)
 
     @property
     def columns(self) -> list[CompareColumn]:

@@ -12,6 +12,7 @@ from textual.containers import Vertical
 
 from workbench.tui.fmt import usd
 from workbench.tui.runner import RunState
+from workbench.tui.widgets.fault_toggle import FaultToggle
 from workbench.tui.widgets.latency_histogram import HistogramScale, LatencyHistogram
 from workbench.tui.widgets.stream_text import StreamText
 from workbench.tui.widgets.text_lines import TextLines
@@ -103,7 +104,7 @@ class CompareColumn(Vertical, can_focus=True):
         self.models: dict[str, Any] = {}  # the profile's models (set by the screen), for what-if prices
 
     def compose(self) -> ComposeResult:
-        yield TextLines(id="col-fault")
+        yield FaultToggle(id="col-fault")
         # Columns show their answers as plain text, wrapped incrementally (StreamText): Markdown parsing every frame
         # in six columns held key presses ~130 ms at p95, and a Static re-wrapped the whole answer and laid out the
         # screen every frame (benchmarks/tui_stream.py). The playground renders the full Markdown of one answer.
@@ -118,7 +119,7 @@ class CompareColumn(Vertical, can_focus=True):
 
     def show_header(self) -> None:
         self.border_title = self.route
-        self.query_one("#col-fault", TextLines).set_lines([f"fault: {self.fault}  (f to change)"])
+        self.query_one("#col-fault", FaultToggle).show(self.fault)
 
     async def reset(self, runs: int = 1) -> None:
         self.results = []
