@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 FAULTS = ("none", "http_503", "http_429", "slow", "hang", "drop")
 MAX_COLUMNS = 6
 FRAME_INTERVAL = 1 / 16
+COLUMN_WIDTH = 34  # cells a column needs to read well; narrower columns scroll the row sideways instead
 
 
 def faulted_profile(loaded: LoadedProfile, route: str, fault: str) -> LoadedProfile:
@@ -92,6 +93,18 @@ class CompareScreen(Screen[None]):
             for route in routes[: min(3, len(routes))]:
                 yield CompareColumn(route)
         yield Footer()
+
+    def on_resize(self) -> None:
+        self._fit_columns()
+
+    def _fit_columns(self, count: int | None = None, new: CompareColumn | None = None) -> None:
+        """Columns share the width while each gets COLUMN_WIDTH cells; beyond that they keep that width and the
+        row scrolls sideways (a `1fr` column in a scrolling row would take the whole screen width)."""
+        cols = self.columns + ([new] if new is not None else [])
+        n = len(cols) if count is None else count
+        width = COLUMN_WIDTH if n * COLUMN_WIDTH > self.size.width else "1fr"
+        for col in cols:
+            col.styles.width = width
 
     def on_mount(self) -> None:
         self._ticker = self.set_interval(FRAME_INTERVAL, self._frame, pause=True)
@@ -149,11 +162,14 @@ class CompareScreen(Screen[None]):
         shown = [c.route for c in cols]
         routes = route_options(self.wapp.loaded)
         route = next((r for r in routes if r not in shown), routes[len(cols) % len(routes)])
-        self.query_one("#columns").mount(CompareColumn(route))
+        column = CompareColumn(route)
+        self._fit_columns(new=column)
+        self.query_one("#columns").mount(column)
 
     def action_remove(self) -> None:
         col = self._focused_column()
         if col is not None and len(self.columns) > 2:
+            self._fit_columns(len(self.columns) - 1)
             col.remove()
 
     def action_repeat(self, n: int = 5) -> None:
