@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 FAULTS = ("none", "http_503", "http_429", "slow", "hang", "drop")
 MAX_COLUMNS = 6
 FRAME_INTERVAL = 1 / 12  # 12 frames a second while columns stream (the design asks 10-20): each is a repaint
-COLUMN_WIDTH = 34  # cells a column needs to read well; narrower columns scroll the row sideways instead
+COLUMN_WIDTH = 36  # cells a column needs to read well; narrower columns scroll the row sideways instead
 
 
 def faulted_profile(loaded: LoadedProfile, route: str, fault: str) -> LoadedProfile:

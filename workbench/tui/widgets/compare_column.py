@@ -89,7 +89,7 @@ class CompareColumn(Vertical, can_focus=True):
     """A route (with an optional fault) and the runs made through it."""
 
     DEFAULT_CSS = """
-    CompareColumn #col-text { height: 1fr; min-height: 2; overflow-y: scroll; scrollbar-size-vertical: 1;
+    CompareColumn #col-text { height: 1fr; min-height: 1; overflow-y: scroll; scrollbar-size-vertical: 1;
         scrollbar-background: transparent; scrollbar-background-hover: transparent; scrollbar-background-active: transparent; }
     """
 
