@@ -274,3 +274,39 @@ async def test_tab_cycles_prompt_columns_and_fault_toggles_and_enter_changes_a_f
         assert "http_503" in str(toggles[1].render())
         await pilot.press("space")
         assert cols[1].fault == "http_429"
+
+
+async def test_streaming_compare_columns_repaint_without_laying_out_the_screen_each_frame(tmp_path: Path) -> None:
+    # Three columns stream ~1.5 s each at 12 frames a second. Text growing in a column, its totals counting up and
+    # its bars growing must repaint lines, not lay out the screen: layouts come from the send (room reserved), a
+    # fallback's extra rows and the end of the send, not from frames.
+    loaded = demo_profile(ttft_ms=5.0, tokens_per_s=400.0, answer_tokens=600)
+    app = make_app(loaded, settings_file=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await app.wait_for_engine()
+        await pilot.press("ctrl+k")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        screen.query_one(PromptArea).insert("Explain circuit breakers")
+        counts = {"layouts": 0, "frames": 0}
+        refresh_layout, frame = screen._refresh_layout, screen._frame
+
+        def counting_layout(*args: object, **kwargs: object) -> None:
+            counts["layouts"] += 1
+            refresh_layout(*args, **kwargs)  # type: ignore[arg-type]
+
+        async def counting_frame() -> None:
+            counts["frames"] += 1
+            await frame()
+
+        screen._refresh_layout = counting_layout  # type: ignore[method-assign]
+        screen._frame = counting_frame  # type: ignore[method-assign]
+        screen._ticker.stop()
+        screen._ticker = screen.set_interval(1 / 12, counting_frame, pause=True)
+        await screen.action_send()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert all(len(c.results) == 1 for c in screen.columns)
+        assert counts["frames"] >= 12
+        assert counts["layouts"] <= 10 < counts["frames"]

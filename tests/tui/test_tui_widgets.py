@@ -93,3 +93,20 @@ async def test_stream_text_appended_in_pieces_matches_the_text_set_at_once() -> 
     streamed, n_streamed = await render(_fragments(text, 5))
     assert n_whole == n_streamed > text.count("\n")
     assert streamed == whole
+
+
+async def test_stream_text_rewraps_when_resized_like_text_shown_at_the_new_width() -> None:
+    text = _answer(200)
+
+    async def render(width: int, resize_to: int | None = None) -> str:
+        view = StreamText()
+        app = _Host(view)
+        async with app.run_test(size=(width, 120)) as pilot:
+            view.append(text)
+            await pilot.pause()
+            if resize_to is not None:
+                await pilot.resize_terminal(resize_to, 120)
+                await pilot.pause()
+            return app.export_screenshot()
+
+    assert await render(33, resize_to=50) == await render(50)
