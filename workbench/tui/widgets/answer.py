@@ -46,14 +46,22 @@ class GrowingBulletList(MarkdownBulletList):
         # The items before the last one shown are complete (text only arrives at the end); the last one may have
         # grown: update its paragraphs in place, or rebuild that one row if its shape changed.
         last, item = rows[-1], items[len(rows) - 1]
-        olds = list(last.query_children(Vertical).first().children) if last.query_children(Vertical) else []
+        column = last.query_children(Vertical).first() if last.query_children(Vertical) else None
+        olds = list(column.children) if column is not None else []
         news = list(item._blocks)
-        if len(olds) == len(news) and all(
-            isinstance(o, MarkdownParagraph) and isinstance(n, MarkdownParagraph)
-            for o, n in zip(olds, news, strict=True)
+        if (
+            column is not None
+            and len(olds) <= len(news)
+            and all(
+                isinstance(o, MarkdownParagraph) and isinstance(n, MarkdownParagraph)
+                for o, n in zip(olds, news[: len(olds)], strict=True)
+            )
         ):
-            for old, new in zip(olds, news, strict=True):
+            # The item's text grew (often from nothing: the row was made when only "- " had arrived).
+            for old, new in zip(olds, news[: len(olds)], strict=True):
                 await old._update_from_block(new)
+            if len(news) > len(olds):
+                await column.mount_all(news[len(olds) :])
         else:
             await last.remove()
             await self.mount(self._row(item))
