@@ -8,13 +8,17 @@ columns stream means until they finish. Reported: total tokens/s streamed, key l
 1,000 tokens — of the whole app, of the same six runs through the bare engine with no UI (measured in the same
 run), and the difference: the TUI's own cost.
 
-Usage: python benchmarks/tui_stream.py [--tps 400] [--answer 600] [--columns 6]
+With `--screen playground` the same figures for one run in the playground: its answer streams as Markdown beside
+the live waterfall. `--profile FILE` writes a cProfile of the streaming window (read it with pstats).
+
+Usage: python benchmarks/tui_stream.py [--tps 400] [--answer 600] [--columns 6] [--screen compare|playground]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import statistics
 import sys
 import tempfile
@@ -73,7 +77,9 @@ async def bare_engine(loaded: LoadedProfile, routes: list[str]) -> tuple[float, 
         return time.process_time() - cpu0, sum(tokens)
 
 
-async def with_tui(loaded: LoadedProfile, columns: int) -> dict[str, float]:
+async def with_tui(
+    loaded: LoadedProfile, columns: int, profile: str | None = None, screen_name: str = "compare"
+) -> dict[str, float]:
     from workbench.tui.app import make_app
     from workbench.tui.widgets import PromptArea
 
@@ -81,25 +87,36 @@ async def with_tui(loaded: LoadedProfile, columns: int) -> dict[str, float]:
         app = make_app(loaded, settings_file=Path(tmp) / "s.json")
         async with app.run_test(size=(200, 50)) as pilot:
             assert await app.wait_for_engine()
-            await pilot.press("ctrl+k")
-            await pilot.pause()
-            screen = app.screen
-            while len(screen.columns) < columns:
-                screen.action_add()
-                await pilot.pause()
             plain = generate_routes(loaded)  # model-call routes only: the figure should not move with the demo's routes
-            for i, col in enumerate(screen.columns):
-                col.route = plain[i % len(plain)]
-                col.show_header()
+            if screen_name == "playground":
+                screen = app.screen
+                screen.select_route(plain[0])
+                await pilot.pause()
+                routes = [plain[0]]
+                group = "run"
+            else:
+                await pilot.press("ctrl+k")
+                await pilot.pause()
+                screen = app.screen
+                while len(screen.columns) < columns:
+                    screen.action_add()
+                    await pilot.pause()
+                for i, col in enumerate(screen.columns):
+                    col.route = plain[i % len(plain)]
+                    col.show_header()
+                routes = [c.route for c in screen.columns]
+                group = "compare"
             screen.query_one(PromptArea).insert(PROMPT)
-            routes = [c.route for c in screen.columns]
+            prof = cProfile.Profile() if profile else None
+            if prof is not None:
+                prof.enable()
             cpu0, t0 = time.process_time(), time.perf_counter()
             app.call_next(screen.action_send)  # not pilot.press: Pilot waits for an idle app, i.e. the whole run
             await asyncio.sleep(0.1)
             latencies: list[float] = []
 
             def busy() -> bool:
-                return any(w.group == "compare" and not w.is_finished for w in screen.workers)
+                return any(w.group == group and not w.is_finished for w in screen.workers)
 
             while busy():
                 # A key event waits in the app's message queue behind whatever the app is doing (frames, token
@@ -110,9 +127,16 @@ async def with_tui(loaded: LoadedProfile, columns: int) -> dict[str, float]:
                 latencies.append((await handled - k0) * 1000.0)
                 await asyncio.sleep(0.05)
             await app.workers.wait_for_complete()
+            await pilot.pause()  # the run's last frame
             wall = time.perf_counter() - t0
             cpu = time.process_time() - cpu0
-            tokens = sum(int(r["output_tokens"]) for c in screen.columns for r in c.results)
+            if prof is not None:
+                prof.disable()
+                prof.dump_stats(profile)
+            if screen_name == "playground":
+                tokens = screen.state.finished.output_tokens if screen.state and screen.state.finished else 0
+            else:
+                tokens = sum(int(r["output_tokens"]) for c in screen.columns for r in c.results)
     return {"cpu": cpu, "wall": wall, "tokens": tokens, "latencies": latencies, "routes": routes}  # type: ignore[dict-item]
 
 
@@ -121,14 +145,19 @@ def main() -> None:
     parser.add_argument("--tps", type=float, default=400.0, help="tokens/s per column")
     parser.add_argument("--answer", type=int, default=600, help="answer tokens per column")
     parser.add_argument("--columns", type=int, default=6)
+    parser.add_argument(
+        "--screen", choices=["compare", "playground"], default="compare", help="playground: one run, Markdown answer"
+    )
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the streaming window to FILE")
     args = parser.parse_args()
     loaded = dialed(args.tps, args.answer)
-    tui = asyncio.run(with_tui(loaded, args.columns))
+    tui = asyncio.run(with_tui(loaded, args.columns, args.profile, args.screen))
     base_cpu, base_tokens = asyncio.run(bare_engine(loaded, tui["routes"]))  # type: ignore[arg-type]
     lat = sorted(tui["latencies"])  # type: ignore[arg-type]
     per_k = lambda cpu, tok: 1000.0 * 1000.0 * cpu / max(tok, 1)  # noqa: E731  (ms of CPU per 1,000 tokens)
     app_k, base_k = per_k(tui["cpu"], tui["tokens"]), per_k(base_cpu, base_tokens)
-    print(f"tui stream benchmark: {args.columns} compare columns, {args.tps:.0f} tok/s each, {args.answer} tokens")
+    what = f"{args.columns} compare columns" if args.screen == "compare" else "the playground (one run)"
+    print(f"tui stream benchmark: {what}, {args.tps:.0f} tok/s each, {args.answer} tokens")
     print(
         f"  streamed        {tui['tokens']:.0f} tokens in {tui['wall']:.2f} s = {tui['tokens'] / tui['wall']:,.0f} tokens/s"
     )

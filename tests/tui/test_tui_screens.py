@@ -125,9 +125,8 @@ async def test_enter_on_a_hop_opens_its_detail(tmp_path: Path) -> None:
 
 
 async def test_what_if_reprices_a_finished_column_at_another_models_prices(tmp_path: Path) -> None:
-    from textual.widgets import Static
-
     from workbench.tui.whatif import finished_hops
+    from workbench.tui.widgets.text_lines import TextLines
 
     app = make_app(demo_profile(), settings_file=tmp_path / "s.json")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -153,7 +152,7 @@ async def test_what_if_reprices_a_finished_column_at_another_models_prices(tmp_p
             / Decimal(1_000_000)
             for u in usage
         )
-        shown = str(col.query_one("#col-whatif", Static).render())
+        shown = col.query_one("#col-whatif", TextLines).plain
         assert shown.startswith("what-if sage: $") and "re-priced, not called" in shown
         from workbench.tui.fmt import usd
 
@@ -199,3 +198,114 @@ async def test_the_health_panel_shows_a_breaker_opening(tmp_path: Path) -> None:
         assert cells["sim-openai/outage"].startswith("◐ open for ")
         assert f"({failures_to_open} failures)" in cells["sim-openai/outage"]
         assert cells["sim-openai/steady"] == "● closed"
+
+
+async def test_repeat_five_gives_five_runs_per_column_and_histograms_of_their_latencies(tmp_path: Path) -> None:
+    from textual_plotext import PlotextPlot
+
+    from workbench.engine.events import RunFinished, RunStarted
+    from workbench.tui.widgets.latency_histogram import LatencyHistogram
+
+    route_of: dict[str, str] = {}
+    finished: dict[str, list[float]] = {}
+
+    def sink(event: object) -> None:  # the engine's own figures, independent of what the columns recorded
+        if isinstance(event, RunStarted):
+            route_of[event.run_id] = event.route
+        elif isinstance(event, RunFinished):
+            finished.setdefault(route_of[event.run_id], []).append(event.latency_ms)
+
+    app = make_app(demo_profile(), settings_file=tmp_path / "s.json", event_sink=sink)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await app.wait_for_engine()
+        await pilot.press("ctrl+k")
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        screen.query_one(PromptArea).insert("Summarise the incident")
+        assert not screen.query(PlotextPlot)  # nothing plotted (nor imported for the screen) before a repeat
+        screen.action_repeat(5)
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        scales = set()
+        for col in screen.columns:
+            hist = col.query_one(LatencyHistogram)
+            assert len(col.results) == 5
+            assert hist.values == finished[col.route] == [float(r["latency_ms"]) for r in col.results]
+            assert hist.display and hist.query_one(PlotextPlot).display
+            assert sum(hist.scale.counts(hist.values)) == 5
+            scales.add(hist.scale)
+        (scale,) = scales  # one scale for all columns: bins and heights compare across them
+        every = [v for vs in finished.values() for v in vs]
+        assert scale.lo <= min(every) and max(every) <= scale.hi
+
+
+async def test_tab_cycles_prompt_columns_and_fault_toggles_and_enter_changes_a_fault(tmp_path: Path) -> None:
+    from workbench.tui.widgets.fault_toggle import FaultToggle
+
+    app = make_app(demo_profile(), settings_file=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+k")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        prompt = screen.query_one(PromptArea)
+        cols = screen.columns
+        toggles = [c.query_one(FaultToggle) for c in cols]
+        assert len(cols) == 3 and screen.focused is prompt
+        expected = [*cols, *toggles, prompt]  # forward once round
+        seen = []
+        for _ in expected:
+            await pilot.press("tab")
+            seen.append(screen.focused)
+        assert seen == expected
+        back = []
+        for _ in expected:
+            await pilot.press("shift+tab")
+            back.append(screen.focused)
+        assert back == [*reversed(toggles), *reversed(cols), prompt]
+        # On the second column's toggle, Enter moves that column (only) to the next fault, as `f` would.
+        for _ in range(5):
+            await pilot.press("tab")
+        assert screen.focused is toggles[1]
+        await pilot.press("enter")
+        assert [c.fault for c in cols] == ["none", "http_503", "none"]
+        assert "http_503" in str(toggles[1].render())
+        await pilot.press("space")
+        assert cols[1].fault == "http_429"
+
+
+async def test_streaming_compare_columns_repaint_without_laying_out_the_screen_each_frame(tmp_path: Path) -> None:
+    # Three columns stream ~1.5 s each at 12 frames a second. Text growing in a column, its totals counting up and
+    # its bars growing must repaint lines, not lay out the screen: layouts come from the send (room reserved), a
+    # fallback's extra rows and the end of the send, not from frames.
+    loaded = demo_profile(ttft_ms=5.0, tokens_per_s=400.0, answer_tokens=600)
+    app = make_app(loaded, settings_file=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await app.wait_for_engine()
+        await pilot.press("ctrl+k")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        screen.query_one(PromptArea).insert("Explain circuit breakers")
+        counts = {"layouts": 0, "frames": 0}
+        refresh_layout, frame = screen._refresh_layout, screen._frame
+
+        def counting_layout(*args: object, **kwargs: object) -> None:
+            counts["layouts"] += 1
+            refresh_layout(*args, **kwargs)  # type: ignore[arg-type]
+
+        async def counting_frame() -> None:
+            counts["frames"] += 1
+            await frame()
+
+        screen._refresh_layout = counting_layout  # type: ignore[method-assign]
+        screen._frame = counting_frame  # type: ignore[method-assign]
+        screen._ticker.stop()
+        screen._ticker = screen.set_interval(1 / 12, counting_frame, pause=True)
+        await screen.action_send()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert all(len(c.results) == 1 for c in screen.columns)
+        assert counts["frames"] >= 12
+        assert counts["layouts"] <= 10 < counts["frames"]

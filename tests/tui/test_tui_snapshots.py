@@ -65,6 +65,26 @@ def test_compare_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> 
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_compare_after_repeat_shows_latency_histograms(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    async def run(pilot: Pilot[Any]) -> None:
+        await _settle(pilot)
+        await pilot.press("ctrl+k")
+        await pilot.pause()
+        screen = pilot.app.screen
+        for area in screen.query(PromptArea):
+            area.cursor_blink = False
+        screen.query_one(PromptArea).insert("Summarise the incident")
+        screen.action_fault(screen.columns[0])
+        screen.action_repeat(5)  # each column on a clock of its own (TickClock.fork): interleaving moves no bar
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.pause()
+
+    assert snap_compare(_app(tmp_path), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_sessions_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
     async def run(pilot: Pilot[Any]) -> None:
         await _settle(pilot)

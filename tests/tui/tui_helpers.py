@@ -79,6 +79,10 @@ class TickClock:
         """What a frame reads: the time now, without advancing (frames vary in number; events do not)."""
         return self.t
 
+    def fork(self) -> TickClock:
+        """A clock of its own for one compare column (its runs' events interleave with the other columns')."""
+        return TickClock()
+
 
 class FixedTimings:
     """The real engine, with its measured durations replaced by fixed figures as events pass through.

@@ -15,18 +15,21 @@ from contextlib import aclosing
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import HorizontalScroll
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from workbench.tui.routes import price_lookup, route_options, route_targets
 from workbench.tui.runner import RunState
 from workbench.tui.widgets import PromptArea
 from workbench.tui.widgets.compare_column import CompareColumn
+from workbench.tui.widgets.fault_toggle import FaultToggle
+from workbench.tui.widgets.latency_histogram import HistogramScale
 
 if TYPE_CHECKING:
     from workbench.profiles.load import LoadedProfile
@@ -34,7 +37,8 @@ if TYPE_CHECKING:
 
 FAULTS = ("none", "http_503", "http_429", "slow", "hang", "drop")
 MAX_COLUMNS = 6
-FRAME_INTERVAL = 1 / 16
+FRAME_INTERVAL = 1 / 12  # 12 frames a second while columns stream (the design asks 10-20): each is a repaint
+COLUMN_WIDTH = 36  # cells a column needs to read well; narrower columns scroll the row sideways instead
 
 
 def faulted_profile(loaded: LoadedProfile, route: str, fault: str) -> LoadedProfile:
@@ -84,13 +88,41 @@ class CompareScreen(Screen[None]):
         prompt = PromptArea(id="compare-prompt")
         prompt.border_subtitle = "ctrl+s send · r repeat ×5 · f fault · w what-if price · a/x add/remove column"
         yield prompt
-        with HorizontalScroll(id="columns"):
+        # Not focusable itself: Tab from the prompt goes to the first column, not to an invisible container.
+        with HorizontalScroll(id="columns", can_focus=False):
             for route in routes[: min(3, len(routes))]:
                 yield CompareColumn(route)
         yield Footer()
 
+    def on_resize(self) -> None:
+        self._fit_columns()
+
+    def _fit_columns(self, count: int | None = None, new: CompareColumn | None = None) -> None:
+        """Columns share the width while each gets COLUMN_WIDTH cells; beyond that they keep that width and the
+        row scrolls sideways (a `1fr` column in a scrolling row would take the whole screen width)."""
+        cols = self.columns + ([new] if new is not None else [])
+        n = len(cols) if count is None else count
+        width = COLUMN_WIDTH if n * COLUMN_WIDTH > self.size.width else "1fr"
+        for col in cols:
+            col.styles.width = width
+
     def on_mount(self) -> None:
         self._ticker = self.set_interval(FRAME_INTERVAL, self._frame, pause=True)
+
+    @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab order: the prompt, the columns left to right, then their fault toggles, then round again."""
+        chain = super().focus_chain
+        toggles = [w for w in chain if isinstance(w, FaultToggle)]
+        rest = [w for w in chain if not isinstance(w, FaultToggle)]
+        after = max((i for i, w in enumerate(rest) if isinstance(w, CompareColumn)), default=len(rest) - 1) + 1
+        return rest[:after] + toggles + rest[after:]
+
+    @on(FaultToggle.Pressed)
+    def _toggle_pressed(self, event: FaultToggle.Pressed) -> None:
+        column = event.toggle.parent
+        if isinstance(column, CompareColumn):
+            self.action_fault(column)
 
     @property
     def columns(self) -> list[CompareColumn]:
@@ -130,11 +162,14 @@ class CompareScreen(Screen[None]):
         shown = [c.route for c in cols]
         routes = route_options(self.wapp.loaded)
         route = next((r for r in routes if r not in shown), routes[len(cols) % len(routes)])
-        self.query_one("#columns").mount(CompareColumn(route))
+        column = CompareColumn(route)
+        self._fit_columns(new=column)
+        self.query_one("#columns").mount(column)
 
     def action_remove(self) -> None:
         col = self._focused_column()
         if col is not None and len(self.columns) > 2:
+            self._fit_columns(len(self.columns) - 1)
             col.remove()
 
     def action_repeat(self, n: int = 5) -> None:
@@ -151,7 +186,7 @@ class CompareScreen(Screen[None]):
             return
         n, self.repeat_n = self.repeat_n, 1
         for col in self.columns:
-            await col.reset()
+            await col.reset(n)
         self._compare(prompt, n)
 
     def action_cancel(self) -> None:
@@ -175,7 +210,18 @@ class CompareScreen(Screen[None]):
             self._ticker.pause()
             await self._frame()
             self._comparing = False
+            for col in self.columns:
+                col.settle()
             self._mark()
+            await self._share_histogram_scale()
+
+    async def _share_histogram_scale(self) -> None:
+        """Redraw the columns' histograms on one scale (same bins, same count axis): small multiples to compare."""
+        cols = [c for c in self.columns if len(c.results) > 1]
+        if cols:
+            scale = HistogramScale.covering([c.latencies for c in cols])
+            for col in cols:
+                await col.show_histogram(scale)
 
     async def _column_runs(self, col: CompareColumn, prompt: str, n: int) -> None:
         app = self.wapp
@@ -190,15 +236,22 @@ class CompareScreen(Screen[None]):
     async def _runs(self, engine: Any, col: CompareColumn, prompt: str, n: int, loaded: LoadedProfile) -> None:
         from workbench.engine.cancel import CancelToken
 
+        clock = self._column_clock()
         for _ in range(n):
-            state = RunState(col.route, prompt, clock=self.wapp.clock, price_of=price_lookup(loaded))
+            state = RunState(col.route, prompt, clock=clock, price_of=price_lookup(loaded))
             await col.new_run(state)
             async with aclosing(engine.run(prompt, route=col.route, cancel=CancelToken())) as events:
                 async for event in events:
                     self.wapp.observe(event)
                     state.apply(event)
             await col.apply_frame()
-            col.record(state.totals())
+            await col.record(state.totals())
+
+    def _column_clock(self) -> Any:
+        """The clock a column's runs are timed on: the app's, or — when it can `fork` (a test's ticking clock) — one
+        of the column's own, so that columns whose events interleave do not move each other's time axes."""
+        fork = getattr(self.wapp.clock, "fork", None)
+        return fork() if callable(fork) else self.wapp.clock
 
     def _mark(self) -> None:
         cols = [c for c in self.columns if c.results]

@@ -1,7 +1,7 @@
 """The playground: pick a route, write a prompt, watch the answer stream and the hop waterfall grow.
 
 The run itself happens in an exclusive async worker (group "run") that folds engine events into a `RunState`
-(the per-run view model); a 16 Hz timer applies what changed to the widgets, never one render per token. Esc
+(the per-run view model); a 12 Hz timer applies what changed to the widgets, never one render per token. Esc
 cancels through the engine's `CancelToken`; if the engine does not wind down promptly, the worker itself is
 cancelled (which closes the event iterator). The conversation (history) flows into the next prompt until
 ctrl+l starts a new one.
@@ -29,7 +29,7 @@ from workbench.tui.widgets import AnswerView, PromptArea, StatusLine, Waterfall
 if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
 
-FRAME_INTERVAL = 1 / 16  # seconds between two frames while a run streams
+FRAME_INTERVAL = 1 / 12  # seconds between two frames while a run streams (12 Hz: each Markdown append lays out)
 HARD_CANCEL_AFTER = 2.0  # seconds to wait for a graceful cancel before cancelling the worker itself
 
 

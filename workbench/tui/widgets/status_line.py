@@ -20,7 +20,13 @@ _STATUS_STYLE = {
 
 
 class StatusLine(Static):
-    """One line of run status; styles come from the theme's variables."""
+    """One line of run status; styles come from the theme's variables.
+
+    Its height is fixed (one line), so updates repaint without a layout (`Static.update` lays out the whole screen
+    by default, and the totals change every frame while a run streams)."""
+
+    def update(self, content: Any = "", *, layout: bool = False) -> None:
+        super().update(content, layout=layout)
 
     def show_idle(self, profile: str, routes: int, note: str = "ready") -> None:
         self.update(

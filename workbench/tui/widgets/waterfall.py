@@ -1,7 +1,8 @@
 """The live hop waterfall: one row per hop, nested as the hops are, with a time bar on a shared time axis.
 
-Each frame (15-20 a second while a run streams) the whole list is rebuilt from the run's view model
-(`RunState.ordered_rows()`); it is a few dozen rows of Rich Text, so rebuilding is cheaper than diffing. Bars
+Each frame (15-20 a second while a run streams) the rows are rebuilt from the run's view model
+(`RunState.ordered_rows()`) — a few dozen rows of Rich Text; the time axis rescales every frame, so every row's
+bar changes. When the hops are the same as the last frame the prompts are replaced in place (no layout). Bars
 grow with the clock while a hop is open; `░` is time before the first token, `▌` the first token, `█` streaming,
 `▷` a bar still growing. Tokens and cost count up while an attempt streams, marked `~` until the provider's usage
 arrives. Decisions show their reason inline. Enter (or a click) on a row posts `Waterfall.HopSelected`.
@@ -92,10 +93,9 @@ class Waterfall(OptionList):
     def show(self, state: RunState | None) -> None:
         """Redraw from the run's view model (or empty it)."""
         self.state = state
-        keep = self.highlighted
-        self.clear_options()
-        self._keys = []
         if state is None:
+            self.clear_options()
+            self._keys = []
             self.border_title = "hops"
             return
         now = state.now()
@@ -108,14 +108,21 @@ class Waterfall(OptionList):
         if width < 48:  # a pane of a side-by-side view: keep every row on one line
             label_w, tail_w = 12, max(8, width - 12 - 6 - 3)
         bar_w = max(6, width - label_w - tail_w - 3)
-        options = []
-        for depth, row in state.ordered_rows():
-            options.append(
-                Option(self._line(state, depth, row, axis, now, label_w, bar_w, tail_w, compact), id=row.key)
-            )
-            self._keys.append(row.key)
-        self.add_options(options)
-        if keep is not None and keep < len(options):
+        rows = state.ordered_rows()
+        lines = [self._line(state, depth, row, axis, now, label_w, bar_w, tail_w, compact) for depth, row in rows]
+        keys = [row.key for _, row in rows]
+        if keys == self._keys and keys:
+            # The same hops as the last frame (most frames): new prompts in place. Clearing and adding options
+            # would change the list's size twice, and each change lays out the whole screen.
+            for index, line in enumerate(lines):
+                self.replace_option_prompt_at_index(index, line)
+            self.refresh()
+            return
+        keep = self.highlighted
+        self.clear_options()
+        self._keys = keys
+        self.add_options([Option(line, id=key) for line, key in zip(lines, keys, strict=True)])
+        if keep is not None and keep < len(lines):
             self.highlighted = keep
 
     def _line(

@@ -1,0 +1,112 @@
+"""The streaming widgets against their whole-text renderings: text fed frame by frame must look exactly like the
+same text shown at once, while the widgets do less work per frame (chunks, incremental wrapping)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import App, ComposeResult
+
+from workbench.sim.shapes import shaped_answer
+from workbench.tui.widgets.answer import AnswerView, cut_point
+from workbench.tui.widgets.stream_text import StreamText, wrap_offsets
+
+
+def _answer(tokens: int = 400) -> str:
+    return shaped_answer(
+        seed=7,
+        model="m",
+        prompt_text="Why do circuit breakers help?",
+        focus="circuit breakers",
+        answer_tokens=tokens,
+        encoding="cl100k_base",
+    )
+
+
+class _Host(App[None]):
+    def __init__(self, widget: Any) -> None:
+        super().__init__()
+        self.widget = widget
+
+    def compose(self) -> ComposeResult:
+        yield self.widget
+
+
+def _fragments(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+async def test_an_answer_streamed_in_chunks_renders_as_the_whole_answer_at_once() -> None:
+    text = _answer()
+    assert text.count("\n- ") > 12  # a long bullet list: the cuts fall inside it
+
+    async def render(pieces: list[str], chunk_lines: int) -> tuple[str, int, str]:
+        view = AnswerView()
+        view.chunk_lines = chunk_lines
+        app = _Host(view)
+        async with app.run_test(size=(70, 400)) as pilot:
+            for piece in pieces:
+                await view.show(append=piece)
+                await pilot.pause()
+            await pilot.pause()
+            return app.export_screenshot(), len(view.chunks), view.text
+
+    whole, one, whole_text = await render([text], chunk_lines=10_000)  # one Markdown document
+    streamed, many, streamed_text = await render(_fragments(text, 23), chunk_lines=12)
+    assert one == 1 and many > 2  # the frame-by-frame view did split the answer into chunks...
+    assert streamed_text == whole_text == text
+    assert streamed == whole  # ...and it looks exactly the same
+
+
+def test_cuts_fall_between_list_items_or_before_paragraphs_never_inside_a_fence() -> None:
+    source = "## T\n\nOpening.\n\n- a\n- b\n"
+    assert cut_point(source, "- c\n- d", min_lines=3) == (4, True)  # before "- d": the item above is complete
+    assert cut_point(source, "\nClosing line.\n", min_lines=3) == (1, False)
+    assert cut_point(source, "- c\n- d", min_lines=50) is None  # the chunk is still short
+    assert cut_point("```py\nx = 1\n\n", "y = 2\n\nz\n", min_lines=1) is None  # inside a code fence
+
+
+def test_wrap_offsets_is_greedy_word_wrap_and_folds_long_words() -> None:
+    text = "the quick brown fox jumps"
+    starts = wrap_offsets(text, 0, 10)
+    assert [text[a:b].rstrip() for a, b in zip(starts, [*starts[1:], len(text)], strict=True)] == [
+        "the quick",
+        "brown fox",
+        "jumps",
+    ]
+    assert wrap_offsets("abcdefghijkl", 0, 5) == [0, 5, 10]
+
+
+async def test_stream_text_appended_in_pieces_matches_the_text_set_at_once() -> None:
+    text = _answer(300)
+
+    async def render(pieces: list[str]) -> tuple[str, int]:
+        view = StreamText()
+        app = _Host(view)
+        async with app.run_test(size=(33, 200)) as pilot:
+            for piece in pieces:
+                view.append(piece)
+                await pilot.pause()
+            return app.export_screenshot(), view.line_count
+
+    whole, n_whole = await render([text])
+    streamed, n_streamed = await render(_fragments(text, 5))
+    assert n_whole == n_streamed > text.count("\n")
+    assert streamed == whole
+
+
+async def test_stream_text_rewraps_when_resized_like_text_shown_at_the_new_width() -> None:
+    text = _answer(200)
+
+    async def render(width: int, resize_to: int | None = None) -> str:
+        view = StreamText()
+        app = _Host(view)
+        async with app.run_test(size=(width, 120)) as pilot:
+            view.append(text)
+            await pilot.pause()
+            if resize_to is not None:
+                await pilot.resize_terminal(resize_to, 120)
+                await pilot.pause()
+            return app.export_screenshot()
+
+    assert await render(33, resize_to=50) == await render(50)
