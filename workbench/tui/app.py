@@ -44,7 +44,9 @@ class WorkbenchApp(App[None]):
     COMMANDS = App.COMMANDS | {WorkbenchCommands}
     BINDINGS = [
         Binding("f1,question_mark", "help", "Help", id="help", tooltip="Every key"),
-        Binding("ctrl+h,f5", "health", "Health", priority=True, id="health", tooltip="Per-target health"),
+        # f5 first: the footer shows it. Most terminals send ctrl+h as Backspace, so ctrl+h only works where keys are
+        # reported unambiguously (the kitty keyboard protocol); F5 works everywhere.
+        Binding("f5,ctrl+h", "health", "Health", priority=True, id="health", tooltip="Per-target health"),
         Binding("ctrl+k,f3", "switch_mode('compare')", "Compare", priority=True, id="compare"),
         Binding("ctrl+o,f4", "switch_mode('sessions')", "Sessions", priority=True, id="sessions"),
         Binding("ctrl+g,f2", "switch_mode('playground')", "Playground", priority=True, id="playground"),

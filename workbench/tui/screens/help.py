@@ -34,13 +34,21 @@ INTRO = "\n".join(
 )
 
 
+_KEY_NAMES = {"question_mark": "?", "left_square_bracket": "[", "right_square_bracket": "]", "space": "space"}
+
+
+def key_names(keys: str) -> str:
+    """A binding's keys as a person writes them: `f1 / ?`, `ctrl+k / f3`."""
+    return " / ".join(_KEY_NAMES.get(k.strip(), k.strip()) for k in keys.split(","))
+
+
 def key_table(groups: list[tuple[str, list[Binding]]]) -> str:
     lines = []
     for title, bindings in groups:
         lines.append(f"\n{title}")
         for b in bindings:
             if b.description:
-                lines.append(f"  {b.key:<26} {b.description}")
+                lines.append(f"  {key_names(b.key):<26} {b.description}")
     return "\n".join(lines)
 
 

@@ -83,7 +83,11 @@ class LatencyHistogram(Widget):
         plt.clear_figure()
         width = (scale.hi - scale.lo) / scale.bins
         centers = [scale.lo + width * (i + 0.5) for i in range(scale.bins)]
-        plt.bar(centers, scale.counts(self.values), width=0.8, minimum=0, marker="sd", reset_ticks=False)
+        # empty bins are left out: plotext draws a zero-height bar as a sliver on the axis, which reads as a run
+        filled = [(c, n) for c, n in zip(centers, scale.counts(self.values), strict=True) if n]
+        if filled:
+            xs, ns = zip(*filled, strict=True)
+            plt.bar(list(xs), list(ns), width=0.8, minimum=0, marker="sd", reset_ticks=False)
         plt.xlim(scale.lo, scale.hi)
         plt.ylim(0, scale.top)
         plt.xticks([scale.lo, scale.hi], [f"{scale.lo:,.0f}", f"{scale.hi:,.0f} ms"])
