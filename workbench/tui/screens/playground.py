@@ -155,6 +155,7 @@ class PlaygroundScreen(Screen[None]):
         if self._ticker is not None:
             self._ticker.pause()
         await self.apply_frame()
+        await self.query_one(AnswerView).finish()  # the answer's still-growing end becomes Markdown too
         fin = state.finished
         if fin is not None and fin.status == "ok":
             self.history += [{"role": "user", "content": state.prompt}, {"role": "assistant", "content": fin.output}]

@@ -1,0 +1,77 @@
+"""The growing end of a streamed answer: its Markdown source as wrapped plain text, drawn through the Line API.
+
+`AnswerView` settles the answer into Markdown widgets a block at a time; the text after the last settled block is
+still changing, and showing it as Markdown would re-parse it and replace its widgets every frame (each time a
+layout of the whole screen). `LiveTail` only re-wraps its few lines and repaints them. Its height is reserved in
+steps (`reserve`), so a frame that adds a line or two costs no layout: only settling a block or outgrowing the
+reserve does.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from textual.strip import Strip
+from textual.widget import Widget
+
+from workbench.tui.widgets.stream_text import wrap_offsets
+
+
+class LiveTail(Widget, can_focus=False):
+    """Plain text, wrapped to the widget's width, in a block of reserved rows (blank below the text)."""
+
+    DEFAULT_CSS = """
+    LiveTail { height: 0; }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.source = ""
+        self._lines: list[str] = []
+        self._wrapped_at = 0  # the width `_lines` were wrapped for
+        self.reserved = 0
+
+    @property
+    def rows(self) -> int:
+        """Rows the text takes at the current width."""
+        return len(self._lines)
+
+    def _width(self) -> int:
+        width = self.content_size.width
+        if not width and self.parent is not None:
+            width = self.parent.scrollable_content_region.width  # type: ignore[attr-defined]
+        return max(1, width or 40)
+
+    def _wrap(self) -> None:
+        self._wrapped_at = width = self._width()
+        lines: list[str] = []
+        if self.source:
+            for para in self.source.split("\n"):
+                starts = wrap_offsets(para, 0, width)
+                lines += [para[a:b].rstrip() for a, b in zip(starts, [*starts[1:], len(para)], strict=True)]
+        self._lines = lines
+
+    def set_text(self, text: str) -> int:
+        """Show `text` (wrapping all of it: it is a few lines); returns the rows it takes."""
+        self.source = text
+        self._wrap()
+        self.refresh()  # a repaint, no layout
+        return self.rows
+
+    def reserve(self, rows: int) -> None:
+        """Make the widget `rows` tall (a layout, only when that changes)."""
+        if rows != self.reserved:
+            self.reserved = rows
+            self.styles.height = rows
+
+    def on_resize(self) -> None:
+        if self._width() != self._wrapped_at:
+            self._wrap()
+            self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        style = self.rich_style
+        if y >= len(self._lines):
+            return Strip.blank(width, style)
+        line = self._lines[y]
+        return Strip([Segment(line, style)]).crop_extend(0, width, style)
