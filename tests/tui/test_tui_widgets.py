@@ -9,6 +9,7 @@ from textual.app import App, ComposeResult
 
 from workbench.sim.shapes import shaped_answer
 from workbench.tui.widgets.answer import AnswerView, cuts
+from workbench.tui.widgets.answer_tail import LiveTail
 from workbench.tui.widgets.stream_text import StreamText, wrap_offsets
 
 
@@ -113,3 +114,25 @@ async def test_stream_text_rewraps_when_resized_like_text_shown_at_the_new_width
             return app.export_screenshot()
 
     assert await render(33, resize_to=50) == await render(50)
+
+
+async def test_the_live_tail_shows_bullets_and_headings_as_they_will_settle() -> None:
+    tail = LiveTail()
+    app = _Host(tail)
+    async with app.run_test(size=(20, 10)) as pilot:
+        tail.reserve(6)
+        await pilot.pause()
+        rows = tail.set_text("## Two words\n- alpha beta gamma delta\nplain")
+        await pilot.pause()
+        shown = [tail.render_line(y).text for y in range(6)]
+        # A bullet wraps at 18 cells under its text, after "• "; the heading loses its hashes and is bold.
+        assert shown == [
+            "Two words".ljust(20),
+            "• alpha beta gamma".ljust(20),
+            "  delta".ljust(20),
+            "plain".ljust(20),
+            " " * 20,
+            " " * 20,
+        ]
+        assert rows == 4
+        assert tail.render_line(0)._segments[0].style.bold  # type: ignore[union-attr]

@@ -9,11 +9,18 @@ reserve does.
 
 from __future__ import annotations
 
+import re
+
 from rich.segment import Segment
+from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
 from workbench.tui.widgets.stream_text import wrap_offsets
+
+_ITEM = re.compile(r"([-*+]) (?=\S)")  # a top-level bullet item
+_HEADING = re.compile(r"#{1,6} (?=\S)")
+_BOLD = Style(bold=True)
 
 
 class LiveTail(Widget, can_focus=False):
@@ -26,7 +33,7 @@ class LiveTail(Widget, can_focus=False):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.source = ""
-        self._lines: list[str] = []
+        self._lines: list[tuple[str, bool]] = []  # wrapped rows: text, bold
         self._wrapped_at = 0  # the width `_lines` were wrapped for
         self.reserved = 0
 
@@ -42,13 +49,26 @@ class LiveTail(Widget, can_focus=False):
         return max(1, width or 40)
 
     def _wrap(self) -> None:
+        # Close to how the Markdown will look once settled, so that settling does not reshape the text: a bullet
+        # item as "• " with its wrapped lines indented under its text, a heading in bold without its hashes.
         self._wrapped_at = width = self._width()
-        lines: list[str] = []
+        lines: list[tuple[str, bool]] = []
         if self.source:
             for para in self.source.split("\n"):
-                starts = wrap_offsets(para, 0, width)
-                lines += [para[a:b].rstrip() for a, b in zip(starts, [*starts[1:], len(para)], strict=True)]
+                if item := _ITEM.match(para):
+                    body = para[item.end() :]
+                    rows = self._rows(body, width - 2)
+                    lines += [("• " + rows[0], False), *(("  " + row, False) for row in rows[1:])]
+                elif heading := _HEADING.match(para):
+                    lines += [(row, True) for row in self._rows(para[heading.end() :], width)]
+                else:
+                    lines += [(row, False) for row in self._rows(para, width)]
         self._lines = lines
+
+    @staticmethod
+    def _rows(para: str, width: int) -> list[str]:
+        starts = wrap_offsets(para, 0, width)
+        return [para[a:b].rstrip() for a, b in zip(starts, [*starts[1:], len(para)], strict=True)]
 
     def set_text(self, text: str) -> int:
         """Show `text` (wrapping all of it: it is a few lines); returns the rows it takes."""
@@ -73,5 +93,5 @@ class LiveTail(Widget, can_focus=False):
         style = self.rich_style
         if y >= len(self._lines):
             return Strip.blank(width, style)
-        line = self._lines[y]
-        return Strip([Segment(line, style)]).crop_extend(0, width, style)
+        line, bold = self._lines[y]
+        return Strip([Segment(line, style + _BOLD if bold else style)]).crop_extend(0, width, style)
