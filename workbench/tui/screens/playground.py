@@ -29,7 +29,7 @@ from workbench.tui.widgets import AnswerView, PromptArea, StatusLine, Waterfall
 if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
 
-FRAME_INTERVAL = 1 / 12  # seconds between two frames while a run streams (12 Hz: each Markdown append lays out)
+FRAME_INTERVAL = 1 / 12  # seconds between two frames while a run streams (12 Hz: each re-wraps the answer's live tail)
 HARD_CANCEL_AFTER = 2.0  # seconds to wait for a graceful cancel before cancelling the worker itself
 
 
