@@ -41,21 +41,25 @@ async def test_an_answer_streamed_in_frames_renders_as_the_whole_answer_at_once(
     text = _answer()
     assert text.count("\n- ") > 12  # a long bullet list: the cuts fall inside it
 
-    async def render(pieces: list[str], tail_rows: int) -> tuple[str, int, str, str]:
+    async def render(pieces: list[str], tail_rows: int, height: int) -> tuple[str, int, str, str]:
         view = AnswerView()
         view.tail_rows = tail_rows
         app = _Host(view)
-        async with app.run_test(size=(70, 400)) as pilot:
+        async with app.run_test(size=(70, height)) as pilot:
             for piece in pieces:
                 await view.show(append=piece)
                 await pilot.pause()
             live = view.tail.source  # still plain text: the run has not ended
             await view.finish()
+            await pilot.resize_terminal(70, 400)  # all of it in view
+            await pilot.pause()
+            view.scroll_home(animate=False)
             await pilot.pause()
             return app.export_screenshot(), len(view.chunks), view.text, live
 
-    whole, one, whole_text, _ = await render([text], tail_rows=10_000)  # one Markdown document
-    streamed, many, streamed_text, live = await render(_fragments(text, 23), tail_rows=8)
+    whole, one, whole_text, _ = await render([text], tail_rows=10_000, height=400)  # one Markdown document
+    # Streamed into a short view that follows the end: what scrolls out of view settles chunk by chunk.
+    streamed, many, streamed_text, live = await render(_fragments(text, 23), tail_rows=8, height=20)
     assert one == 1 and many > 2  # the frame-by-frame view did settle the answer in chunks...
     assert live and text.endswith(live)  # ...kept its end as plain text until the run ended...
     assert streamed_text == whole_text == text

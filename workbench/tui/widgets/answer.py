@@ -29,8 +29,8 @@ HINT = (
     " attempt at a model, fallback) appears in the waterfall with its time bar, tokens and cost."
 )
 
-TAIL_ROWS = 32  # rows the plain tail may fill before the text up to its last safe cut settles into Markdown
-FOLLOW_AHEAD = 10  # rows of blank reserve a followed scroll shows below the text (at most a quarter of the view)
+TAIL_ROWS = 64  # rows the plain tail may fill before the text up to its last safe cut settles into Markdown
+FOLLOW_AHEAD = 16  # rows of blank reserve a followed scroll shows below the text (at most a third of the view)
 _FENCE = re.compile(r"^(```|~~~)", re.M)
 
 
@@ -79,6 +79,7 @@ class AnswerView(VerticalScroll):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._lock = asyncio.Lock()  # the frame timer and the run's last frame may both be showing text
+        self._pending = False  # a scroll following the end waits for the next refresh
 
     def compose(self) -> ComposeResult:
         yield Static(HINT, id="answer-hint", markup=False)
@@ -111,28 +112,59 @@ class AnswerView(VerticalScroll):
                 await self._settle(tail.source, in_list=False)
                 tail.set_text("")
             tail.reserve(0)
-            if follow:
-                self.call_after_refresh(self._follow)
+            if follow:  # the whole answer is laid out now: end at its last row
+                self._pending = True
+                self.call_after_refresh(self._end)
 
     async def _show(self, reset: str | None, append: str) -> None:
         follow = self._at_end()
-        self.query_one("#answer-hint").display = False
+        hint = self.query_one("#answer-hint")
+        if hint.display:
+            hint.display = False
         if reset is not None:
             await self._restart()
             append = reset + append
         tail = self.tail
         rows = tail.set_text(tail.source + append)
-        if rows > self.tail_rows and (cut := last_cut(tail.source)) is not None:
+        height = self.scrollable_content_region.height
+        top = self.scroll_y  # of the view once this frame is shown
+        if follow and tail.virtual_region.y + rows > top + height:
+            top = tail.virtual_region.y + rows - height + self._ahead()
+        cut = self._cut(rows, top - tail.virtual_region.y if follow else None)
+        if cut is not None:
             at, in_list = cut
             text = tail.source
+            gap = top - (tail.virtual_region.y + rows)  # keep the end of the text where it is on screen
             await self._settle(text[:at], in_list)
             if not self.is_attached:  # the view is being removed (the app is closing)
                 return
             rows = tail.set_text(text[at:])
+            if follow:
+                self._pending = True
+                self.call_after_refresh(self._keep_end, gap)
+                follow = False
         if rows > tail.reserved:
             tail.reserve(max(self.tail_rows, rows + self.tail_rows // 2))
         if follow:
+            self._pending = True
             self.call_after_refresh(self._follow)
+
+    def _cut(self, rows: int, above: int | None) -> tuple[int, bool] | None:
+        """Where the tail settles this frame, if it does. While the reader follows the end, only text that has
+        scrolled out of view settles (`above`: the tail's rows above the view): every Markdown widget in view is
+        drawn again each frame (Textual repaints the box around all that changed, and the waterfall beside the
+        answer changes every frame), so the view shows the plain tail while text streams in. Otherwise the tail
+        settles at its last cut once it holds more than `tail_rows` rows."""
+        if rows <= self.tail_rows:
+            return None
+        if above is None:
+            return last_cut(self.tail.source)
+        found = None
+        for cut in cuts(self.tail.source):
+            if self.tail.rows_of(self.tail.source[: cut[0]]) > above:
+                break
+            found = cut
+        return found
 
     async def _settle(self, text: str, in_list: bool) -> None:
         chunk = AnswerMarkdown(text)
@@ -145,17 +177,29 @@ class AnswerView(VerticalScroll):
         return tail.virtual_region.y + tail.rows
 
     def _at_end(self) -> bool:
-        """The reader sees the end of the text (or has not scrolled since it was last followed)."""
-        return self.scroll_y >= self._text_end() - self.scrollable_content_region.height - 1
+        """The reader sees the end of the text, or a scroll to follow it is still to come."""
+        return self._pending or self.scroll_y >= self._text_end() - self.scrollable_content_region.height - 1
+
+    def _end(self) -> None:
+        self._pending = False
+        self.scroll_end(animate=False, immediate=True)
+
+    def _ahead(self) -> int:
+        return max(1, min(FOLLOW_AHEAD, self.scrollable_content_region.height // 3))
 
     def _follow(self) -> None:
+        self._pending = False
         # Scrolling repaints every widget in view, so it happens only when the text reaches the bottom edge, and
         # then a few rows further into the blank reserved rows: the next frames' lines appear without a scroll.
         height = self.scrollable_content_region.height
         end = self._text_end()
         if end > self.scroll_y + height:
-            ahead = max(1, min(FOLLOW_AHEAD, height // 4))
-            self.scroll_to(y=min(end - height + ahead, self.max_scroll_y), animate=False)
+            self.scroll_to(y=min(end - height + self._ahead(), self.max_scroll_y), animate=False)
+
+    def _keep_end(self, gap: int) -> None:
+        """After text above the view settled (its height may differ as Markdown), keep the text's end in place."""
+        self._pending = False
+        self.scroll_to(y=max(0, min(self._text_end() + gap, self.max_scroll_y)), animate=False)
 
     async def _restart(self) -> None:
         chunks = self.chunks

@@ -13,6 +13,7 @@ import re
 
 from rich.segment import Segment
 from rich.style import Style
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -51,10 +52,17 @@ class LiveTail(Widget, can_focus=False):
     def _wrap(self) -> None:
         # Close to how the Markdown will look once settled, so that settling does not reshape the text: a bullet
         # item as "• " with its wrapped lines indented under its text, a heading in bold without its hashes.
-        self._wrapped_at = width = self._width()
+        self._wrapped_at = self._width()
+        self._lines = self._layout(self.source, self._wrapped_at)
+
+    def rows_of(self, text: str) -> int:
+        """Rows `text` takes in this tail at its width."""
+        return len(self._layout(text, self._wrapped_at or self._width()))
+
+    def _layout(self, text: str, width: int) -> list[tuple[str, bool]]:
         lines: list[tuple[str, bool]] = []
-        if self.source:
-            for para in self.source.split("\n"):
+        if text:
+            for para in text.split("\n"):
                 if item := _ITEM.match(para):
                     body = para[item.end() :]
                     rows = self._rows(body, width - 2)
@@ -63,7 +71,7 @@ class LiveTail(Widget, can_focus=False):
                     lines += [(row, True) for row in self._rows(para[heading.end() :], width)]
                 else:
                     lines += [(row, False) for row in self._rows(para, width)]
-        self._lines = lines
+        return lines
 
     @staticmethod
     def _rows(para: str, width: int) -> list[str]:
@@ -73,8 +81,15 @@ class LiveTail(Widget, can_focus=False):
     def set_text(self, text: str) -> int:
         """Show `text` (wrapping all of it: it is a few lines); returns the rows it takes."""
         self.source = text
+        before = self._lines
         self._wrap()
-        self.refresh()  # a repaint, no layout
+        # Repaint (no layout) only the rows that changed: text grows at the end, so usually the last row or two.
+        first = next((i for i, (a, b) in enumerate(zip(before, self._lines, strict=False)) if a != b), None)
+        if first is None:
+            first = min(len(before), len(self._lines))
+        last = max(len(before), len(self._lines))
+        if last > first:
+            self.refresh(Region(0, first, self.size.width, last - first))
         return self.rows
 
     def reserve(self, rows: int) -> None:
