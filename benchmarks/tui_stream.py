@@ -11,7 +11,12 @@ run), and the difference: the TUI's own cost.
 With `--screen playground` the same figures for one run in the playground: its answer streams as Markdown beside
 the live waterfall. `--profile FILE` writes a cProfile of the streaming window (read it with pstats).
 
+`--against DIR` measures a checkout of another commit (e.g. `git worktree add /tmp/base main`) and this one in
+turns, `--repeat` times each, each in a fresh process, and prints the medians side by side with their ratios: on
+a machine shared with other work only figures taken in the same run compare.
+
 Usage: python benchmarks/tui_stream.py [--tps 400] [--answer 600] [--columns 6] [--screen compare|playground]
+       [--against DIR [--repeat 3]]
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -140,6 +147,37 @@ async def with_tui(
     return {"cpu": cpu, "wall": wall, "tokens": tokens, "latencies": latencies, "routes": routes}  # type: ignore[dict-item]
 
 
+_FIGURES = re.compile(
+    r"p50 (?P<p50>[\d.]+) ms\s+p95 (?P<p95>[\d.]+) ms.*?app (?P<app>[\d.]+) ms · bare engine (?P<bare>[\d.]+) ms"
+    r" · TUI's own (?P<own>-?[\d.]+) ms",
+    re.S,
+)
+
+
+def against(base: Path, args: argparse.Namespace) -> None:
+    """Run this benchmark for `base` (another checkout) and for this checkout in turns; print medians and ratios."""
+    passed = ["--tps", str(args.tps), "--answer", str(args.answer), "--columns", str(args.columns)]
+    passed += ["--screen", args.screen]
+    runs: dict[str, list[dict[str, float]]] = {"base": [], "this": []}
+    for _ in range(args.repeat):
+        for name, root in (("base", base), ("this", ROOT)):
+            script = root / "benchmarks" / "tui_stream.py"
+            out = subprocess.run([sys.executable, str(script), *passed], capture_output=True, text=True, check=True)
+            found = _FIGURES.search(out.stdout)
+            if found is None:
+                raise SystemExit(f"tui_stream: no figures in the output of {script}:\n{out.stdout}{out.stderr}")
+            runs[name].append({k: float(v) for k, v in found.groupdict().items()})
+            print(f"  {name:4} {runs[name][-1]}", flush=True)
+    med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in runs.items()}
+    print(f"tui stream A/B: {args.screen}, {args.tps:.0f} tok/s, {args.answer} tokens, medians of {args.repeat}")
+    print(f"  {'':22}{'base':>10}{'this':>10}{'base/this':>11}")
+    for key, label in (("app", "app ms/1k tok"), ("bare", "bare engine ms/1k tok"), ("own", "TUI's own ms/1k tok")):
+        b, t = med["base"][key], med["this"][key]
+        print(f"  {label:22}{b:10.1f}{t:10.1f}{b / t if t else float('inf'):10.2f}x")
+    for key in ("p50", "p95"):
+        print(f"  {'key → handled ' + key + ' ms':22}{med['base'][key]:10.1f}{med['this'][key]:10.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tps", type=float, default=400.0, help="tokens/s per column")
@@ -149,7 +187,14 @@ def main() -> None:
         "--screen", choices=["compare", "playground"], default="compare", help="playground: one run, Markdown answer"
     )
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the streaming window to FILE")
+    parser.add_argument("--against", metavar="DIR", type=Path, help="a checkout to measure in turns with this one")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each checkout with --against")
     args = parser.parse_args()
+    if args.against is not None:
+        if not (args.against / "benchmarks" / "tui_stream.py").is_file():
+            parser.error(f"--against {args.against}: no benchmarks/tui_stream.py there (is it a workbench checkout?)")
+        against(args.against, args)
+        return
     loaded = dialed(args.tps, args.answer)
     tui = asyncio.run(with_tui(loaded, args.columns, args.profile, args.screen))
     base_cpu, base_tokens = asyncio.run(bare_engine(loaded, tui["routes"]))  # type: ignore[arg-type]

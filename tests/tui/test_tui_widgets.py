@@ -8,7 +8,8 @@ from typing import Any
 from textual.app import App, ComposeResult
 
 from workbench.sim.shapes import shaped_answer
-from workbench.tui.widgets.answer import AnswerView, cut_point
+from workbench.tui.widgets.answer import AnswerView, cuts
+from workbench.tui.widgets.answer_tail import LiveTail
 from workbench.tui.widgets.stream_text import StreamText, wrap_offsets
 
 
@@ -36,34 +37,41 @@ def _fragments(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-async def test_an_answer_streamed_in_chunks_renders_as_the_whole_answer_at_once() -> None:
+async def test_an_answer_streamed_in_frames_renders_as_the_whole_answer_at_once() -> None:
     text = _answer()
     assert text.count("\n- ") > 12  # a long bullet list: the cuts fall inside it
 
-    async def render(pieces: list[str], chunk_lines: int) -> tuple[str, int, str]:
+    async def render(pieces: list[str], tail_rows: int, height: int) -> tuple[str, int, str, str]:
         view = AnswerView()
-        view.chunk_lines = chunk_lines
+        view.tail_rows = tail_rows
         app = _Host(view)
-        async with app.run_test(size=(70, 400)) as pilot:
+        async with app.run_test(size=(70, height)) as pilot:
             for piece in pieces:
                 await view.show(append=piece)
                 await pilot.pause()
+            live = view.tail.source  # still plain text: the run has not ended
+            await view.finish()
+            await pilot.resize_terminal(70, 400)  # all of it in view
             await pilot.pause()
-            return app.export_screenshot(), len(view.chunks), view.text
+            view.scroll_home(animate=False)
+            await pilot.pause()
+            return app.export_screenshot(), len(view.chunks), view.text, live
 
-    whole, one, whole_text = await render([text], chunk_lines=10_000)  # one Markdown document
-    streamed, many, streamed_text = await render(_fragments(text, 23), chunk_lines=12)
-    assert one == 1 and many > 2  # the frame-by-frame view did split the answer into chunks...
+    whole, one, whole_text, _ = await render([text], tail_rows=10_000, height=400)  # one Markdown document
+    # Streamed into a short view that follows the end: what scrolls out of view settles chunk by chunk.
+    streamed, many, streamed_text, live = await render(_fragments(text, 23), tail_rows=8, height=20)
+    assert one == 1 and many > 2  # the frame-by-frame view did settle the answer in chunks...
+    assert live and text.endswith(live)  # ...kept its end as plain text until the run ended...
     assert streamed_text == whole_text == text
     assert streamed == whole  # ...and it looks exactly the same
 
 
 def test_cuts_fall_between_list_items_or_before_paragraphs_never_inside_a_fence() -> None:
-    source = "## T\n\nOpening.\n\n- a\n- b\n"
-    assert cut_point(source, "- c\n- d", min_lines=3) == (4, True)  # before "- d": the item above is complete
-    assert cut_point(source, "\nClosing line.\n", min_lines=3) == (1, False)
-    assert cut_point(source, "- c\n- d", min_lines=50) is None  # the chunk is still short
-    assert cut_point("```py\nx = 1\n\n", "y = 2\n\nz\n", min_lines=1) is None  # inside a code fence
+    text = "## T\n\nOpening.\n\n- a\n- b\n- c\n- d"
+    # before "Opening." (a paragraph after a blank line), before "- b", "- c", "- d" (the item above is complete)
+    assert list(cuts(text)) == [(6, False), (20, True), (24, True), (28, True)]
+    assert list(cuts("## T\n\n- a\n\nClosing line.\n")) == [(11, False)]  # not before a list after a blank
+    assert list(cuts("```py\nx = 1\n\ny = 2\n```\n\nz\n")) == [(24, False)]  # not inside the code fence
 
 
 def test_wrap_offsets_is_greedy_word_wrap_and_folds_long_words() -> None:
@@ -110,3 +118,25 @@ async def test_stream_text_rewraps_when_resized_like_text_shown_at_the_new_width
             return app.export_screenshot()
 
     assert await render(33, resize_to=50) == await render(50)
+
+
+async def test_the_live_tail_shows_bullets_and_headings_as_they_will_settle() -> None:
+    tail = LiveTail()
+    app = _Host(tail)
+    async with app.run_test(size=(20, 10)) as pilot:
+        tail.reserve(6)
+        await pilot.pause()
+        rows = tail.set_text("## Two words\n- alpha beta gamma delta\nplain")
+        await pilot.pause()
+        shown = [tail.render_line(y).text for y in range(6)]
+        # A bullet wraps at 18 cells under its text, after "• "; the heading loses its hashes and is bold.
+        assert shown == [
+            "Two words".ljust(20),
+            "• alpha beta gamma".ljust(20),
+            "  delta".ljust(20),
+            "plain".ljust(20),
+            " " * 20,
+            " " * 20,
+        ]
+        assert rows == 4
+        assert tail.render_line(0)._segments[0].style.bold  # type: ignore[union-attr]

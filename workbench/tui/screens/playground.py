@@ -29,7 +29,7 @@ from workbench.tui.widgets import AnswerView, PromptArea, StatusLine, Waterfall
 if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
 
-FRAME_INTERVAL = 1 / 12  # seconds between two frames while a run streams (12 Hz: each Markdown append lays out)
+FRAME_INTERVAL = 1 / 12  # seconds between two frames while a run streams (12 Hz: each re-wraps the answer's live tail)
 HARD_CANCEL_AFTER = 2.0  # seconds to wait for a graceful cancel before cancelling the worker itself
 
 
@@ -155,6 +155,7 @@ class PlaygroundScreen(Screen[None]):
         if self._ticker is not None:
             self._ticker.pause()
         await self.apply_frame()
+        await self.query_one(AnswerView).finish()  # the answer's still-growing end becomes Markdown too
         fin = state.finished
         if fin is not None and fin.status == "ok":
             self.history += [{"role": "user", "content": state.prompt}, {"role": "assistant", "content": fin.output}]
