@@ -104,3 +104,34 @@ def test_help_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> Non
         await pilot.pause()
 
     assert snap_compare(_app(tmp_path), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_health_panel_with_an_open_breaker(
+    snap_compare, tmp_path: Path, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The health panel over the process-wide breaker book, filled through the engine's own recording API with
+    fixed latencies; the book's clock stands still (no call runs in this test), so "open for 900s" cannot tick."""
+    import time
+    import types
+
+    from workbench.engine import health
+    from workbench.profiles.policies import BreakerPolicy
+
+    monkeypatch.setattr(health, "time", types.SimpleNamespace(monotonic=lambda: 1_000.0, time=time.time))
+
+    policy = BreakerPolicy(enabled=True, failures=3, window_s=60, open_s=900, open_cap_s=900)
+    for latency in (410.0, 390.0, 400.0):
+        health.begin("sim/sim-swift")
+        health.end("sim/sim-swift", policy, ok=True, counts=True, latency_ms=latency, probe=False)
+    for _ in range(3):  # three failures within the window: the breaker opens for 900 s
+        health.begin("sim/sim-outage")
+        health.end("sim/sim-outage", policy, ok=False, counts=True, latency_ms=None, probe=False)
+    health.begin("sim/sim-steady")  # one call still in flight
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await _settle(pilot)
+        await pilot.press("f5")
+        await pilot.pause()
+
+    assert snap_compare(_app(tmp_path), terminal_size=size, run_before=run)
