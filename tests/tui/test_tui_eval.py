@@ -128,7 +128,7 @@ async def test_bad_input_says_what_and_runs_nothing(tmp_path: Path) -> None:
         assert screen.exported is None
 
 
-@pytest.mark.parametrize("size", [pytest.param((120, 40), id="120x40")])
+@pytest.mark.parametrize("size", [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")])
 def test_eval_screen_after_a_finished_eval(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
     dataset = write_dataset(tmp_path / "small.jsonl")
 
