@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -195,7 +196,7 @@ async def test_the_health_panel_shows_a_breaker_opening(tmp_path: Path) -> None:
         assert isinstance(app.screen, HealthScreen)
         table = app.screen.query_one(DataTable)
         cells = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1]) for i in range(table.row_count)}
-        assert cells["sim-openai/outage"].startswith("◐ open for ")
+        assert re.match(r"◐ open \d+s \(\d+ failures\)", cells["sim-openai/outage"])
         assert f"({failures_to_open} failures)" in cells["sim-openai/outage"]
         assert cells["sim-openai/steady"] == "● closed"
 

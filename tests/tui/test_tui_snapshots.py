@@ -111,7 +111,7 @@ def test_health_panel_with_an_open_breaker(
     snap_compare, tmp_path: Path, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The health panel over the process-wide breaker book, filled through the engine's own recording API with
-    fixed latencies; the book's clock stands still (no call runs in this test), so "open for 900s" cannot tick."""
+    fixed latencies; the book's clock stands still (no call runs in this test), so "open 900s" cannot tick."""
     import time
     import types
 

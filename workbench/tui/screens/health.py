@@ -41,7 +41,7 @@ class HealthScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for col in ("target", "state", "EWMA latency", "errors", "in flight", "last error"):
+        for col in ("target", "state", "latency", "errors", "in flight", "last error"):
             table.add_column(col, key=col)
         self.refresh_rows()
         self.set_interval(0.5, self.refresh_rows)
@@ -57,7 +57,7 @@ class HealthScreen(ModalScreen[None]):
         for r in rows:
             label, style = STATE_STYLE.get(str(r["state"]), (str(r["state"]), ""))
             if r["state"] == "open" and r.get("open_for_s") is not None:
-                label = f"{label} for {float(r['open_for_s']):.0f}s ({r.get('failures', 0)} failures)"
+                label = f"{label} {float(r['open_for_s']):.0f}s ({r.get('failures', 0)} failures)"
             ewma = r.get("ewma_ms")
             done = int(r.get("ok", 0)) + int(r.get("errors", 0))
             table.add_row(
