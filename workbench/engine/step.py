@@ -405,9 +405,10 @@ class StepRunner(SettleMixin):
             # resolve() (and a provider's declared timeouts) fill every field; the models type them Optional only
             # because None there means inherit
             first_token, total = float(timeouts.first_token), float(timeouts.total)  # type: ignore[arg-type]
-            capped = False
+            capped, wall_limit = False, None
             if left is not None:
                 usable = left - self._reserve(alias)  # what a fast fallback still needs stays free
+                wall_limit = max(usable, 0.001)
                 if usable < total:
                     capped, total = True, max(usable, 0.001)
                     first_token = min(first_token, total)
@@ -434,6 +435,7 @@ class StepRunner(SettleMixin):
                 health_key=hkey,
                 probe=probe,
                 budget_capped=capped,
+                wall_limit=wall_limit,
                 run_state=self.state,
                 echo=echo,
             )
