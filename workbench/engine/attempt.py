@@ -440,9 +440,12 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     wall = loop.time() - t0
     latency_ms = wall * 1000.0
     # The engine's own time in this attempt: its wall time less the wait for the provider's bytes and less the
-    # caller's time with the events this attempt yielded. Exact for one attempt at a time; while attempts overlap
-    # (hedges, parallel steps) the caller's time is shared, so it is a lower bound, clamped at zero.
-    held = (state.held - held_before) if state is not None else 0.0
+    # caller's time with the events this attempt yielded — when the caller holding an event suspended this attempt,
+    # i.e. it runs in the task the run's events are pulled from. An attempt in a task of its own (a hedge racer, a
+    # parallel branch) hands its events to a queue and goes on: the caller's time overlaps its waits and is not
+    # subtracted (it used to be, twice over, leaving 0.0: issue 20 item 24).
+    inline = state is not None and (state.task is None or state.task is task)
+    held = (state.held - held_before) if inline else 0.0
     engine_ms = max(0.0, wall - waited - held) * 1000.0
     out.first_at = first_at
     error = out.error

@@ -63,6 +63,7 @@ class RunState:
         "deadline",
         "deadline_known",
         "held",
+        "task",
     )
 
     def __init__(self, run_id: str, cap: Decimal | None, t0: float | None = None) -> None:
@@ -76,6 +77,9 @@ class RunState:
         #: seconds the caller held the run's events outside the engine (its own code between two events):
         #: subtracted from an attempt's wall time, with the time awaiting the provider, to give the engine's own
         self.held = 0.0
+        #: the task the run's events are pulled from: an attempt run in it (the single-stream path) is suspended
+        #: while the caller holds an event; one run in a task of its own (a hedge racer, a parallel branch) is not
+        self.task: Any = None
         self._hops = 0
         self._t0 = time.monotonic() if t0 is None else t0  # the run's start on the monotonic (loop) clock
         # the run's latency budget as a monotonic deadline; set by the first step from the route's budget
