@@ -73,6 +73,19 @@ class SettleMixin(PolicyMixin):
             # a tripped cost cap ends the step as an error (the budget is spent); a user cancel as cancelled
             self.status = "error" if out.cap_tripped else "cancelled"
             self.text, self.reason, self.error, self.done = self.prefix + out.text, out.reason, out.reason, True
+            if out.cap_tripped:  # the cap changed what happened: say so where decisions are read
+                return [
+                    self._decide(
+                        action=DecisionAction.CAP,
+                        target=plan.alias,
+                        reason=f"{plan.alias} stopped mid-stream: {out.reason}; the step ends here, no fallback",
+                        data={
+                            "cap": plan.cap_label,
+                            "left_usd": str(plan.cap_remaining),
+                            "cost_usd": str(out.cost.total),
+                        },
+                    )
+                ]
             return []
         self.error = str(err) if err else out.reason
         run_id = self.state.run_id
