@@ -295,10 +295,14 @@ class StepRunner(SettleMixin):
             hop_id = state.next_hop_id()
             hkey = health.key(model.provider, model.model)
 
-            # Context windows: never call a model that cannot take the prompt (FIELD-NOTES hard case 20).
+            # Context windows: never call a model that cannot take the prompt and the answer it is asked for (FIELD-NOTES
+            # hard case 20): the window holds both, so the output tokens the request reserves (max_tokens) count too.
             too_long = None
-            if est_input > model.context_window:
-                too_long = f"the prompt is ~{est_input} tokens, over {alias}'s context window of {model.context_window}"
+            if est_input + max_tokens > model.context_window:
+                too_long = (
+                    f"the prompt is ~{est_input} tokens and {max_tokens} are reserved for the answer (max output"
+                    f" tokens): {est_input + max_tokens}, over {alias}'s context window of {model.context_window}"
+                )
             elif self.rejected_window is not None and model.context_window <= self.rejected_window:
                 too_long = (
                     f"{alias}'s context window ({model.context_window}) is no larger than one that already"
