@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from os.path import commonprefix
 from typing import Any, cast
 
 from workbench.accounting.prices import Price
@@ -82,6 +83,7 @@ class AttemptOutcome:
     cap_tripped: bool = False
     first_at: float | None = None  # monotonic time of the first token (loop clock)
     repeated_chars: int = 0  # a continuation that began by repeating the kept text: how much was dropped
+    repeat_diverged: bool = False  # ... whole lines of it, before going on differently (a restarted answer)
 
 
 _price_json: dict[int, tuple[Price, dict[str, Any]]] = {}
@@ -259,10 +261,11 @@ class _Echo:
     (longest first): a whole repeat is dropped (and counted), anything else is released as it came. Only a
     continuation pays for this; any other attempt never builds one."""
 
-    __slots__ = ("candidates", "held", "dropped", "done")
+    __slots__ = ("candidates", "held", "dropped", "done", "diverged")
 
     def __init__(self, candidates: tuple[str, ...]) -> None:
         self.candidates, self.held, self.dropped, self.done = candidates, "", "", False
+        self.diverged = False  # it restarted the answer, repeated whole lines of it, then wrote something else
 
     def feed(self, text: str) -> str:
         """The text to emit now: "" while it is held back; once the check is over (`done`) what follows it."""
@@ -276,7 +279,18 @@ class _Echo:
             if held.startswith(kept):
                 self.dropped = kept
                 return held[len(kept) :]
-        return held  # diverged: not a repeat, released as it came
+        # Diverged. A model that restarts its answer and then words it differently repeats its opening lines (a
+        # heading) before it diverges: whole lines of the kept text repeated are dropped, or the answer would
+        # carry them twice (issue 20 item 24), and what follows starts a new paragraph. A match within one line
+        # is a coincidence ("The ..."), released as it came.
+        kept = self.candidates[0]
+        same = len(commonprefix((held, kept)))
+        cut = held.rfind("\n", 0, same) + 1
+        if cut and held[:cut].strip():
+            self.dropped, self.diverged = held[:cut], True
+            breaks = len(kept) - len(kept.rstrip("\n"))
+            return "\n" * max(2 - breaks, 0) + held[cut:]
+        return held  # not a repeat, released as it came
 
     def end(self) -> None:
         """The stream ended while still matching: a repeat of part of a kept text, dropped."""
@@ -396,6 +410,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         checker.end()
         if checker.dropped:  # the repeat was received (and is paid for) but is not part of the answer
             out.repeated_chars = len(checker.dropped)
+            out.repeat_diverged = checker.diverged
             est_out += count_text(checker.dropped, plan.encoding)
     billed, unbilled_why = True, ""
     if reported is not None and out.status == "ok" and reported_final:
@@ -479,6 +494,10 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         started_ts=started_ts,
         first_token_ts=first_ts,
         output=text,
-        data={"repeated_chars": out.repeated_chars} if out.repeated_chars else None,
+        data=(
+            ({"repeated_chars": out.repeated_chars} | ({"diverged": True} if out.repeat_diverged else {}))
+            if out.repeated_chars
+            else None
+        ),
         engine_ms=engine_ms,
     )

@@ -57,13 +57,20 @@ class SettleMixin(PolicyMixin):
         if out.status == "ok":
             self.status, self.text, self.done = "ok", self.prefix + out.text, True
             if out.repeated_chars:
+                data: dict[str, object] = {"policy": "continue", "repeated_chars": out.repeated_chars}
+                how = "the repeat was dropped, not added to the answer twice"
+                if out.repeat_diverged:  # it restarted the answer, then went on differently
+                    data["diverged"] = True
+                    how = (
+                        "then went on differently; the repeated lines were dropped and the rest starts a new paragraph"
+                    )
                 return [
                     self._decide(
                         action=DecisionAction.STREAM,
                         target=plan.alias,
-                        reason=f"{plan.alias}'s continuation began by repeating the {out.repeated_chars} chars already"
-                        " kept; the repeat was dropped, not added to the answer twice",
-                        data={"policy": "continue", "repeated_chars": out.repeated_chars},
+                        reason=f"{plan.alias}'s continuation began by repeating {out.repeated_chars} chars already"
+                        f" kept; {how}",
+                        data=data,
                     )
                 ]
             return []
