@@ -203,6 +203,10 @@ async def test_a_cap_trips_mid_stream_at_the_first_token_over_it(
     assert usd((prompt, MINI_IN), (out - 1, MINI_OUT)) <= cap < hand  # overshoot: one token, no more
     end = end_of(events)
     assert end.status == "error" and "tripped" in end.error and D(end.cost["total"]) == hand
+    # the trip is a `cap` decision under the step, naming the target, the cap, what was left and what it cost
+    (trip,) = [e for e in events if e.type == "decision" and e.action == "cap"]
+    assert trip.target == hop.name and trip.hop_id == hop.parent_id and "step cap $0.00003" in trip.reason
+    assert trip.data == {"cap": "step cap $0.00003", "left_usd": str(cap), "cost_usd": str(hand)}
     check_totals(events, loaded, tmp_path)
 
 

@@ -40,7 +40,8 @@ models:
   tiny_window:
     provider: local
     model: sim-tiny-window
-    context_window: 120
+    context_window: 140  # 120 for the prompt, 20 kept for the answer
+    max_output_tokens: 20
     prices: [{{input: 0.1, output: 0.4}}]
     sim: {{{FAST}, answer_tokens: 10}}
 routes:

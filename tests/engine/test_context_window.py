@@ -25,12 +25,14 @@ models:
     provider: ant
     model: sim-liar
     context_window: 1000
+    max_output_tokens: 100
     prices: [{input: 1, output: 5}]
     sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 10, context_window: 30}
   same:
     provider: oai
     model: sim-same
     context_window: 1000
+    max_output_tokens: 100
     prices: [{input: 1, output: 5}]
     sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 10}
   big:
@@ -87,4 +89,42 @@ async def test_prompt_too_long_from_the_provider_skips_windows_no_larger(loaded)
     assert counts == {"sim-tiny": 0, "sim-liar": 1, "sim-same": 0, "sim-big": 1}
     actions = [e.action for e in events if e.type == "decision"]
     assert actions == ["route", "fallback", "skip"]
+    assert events[-1].status == "ok"
+
+
+BOUNDARY = """
+name: window-boundary
+providers:
+  oai: {kind: sim, wire: openai}
+models:
+  exact: {provider: oai, model: sim-exact, context_window: WINDOW, max_output_tokens: 200,
+          prices: [{input: 1, output: 5}], sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 10}}
+  big: {provider: oai, model: sim-big, context_window: 200000,
+        prices: [{input: 2, output: 8}], sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 10}}
+routes:
+  main: {steps: [{name: answer, targets: [exact, big]}]}
+"""
+
+
+@pytest.mark.parametrize("spare", [0, -1])
+async def test_the_window_holds_the_prompt_and_the_output_it_reserves_at_the_boundary(spare: int) -> None:
+    """Issue 20 item 24: a window of exactly prompt + max output tokens takes the call; one token less cannot (the
+    provider would refuse the request: the answer it may write does not fit), so the target is skipped unsent."""
+    prompt_tokens = count_messages([{"role": "user", "content": PROMPT}], model="sim-exact", encoding="o200k_base")
+    window = prompt_tokens + 200 + spare
+    assert prompt_tokens < window  # the prompt alone fits either way: only the reserved output decides
+    async with Engine(loads_profile(BOUNDARY.replace("WINDOW", str(window)))) as engine:
+        events = [e async for e in engine.run(PROMPT, route="main")]
+        sent = engine._sim.request_count("sim-exact")
+    attempts = [e for e in events if e.type == "hop_finished" and e.kind == "attempt"]
+    if spare == 0:
+        assert [(a.name, a.status) for a in attempts] == [("exact", "ok")] and sent == 1
+    else:
+        assert [(a.name, a.status, a.error_class) for a in attempts] == [
+            ("exact", "skipped", "context_window"),
+            ("big", "ok", None),
+        ]
+        assert sent == 0
+        (skip,) = [e for e in events if e.type == "decision" and e.action == "skip"]
+        assert f"~{prompt_tokens} tokens and 200 are reserved" in skip.reason and str(window) in skip.reason
     assert events[-1].status == "ok"

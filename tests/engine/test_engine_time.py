@@ -59,3 +59,32 @@ async def test_only_attempts_carry_engine_time_and_it_reaches_json() -> None:
     assert {e.kind for e in finished if e.engine_ms is not None} == {"attempt"}
     (hop,) = attempts(events)
     assert hop.to_dict()["engine_ms"] == hop.engine_ms and hop.engine_ms <= hop.latency_ms
+
+
+CONCURRENT = """
+name: engine-time-concurrent
+providers:
+  oai: {kind: sim}
+models:
+  sluggish: {provider: oai, model: sim-sluggish, prices: [{input: 1, output: 2}], sim: {ttft_ms: 400, tokens_per_s: 200, answer_tokens: 12}}
+  quick: {provider: oai, model: sim-quick, prices: [{input: 1, output: 2}], sim: {ttft_ms: 50, tokens_per_s: 200, answer_tokens: 12}}
+routes:
+  hedged: {steps: [{name: answer, targets: [sluggish, quick], hedge: {after_ms: 100}}]}
+  fanout: {steps: [{name: both, kind: parallel, targets: [sluggish, quick], merge: all}]}
+"""
+
+
+async def test_hedged_and_parallel_attempts_measure_engine_time_under_a_slow_caller() -> None:
+    """Issue 20 item 24: under `--json` (a caller that spends time on every event) hedged and parallel attempts
+    reported `engine_ms: 0.0`: they run in tasks of their own, so the caller's time overlapped their waits, and
+    was subtracted from their wall time anyway. Each now reports its own work: above zero, under the ceiling."""
+    async with Engine(loads_profile(CONCURRENT)) as engine:
+        for route in ("hedged", "fanout"):
+            events = []
+            async for event in engine.run("hi", route=route):
+                events.append(event)
+                time.sleep(0.005)  # the caller's own work on every event, blocking (as writing JSON lines)
+            hops = attempts(events)
+            assert len(hops) == 2 and events[-1].status == "ok", route
+            for hop in hops:
+                assert hop.engine_ms is not None and 0 < hop.engine_ms < ENGINE_CEILING_MS, (route, hop.engine_ms)

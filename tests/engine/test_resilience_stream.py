@@ -187,3 +187,59 @@ async def test_continue_to_anthropic_sends_the_kept_text_without_trailing_whites
     final = events[-1]
     assert final.status == "ok" and final.output == broken.output + ok.output
     assert "".join(e.text for e in events if e.type == "token") == final.output
+
+
+DIVERGING = """
+name: stream-diverging
+providers:
+  oai: {kind: sim, wire: openai, timeouts: {first_token: 2, idle: 1, total: 10}}
+  ant: {kind: sim, wire: anthropic, timeouts: {first_token: 2, idle: 1, total: 10}}
+models:
+  dropper:  # a Markdown answer (80 tokens: it opens with a heading), cut after 12 tokens
+    provider: oai
+    model: sim-dropper
+    prices: [{input: 1, output: 2}]
+    sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 80, faults: [{kind: drop, after_tokens: 12}]}
+  other:  # answers the same question from the start, worded otherwise (another seed): same heading, then not
+    provider: ant
+    model: sim-other
+    prices: [{input: 1, output: 2}]
+    sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 80, seed: 77}
+routes:
+  continue: {on_stream_failure: continue, steps: [{name: answer, targets: [dropper, other]}]}
+  restart: {on_stream_failure: restart, steps: [{name: answer, targets: [dropper, other]}]}
+"""
+
+
+async def test_a_continuation_that_restarts_and_diverges_does_not_repeat_the_heading() -> None:
+    """Issue 20 item 24: the stream breaks after the heading and a few words; the fallback, asked to continue,
+    starts the answer over — the same heading — then words it otherwise. The heading was kept once already: the
+    repeated line is dropped, the rest follows as a new paragraph, and the answer (streamed and final) has one
+    heading. Under `restart` the partial is discarded: one heading too."""
+    async with Engine(loads_profile(DIVERGING)) as engine:
+        events = await collect(engine, QUESTION, route="continue")
+        restarted = await collect(engine, QUESTION, route="restart")
+    broken, ok = attempts(events)
+    heading = "## Tides\n\n"
+    assert broken.output.startswith(heading) and not broken.output.endswith("\n")  # cut mid-paragraph
+    final = events[-1]
+    assert final.status == "ok" and final.output.count("## Tides") == 1
+    assert final.output == broken.output + ok.output and ok.output.startswith("\n\n")
+    body = ok.output[2:]
+    assert body and not body.startswith("#") and not broken.output.startswith(heading + body[:20])  # it diverged
+    assert "".join(e.text for e in events if e.type == "token") == final.output
+    assert ok.data == {"repeated_chars": len(heading), "diverged": True}
+    kept, dropped = decisions(events, "stream")
+    assert kept.data["policy"] == "continue"
+    assert dropped.data == {"policy": "continue", "repeated_chars": len(heading), "diverged": True}
+    assert restarted[-1].status == "ok" and restarted[-1].output.count("## Tides") == 1
+
+
+def test_a_continuation_matching_within_one_line_is_not_a_repeat() -> None:
+    from workbench.engine.attempt import _Echo
+
+    echo = _Echo(("The moon pulls the sea",))
+    assert echo.feed("The mo") == "" and echo.feed("rning tide") == "The morning tide"  # a coincidence: kept whole
+    assert echo.dropped == "" and not echo.diverged
+    echo = _Echo(("## Tides\n\nThe moon pulls",))
+    assert echo.feed("## Tides\n\nThe sun") == "\n\nThe sun" and echo.dropped == "## Tides\n\n" and echo.diverged

@@ -57,3 +57,53 @@ def test_review_reports_spend_fallbacks_dead_targets_and_candidates(tmp_path: Pa
     assert human.returncode == 0 and "never answered: dead" in human.stdout
     bad = _wb("review", "--db", str(db), "--since", "soon")
     assert bad.returncode != 0 and "--since 'soon'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+BREAKER = """\
+name: review-breaker
+sim: {seed: SEED}
+providers:
+  oai: {kind: sim, wire: openai}
+policies:
+  retry: {max_attempts: 1}
+models:
+  flaky:
+    provider: oai
+    model: sim-flaky
+    prices: [{input: 1, output: 1}]
+    sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 20, faults: [{kind: http_503, rate: 0.5}]}
+  short:
+    provider: oai
+    model: sim-short
+    prices: [{input: 1, output: 1}]
+    sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 20}
+routes:
+  main: {breaker: {failures: 1, open_s: 3600}, steps: [{name: a, targets: [flaky, short]}]}
+"""
+
+
+def test_review_counts_breaker_skipped_targets_apart_from_failed_calls(tmp_path: Path) -> None:
+    """Issue 20 item 24: `flaky` answers its first call, fails its second (the breaker opens), then is passed over
+    for the other 4 cases without a call. It made 2 calls, 1 failed (50%), and was skipped 4 times — not "6 calls,
+    83% failed"."""
+    from tests.engine.resilience_helpers import seed_failing_first
+
+    seed = seed_failing_first("sim-flaky", [{"kind": "http_503", "rate": 0.5}], (False, True))
+    prof = tmp_path / "p.yaml"
+    prof.write_text(BREAKER.replace("SEED", str(seed)))
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"id": f"c{i}", "input": f"question {i}"}) + "\n" for i in range(6)))
+    db = tmp_path / "wb.db"
+    args = ("--profile", str(prof), "--dataset", str(data), "--routes", "main", "--concurrency", "1")
+    ev = _wb("eval", *args, "--json", "--db", str(db))
+    assert ev.returncode == 0, ev.stderr
+    r = json.loads(_wb("review", "--db", str(db), "--json", "--since", "1h").stdout)
+    flaky = r["models"]["flaky"]
+    assert (flaky["calls"], flaky["ok"], flaky["skipped"]) == (2, 1, 4)
+    assert flaky["failed_share"] == 0.5
+    assert (r["models"]["short"]["calls"], r["models"]["short"]["skipped"]) == (5, 0)
+    assert r["never_answered"] == []
+    human = _wb("review", "--db", str(db), "--since", "1h")
+    assert human.returncode == 0, human.stderr
+    (row,) = [line for line in human.stdout.splitlines() if "flaky" in line]
+    assert [cell.strip() for cell in row.strip("│┃ ").split("│")][:4] == ["flaky", "2", "50%", "4"], row

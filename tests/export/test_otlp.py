@@ -14,6 +14,11 @@ from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from workbench.tokens import count_messages
+
+PROMPT_TEXT = "Tell me about the lighthouse keeper"
 
 PROFILE = """\
 name: otel
@@ -93,7 +98,16 @@ def _check_tree(spans: list[Any]) -> None:
     attempts = sorted((s for s in spans if s.parent_span_id == step.span_id), key=lambda s: s.start_time_unix_nano)
     assert [a.name for a in attempts] == ["chat sim-down", "chat sim-claude"]
     assert len({s.trace_id for s in spans}) == 1 and all(s.parent_span_id in by_id or s is root for s in spans)
+    # model calls are CLIENT spans (GenAI semantic conventions); the run and its step are INTERNAL
+    client, internal = Span.SpanKind.SPAN_KIND_CLIENT, Span.SpanKind.SPAN_KIND_INTERNAL
+    assert [a.kind for a in attempts] == [client, client] and root.kind == step.kind == internal
     down, claude = (_attrs(a) for a in attempts)
+    # usage on the spans: the refused call was not billed (0 tokens); the answered one read the whole prompt as the
+    # tokenizer counts it (4 of them from the cache)
+    assert down["gen_ai.usage.input_tokens"] == 0 and down["gen_ai.usage.output_tokens"] == 0
+    sent = count_messages([{"role": "user", "content": PROMPT_TEXT}], model="sim-claude", encoding="o200k_base")
+    assert claude["gen_ai.usage.input_tokens"] == sent
+    assert _attrs(root)["gen_ai.usage.input_tokens"] == sent
     assert down["gen_ai.provider.name"] == "openai" and down["error.type"] == "server"
     assert down["gen_ai.response.finish_reasons"] == ["error"]
     assert claude["gen_ai.operation.name"] == "chat" and claude["gen_ai.provider.name"] == "anthropic"
@@ -134,7 +148,7 @@ def test_run_otlp_live_and_sessions_export_after(tmp_path: Path, receiver: _Rece
             str(db),
             "--otlp",
             receiver.url,
-            "Tell me about the lighthouse keeper",
+            PROMPT_TEXT,
         ],
         capture_output=True,
         text=True,

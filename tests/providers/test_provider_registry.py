@@ -23,12 +23,14 @@ async def test_client_timeouts_from_the_profile() -> None:
         kind="openai", timeouts=Timeouts(connect=1.5, first_token=5.0, idle=7.0, total=90.0), max_connections=8
     )
     async with make_client(p) as client:
-        assert client.timeout == httpx.Timeout(connect=1.5, read=7.0, write=7.0, pool=90.0)
-    # a first-token budget longer than the idle one widens httpx's read backstop: a role-only frame followed by a
-    # long think must be judged by the engine's first-token timeout, not cut by httpx's read timeout
-    slow_start = provider(kind="openai", timeouts=Timeouts(first_token=60.0, idle=7.0))
+        # httpx's read timeout is only a backstop behind the engine's own first-token and idle timeouts, which
+        # a lagging event loop extends up to the attempt's hard stop (twice the total): never shorter than that
+        assert client.timeout == httpx.Timeout(connect=1.5, read=180.0, write=7.0, pool=90.0)
+    # a role-only frame followed by a long think must be judged by the engine's first-token timeout, not cut by
+    # httpx's read timeout
+    slow_start = provider(kind="openai", timeouts=Timeouts(first_token=600.0, idle=7.0, total=120.0))
     async with make_client(slow_start) as client:
-        assert client.timeout.read == 60.0
+        assert client.timeout.read == 1200.0
 
 
 async def test_openai_kind_defaults_and_key_from_env() -> None:

@@ -52,13 +52,14 @@ def review(since: str, margin: float, as_json: bool, db: Path | None) -> None:
     con.print(t)
     for title, rows in (("steps", data["steps"]), ("models", data["models"])):
         t = Table(title=title, title_justify="left")
-        for c in ("name", "calls", "failed", "spend $", "p50/p95 ms"):
+        for c in ("name", "calls", "failed", "skipped", "spend $", "p50/p95 ms"):
             t.add_column(c)
         for name, s in rows.items():
             t.add_row(
                 name,
                 str(s["calls"]),
-                f"{s['failed_share']:.0%}",
+                "-" if s["failed_share"] is None else f"{s['failed_share']:.0%}",
+                str(s["skipped"]),
                 s["spend_usd"],
                 f"{ms(s['latency_p50_ms'])}/{ms(s['latency_p95_ms'])}",
             )

@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from os.path import commonprefix
 from typing import Any, cast
 
 from workbench.accounting.prices import Price
@@ -58,6 +59,9 @@ class AttemptPlan:
     health_key: str = ""
     probe: bool = False
     budget_capped: bool = False
+    #: the most wall time the latency budget leaves this attempt (None: no budget); a wait extended by the
+    #: loop's lag never runs past it (see `_Watchdog`)
+    wall_limit: float | None = None
     #: the run's totals; its `held` (the caller's time with our events) is kept out of `engine_ms`
     run_state: Any = None
     #: set by a hedge race before cancelling the loser: its hop ends `superseded`, not `cancelled`
@@ -79,6 +83,7 @@ class AttemptOutcome:
     cap_tripped: bool = False
     first_at: float | None = None  # monotonic time of the first token (loop clock)
     repeated_chars: int = 0  # a continuation that began by repeating the kept text: how much was dropped
+    repeat_diverged: bool = False  # ... whole lines of it, before going on differently (a restarted answer)
 
 
 _price_json: dict[int, tuple[Price, dict[str, Any]]] = {}
@@ -95,77 +100,78 @@ def price_dict(price: Price | None) -> dict[str, Any] | None:
     return dict(cached[1])
 
 
-#: a timer that fires this much after its deadline means our own event loop was blocked: the client was overloaded
-OVERLOAD_LATE_S = 0.25
+#: a wait the loop's lag left short of its timeout by less than this is not extended again (no timer churn)
+EXTEND_MIN_S = 0.005
 
-
-#: ... and a loop that fell behind by this share of the wait (summed over the wait: saturated, not blocked once)
-OVERLOAD_BEHIND_SHARE = 0.2
-
-
-def _timeout_error(
-    plan: AttemptPlan,
-    deadline: float,
-    deadline_total: float,
-    before_first: bool,
-    late: float = 0.0,
-    t0: float | None = None,
-) -> ProviderError:
-    if t0 is not None and late <= OVERLOAD_LATE_S:
-        # the wait that ran out: since the call started (first token, total), or since the last chunk (idle)
-        waited_from = t0 if before_first or deadline >= deadline_total else deadline - plan.idle_timeout
-        loop = asyncio.get_running_loop()
-        waited = loop.time() - waited_from
-        behind = lag.behind_since(loop, waited_from)
-        if behind > max(OVERLOAD_LATE_S, OVERLOAD_BEHIND_SHARE * waited):
-            return ProviderError(
-                "client_overloaded",  # type: ignore[arg-type]  # (see below)
-                f"this process's event loop fell {behind:.2f}s behind during the {waited:.2f}s wait (saturated by"
-                " its own work), so the missing data says nothing about the provider",
-                provider=plan.provider,
-                model=plan.model_id,
-                retryable=True,
-            )
-    if late > OVERLOAD_LATE_S:
-        return ProviderError(
-            # our own kind (ErrorClass.CLIENT_OVERLOADED), missing from the providers' ErrorKind Literal
-            "client_overloaded",  # type: ignore[arg-type]
-            f"the timeout fired {late:.2f}s late: this process's event loop was blocked, so the missing data says"
-            " nothing about the provider",
-            provider=plan.provider,
-            model=plan.model_id,
-            retryable=True,
-        )
-    if deadline >= deadline_total:
-        which, limit = "total", plan.total_timeout
-    elif before_first:
-        which, limit = "first token", plan.first_token_timeout
-    else:
-        which, limit = "idle", plan.idle_timeout
-    what = "data" if which == "idle" else ("first token" if which == "first token" else "completion")
-    return ProviderError(
-        "timeout", f"no {what} within {limit:g}s ({which} timeout)", provider=plan.provider, model=plan.model_id
-    )
+#: an attempt's hard stop in wall time, as a multiple of its total timeout: a wait is extended by the time this
+#: process's event loop could not serve it, but never past this, however overloaded the client
+HARD_STOP_FACTOR = 2.0
 
 
 class _Watchdog:
-    """One timer per attempt for the first-token, idle and total timeouts.
+    """One timer per attempt for the first-token, idle and total timeouts, each counted in the provider's time.
+
+    A timeout is the provider's wait, not ours: the time this process's event loop was busy inside a wait (a
+    blocking callback, a saturated loop; `lag.py` measures it) is subtracted from it, so a deadline reached in wall
+    time is extended by that much when the provider's own wait is still under its limit (issue 20 item 16). Only
+    lag *inside* the wait counts: the first-token window opens when the call starts, an idle window when the
+    attempt starts waiting again after handing a token to its caller (the caller's time is not the provider's).
+    No deadline ever fires before its limit in wall time. The extensions stop at `hard_stop` (twice the total
+    timeout, or the latency budget's share); an attempt cut there while the provider's own waits were within their
+    limits is `client_overloaded` (`overrun`), never charged to the provider.
 
     Arming `asyncio.timeout` around every chunk costs a timer handle per token; here the loop only moves
     `deadline` forward, and the single timer re-arms itself lazily when it wakes early. A deadline that moves
-    *earlier* than the timer (first-token -> a shorter idle timeout, at the first token) must re-arm at once
-    (`tighten`); the caller checks `deadline < armed_at`, one float comparison per token, true at most once.
-    It cancels the task only while the attempt is awaiting the provider (`waiting`), never while the consumer
-    runs its own code."""
+    *earlier* than the timer (first-token -> a shorter idle timeout) must re-arm at once (`tighten`); the caller
+    checks `deadline < armed_at`, one float comparison per token. It cancels the task only while the attempt is
+    awaiting the provider (`waiting`), never while the consumer runs its own code."""
 
-    __slots__ = ("loop", "task", "deadline", "armed_at", "waiting", "expired", "fired", "handle", "late")
+    __slots__ = (
+        "loop",
+        "task",
+        "deadline",
+        "armed_at",
+        "waiting",
+        "expired",
+        "fired",
+        "handle",
+        "monitor",
+        "t0",
+        "total",
+        "total_at",
+        "hard_stop",
+        "window_from",
+        "limit",
+        "window",
+        "which",
+        "own",
+        "lagged",
+        "overrun",
+        "budget_stop",
+    )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any] | None, deadline: float) -> None:
-        self.loop, self.task, self.deadline = loop, task, deadline
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any] | None, t0: float, plan: AttemptPlan
+    ) -> None:
+        self.loop, self.task, self.t0 = loop, task, t0
+        self.monitor = lag.monitor(loop)
+        self.total = plan.total_timeout
+        self.total_at = t0 + plan.total_timeout
+        if plan.budget_capped:  # the latency budget cut the total already: a wall deadline, never extended
+            hard, self.budget_stop = plan.total_timeout, True
+        else:
+            hard, self.budget_stop = plan.total_timeout * HARD_STOP_FACTOR, False
+            if plan.wall_limit is not None and plan.wall_limit < hard:  # the latency budget's share comes first
+                hard, self.budget_stop = max(plan.wall_limit, plan.total_timeout), True
+        self.hard_stop = t0 + hard
+        # the open window: when it opened (None: the caller holds a token, no provider wait is open) and its limit
+        self.window_from: float | None = t0
+        self.limit, self.window = plan.first_token_timeout, "first token"
+        self.which, self.own, self.lagged, self.overrun = "first token", 0.0, 0.0, False
         self.waiting = self.expired = self.fired = False
-        self.late = 0.0
-        self.armed_at = deadline
-        self.handle = loop.call_at(deadline, self._wake)
+        self.deadline = min(t0 + plan.first_token_timeout, self.total_at)
+        self.armed_at = self.deadline
+        self.handle = loop.call_at(self.deadline, self._wake)
 
     def tighten(self) -> None:
         """Re-arm the timer for a deadline that moved earlier than the one it is armed for."""
@@ -173,13 +179,37 @@ class _Watchdog:
         self.armed_at = self.deadline
         self.handle = self.loop.call_at(self.deadline, self._wake)
 
+    def _left(self, now: float) -> float:
+        """The provider's own time left before the first of its limits runs out (the loop's lag not counted);
+        records which limit that is, the provider's own wait in it and the lag taken out."""
+        busy = self.monitor.busy_at if self.monitor is not None else None
+        busy_now = busy(now) if busy is not None else 0.0
+        lagged = busy_now - busy(self.t0) if busy is not None else 0.0
+        own = now - self.t0 - lagged
+        left, self.which, self.own, self.lagged = self.total - own, "total", own, lagged
+        start = self.window_from
+        if start is not None:
+            lagged = busy_now - busy(start) if busy is not None else 0.0
+            own = now - start - lagged
+            if self.limit - own < left:
+                left, self.own, self.lagged = self.limit - own, own, lagged
+                self.which = self.window
+        return left
+
     def _wake(self) -> None:
-        if self.loop.time() < self.deadline:
+        now = self.loop.time()
+        if now < self.deadline:
             self.armed_at = self.deadline
             self.handle = self.loop.call_at(self.deadline, self._wake)
             return
+        left = self._left(now)
+        if left > EXTEND_MIN_S:
+            if now < self.hard_stop:  # the loop's lag ate into the wait: give the provider that time
+                self.deadline = self.armed_at = min(now + left, self.hard_stop)
+                self.handle = self.loop.call_at(self.deadline, self._wake)
+                return
+            self.overrun = True
         self.expired = True
-        self.late = self.loop.time() - self.deadline
         if self.waiting and self.task is not None and not self.task.done():
             self.fired = True
             self.task.cancel(msg="workbench attempt timeout")
@@ -196,6 +226,33 @@ class _Watchdog:
         self.handle.cancel()
 
 
+def _timeout_error(plan: AttemptPlan, wd: _Watchdog) -> ProviderError:
+    wall = wd.loop.time() - wd.t0
+    if wd.overrun and wd.budget_stop:
+        plan.budget_capped = True  # cut at the latency budget's wall deadline: settle treats it as out of time
+    if wd.overrun and not plan.budget_capped:
+        return ProviderError(
+            # our own kind (ErrorClass.CLIENT_OVERLOADED), missing from the providers' ErrorKind Literal
+            "client_overloaded",  # type: ignore[arg-type]
+            f"this process's event loop was busy {wd.lagged:.2f}s of the wait, so after {wall:.2f}s the provider had"
+            f" waited only {wd.own:.2f}s of its own, within its {wd.which} timeout; the attempt reached its hard"
+            " stop, and the missing data says nothing about the provider",
+            provider=plan.provider,
+            model=plan.model_id,
+            retryable=True,
+        )
+    which = "total" if wd.overrun else wd.which
+    limit = {"total": plan.total_timeout, "first token": plan.first_token_timeout, "idle": plan.idle_timeout}[which]
+    what = "data" if which == "idle" else ("first token" if which == "first token" else "completion")
+    note = f"; {wd.lagged:.2f}s this process's event loop was busy were not counted" if wd.lagged >= 0.05 else ""
+    return ProviderError(
+        "timeout",
+        f"no {what} within {limit:g}s ({which} timeout{note})",
+        provider=plan.provider,
+        model=plan.model_id,
+    )
+
+
 class _Echo:
     """A continuation (on_stream_failure=continue) must not put text in the answer twice. Models asked to continue
     often restart instead, repeating the text already kept; and a continuation of a prefill sent without its
@@ -204,10 +261,11 @@ class _Echo:
     (longest first): a whole repeat is dropped (and counted), anything else is released as it came. Only a
     continuation pays for this; any other attempt never builds one."""
 
-    __slots__ = ("candidates", "held", "dropped", "done")
+    __slots__ = ("candidates", "held", "dropped", "done", "diverged")
 
     def __init__(self, candidates: tuple[str, ...]) -> None:
         self.candidates, self.held, self.dropped, self.done = candidates, "", "", False
+        self.diverged = False  # it restarted the answer, repeated whole lines of it, then wrote something else
 
     def feed(self, text: str) -> str:
         """The text to emit now: "" while it is held back; once the check is over (`done`) what follows it."""
@@ -221,7 +279,18 @@ class _Echo:
             if held.startswith(kept):
                 self.dropped = kept
                 return held[len(kept) :]
-        return held  # diverged: not a repeat, released as it came
+        # Diverged. A model that restarts its answer and then words it differently repeats its opening lines (a
+        # heading) before it diverges: whole lines of the kept text repeated are dropped, or the answer would
+        # carry them twice (issue 20 item 24), and what follows starts a new paragraph. A match within one line
+        # is a coincidence ("The ..."), released as it came.
+        kept = self.candidates[0]
+        same = len(commonprefix((held, kept)))
+        cut = held.rfind("\n", 0, same) + 1
+        if cut and held[:cut].strip():
+            self.dropped, self.diverged = held[:cut], True
+            breaks = len(kept) - len(kept.rstrip("\n"))
+            return "\n" * max(2 - breaks, 0) + held[cut:]
+        return held  # not a repeat, released as it came
 
     def end(self) -> None:
         """The stream ended while still matching: a repeat of part of a kept text, dropped."""
@@ -236,8 +305,9 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     started_ts = now()
     t0 = loop.time()
     deadline_total = t0 + plan.total_timeout
-    watchdog = _Watchdog(loop, task, min(t0 + plan.first_token_timeout, deadline_total))
+    watchdog = _Watchdog(loop, task, t0, plan)
     idle = plan.idle_timeout
+    holding = False  # a token was handed to the caller: the next wait opens an idle window
     first_at: float | None = None
     first_ts: float | None = None
     parts: list[str] = []
@@ -259,12 +329,18 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                 out.status, out.reason = HopStatus.CANCELLED, cancel.reason
                 break
             if watchdog.expired:
-                late = watchdog.late
-                raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None, late, t0)
+                raise _timeout_error(plan, watchdog)
             try:
                 cancel._waiting_task = task
-                watchdog.waiting = True
                 waited_from = monotonic()
+                if holding:  # the provider's idle time starts now, not while the caller had the token
+                    holding = False
+                    watchdog.window_from, watchdog.limit, watchdog.window = waited_from, idle, "idle"
+                    t = waited_from + idle
+                    watchdog.deadline = t if t < deadline_total else deadline_total
+                    if watchdog.deadline < watchdog.armed_at:
+                        watchdog.tighten()  # the idle deadline is shorter than the one armed
+                watchdog.waiting = True
                 try:
                     chunk = await anext()
                 finally:
@@ -276,8 +352,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                 break
             except asyncio.CancelledError:
                 if watchdog.absorb():
-                    late = watchdog.late
-                    raise _timeout_error(plan, watchdog.deadline, deadline_total, first_at is None, late, t0) from None
+                    raise _timeout_error(plan, watchdog) from None
                 if cancel.absorb():
                     out.status, out.reason = HopStatus.CANCELLED, cancel.reason
                     break
@@ -292,13 +367,10 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                     piece = echo.feed(piece)
                     if echo.done:
                         echo = None
+                holding, watchdog.window_from = True, None
                 if piece:
                     parts.append(piece)
                     yield Token(run_id=run_id, hop_id=hop_id, text=piece)
-                t += idle
-                watchdog.deadline = t if t < deadline_total else deadline_total
-                if watchdog.deadline < watchdog.armed_at:
-                    watchdog.tighten()  # the idle deadline is shorter than the first-token one
                 if metering:
                     metered_out += count_text(chunk.text, plan.encoding)
                     so_far = cost_of(Usage(input_tokens=plan.est_input_tokens, output_tokens=metered_out), plan.price)
@@ -338,6 +410,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         checker.end()
         if checker.dropped:  # the repeat was received (and is paid for) but is not part of the answer
             out.repeated_chars = len(checker.dropped)
+            out.repeat_diverged = checker.diverged
             est_out += count_text(checker.dropped, plan.encoding)
     billed, unbilled_why = True, ""
     if reported is not None and out.status == "ok" and reported_final:
@@ -382,9 +455,12 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     wall = loop.time() - t0
     latency_ms = wall * 1000.0
     # The engine's own time in this attempt: its wall time less the wait for the provider's bytes and less the
-    # caller's time with the events this attempt yielded. Exact for one attempt at a time; while attempts overlap
-    # (hedges, parallel steps) the caller's time is shared, so it is a lower bound, clamped at zero.
-    held = (state.held - held_before) if state is not None else 0.0
+    # caller's time with the events this attempt yielded — when the caller holding an event suspended this attempt,
+    # i.e. it runs in the task the run's events are pulled from. An attempt in a task of its own (a hedge racer, a
+    # parallel branch) hands its events to a queue and goes on: the caller's time overlaps its waits and is not
+    # subtracted (it used to be, twice over, leaving 0.0: issue 20 item 24).
+    inline = state is not None and (state.task is None or state.task is task)
+    held = (state.held - held_before) if inline else 0.0
     engine_ms = max(0.0, wall - waited - held) * 1000.0
     out.first_at = first_at
     error = out.error
@@ -418,6 +494,10 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         started_ts=started_ts,
         first_token_ts=first_ts,
         output=text,
-        data={"repeated_chars": out.repeated_chars} if out.repeated_chars else None,
+        data=(
+            ({"repeated_chars": out.repeated_chars} | ({"diverged": True} if out.repeat_diverged else {}))
+            if out.repeated_chars
+            else None
+        ),
         engine_ms=engine_ms,
     )

@@ -141,7 +141,9 @@ async def _governed_generate(call: StepCall) -> AsyncIterator[Event]:
                 )
         primary = profile.models[allowed[0].model]
         encoding = primary.tokenizer or encoding_for_model(primary.model)
-        limit = primary.context_window
+        # the window holds the prompt and the answer: what the call reserves for output is not room for history
+        wanted = allowed[0].max_output_tokens or step.max_output_tokens or primary.max_output_tokens
+        limit = max(primary.context_window - min(wanted, primary.max_output_tokens), 0)
         if step.max_tokens is not None:
             limit = min(limit, step.max_tokens)
         if history:

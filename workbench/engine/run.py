@@ -289,6 +289,7 @@ class Engine:
                     status = RunStatus.CANCELLED if admitted.status == "cancelled" else RunStatus.ERROR
                     error, reason = admitted.error, admitted.reason
                     work.clear()
+            state.task = asyncio.current_task()  # (see RunState.task: whose attempts the caller's holds pause)
             while work:
                 step, path = work.popleft()
                 ctx.executed += 1

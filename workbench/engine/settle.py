@@ -57,13 +57,20 @@ class SettleMixin(PolicyMixin):
         if out.status == "ok":
             self.status, self.text, self.done = "ok", self.prefix + out.text, True
             if out.repeated_chars:
+                data: dict[str, object] = {"policy": "continue", "repeated_chars": out.repeated_chars}
+                how = "the repeat was dropped, not added to the answer twice"
+                if out.repeat_diverged:  # it restarted the answer, then went on differently
+                    data["diverged"] = True
+                    how = (
+                        "then went on differently; the repeated lines were dropped and the rest starts a new paragraph"
+                    )
                 return [
                     self._decide(
                         action=DecisionAction.STREAM,
                         target=plan.alias,
-                        reason=f"{plan.alias}'s continuation began by repeating the {out.repeated_chars} chars already"
-                        " kept; the repeat was dropped, not added to the answer twice",
-                        data={"policy": "continue", "repeated_chars": out.repeated_chars},
+                        reason=f"{plan.alias}'s continuation began by repeating {out.repeated_chars} chars already"
+                        f" kept; {how}",
+                        data=data,
                     )
                 ]
             return []
@@ -73,6 +80,19 @@ class SettleMixin(PolicyMixin):
             # a tripped cost cap ends the step as an error (the budget is spent); a user cancel as cancelled
             self.status = "error" if out.cap_tripped else "cancelled"
             self.text, self.reason, self.error, self.done = self.prefix + out.text, out.reason, out.reason, True
+            if out.cap_tripped:  # the cap changed what happened: say so where decisions are read
+                return [
+                    self._decide(
+                        action=DecisionAction.CAP,
+                        target=plan.alias,
+                        reason=f"{plan.alias} stopped mid-stream: {out.reason}; the step ends here, no fallback",
+                        data={
+                            "cap": plan.cap_label,
+                            "left_usd": str(plan.cap_remaining),
+                            "cost_usd": str(out.cost.total),
+                        },
+                    )
+                ]
             return []
         self.error = str(err) if err else out.reason
         run_id = self.state.run_id

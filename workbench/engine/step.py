@@ -63,6 +63,7 @@ class RunState:
         "deadline",
         "deadline_known",
         "held",
+        "task",
     )
 
     def __init__(self, run_id: str, cap: Decimal | None, t0: float | None = None) -> None:
@@ -76,6 +77,9 @@ class RunState:
         #: seconds the caller held the run's events outside the engine (its own code between two events):
         #: subtracted from an attempt's wall time, with the time awaiting the provider, to give the engine's own
         self.held = 0.0
+        #: the task the run's events are pulled from: an attempt run in it (the single-stream path) is suspended
+        #: while the caller holds an event; one run in a task of its own (a hedge racer, a parallel branch) is not
+        self.task: Any = None
         self._hops = 0
         self._t0 = time.monotonic() if t0 is None else t0  # the run's start on the monotonic (loop) clock
         # the run's latency budget as a monotonic deadline; set by the first step from the route's budget
@@ -291,10 +295,14 @@ class StepRunner(SettleMixin):
             hop_id = state.next_hop_id()
             hkey = health.key(model.provider, model.model)
 
-            # Context windows: never call a model that cannot take the prompt (FIELD-NOTES hard case 20).
+            # Context windows: never call a model that cannot take the prompt and the answer it is asked for (FIELD-NOTES
+            # hard case 20): the window holds both, so the output tokens the request reserves (max_tokens) count too.
             too_long = None
-            if est_input > model.context_window:
-                too_long = f"the prompt is ~{est_input} tokens, over {alias}'s context window of {model.context_window}"
+            if est_input + max_tokens > model.context_window:
+                too_long = (
+                    f"the prompt is ~{est_input} tokens and {max_tokens} are reserved for the answer (max output"
+                    f" tokens): {est_input + max_tokens}, over {alias}'s context window of {model.context_window}"
+                )
             elif self.rejected_window is not None and model.context_window <= self.rejected_window:
                 too_long = (
                     f"{alias}'s context window ({model.context_window}) is no larger than one that already"
@@ -405,9 +413,10 @@ class StepRunner(SettleMixin):
             # resolve() (and a provider's declared timeouts) fill every field; the models type them Optional only
             # because None there means inherit
             first_token, total = float(timeouts.first_token), float(timeouts.total)  # type: ignore[arg-type]
-            capped = False
+            capped, wall_limit = False, None
             if left is not None:
                 usable = left - self._reserve(alias)  # what a fast fallback still needs stays free
+                wall_limit = max(usable, 0.001)
                 if usable < total:
                     capped, total = True, max(usable, 0.001)
                     first_token = min(first_token, total)
@@ -434,6 +443,7 @@ class StepRunner(SettleMixin):
                 health_key=hkey,
                 probe=probe,
                 budget_capped=capped,
+                wall_limit=wall_limit,
                 run_state=self.state,
                 echo=echo,
             )

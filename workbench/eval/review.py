@@ -1,8 +1,8 @@
 """Routing review from the session database: where the money and the time went, per route, step, model and branch.
 
 `review(store, since_ts)` reads runs started since `since_ts` and returns plain data: per route (runs, spend,
-p50/p95 latency, error / degraded / fallback rates), per step and per model (calls, spend, p50/p95, share of
-calls that failed), branch shares (from `branch` decisions), targets that were called but never answered, and,
+p50/p95 latency, error / degraded / fallback rates), per step and per model (calls made, spend, p50/p95, share of
+those calls that failed, and apart from them the times a target was skipped without a call), branch shares (from `branch` decisions), targets that were called but never answered, and,
 from evals saved in the window, per eval the cheapest route whose pass rate is within `margin` points of the
 best route's ("switch candidates"). Percentiles are nearest-rank, costs exact decimals.
 """
@@ -82,7 +82,7 @@ def review(conn: Any, since_ts: float, *, margin: float = 0.02) -> dict[str, Any
         )
     )
     models = _stats(_group([(m, st, lat, c) for k, _, _, m, st, lat, c, _, _, _ in hops if k == "attempt"], 1))
-    never = sorted(m for (m,), s in models.items() if s["ok"] == 0)
+    never = sorted(m for (m,), s in models.items() if s["ok"] == 0 and s["calls"])
     branches: dict[str, dict[str, float]] = {}
     rows = conn.execute(
         "SELECT r.route, d.target, count(*) FROM decisions d JOIN runs r ON r.id = d.run_id"
@@ -103,14 +103,18 @@ def review(conn: Any, since_ts: float, *, margin: float = 0.02) -> dict[str, Any
 
 
 def _stats(groups: dict[tuple, list[tuple]]) -> dict[tuple, dict[str, Any]]:
+    """Calls, failures, spend and latency per group. A `skipped` hop (a target passed over: breaker open, context
+    window, cost cap) is no call: it is counted apart, never as a failed call (issue 20 item 24)."""
     out = {}
     for key, rows in sorted(groups.items(), key=lambda kv: str(kv[0])):
-        lat = [r[1] or 0.0 for r in rows]
-        ok = sum(r[0] == "ok" for r in rows)
+        called = [r for r in rows if r[0] != "skipped"]
+        lat = [r[1] or 0.0 for r in called]
+        ok = sum(r[0] == "ok" for r in called)
         out[key] = {
-            "calls": len(rows),
+            "calls": len(called),
             "ok": ok,
-            "failed_share": 1 - ok / len(rows),
+            "failed_share": 1 - ok / len(called) if called else None,
+            "skipped": len(rows) - len(called),
             "spend_usd": str(sum((Decimal(r[2]) for r in rows), Decimal(0))),
             "latency_p50_ms": percentile(lat, 50),
             "latency_p95_ms": percentile(lat, 95),

@@ -1,5 +1,6 @@
 """Turning a run into spans: run -> step -> attempt / gate / retrieve (any hop under its parent hop).
 
+Model-call attempts are `CLIENT` spans named `chat {model}`; the run, its steps and every other hop are `INTERNAL`.
 Spans are built from a run's rows (the store's `runs`/`hops`/`decisions` shape), so a live run (assembled from
 its events by the store's own `assemble`) and a saved one give the same trace. Attributes follow the OpenTelemetry
 GenAI semantic conventions on model calls (`gen_ai.operation.name` = chat, `gen_ai.provider.name`,
@@ -81,7 +82,7 @@ class OtlpExporter:
         self, run: dict[str, Any], hops: list[dict[str, Any]], decisions: list[dict[str, Any]], profile: Any = None
     ) -> None:
         from opentelemetry import trace
-        from opentelemetry.trace import Status, StatusCode
+        from opentelemetry.trace import SpanKind, Status, StatusCode
 
         start = run.get("started_ts") or 0.0
         end = run.get("ended_ts") or start
@@ -143,8 +144,15 @@ class OtlpExporter:
             else:
                 name = f"workbench.{kind} {hop.get('name') or ''}".strip()
                 attrs["workbench.step"] = hop.get("name") or ""
+            # A model call is a CLIENT span (GenAI conventions: the call leaves the process); a target passed over
+            # without a call (skipped) and every other hop is work inside the engine.
+            called = kind == "attempt" and hop.get("status") != "skipped"
             span = self.tracer.start_span(
-                name, context=ctx, start_time=_ns(hop.get("started_ts"), start), attributes=attrs
+                name,
+                context=ctx,
+                kind=SpanKind.CLIENT if called else SpanKind.INTERNAL,
+                start_time=_ns(hop.get("started_ts"), start),
+                attributes=attrs,
             )
             if hop.get("status") == "error":
                 span.set_status(Status(StatusCode.ERROR, hop.get("error") or "error"))

@@ -74,9 +74,12 @@ def make_client(provider: Provider, *, environ: Mapping[str, str] = os.environ) 
         )
     client = _Client(
         transport=transport,
-        # The engine enforces first-token, idle and total budgets itself; httpx's read timeout is only a backstop
-        # and must not be shorter than the first-token budget (role-only frames arrive long before any text).
-        timeout=httpx.Timeout(connect=t.connect, read=max(t.idle, t.first_token), write=t.idle, pool=t.total),
+        # The engine enforces first-token, idle and total budgets itself, in the provider's own time (it extends a
+        # wait by the time our event loop could not serve it, up to its hard stop at twice the total:
+        # engine/attempt.py); httpx's read timeout is only a backstop and must not cut a wait before that.
+        timeout=httpx.Timeout(
+            connect=t.connect, read=2 * max(t.idle, t.first_token, t.total), write=t.idle, pool=t.total
+        ),
         limits=httpx.Limits(
             max_connections=provider.max_connections,
             max_keepalive_connections=provider.max_connections,
