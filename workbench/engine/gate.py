@@ -48,11 +48,13 @@ _OUTPUT_KINDS = ("generate", "parallel", "transform")
 
 
 def terms(text: str) -> set[str]:
-    return {t for t in _TERM.findall(text.lower()) if t not in _STOP}
+    """Content words, lightly stemmed (their first five characters), so `invoice` finds `Invoices` and
+    `return` finds `returned`."""
+    return {t[:5] for t in _TERM.findall(text.lower()) if t not in _STOP}
 
 
 def relevance(query: str, docs: list[dict[str, Any]]) -> float:
-    """Share of the query's content words found in the best document (0 when there is none)."""
+    """Share of the query's content words (stemmed) found in the best document (0 when there is none)."""
     wanted = terms(query)
     if not wanted or not docs:
         return 0.0
