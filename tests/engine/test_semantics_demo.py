@@ -5,6 +5,7 @@ risk follows the request's metadata and falls back when the primary is down."""
 
 from __future__ import annotations
 
+import asyncio
 import filecmp
 from pathlib import Path
 
@@ -54,6 +55,61 @@ async def test_support_sends_three_kinds_of_request_to_three_branches(demo) -> N
                 gate = of(events, "hop_finished", kind="gate", check="relevance")[0]
                 assert gate.verdict == "pass"
     assert seen == {"factual": ["steady"], "sentiment": ["sorter"], "complaint": ["sage"]}
+
+
+# Ordinary customer messages, each with the branch a support agent would pick; None where either of two would do
+# (a vague message) — every one must still get an answer.
+EVERYDAY = [
+    ("hello", "greeting"),
+    ("Hi there!", "greeting"),
+    ("Good morning", "greeting"),
+    ("Bye!", "greeting"),
+    ("Thank you!", "sentiment"),
+    ("Thanks a lot, that solved it.", "sentiment"),
+    ("I love how fast the delivery was, thank you so much!", "sentiment"),
+    ("You guys are awesome", "sentiment"),
+    ("My package still hasn't arrived and it's been two weeks. This is unacceptable!", "complaint"),
+    ("I was charged twice for the same order and nobody answers my emails.", "complaint"),
+    ("The item arrived broken, I want a refund now.", "complaint"),
+    ("Where is my parcel? It's late.", "factual"),
+    ("How long does a refund take?", "factual"),
+    ("Can I return shoes I bought last month?", "factual"),
+    ("How do I change my email address?", "factual"),
+    ("I can't log in to my account", "factual"),
+    ("How much does the Team plan cost?", "factual"),
+    ("Where can I download my invoice?", "factual"),
+    ("Is there a student discount?", "factual"),
+    ("What's the weather like in Paris tomorrow?", None),
+    ("Can you recommend a good pizza place?", None),
+    ("asdfgh", None),
+]
+
+
+async def test_everyday_messages_get_an_answer_on_a_sensible_branch(demo) -> None:
+    async with Engine(demo) as engine:
+        runs = await asyncio.gather(*(collect(engine, m, route="support") for m, _ in EVERYDAY))
+    for (message, branch), events in zip(EVERYDAY, runs, strict=True):
+        final = events[-1]
+        chosen = of(events, "decision", action="branch")[0].target
+        assert final.status in ("ok", "degraded") and final.output.strip(), (message, final.status, final.error)
+        if branch is not None:
+            assert chosen == branch, (message, chosen)
+        if final.status == "degraded":  # only ever the gate's fallback path, and it says so
+            (gate,) = of(events, "decision", action="gate")
+            assert gate.data["policy"] == "degrade" and gate.target == "general"
+            assert final.reason == gate.data["note"] and "without the notes" in final.reason
+
+
+async def test_a_question_no_note_covers_is_answered_without_the_notes_and_says_so(demo) -> None:
+    async with Engine(demo) as engine:
+        events = await collect(engine, "Where is my parcel? It's late.", route="support")
+    assert of(events, "hop_finished", kind="gate", check="relevance")[0].verdict == "fail"
+    (gate,) = of(events, "decision", action="gate")
+    assert gate.target == "general" and "no help-centre note covers this question" in gate.reason
+    assert answered(events) == ["steady"]  # general_answer's first target; the grounded `answer` step never ran
+    assert [h.name for h in of(events, "hop_finished", kind="step")] == ["triage.classifier", "general_answer"]
+    final = events[-1]
+    assert final.status == "degraded" and final.output and final.error is None
 
 
 async def test_code_routes_completion_and_refactor_to_different_models(demo) -> None:

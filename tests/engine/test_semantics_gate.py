@@ -176,3 +176,12 @@ async def test_relevance_gate(loaded, prompt: str, verdict: str) -> None:
     hop = of(events, "hop_finished", kind="gate", check="relevance")[0]
     assert hop.verdict == verdict
     assert events[-1].status == ("ok" if verdict == "pass" else "error")
+
+
+def test_relevance_matches_word_forms_not_just_exact_words() -> None:
+    from workbench.engine.gate import relevance
+
+    docs = [{"title": "Invoices", "text": "Invoices are issued monthly. Items can be returned within 30 days."}]
+    # invoice ~ Invoices, return ~ returned, copy: nowhere -> 2 of 3 words
+    assert relevance("Can I return an invoice copy?", docs) == round(2 / 3, 3)
+    assert relevance("quantum chromodynamics", docs) == 0.0

@@ -7,7 +7,7 @@ from typing import Any
 from rich.markup import escape
 from rich.tree import Tree
 
-from workbench.profiles.steps import step_targets
+from workbench.profiles.steps import step_targets, walk_steps
 
 
 def _label(step: Any, profile: Any) -> str:
@@ -27,7 +27,8 @@ def _label(step: Any, profile: Any) -> str:
         return f"{head} top {step.top_k} from {escape(step.corpus)}"
     if kind == "gate":
         checks = ", ".join(c.name or c.type for c in step.checks)
-        return f"{head} {checks}; on fail: {step.on_fail}"
+        to = f" → branch {escape(step.degrade.branch)}" if step.degrade is not None and step.degrade.branch else ""
+        return f"{head} {checks}; on fail: {step.on_fail}{to}"
     if kind == "parallel":
         return f"{head} merge {step.merge}" + (f" of {', '.join(targets)}" if step.targets else "")
     return head
@@ -55,6 +56,14 @@ def _why(step: Any, branch: str) -> str:
         why = "strong" if branch == step.strong_weak.strong else "weak"
     if branch == step.default:
         why = f"{why}; default" if why else "default"
+    gates = [
+        s.name
+        for _, s in walk_steps([b for steps in step.branches.values() for b in steps])
+        if s.kind == "gate" and s.degrade is not None and s.degrade.branch == branch
+    ]
+    if gates:
+        fallback = f"fallback of gate {', '.join(gates)}"
+        why = f"{why}; {fallback}" if why else fallback
     return why
 
 

@@ -34,6 +34,10 @@ class StepResult:
     label: str | None = None  # route steps: the classifier's label
     score: float | None = None  # route steps: confidence / difficulty; gates: their score
     data: dict[str, Any] = field(default_factory=dict)
+    # a gate that took its fallback path (`on_fail: degrade`): why the run will end `degraded`, and the branch
+    # that replaces the rest of the gate's own ((route step's path, branch name); None: go on with the next step)
+    degraded: str | None = None
+    jump: tuple[tuple[str | int, ...], str] | None = None
 
     def __getitem__(self, key: str) -> Any:  # templates may write steps.x["output"]
         return getattr(self, key)
@@ -49,6 +53,7 @@ class RunContext:
     feedback: str | None = None  # a failed gate's reasons, for the retried step's template
     last_output: str = ""
     executed: int = 0  # steps executed so far (the step-count guard)
+    fell_back: set[tuple[tuple[str | int, ...], str]] = field(default_factory=set)  # branches gates fell back to
 
     def __post_init__(self) -> None:
         if not self.last_output:

@@ -10,7 +10,13 @@ On failure, `on_fail`:
 - retry: re-run the checked step with the gate's feedback appended (`ctx.feedback` too), at most `max_retries`
   times, then fall back to its next targets, then fail;
 - fallback: re-run the checked step from the target after the one that answered;
-- fail: the run ends with the gate's reason;  - warn: a decision says so and the run goes on.
+- fail: the run ends with the gate's reason;  - warn: a decision says so and the run goes on;
+- degrade: the fallback path, for a component whose "good enough" was not met but whose run can still deliver
+  value: `degrade.branch` (another branch of a route step the gate sits in) replaces the rest of the gate's
+  branch, or without it the run goes on with the next step; either way a decision gives the reason
+  (`degrade.note`, else the failed checks) and the run ends `degraded` (an answer, flagged) instead of `error`.
+  The failed checks are the next steps' `feedback`. A branch already fallen back to in this run is not entered
+  again: that gate fails the run instead of looping.
 A re-run's output replaces the checked step's result and the run's current output.
 """
 
@@ -42,11 +48,13 @@ _OUTPUT_KINDS = ("generate", "parallel", "transform")
 
 
 def terms(text: str) -> set[str]:
-    return {t for t in _TERM.findall(text.lower()) if t not in _STOP}
+    """Content words, lightly stemmed (their first five characters), so `invoice` finds `Invoices` and
+    `return` finds `returned`."""
+    return {t[:5] for t in _TERM.findall(text.lower()) if t not in _STOP}
 
 
 def relevance(query: str, docs: list[dict[str, Any]]) -> float:
-    """Share of the query's content words found in the best document (0 when there is none)."""
+    """Share of the query's content words (stemmed) found in the best document (0 when there is none)."""
     wanted = terms(query)
     if not wanted or not docs:
         return 0.0
@@ -176,6 +184,49 @@ async def _run_checks(call: StepCall, gate: Hop, text: str, failures: list[str])
         yield hop.finished(check=label, verdict=verdict, score=score, detail=detail)
 
 
+def _degrade(call: StepCall, gate: Hop, reason: str, failures: list[str]) -> tuple[Decision, StepResult] | str:
+    """The decision and result of taking a gate's fallback path, or why it cannot be taken (its branch was already
+    fallen back to in this run: the gate then fails the run rather than loop)."""
+    from workbench.profiles.steps import degrade_branch
+    from workbench.profiles.templates import render
+
+    step, ctx = call.step, call.ctx
+    options = step.degrade
+    note = options.note if options is not None and options.note else None
+    branch = options.branch if options is not None else None
+    jump: tuple[tuple[str | int, ...], str] | None = None
+    if branch is not None:
+        owner = degrade_branch(call.engine.profile.routes[call.route].steps, call.path, branch)
+        if owner is None:  # `profile check` refuses this; a profile built in code could still hold it
+            return "degrade (no branch to fall back to)"
+        jump = (owner, branch)
+        if jump in ctx.fell_back:
+            return "degrade (a fallback loop)"
+        ctx.fell_back.add(jump)
+    ctx.feedback = render(step.feedback, ctx.template_vars()) if step.feedback else "; ".join(failures)
+    why = note or reason
+    words = f"taking the fallback branch {branch!r}" if branch else "going on with the next step"
+    data: dict[str, Any] = {"policy": "degrade", "failures": failures, "branch": branch, "note": note}
+    decision = Decision(
+        run_id=call.state.run_id,
+        hop_id=gate.id,
+        action=DecisionAction.GATE,
+        reason=f"{reason}; {words}, the run ends degraded" + (f": {note}" if note else ""),
+        target=branch,
+        data=data,
+    )
+    result = StepResult(
+        name=step.name,
+        kind="gate",
+        output=ctx.last_output,
+        reason=why,
+        data=dict(data),
+        degraded=why,
+        jump=jump,
+    )
+    return decision, result
+
+
 async def gate_step(call: StepCall) -> AsyncIterator[Event]:
     from workbench.engine.governance import governed_generate
 
@@ -199,6 +250,16 @@ async def gate_step(call: StepCall) -> AsyncIterator[Event]:
         found = _step_by_name(call, checked.name) if checked is not None else None
         target = found[0] if found is not None and found[0].kind == "generate" else None
         action = None
+        if step.on_fail == "degrade":
+            outcome = _degrade(call, gate, reason, failures)
+            if not isinstance(outcome, str):
+                decision, call.result = outcome
+                yield decision
+                yield gate.finished(verdict=GateVerdict.FAIL, detail=reason, data=decision.data)
+                return
+            step_on_fail = outcome
+        else:
+            step_on_fail = step.on_fail
         if step.on_fail == "warn":
             yield Decision(
                 run_id=run_id,
@@ -226,7 +287,7 @@ async def gate_step(call: StepCall) -> AsyncIterator[Event]:
                 hop_id=gate.id,
                 action=DecisionAction.GATE,
                 reason=reason + "; failing the run",
-                data={"policy": step.on_fail, "failures": failures, "retries": retries},
+                data={"policy": step_on_fail, "failures": failures, "retries": retries},
             )
             yield gate.finished(
                 HopStatus.ERROR, verdict=GateVerdict.FAIL, detail=reason, error=reason, error_class=ErrorClass.GATE

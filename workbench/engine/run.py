@@ -37,7 +37,7 @@ from workbench.engine.events import Decision, DecisionAction, Event, RunFinished
 from workbench.engine.step import RunState
 from workbench.errors import EngineError, WorkbenchError
 from workbench.profiles.models import Profile, Route
-from workbench.profiles.steps import STEP_KINDS, step_targets
+from workbench.profiles.steps import STEP_KINDS, step_at, step_targets
 from workbench.providers.base import Adapter
 from workbench.tokens import encoding_for_model
 
@@ -260,6 +260,7 @@ class Engine:
         error: str | None = None
         reason: str | None = None
         produced = False
+        degraded: str | None = None  # why a gate's fallback path was taken (the run then ends `degraded`)
         # Imported here, after `run_started` is out: the executors (gate, retrieval, parallel...) are ~40 ms of
         # imports that the first event need not wait for. Cached by Python after the first run.
         from workbench.engine.executors import EXECUTORS, OUTPUT_KINDS
@@ -333,6 +334,17 @@ class Engine:
                     error = result.error if status != RunStatus.DEGRADED else None
                     reason = result.reason
                     break
+                if result.degraded is not None:
+                    degraded = result.degraded  # the run goes on, and ends `degraded` unless a later step fails
+                if result.jump is not None:
+                    # a gate's fallback path: the rest of the branch(es) it is in gives way to another branch of
+                    # an enclosing route step; whatever follows that route step still runs after it
+                    owner_path, bname = result.jump
+                    inside = (*owner_path, "branches")
+                    while work and work[0][1][: len(inside)] == inside:
+                        work.popleft()
+                    branch = step_at(route_cfg.steps, owner_path).branches[bname]
+                    work.extendleft(reversed([(s, (*inside, bname, j)) for j, s in enumerate(branch)]))
                 if result.branch is not None:
                     branch = step.branches[result.branch]
                     work.extendleft(
@@ -341,6 +353,8 @@ class Engine:
             if held:  # free the slot before the last event: a consumer that saw run_finished saw it freed
                 held = False
                 gate.leave()
+            if status == RunStatus.OK and degraded is not None:
+                status, reason = RunStatus.DEGRADED, degraded
             output = ctx.last_output if produced else ""
             yield RunFinished(
                 run_id=run_id,

@@ -26,6 +26,24 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _gate_policy(step: Any, at: str, where: Any) -> dict[str, dict[str, Any]]:
+    """What a gate does when its checks fail: `on_fail`, and the fallback path of `on_fail: degrade`."""
+    fields: list[tuple[str, Any, bool]] = [("on_fail", step.on_fail, "on_fail" in step.model_fields_set)]
+    if step.on_fail == "retry":
+        fields.append(("max_retries", step.max_retries, "max_retries" in step.model_fields_set))
+    if step.on_fail == "degrade":
+        degrade = step.degrade
+        written = degrade.model_fields_set if degrade is not None else set()
+        # no branch: the run goes on with the next step; no note: the failed checks are the reason
+        fields.append(("degrade.branch", degrade.branch if degrade else None, "branch" in written))
+        fields.append(("degrade.note", degrade.note if degrade else None, "note" in written))
+    out: dict[str, dict[str, Any]] = {}
+    for key, value, written in fields:
+        origin = f"{at}.{key}" if written else "default"
+        out[key] = {"value": value, "origin": origin, "at": where(origin)}
+    return out
+
+
 def explain_route(loaded: LoadedProfile, route_name: str | None) -> dict[str, Any]:
     """Every (step, target) of the route with each policy field's value, origin and file:line:col."""
     profile = loaded.profile
@@ -62,6 +80,8 @@ def explain_route(loaded: LoadedProfile, route_name: str | None) -> dict[str, An
                     "origin": "default" if origin == "default" else origin,
                     "at": where(origin),
                 }
+            if step.kind == "gate":
+                policy.update(_gate_policy(step, f"routes.{rname}.{step_path}", where))
             entries.append(
                 {
                     "step": step_path,

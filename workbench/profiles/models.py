@@ -27,6 +27,9 @@ from workbench.profiles.steps import (
     Step,
     StepModel,
     Strict,
+    degrade_branch,
+    enclosing_branches,
+    step_at,
     step_targets,
     walk_steps,
 )
@@ -155,6 +158,24 @@ class Route(Policies):
         return walk_steps(self.steps)
 
 
+def _degrade_problems(route: Route, path: tuple[str | int, ...], branch: str, at: str) -> list[str]:
+    """A gate's `degrade.branch` must be another branch of a route step the gate sits in (innermost first)."""
+    if degrade_branch(route.steps, path, branch) is not None:
+        return []
+    around = enclosing_branches(path)
+    if not around:
+        return [
+            f"{at}.degrade.branch: this gate is not inside a route step's branch, so it has no branch"
+            f" {branch!r} to fall back to (leave `branch` out to go on with the next step)"
+        ]
+    owner_path, holding = around[0]
+    owner = step_at(route.steps, owner_path)
+    if branch == holding and len(around) == 1:
+        return [f"{at}.degrade.branch: {branch!r} is the branch this gate is in: falling back to it would loop"]
+    others = ", ".join(b for b in owner.branches if b != holding) or "none"
+    return [f"{at}.degrade.branch: unknown branch {branch!r} (other branches of route step {owner.name!r}: {others})"]
+
+
 class SimSettings(Strict):
     """Settings of the embedded simulator shared by every `sim` provider."""
 
@@ -244,6 +265,8 @@ class Profile(Strict):
                         problems.append(f"{at}.{field_name}: {what}")
             if isinstance(step, GateStep) and step.of is not None and step.of not in names:
                 problems.append(f"{at}.of: unknown step {step.of!r} (steps: {', '.join(names)})")
+            if isinstance(step, GateStep) and step.degrade is not None and step.degrade.branch is not None:
+                problems.extend(_degrade_problems(route, path, step.degrade.branch, at))
             if isinstance(step, GenerateStep):
                 hedged = [(f"{at}.hedge", step.hedge)] + [
                     (f"{at}.targets.{j}.hedge", t.hedge) for j, t in enumerate(step.targets)

@@ -3,7 +3,8 @@
     generate   call a model: targets tried primary first, then fallbacks (retries, hedging, balancing by policy)
     route      pick a branch: by `rules`, by a `classifier` model's label, or by a `strong_weak` score
     retrieve   top-k documents from a local folder into the context (`docs`)
-    gate       check an earlier step's output; on failure retry that step with feedback, fall back, or fail
+    gate       check an earlier step's output; on failure retry that step with feedback, fall back, fail, warn,
+               or degrade (take a fallback path and end the run `degraded`)
     parallel   fan out to several targets or sub-steps at once, then merge (first, all, judge)
     transform  render a template into the context, no model call
 
@@ -249,17 +250,44 @@ Check = Annotated[
 ]
 
 
+class Degrade(Strict):
+    """A gate's fallback path (`on_fail: degrade`): the run still delivers an answer and ends `degraded`."""
+
+    branch: Name | None = Field(
+        default=None,
+        description="a branch of the route step this gate sits in: its steps replace the rest of the gate's branch"
+        " (default: go on with the steps after the gate)",
+    )
+    note: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="why the run is degraded, in words: the decision's and the run's reason (default: the checks)",
+    )
+
+
 class GateStep(Governed):
     """Check an earlier step's output (default: the step just before). On failure apply `on_fail`."""
 
     kind: Literal["gate"]
     of: Name | None = Field(default=None, description="the step whose output is checked (default: the previous)")
     checks: list[Check] = Field(min_length=1)
-    on_fail: Literal["retry", "fallback", "fail", "warn"] = Field(
-        default="fail", description="retry the checked step with feedback, fall back to its next target, or fail"
+    on_fail: Literal["retry", "fallback", "fail", "warn", "degrade"] = Field(
+        default="fail",
+        description="retry the checked step with feedback, fall back to its next target, fail, warn, or degrade:"
+        " take the fallback path in `degrade` and end the run `degraded`",
     )
     max_retries: int = Field(default=1, ge=0, le=5)
     feedback: str | None = Field(default=None, description="template appended on retry (default: the reasons)")
+    degrade: Degrade | None = Field(default=None, description="for `on_fail: degrade`: where to go and why")
+
+    @model_validator(mode="after")
+    def _degrade_needs_its_policy(self) -> GateStep:
+        if self.degrade is not None and self.on_fail != "degrade":
+            raise ValueError(
+                f"`degrade` is only used with `on_fail: degrade` (this gate has `on_fail: {self.on_fail}`)"
+            )
+        return self
 
 
 # -- parallel ---------------------------------------------------------------------------------------------------
@@ -334,6 +362,35 @@ def walk_steps(steps: list[StepModel], path: tuple[str | int, ...] = ()) -> list
         elif isinstance(step, ParallelStep) and step.steps:
             out.extend(walk_steps(step.steps, (*here, "steps")))
     return out
+
+
+def enclosing_branches(path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+    """(route step's path, branch name) of every branch that holds the step at `path`, innermost first. Stops at
+    a parallel step's sub-steps: a branch outside a fan-out is not one of its children's paths."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    holder = path[:-1]  # the list the step is in
+    while len(holder) >= 3 and holder[-2] == "branches":
+        out.append((holder[:-2], str(holder[-1])))
+        holder = holder[:-3]
+    return out
+
+
+def degrade_branch(steps: list[Any], path: tuple[str | int, ...], branch: str) -> tuple[str | int, ...] | None:
+    """The path of the route step whose branch `branch` a gate at `path` falls back to: the innermost enclosing
+    route step that has such a branch, other than the one the gate is in. None when there is none."""
+    for owner_path, holding in enclosing_branches(path):
+        owner = step_at(steps, owner_path)
+        if isinstance(owner, RouteStep) and branch in owner.branches and branch != holding:
+            return owner_path
+    return None
+
+
+def step_at(steps: list[Any], path: tuple[str | int, ...]) -> Any:
+    """The step at a path relative to `steps` (as `walk_steps` gives them)."""
+    node: Any = steps
+    for part in path:
+        node = node[part] if isinstance(part, int) or isinstance(node, dict) else getattr(node, part)
+    return node
 
 
 def step_targets(step: Any) -> list[str]:

@@ -29,7 +29,9 @@ def step_label(step: Any) -> str:
         return f"{step.name} ⇉[{kids}] merge:{step.merge}"
     if kind == "gate":
         checks = ",".join(getattr(c, "name", None) or c.type for c in step.checks)
-        return f"gate:{step.name}[{checks}]→{step.on_fail}"
+        degrade = getattr(step, "degrade", None)
+        to = f":{degrade.branch}" if degrade is not None and degrade.branch else ""
+        return f"gate:{step.name}[{checks}]→{step.on_fail}{to}"
     return f"{kind}:{step.name}"
 
 

@@ -184,7 +184,8 @@ class PlaygroundScreen(Screen[None]):
                 state.route,
                 state.totals(),
                 turn=state.turn,
-                error=(state.finished.error if state.finished else None),
+                # a degraded run has an answer and no error: say why it is degraded instead (a gate's fallback)
+                error=(state.finished.error or state.finished.reason if state.finished else None),
             )
         if frame.reset is not None or frame.append:
             await self.query_one(AnswerView).show(reset=frame.reset, append=frame.append)
