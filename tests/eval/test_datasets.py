@@ -19,7 +19,7 @@ def test_csv_cases_with_checks_and_metadata(tmp_path: Path) -> None:
     r1, r2 = ds.cases
     assert r1.metadata == {"tier": "gold"} and [(c.type, c.value) for c in r1.checks] == [
         ("contains", ["refund", "work"]),
-        ("max_tokens", "50"),
+        ("max_tokens", 50),  # read as the number it stands for (a text "1e999" or "lots" is refused at load)
     ]
     assert r2.checks == [] and r2.input == "Hello"
     ok = score(r1.checks, Observation("Refunds WORK like this", output_tokens=50))
@@ -50,7 +50,10 @@ def test_messages_become_history(tmp_path: Path) -> None:
         ),
         ('{"id": "y", "input": "q", "checks": {"regex": "("}}', ["d.jsonl:2", "case 'y'", "does not compile"]),
         ('{"id": "z", "checks": {}}', ["d.jsonl:2", "case 'z'", "needs an `input`"]),
-        ('{"id": "w", "input": "q", "checks": {"max_tokens": "lots"}}', ["case 'w'", "non-negative number"]),
+        (
+            '{"id": "w", "input": "q", "checks": {"max_tokens": "lots"}}',
+            ["case 'w'", "checks.max_tokens: expected a whole number from 0 to 10,000,000"],
+        ),
         ("not json", ["d.jsonl:2", "not JSON"]),
     ],
 )
