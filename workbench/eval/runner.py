@@ -78,7 +78,7 @@ class EvalResult:
     cases: list[Case]
     repeat: int
     outcomes: list[RunOutcome]
-    stopped: str | None = None  # why it stopped early (cost cap, cancelled), else None
+    stopped: str | None = None  # why it stopped early (cost cap, a signal), else None
     wall_s: float = 0.0
     spent: Decimal = Decimal(0)
     judge_spent: Decimal = Decimal(0)
@@ -87,6 +87,35 @@ class EvalResult:
 
 
 Progress = Callable[[RunOutcome], None]
+
+
+class EvalStop:
+    """Stops an eval gracefully (a signal, the user): no new run starts, and every run in flight is cancelled
+    through its own CancelToken, so the engine closes it as `cancelled` with its estimated cost and the writer
+    saves it, like `workbench run` on Ctrl-C. The eval's result then says it was stopped and why."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._tokens: set[Any] = set()
+
+    def stop(self, reason: str = "cancelled by user") -> None:
+        if self.reason is None:
+            self.reason = reason
+        for token in list(self._tokens):
+            token.cancel(reason)
+
+    def token(self) -> Any:
+        """A CancelToken for one run (already cancelled if the eval was stopped); give it back with `done`."""
+        from workbench.engine import CancelToken
+
+        tok = CancelToken()
+        if self.reason is not None:
+            tok.cancel(self.reason)
+        self._tokens.add(tok)
+        return tok
+
+    def done(self, token: Any) -> None:
+        self._tokens.discard(token)
 
 
 def _with_judge(loaded: Any, judge_model: str) -> Any:
@@ -127,15 +156,18 @@ async def run_eval(
     cache: dict[str, dict[str, Any]] | None = None,
     pairwise: bool = False,
     engine_factory: Callable[[Any], Any] | None = None,
+    stop: EvalStop | None = None,
 ) -> EvalResult:
     """`engine_factory(loaded)` builds the async-context engine the runs go through (default: `Engine`; the TUI
-    passes its own factory, so its tests can pin measured durations as they do for every other screen)."""
+    passes its own factory, so its tests can pin measured durations as they do for every other screen).
+    `stop.stop(reason)` ends the eval early: runs not started are skipped, runs in flight end `cancelled`."""
     from workbench.engine import Engine
     from workbench.engine.events import Decision, RunFinished
 
     needs_judge = any(c.type == "judge" for case in cases for c in case.checks)
     if (needs_judge or pairwise) and judge_model is not None:
         loaded = _with_judge(loaded, judge_model)
+    stop = stop or EvalStop()
     sem = asyncio.Semaphore(max(1, concurrency))
     state: dict[str, Any] = {"spent": Decimal(0), "judge": Decimal(0), "stopped": None}
     jobs = [(route, case, rep) for rep in range(repeat) for case in cases for route in routes]
@@ -156,7 +188,7 @@ async def run_eval(
 
         async def one(i: int, route: str, case: Case) -> None:
             async with sem:
-                if capped():
+                if stop.reason is not None or capped():
                     return
                 out = outcomes[i]
                 key = cache_key(loaded.sha256, route, case, out.rep) if cache is not None else ""
@@ -166,17 +198,26 @@ async def run_eval(
                     if on_progress is not None:
                         on_progress(out)
                     return
-                async for ev in engine.run(
-                    case.input, route=route, metadata=case.metadata or None, history=case.history or None
-                ):
-                    if writer is not None:
-                        writer.submit(ev)
-                    if isinstance(ev, Decision) and ev.action == "fallback":
-                        out.fallback = True
-                    elif isinstance(ev, RunFinished):
-                        out.run_id, out.status, out.output = ev.run_id, str(ev.status), ev.output
-                        out.latency_ms, out.ttft_ms, out.cost = ev.latency_ms, ev.ttft_ms, ev.cost_usd
-                        out.input_tokens, out.output_tokens, out.error = ev.input_tokens, ev.output_tokens, ev.error
+                token = stop.token()
+                try:
+                    async for ev in engine.run(
+                        case.input,
+                        route=route,
+                        metadata=case.metadata or None,
+                        history=case.history or None,
+                        cancel=token,
+                    ):
+                        if writer is not None:
+                            writer.submit(ev)
+                        if isinstance(ev, Decision) and ev.action == "fallback":
+                            out.fallback = True
+                        elif isinstance(ev, RunFinished):
+                            out.run_id, out.status, out.output = ev.run_id, str(ev.status), ev.output
+                            out.latency_ms, out.ttft_ms, out.cost = ev.latency_ms, ev.ttft_ms, ev.cost_usd
+                            out.input_tokens, out.output_tokens = ev.input_tokens, ev.output_tokens
+                            out.error = ev.error
+                finally:
+                    stop.done(token)
                 state["spent"] += out.cost  # type: ignore[operator]
                 if cache is not None and out.status in ("ok", "degraded"):
                     cache[key] = out.cache_data()
@@ -186,8 +227,15 @@ async def run_eval(
 
         async def _score(out: RunOutcome, case: Case) -> None:
             judge_score = None
+            if out.status == "cancelled":  # stopped before it finished: not an answer to grade
+                out.passed, out.checks = False, [CheckResult("run finished", False, "the run was cancelled")]
+                return
             if needs_judge and judge_model is not None and out.status != "error":
-                judge_score, out.judge_cost = await _judge(engine, writer, case, out.output)
+                token = stop.token()
+                try:
+                    judge_score, out.judge_cost = await _judge(engine, writer, case, out.output, token)
+                finally:
+                    stop.done(token)
                 state["judge"] += out.judge_cost  # type: ignore[operator]
             obs = Observation(out.output, out.output_tokens, out.cost, out.latency_ms, out.status, judge_score)
             verdict = score(case.checks, obs)
@@ -195,7 +243,7 @@ async def run_eval(
 
         await asyncio.gather(*(one(i, r, c) for i, (r, c, _) in enumerate(jobs)))
         preferences: dict[tuple[str, str], dict[str, str]] = {}
-        if pairwise and judge_model is not None and not state["stopped"]:
+        if pairwise and judge_model is not None and not state["stopped"] and stop.reason is None:
             first = {(o.route, o.case_id): o for o in outcomes if o.rep == 0 and o.status in ("ok", "degraded")}
 
             async def prefer(a: str, b: str, case: Case) -> tuple[str, str, str, str]:
@@ -218,7 +266,7 @@ async def run_eval(
         cases=cases,
         repeat=repeat,
         outcomes=outcomes,
-        stopped=state["stopped"],  # type: ignore[arg-type]
+        stopped=stop.reason or state["stopped"],  # type: ignore[arg-type]
         wall_s=time.monotonic() - started,
         spent=state["spent"],  # type: ignore[arg-type]
         judge_spent=state["judge"],
@@ -226,13 +274,13 @@ async def run_eval(
     )
 
 
-async def _judge(engine: Any, writer: Any, case: Case, answer: str) -> tuple[float | None, Decimal]:
+async def _judge(engine: Any, writer: Any, case: Case, answer: str, cancel: Any = None) -> tuple[float | None, Decimal]:
     from workbench.engine.events import RunFinished
 
     rubric = "; ".join(str(c.value) for c in case.checks if c.type == "judge")
     prompt = f"Rubric: {rubric}\n\nQuestion: {case.input}\n\nAnswer to grade:\n{answer}\n\nScore (0 to 1):"
     text, cost = "", Decimal(0)
-    async for ev in engine.run(prompt, route=JUDGE_ROUTE, metadata={"eval_role": "judge"}):
+    async for ev in engine.run(prompt, route=JUDGE_ROUTE, metadata={"eval_role": "judge"}, cancel=cancel):
         if writer is not None:
             writer.submit(ev)
         if isinstance(ev, RunFinished):
