@@ -174,11 +174,42 @@ async def run_eval(
     outcomes: list[RunOutcome] = [RunOutcome(r, c.id, rep) for r, c, rep in jobs]
     started = time.monotonic()
 
-    def capped() -> bool:
-        if max_cost_usd is not None and state["spent"] >= max_cost_usd:  # type: ignore[operator]
-            state["stopped"] = state["stopped"] or f"cost cap ${max_cost_usd} reached"
-            return True
-        return False
+    # The cost cap, reserved as a run reserves against its own: before a case starts, its worst case
+    # (engine.reserve.run_worst_case) is held against the cap; when it ends, its real cost replaces the hold. A case
+    # starts only while spent + held is under the cap, and otherwise waits for a case in flight to end; with none
+    # in flight the cap is reached. So the eval stops having spent at least the cap, and (the estimates holding)
+    # at most the cap plus the one case that crossed it, at any concurrency.
+    budget = asyncio.Condition()
+    held: dict[str, Any] = {"usd": Decimal(0), "cases": 0}
+
+    async def admit(need: Decimal) -> bool:
+        async with budget:
+            while True:
+                if stop.reason is not None or state["stopped"]:
+                    return False
+                if max_cost_usd is None or state["spent"] + held["usd"] < max_cost_usd:
+                    held["usd"] += need
+                    held["cases"] += 1
+                    return True
+                if not held["cases"]:
+                    state["stopped"] = f"cost cap ${max_cost_usd} reached"
+                    budget.notify_all()
+                    return False
+                await budget.wait()
+
+    async def settle(need: Decimal, cost: Decimal) -> None:
+        async with budget:  # the real cost replaces the hold at once: never both counted, never neither
+            state["spent"] += cost
+            held["usd"] -= need
+            held["cases"] -= 1
+            budget.notify_all()
+
+    def worst(route: str, case: Case) -> Decimal:
+        if max_cost_usd is None:
+            return Decimal(0)
+        from workbench.engine.reserve import run_worst_case
+
+        return run_worst_case(loaded.profile, route, case.input, case.history)
 
     async with (engine_factory or Engine)(loaded) as engine:
         check_route = getattr(engine, "check_route", None)
@@ -188,15 +219,19 @@ async def run_eval(
 
         async def one(i: int, route: str, case: Case) -> None:
             async with sem:
-                if stop.reason is not None or capped():
-                    return
                 out = outcomes[i]
                 key = cache_key(loaded.sha256, route, case, out.rep) if cache is not None else ""
                 if cache is not None and key in cache:
+                    if not await admit(Decimal(0)):
+                        return
+                    await settle(Decimal(0), Decimal(0))  # reused: nothing is spent again
                     out.from_cache(cache[key])
                     await _score(out, case)
                     if on_progress is not None:
                         on_progress(out)
+                    return
+                need = worst(route, case)
+                if not await admit(need):
                     return
                 token = stop.token()
                 try:
@@ -218,7 +253,7 @@ async def run_eval(
                             out.error = ev.error
                 finally:
                     stop.done(token)
-                state["spent"] += out.cost  # type: ignore[operator]
+                    await settle(need, out.cost)
                 if cache is not None and out.status in ("ok", "degraded"):
                     cache[key] = out.cache_data()
                 await _score(out, case)
