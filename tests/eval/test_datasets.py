@@ -127,3 +127,46 @@ async def test_pairwise_judge_asks_both_orders(tmp_path: Path) -> None:
     judge = summarize(result)["pairs"][0]["judge"]
     # the simulator answers prose, never a lone letter: no decisive preference, every case a tie
     assert judge == {"a_preferred": 0, "b_preferred": 0, "ties": 2, "a_share": None, "a_share_ci": [0.0, 1.0]}
+
+
+async def test_a_stop_during_the_pairwise_judge_cancels_its_call_and_asks_no_more(tmp_path: Path) -> None:
+    """Ctrl-C/SIGTERM while the pairwise judge is being asked: its call in flight ends cancelled (saved with its
+    estimated cost) and no further comparison starts."""
+    from workbench.eval.runner import JUDGE_ROUTE, EvalStop
+
+    loaded = loads_profile(
+        "providers: {oai: {kind: sim}}\n"
+        "models:\n"
+        "  m: {provider: oai, model: sim-m, prices: [{input: 1, output: 1}], sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 20}}\n"
+        "  n: {provider: oai, model: sim-n, prices: [{input: 1, output: 1}], sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 30}}\n"
+        "  j: {provider: oai, model: sim-j, prices: [{input: 2, output: 2}], sim: {ttft_ms: 0, tokens_per_s: 20, answer_tokens: 400}}\n"
+        "routes: {r: {steps: [{name: a, targets: [m]}]}, s: {steps: [{name: a, targets: [n]}]}}\n"
+    )
+    f = tmp_path / "d.jsonl"
+    f.write_text('{"id": "c1", "input": "Explain refunds"}\n{"id": "c2", "input": "Explain invoices"}\n')
+    stop = EvalStop()
+    judged: list[tuple[str, str]] = []
+
+    class Sink:
+        def submit(self, ev: object) -> None:
+            kind = getattr(ev, "type", "")
+            if kind == "token" and not judged and getattr(ev, "run_id", "") in started:
+                stop.stop("terminated (SIGTERM)")  # the judge is answering: the signal arrives now
+            if kind == "run_started" and ev.route == JUDGE_ROUTE:  # type: ignore[attr-defined]
+                started.add(ev.run_id)  # type: ignore[attr-defined]
+            if kind == "run_finished" and getattr(ev, "run_id", "") in started:
+                judged.append((ev.status, str(ev.cost_usd)))  # type: ignore[attr-defined]
+
+    started: set[str] = set()
+    result = await run_eval(
+        loaded,
+        load_dataset(f).cases,
+        ["r", "s"],
+        judge_model="j",
+        pairwise=True,
+        writer=Sink(),
+        concurrency=1,
+        stop=stop,
+    )
+    assert result.stopped == "terminated (SIGTERM)"
+    assert len(started) == 1 and [s for s, _ in judged] == ["cancelled"] and float(judged[0][1]) > 0

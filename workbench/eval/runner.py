@@ -286,8 +286,16 @@ async def run_eval(
                 if oa is None or ob is None:
                     return a, b, case.id, "tie"
                 async with sem:
-                    p1, c1 = await _compare(engine, writer, case, oa.output, ob.output)
-                    p2, c2 = await _compare(engine, writer, case, ob.output, oa.output)  # positions swapped
+                    if stop.reason is not None:
+                        return a, b, case.id, "tie"
+                    token = stop.token()
+                    p2, c2 = None, Decimal(0)
+                    try:
+                        p1, c1 = await _compare(engine, writer, case, oa.output, ob.output, token)
+                        if stop.reason is None:
+                            p2, c2 = await _compare(engine, writer, case, ob.output, oa.output, token)  # swapped
+                    finally:
+                        stop.done(token)
                 state["judge"] += c1 + c2
                 # consistent in both orders, or it is a tie (position bias cancels out)
                 won = "a" if (p1, p2) == ("A", "B") else "b" if (p1, p2) == ("B", "A") else "tie"
@@ -326,7 +334,9 @@ async def _judge(engine: Any, writer: Any, case: Case, answer: str, cancel: Any 
 _CHOICE = re.compile(r"^\W*(A|B)\b")
 
 
-async def _compare(engine: Any, writer: Any, case: Case, first: str, second: str) -> tuple[str | None, Decimal]:
+async def _compare(
+    engine: Any, writer: Any, case: Case, first: str, second: str, cancel: Any = None
+) -> tuple[str | None, Decimal]:
     """Ask the judge which of two answers is better; ("A" | "B" | None, cost)."""
     from workbench.engine.events import RunFinished
 
@@ -335,7 +345,7 @@ async def _compare(engine: Any, writer: Any, case: Case, first: str, second: str
         "Which answer is better? Reply with the single letter A or B on the first line."
     )
     text, cost = "", Decimal(0)
-    async for ev in engine.run(prompt, route=JUDGE_ROUTE, metadata={"eval_role": "pairwise-judge"}):
+    async for ev in engine.run(prompt, route=JUDGE_ROUTE, metadata={"eval_role": "pairwise-judge"}, cancel=cancel):
         if writer is not None:
             writer.submit(ev)
         if isinstance(ev, RunFinished):
