@@ -425,3 +425,25 @@ def test_cost_cap_holds_within_one_case_at_concurrency(tmp_path: Path) -> None:
     # and it still ran cases side by side: some run started before another had ended
     spans = sorted((a, b) for a, b, *_ in rows)
     assert any(spans[i + 1][0] < spans[i][1] for i in range(len(spans) - 1))
+
+
+async def test_a_case_reservation_is_the_engines_own_worst_case() -> None:
+    """The eval reserves exactly what the engine reserves before the same call: a route capped a hair below
+    `run_worst_case` is refused its call by the engine, and capped at it the call is made."""
+    from workbench.engine import Engine
+    from workbench.engine.reserve import run_worst_case
+
+    prompt = "How long does a refund take?"
+    worst = run_worst_case(loads_profile(CAP_PROFILE).profile, "one", prompt)
+    # by hand: at most 200 output tokens at $15/M, and a prompt of a few words (10 to 40 tokens) at $3/M
+    assert Decimal(10 * 3 + 200 * 15) / 10**6 <= worst <= Decimal(40 * 3 + 200 * 15) / 10**6
+    outcomes = []
+    for cap in (worst - Decimal("0.000001"), worst):
+        loaded = loads_profile(CAP_PROFILE.replace("one: {steps:", f"one: {{max_cost_usd: {cap}, steps:"))
+        async with Engine(loaded) as engine:
+            async for ev in engine.run(prompt, route="one"):
+                if ev.type == "run_finished":
+                    outcomes.append((ev.status, ev.output_tokens))  # type: ignore[attr-defined]
+    (below, below_tokens), (at, at_tokens) = outcomes
+    assert below == "error" and below_tokens == 0  # refused before the call: nothing spent
+    assert at == "ok" and at_tokens > 0
