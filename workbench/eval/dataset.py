@@ -128,7 +128,7 @@ def _sound(obj: Any) -> tuple[tuple[str | int, ...], str] | None:
     while stack:
         path, node = stack.pop()
         if len(path) > MAX_DEPTH:
-            return path[:MAX_DEPTH], f"nested more than {MAX_DEPTH} deep (expected a case's few levels)"
+            return path[:3], f"nested more than {MAX_DEPTH} deep (expected a case's few levels)"
         if isinstance(node, str):
             try:
                 node.encode("utf-8")
@@ -445,8 +445,8 @@ def _yaml(p: Path, text: str) -> tuple[Any, Any]:
 
     try:
         doc = parse(make_yaml(text), text, str(p))
-    except ProfileError as exc:
-        raise DatasetError(exc.message) from None
+    except ProfileError as exc:  # the profile loader's words, about a test file here
+        raise DatasetError(exc.message.replace("a profile's few levels", "a test file's few levels")) from None
     try:
         data = plain(doc, [MAX_NODES])
     except Unplain as exc:
