@@ -139,6 +139,11 @@ CASES: list[tuple[str, Callable[[Path], Path], list[str]]] = [
         _yaml(TEST + "    metadata: {x: " + "[" * 5000 + "]" * 5000 + "}\n"),
         ["pf.yaml:4:", "nested more than 100 deep (expected a test file's few levels)"],
     ),
+    (
+        "promptfoo lone surrogate",
+        _yaml('tests:\n  - description: one\n    vars: {input: "bad \\ud800"}\n'),
+        ["pf.yaml:3: tests[0].vars.input: text with a lone surrogate \\ud800 at character 5"],
+    ),
     ("promptfoo billion laughs", _yaml(BILLION_LAUGHS + TEST), ["pf.yaml:1:1: (yaml): expands to more than"]),
     ("/dev/zero", _device("/dev/zero"), ["d.jsonl: is a device or special file, not a regular file"]),
     ("/dev/urandom", _device("/dev/urandom"), ["d.jsonl: is a device or special file, not a regular file"]),
