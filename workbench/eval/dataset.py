@@ -16,7 +16,7 @@ case labelled with its prompt (`refund timing [prompt 2]`) when there is more th
 is-json (with a schema: json_schema), contains-json, llm-rubric, cost, latency. `javascript` and `python` run
 code and are refused; any other type is an error naming the file, the case and the type.
 
-A dataset is read as a profile is, through the same guards (`workbench.profiles.files`, `yaml_doc`): only a
+A dataset is read as a profile is, through the same guards (`workbench.profiles.read_guard`, `yaml_doc`): only a
 regular file under the size limit (a device or a FIFO is refused before a byte is read), YAML aliases counted
 against the profile loader's expansion budget ("billion laughs"), nesting no deeper than its depth limit. Text
 must be valid Unicode (a lone surrogate such as "\\ud800" cannot be saved). Anything wrong is a DatasetError
@@ -38,7 +38,7 @@ from typing import Any
 
 from workbench.errors import ProfileError, WorkbenchError
 from workbench.eval.checks import CHECK_TYPES, Check
-from workbench.profiles.files import FileTooLarge, NotRegularFile, read_regular_file
+from workbench.profiles.read_guard import FileTooLarge, NotRegularFile, read_regular_file
 
 MAX_DATASET_BYTES = 64 * 1024 * 1024
 #: the longest CSV field: the csv module's own default limit. Longer is nearly always an unclosed quote that

@@ -26,9 +26,9 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from workbench.accounting.prices import select_price
 from workbench.errors import ProfileError
-from workbench.profiles.files import FileTooLarge, NotRegularFile, read_regular_file
 from workbench.profiles.models import Profile
 from workbench.profiles.problems import locate, node_pos, problems_from_errors
+from workbench.profiles.read_guard import FileTooLarge, NotRegularFile, read_regular_file
 from workbench.profiles.steps import step_targets
 from workbench.profiles.upgrade import upgrade_text, version_note
 from workbench.profiles.yaml_doc import (
@@ -188,7 +188,7 @@ def _os_error_words(err: OSError) -> str:
 
 def _read_text(path: Path) -> str:
     """The file's text. Only a regular file is read (a device such as /dev/zero, or a FIFO, would be read
-    without end or block), opened without blocking, and never more than the size limit (`files.py`)."""
+    without end or block), opened without blocking, and never more than the size limit (`read_guard.py`)."""
     label = str(path)
     try:
         data = read_regular_file(path, MAX_PROFILE_BYTES)
