@@ -1,10 +1,13 @@
 """Running an eval: every case through every route (and every repeat), at most `concurrency` runs at once.
 
 One engine serves all routes (one simulator, pooled connections). Each run's events go to `writer.submit` (the
-store's EventWriter) as they come, so every run of an eval is saved like any other run. Spend is counted as runs
-finish; once it reaches `max_cost_usd` no new run starts, the runs in flight finish, and the result says the eval
-was stopped and how much was done. A judge check asks `judge_model` (a model alias of the profile) through a
-one-step route added in memory; its cost is counted as judge spend, not the route's.
+store's EventWriter) as they come, so every run of an eval is saved like any other run. Under `max_cost_usd`
+each case holds its worst case against the cap before it starts (as a run holds each call's), and its real cost
+replaces the hold when it ends; once the spend reaches the cap no new run starts, and the result says the eval
+was stopped and how much was done: at least the cap was spent, and at most the cap plus one case. An `EvalStop`
+(a signal) skips the runs not started and cancels those in flight, which end `cancelled` with their estimated
+cost. A judge check asks `judge_model` (a model alias of the profile) through a one-step route added in memory;
+its cost is counted as judge spend, not the route's (nor against the cap).
 """
 
 from __future__ import annotations
