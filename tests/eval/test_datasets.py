@@ -170,3 +170,14 @@ async def test_a_stop_during_the_pairwise_judge_cancels_its_call_and_asks_no_mor
     )
     assert result.stopped == "terminated (SIGTERM)"
     assert len(started) == 1 and [s for s, _ in judged] == ["cancelled"] and float(judged[0][1]) > 0
+
+
+def test_a_missing_or_null_id_is_numbered_and_a_null_metadata_value_is_empty(tmp_path: Path) -> None:
+    f = tmp_path / "d.jsonl"
+    f.write_text(
+        '{"id": null, "input": "a", "metadata": {"tier": null, "n": 3, "vip": true}}\n{"input": "b"}\n'
+        '{"id": 7, "input": "c"}\n'
+    )
+    cases = load_dataset(f).cases
+    assert [c.id for c in cases] == ["case-1", "case-2", "7"]
+    assert cases[0].metadata == {"tier": "", "n": "3", "vip": "true"}

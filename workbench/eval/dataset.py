@@ -308,7 +308,7 @@ def _jsonl(p: Path, text: str) -> list[Case]:
         bad = _sound(obj)
         if bad is not None:
             raise DatasetError(f"{where}: {_dotted(bad[0])}: {bad[1]}")
-        cid = _scalar_text(where, "id", obj.get("id", f"case-{len(cases) + 1}"))
+        cid = _scalar_text(where, "id", obj.get("id")).strip() or f"case-{len(cases) + 1}"
         where = f"{where}: case {cid!r}"
         prompt, history = _input(where, obj)
         checks = _checks(where, obj.get("checks"))
