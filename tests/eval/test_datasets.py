@@ -19,7 +19,7 @@ def test_csv_cases_with_checks_and_metadata(tmp_path: Path) -> None:
     r1, r2 = ds.cases
     assert r1.metadata == {"tier": "gold"} and [(c.type, c.value) for c in r1.checks] == [
         ("contains", ["refund", "work"]),
-        ("max_tokens", "50"),
+        ("max_tokens", 50),  # read as the number it stands for (a text "1e999" or "lots" is refused at load)
     ]
     assert r2.checks == [] and r2.input == "Hello"
     ok = score(r1.checks, Observation("Refunds WORK like this", output_tokens=50))
@@ -50,7 +50,10 @@ def test_messages_become_history(tmp_path: Path) -> None:
         ),
         ('{"id": "y", "input": "q", "checks": {"regex": "("}}', ["d.jsonl:2", "case 'y'", "does not compile"]),
         ('{"id": "z", "checks": {}}', ["d.jsonl:2", "case 'z'", "needs an `input`"]),
-        ('{"id": "w", "input": "q", "checks": {"max_tokens": "lots"}}', ["case 'w'", "non-negative number"]),
+        (
+            '{"id": "w", "input": "q", "checks": {"max_tokens": "lots"}}',
+            ["case 'w'", "checks.max_tokens: expected a whole number from 0 to 10,000,000"],
+        ),
         ("not json", ["d.jsonl:2", "not JSON"]),
     ],
 )
@@ -124,3 +127,57 @@ async def test_pairwise_judge_asks_both_orders(tmp_path: Path) -> None:
     judge = summarize(result)["pairs"][0]["judge"]
     # the simulator answers prose, never a lone letter: no decisive preference, every case a tie
     assert judge == {"a_preferred": 0, "b_preferred": 0, "ties": 2, "a_share": None, "a_share_ci": [0.0, 1.0]}
+
+
+async def test_a_stop_during_the_pairwise_judge_cancels_its_call_and_asks_no_more(tmp_path: Path) -> None:
+    """Ctrl-C/SIGTERM while the pairwise judge is being asked: its call in flight ends cancelled (saved with its
+    estimated cost) and no further comparison starts."""
+    from workbench.eval.runner import JUDGE_ROUTE, EvalStop
+
+    loaded = loads_profile(
+        "providers: {oai: {kind: sim}}\n"
+        "models:\n"
+        "  m: {provider: oai, model: sim-m, prices: [{input: 1, output: 1}], sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 20}}\n"
+        "  n: {provider: oai, model: sim-n, prices: [{input: 1, output: 1}], sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 30}}\n"
+        "  j: {provider: oai, model: sim-j, prices: [{input: 2, output: 2}], sim: {ttft_ms: 0, tokens_per_s: 20, answer_tokens: 400}}\n"
+        "routes: {r: {steps: [{name: a, targets: [m]}]}, s: {steps: [{name: a, targets: [n]}]}}\n"
+    )
+    f = tmp_path / "d.jsonl"
+    f.write_text('{"id": "c1", "input": "Explain refunds"}\n{"id": "c2", "input": "Explain invoices"}\n')
+    stop = EvalStop()
+    judged: list[tuple[str, str]] = []
+
+    class Sink:
+        def submit(self, ev: object) -> None:
+            kind = getattr(ev, "type", "")
+            if kind == "token" and not judged and getattr(ev, "run_id", "") in started:
+                stop.stop("terminated (SIGTERM)")  # the judge is answering: the signal arrives now
+            if kind == "run_started" and ev.route == JUDGE_ROUTE:  # type: ignore[attr-defined]
+                started.add(ev.run_id)  # type: ignore[attr-defined]
+            if kind == "run_finished" and getattr(ev, "run_id", "") in started:
+                judged.append((ev.status, str(ev.cost_usd)))  # type: ignore[attr-defined]
+
+    started: set[str] = set()
+    result = await run_eval(
+        loaded,
+        load_dataset(f).cases,
+        ["r", "s"],
+        judge_model="j",
+        pairwise=True,
+        writer=Sink(),
+        concurrency=1,
+        stop=stop,
+    )
+    assert result.stopped == "terminated (SIGTERM)"
+    assert len(started) == 1 and [s for s, _ in judged] == ["cancelled"] and float(judged[0][1]) > 0
+
+
+def test_a_missing_or_null_id_is_numbered_and_a_null_metadata_value_is_empty(tmp_path: Path) -> None:
+    f = tmp_path / "d.jsonl"
+    f.write_text(
+        '{"id": null, "input": "a", "metadata": {"tier": null, "n": 3, "vip": true}}\n{"input": "b"}\n'
+        '{"id": 7, "input": "c"}\n'
+    )
+    cases = load_dataset(f).cases
+    assert [c.id for c in cases] == ["case-1", "case-2", "7"]
+    assert cases[0].metadata == {"tier": "", "n": "3", "vip": "true"}

@@ -378,3 +378,72 @@ def test_shipped_dataset_on_two_demo_routes(tmp_path: Path) -> None:
         ).fetchall()
         assert Decimal(r["cost_total_usd"]) == sum((Decimal(h[0]) for h in hops), Decimal(0))
     conn.close()
+
+
+CAP_PROFILE = """\
+name: cap-test
+providers:
+  sim: {kind: sim}
+policies:
+  retry: {max_attempts: 1}
+models:
+  pricey:
+    provider: sim
+    model: sim-pricey
+    max_output_tokens: 200
+    prices: [{input: 3, output: 15}]
+    sim: {ttft_ms: 150, tokens_per_s: 2000, answer_tokens: 160}
+routes:
+  one: {steps: [{name: a, targets: [pricey]}]}
+"""
+
+
+def test_cost_cap_holds_within_one_case_at_concurrency(tmp_path: Path) -> None:
+    """`--max-cost 0.01 --concurrency 10`: the eval reserves each case's worst case before starting it, so it
+    stops having spent at least the cap and at most the cap plus one case — not ten cases in flight at once."""
+    prof = tmp_path / "cap.yaml"
+    prof.write_text(CAP_PROFILE)
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"id": f"c{i}", "input": f"Question number {i}?"}) + "\n" for i in range(30)))
+    db = tmp_path / "wb.db"
+    cap = Decimal("0.01")
+    proc = _eval(
+        *("--profile", str(prof), "--dataset", str(data), "--routes", "one", "--json", "--db", str(db)),
+        *("--concurrency", "10", "--max-cost", str(cap)),
+    )
+    assert proc.returncode == 1, proc.stderr
+    s = json.loads(proc.stdout)
+    assert s["stopped"] == "cost cap $0.01 reached"
+    # one case at most, by hand: a prompt of a few words is under 40 tokens with the chat framing, and the model
+    # may write at most its max_output_tokens (200), at $3 and $15 per million tokens
+    one_case = (Decimal(40) * 3 + Decimal(200) * 15) / Decimal(1_000_000)
+    spent = Decimal(s["spent_usd"])
+    assert cap <= spent <= cap + one_case, (spent, cap + one_case)
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT started_ts, ended_ts, cost_usd, input_tokens FROM runs").fetchall()
+    assert sum(Decimal(str(c)) for *_, c, _ in rows) == spent and all(t < 40 for *_, t in rows)
+    # and it still ran cases side by side: some run started before another had ended
+    spans = sorted((a, b) for a, b, *_ in rows)
+    assert any(spans[i + 1][0] < spans[i][1] for i in range(len(spans) - 1))
+
+
+async def test_a_case_reservation_is_the_engines_own_worst_case() -> None:
+    """The eval reserves exactly what the engine reserves before the same call: a route capped a hair below
+    `run_worst_case` is refused its call by the engine, and capped at it the call is made."""
+    from workbench.engine import Engine
+    from workbench.engine.reserve import run_worst_case
+
+    prompt = "How long does a refund take?"
+    worst = run_worst_case(loads_profile(CAP_PROFILE).profile, "one", prompt)
+    # by hand: at most 200 output tokens at $15/M, and a prompt of a few words (10 to 40 tokens) at $3/M
+    assert Decimal(10 * 3 + 200 * 15) / 10**6 <= worst <= Decimal(40 * 3 + 200 * 15) / 10**6
+    outcomes = []
+    for cap in (worst - Decimal("0.000001"), worst):
+        loaded = loads_profile(CAP_PROFILE.replace("one: {steps:", f"one: {{max_cost_usd: {cap}, steps:"))
+        async with Engine(loaded) as engine:
+            async for ev in engine.run(prompt, route="one"):
+                if ev.type == "run_finished":
+                    outcomes.append((ev.status, ev.output_tokens))  # type: ignore[attr-defined]
+    (below, below_tokens), (at, at_tokens) = outcomes
+    assert below == "error" and below_tokens == 0  # refused before the call: nothing spent
+    assert at == "ok" and at_tokens > 0

@@ -4,7 +4,9 @@
 Progress (a bar per route: cases done, failures, spend) goes to stderr; the report (or with `--json` one summary
 object) to stdout. Every run is saved to the session database (session `eval-<id>`) and the eval's verdicts to
 its `evals`/`eval_results` tables, unless `--no-save`. Exit 0 when the eval ran (whatever the pass rates), 1 when
-it was stopped by the cost cap, 2 for bad input.
+it was stopped by the cost cap, 2 for bad input. SIGINT (Ctrl-C), SIGTERM and SIGHUP stop it gracefully, as they
+stop `workbench run`: runs in flight are saved `cancelled` with their estimated cost, the partial eval is saved
+with `stopped` saying why, and the exit code is 128 + the signal's number.
 """
 
 from __future__ import annotations
@@ -164,10 +166,11 @@ def eval_cmd(
     models: str | None,
 ) -> None:
     """Run every case of a dataset through every route and compare them."""
+    from workbench.cli.run_cmd import on_stop_signals
     from workbench.engine.run import new_run_id
     from workbench.eval.dataset import load_dataset
     from workbench.eval.report import baseline_diff, case_shares, summarize
-    from workbench.eval.runner import run_eval
+    from workbench.eval.runner import EvalStop, run_eval
     from workbench.profiles.load import load_profile
 
     loaded = load_profile(profile_path or default_profile_path())
@@ -253,10 +256,21 @@ def eval_cmd(
 
         cache = load_cache(db)
     known = set(cache or {})
-    try:
-        with progress:
-            result = asyncio.run(
-                run_eval(
+    stop = EvalStop()
+    signals: list[int] = []
+
+    async def main() -> tuple[Any, dict[str, Any], list[dict[str, Any]] | None]:
+        # SIGINT, SIGTERM and SIGHUP stop the eval as they stop `workbench run`: runs in flight end `cancelled`
+        # with their estimated cost, the finished and cancelled runs and the partial eval are saved (the save
+        # runs here, inside the loop, so a second signal cannot cut it short), and the exit code is 128 + signum.
+        def on_signal(signum: int, reason: str) -> None:
+            signals.append(signum)
+            stop.stop(reason)
+
+        on_stop_signals(asyncio.get_running_loop(), on_signal)
+        try:
+            with progress:
+                result = await run_eval(
                     loaded,
                     dataset.cases,
                     names,
@@ -268,38 +282,43 @@ def eval_cmd(
                     on_progress=on_progress,
                     cache=cache,
                     pairwise=pairwise,
+                    stop=stop,
                 )
-            )
-    finally:
-        if writer is not None:
-            writer.close()
-        if tracer is not None:
-            tracer.close()
-    summary = summarize(result)
-    summary["eval_id"] = eval_id
-    diff = None
-    if base_shares is not None:
-        diff = baseline_diff(case_shares(result.outcomes), base_shares)
-        summary["baseline"] = {"eval_id": baseline, "diff": diff}
-    if not no_save:
-        from workbench.eval.store import save_eval
+        finally:
+            if writer is not None:
+                writer.close()
+            if tracer is not None:
+                tracer.close()
+        summary = summarize(result)
+        summary["eval_id"] = eval_id
+        diff = None
+        if base_shares is not None:
+            diff = baseline_diff(case_shares(result.outcomes), base_shares)
+            summary["baseline"] = {"eval_id": baseline, "diff": diff}
+        if not no_save:
+            from workbench.eval.store import save_eval
 
-        save_eval(
-            db,
-            eval_id,
-            result,
-            summary,
-            loaded=loaded,
-            dataset=dataset,
-            concurrency=concurrency,
-            max_cost_usd=cap,
-            cache_new={k: v for k, v in (cache or {}).items() if k not in known},
-        )
+            save_eval(
+                db,
+                eval_id,
+                result,
+                summary,
+                loaded=loaded,
+                dataset=dataset,
+                concurrency=concurrency,
+                max_cost_usd=cap,
+                cache_new={k: v for k, v in (cache or {}).items() if k not in known},
+            )
+        return result, summary, diff
+
+    result, summary, diff = asyncio.run(main())
     if as_json:
         sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     else:
         _render(summary, diff, baseline, eval_id)
     if result.stopped:
-        done = sum(o.status != "skipped" for o in result.outcomes)
-        click.echo(f"stopped: {result.stopped} after {done} of {len(result.outcomes)} runs", err=True)
-        raise SystemExit(1)
+        done = sum(o.status not in ("skipped", "cancelled") for o in result.outcomes)
+        cancelled = sum(o.status == "cancelled" for o in result.outcomes)
+        also = f" ({cancelled} in flight cancelled)" if cancelled else ""
+        click.echo(f"stopped: {result.stopped} after {done} of {len(result.outcomes)} runs{also}", err=True)
+        raise SystemExit(128 + signals[0] if signals else 1)

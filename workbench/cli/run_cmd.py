@@ -14,6 +14,7 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,19 @@ def run(
 STOP_SIGNALS = {"SIGINT": "cancelled by user", "SIGTERM": "terminated (SIGTERM)", "SIGHUP": "hung up (SIGHUP)"}
 
 
+def on_stop_signals(loop: asyncio.AbstractEventLoop, handler: Callable[[int, str], None]) -> None:
+    """Call `handler(signum, reason)` in `loop` on each of STOP_SIGNALS instead of dying (where the platform
+    allows): the caller cancels gracefully, saves, and exits 128 + signum. `workbench run` and `workbench eval`."""
+    for name, reason in STOP_SIGNALS.items():
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        try:
+            loop.add_signal_handler(signum, handler, int(signum), reason)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+
+
 async def _run(
     loaded: Any,
     route: str | None,
@@ -224,19 +238,9 @@ async def _run(
 
     def on_signal(signum: int, reason: str) -> None:
         received.append(signum)
-        if signum == signal.SIGINT:
-            cancel.cancel()  # the token's own "cancelled by user"
-        else:
-            cancel.cancel(reason)
+        cancel.cancel(reason)  # SIGINT's reason is the token's own "cancelled by user"
 
-    for name, reason in STOP_SIGNALS.items():
-        signum = getattr(signal, name, None)
-        if signum is None:
-            continue
-        try:
-            loop.add_signal_handler(signum, on_signal, int(signum), reason)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
+    on_stop_signals(loop, on_signal)
     loop.call_soon(gc_policy.restore)  # runs at the first suspension: after `run_started` is written
     renderer = None
     if not as_json:  # rich is not imported for --json: it is on the way to the first event

@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from workbench.accounting.prices import select_price
-from workbench.accounting.usage import Usage, cost_of
 from workbench.engine import budget, health
 from workbench.engine.attempt import AttemptOutcome, AttemptPlan, price_dict
 from workbench.engine.events import (
@@ -29,6 +28,7 @@ from workbench.engine.events import (
     HopStarted,
     HopStatus,
 )
+from workbench.engine.reserve import output_allowance, worst_call_cost
 from workbench.engine.settle import SettleMixin
 from workbench.engine.step_policies import step_policies
 from workbench.profiles.resolve import Resolved
@@ -267,8 +267,7 @@ class StepRunner(SettleMixin):
             policy = self._policy(index)
             timeouts = policy.timeouts if policy is not None else self.profile.providers[model.provider].timeouts
             encoding = model.tokenizer or encoding_for_model(model.model)
-            wanted = (target.max_output_tokens if target else None) or step.max_output_tokens or model.max_output_tokens
-            max_tokens = min(wanted, model.max_output_tokens)
+            max_tokens = output_allowance(model, step.max_output_tokens, target.max_output_tokens if target else None)
             messages = self.messages
             echo: tuple[str, ...] = ()
             if self.prefix:
@@ -365,7 +364,7 @@ class StepRunner(SettleMixin):
                     self.error = why
                     continue
             if cap_remaining is not None and price is not None and not price.is_free:
-                worst = cost_of(Usage(input_tokens=est_input, output_tokens=max_tokens), price).total
+                worst = worst_call_cost(est_input, max_tokens, price)
                 if worst > cap_remaining:
                     why = (
                         f"{cap_label}: worst case ${worst:.6f} ({est_input} prompt + {max_tokens} max output tokens)"

@@ -17,9 +17,12 @@ from typing import Any
 from workbench.eval.runner import EvalResult, RunOutcome
 from workbench.eval.stats import bootstrap_ratio, newcombe, percentile, wilson
 
+#: runs that produced no verdict: never started (cost cap, a stop) or cancelled mid-way (a signal)
+UNFINISHED = ("skipped", "cancelled")
+
 
 def _route_summary(route: str, runs: list[RunOutcome], repeat: int) -> dict[str, Any]:
-    done = [r for r in runs if r.status != "skipped"]
+    done = [r for r in runs if r.status not in UNFINISHED]
     n = len(done)
     k = sum(r.passed for r in done)
     lo, hi = wilson(k, n)
@@ -32,7 +35,8 @@ def _route_summary(route: str, runs: list[RunOutcome], repeat: int) -> dict[str,
     out: dict[str, Any] = {
         "route": route,
         "runs": n,
-        "skipped": len(runs) - n,
+        "skipped": sum(r.status == "skipped" for r in runs),
+        "cancelled": sum(r.status == "cancelled" for r in runs),
         "passed": k,
         "pass_rate": k / n if n else None,
         "pass_rate_ci": [lo, hi],
@@ -93,7 +97,7 @@ def summarize(result: EvalResult) -> dict[str, Any]:
 def _case_scores(runs: list[RunOutcome]) -> dict[str, float]:
     by: dict[str, list[bool]] = defaultdict(list)
     for r in runs:
-        if r.status != "skipped":
+        if r.status not in UNFINISHED:
             by[r.case_id].append(r.passed)
     return {c: sum(v) / len(v) for c, v in by.items()}
 
@@ -101,7 +105,7 @@ def _case_scores(runs: list[RunOutcome]) -> dict[str, float]:
 def _case_costs(runs: list[RunOutcome]) -> dict[str, float]:
     by: dict[str, list[float]] = defaultdict(list)
     for r in runs:
-        if r.status != "skipped":
+        if r.status not in UNFINISHED:
             by[r.case_id].append(float(r.cost))
     return {c: sum(v) / len(v) for c, v in by.items()}
 

@@ -1,10 +1,13 @@
 """Running an eval: every case through every route (and every repeat), at most `concurrency` runs at once.
 
 One engine serves all routes (one simulator, pooled connections). Each run's events go to `writer.submit` (the
-store's EventWriter) as they come, so every run of an eval is saved like any other run. Spend is counted as runs
-finish; once it reaches `max_cost_usd` no new run starts, the runs in flight finish, and the result says the eval
-was stopped and how much was done. A judge check asks `judge_model` (a model alias of the profile) through a
-one-step route added in memory; its cost is counted as judge spend, not the route's.
+store's EventWriter) as they come, so every run of an eval is saved like any other run. Under `max_cost_usd`
+each case holds its worst case against the cap before it starts (as a run holds each call's), and its real cost
+replaces the hold when it ends; once the spend reaches the cap no new run starts, and the result says the eval
+was stopped and how much was done: at least the cap was spent, and at most the cap plus one case. An `EvalStop`
+(a signal) skips the runs not started and cancels those in flight, which end `cancelled` with their estimated
+cost. A judge check asks `judge_model` (a model alias of the profile) through a one-step route added in memory;
+its cost is counted as judge spend, not the route's (nor against the cap).
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ class EvalResult:
     cases: list[Case]
     repeat: int
     outcomes: list[RunOutcome]
-    stopped: str | None = None  # why it stopped early (cost cap, cancelled), else None
+    stopped: str | None = None  # why it stopped early (cost cap, a signal), else None
     wall_s: float = 0.0
     spent: Decimal = Decimal(0)
     judge_spent: Decimal = Decimal(0)
@@ -87,6 +90,35 @@ class EvalResult:
 
 
 Progress = Callable[[RunOutcome], None]
+
+
+class EvalStop:
+    """Stops an eval gracefully (a signal, the user): no new run starts, and every run in flight is cancelled
+    through its own CancelToken, so the engine closes it as `cancelled` with its estimated cost and the writer
+    saves it, like `workbench run` on Ctrl-C. The eval's result then says it was stopped and why."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._tokens: set[Any] = set()
+
+    def stop(self, reason: str = "cancelled by user") -> None:
+        if self.reason is None:
+            self.reason = reason
+        for token in list(self._tokens):
+            token.cancel(reason)
+
+    def token(self) -> Any:
+        """A CancelToken for one run (already cancelled if the eval was stopped); give it back with `done`."""
+        from workbench.engine import CancelToken
+
+        tok = CancelToken()
+        if self.reason is not None:
+            tok.cancel(self.reason)
+        self._tokens.add(tok)
+        return tok
+
+    def done(self, token: Any) -> None:
+        self._tokens.discard(token)
 
 
 def _with_judge(loaded: Any, judge_model: str) -> Any:
@@ -127,26 +159,60 @@ async def run_eval(
     cache: dict[str, dict[str, Any]] | None = None,
     pairwise: bool = False,
     engine_factory: Callable[[Any], Any] | None = None,
+    stop: EvalStop | None = None,
 ) -> EvalResult:
     """`engine_factory(loaded)` builds the async-context engine the runs go through (default: `Engine`; the TUI
-    passes its own factory, so its tests can pin measured durations as they do for every other screen)."""
+    passes its own factory, so its tests can pin measured durations as they do for every other screen).
+    `stop.stop(reason)` ends the eval early: runs not started are skipped, runs in flight end `cancelled`."""
     from workbench.engine import Engine
     from workbench.engine.events import Decision, RunFinished
 
     needs_judge = any(c.type == "judge" for case in cases for c in case.checks)
     if (needs_judge or pairwise) and judge_model is not None:
         loaded = _with_judge(loaded, judge_model)
+    stop = stop or EvalStop()
     sem = asyncio.Semaphore(max(1, concurrency))
     state: dict[str, Any] = {"spent": Decimal(0), "judge": Decimal(0), "stopped": None}
     jobs = [(route, case, rep) for rep in range(repeat) for case in cases for route in routes]
     outcomes: list[RunOutcome] = [RunOutcome(r, c.id, rep) for r, c, rep in jobs]
     started = time.monotonic()
 
-    def capped() -> bool:
-        if max_cost_usd is not None and state["spent"] >= max_cost_usd:  # type: ignore[operator]
-            state["stopped"] = state["stopped"] or f"cost cap ${max_cost_usd} reached"
-            return True
-        return False
+    # The cost cap, reserved as a run reserves against its own: before a case starts, its worst case
+    # (engine.reserve.run_worst_case) is held against the cap; when it ends, its real cost replaces the hold. A case
+    # starts only while spent + held is under the cap, and otherwise waits for a case in flight to end; with none
+    # in flight the cap is reached. So the eval stops having spent at least the cap, and (the estimates holding)
+    # at most the cap plus the one case that crossed it, at any concurrency.
+    budget = asyncio.Condition()
+    held: dict[str, Any] = {"usd": Decimal(0), "cases": 0}
+
+    async def admit(need: Decimal) -> bool:
+        async with budget:
+            while True:
+                if stop.reason is not None or state["stopped"]:
+                    return False
+                if max_cost_usd is None or state["spent"] + held["usd"] < max_cost_usd:
+                    held["usd"] += need
+                    held["cases"] += 1
+                    return True
+                if not held["cases"]:
+                    state["stopped"] = f"cost cap ${max_cost_usd} reached"
+                    budget.notify_all()
+                    return False
+                await budget.wait()
+
+    async def settle(need: Decimal, cost: Decimal) -> None:
+        async with budget:  # the real cost replaces the hold at once: never both counted, never neither
+            state["spent"] += cost
+            held["usd"] -= need
+            held["cases"] -= 1
+            budget.notify_all()
+
+    def worst(route: str, case: Case) -> Decimal:
+        if max_cost_usd is None:
+            return Decimal(0)
+        from workbench.engine.reserve import run_worst_case
+
+        return run_worst_case(loaded.profile, route, case.input, case.history)
 
     async with (engine_factory or Engine)(loaded) as engine:
         check_route = getattr(engine, "check_route", None)
@@ -156,28 +222,41 @@ async def run_eval(
 
         async def one(i: int, route: str, case: Case) -> None:
             async with sem:
-                if capped():
-                    return
                 out = outcomes[i]
                 key = cache_key(loaded.sha256, route, case, out.rep) if cache is not None else ""
                 if cache is not None and key in cache:
+                    if not await admit(Decimal(0)):
+                        return
+                    await settle(Decimal(0), Decimal(0))  # reused: nothing is spent again
                     out.from_cache(cache[key])
                     await _score(out, case)
                     if on_progress is not None:
                         on_progress(out)
                     return
-                async for ev in engine.run(
-                    case.input, route=route, metadata=case.metadata or None, history=case.history or None
-                ):
-                    if writer is not None:
-                        writer.submit(ev)
-                    if isinstance(ev, Decision) and ev.action == "fallback":
-                        out.fallback = True
-                    elif isinstance(ev, RunFinished):
-                        out.run_id, out.status, out.output = ev.run_id, str(ev.status), ev.output
-                        out.latency_ms, out.ttft_ms, out.cost = ev.latency_ms, ev.ttft_ms, ev.cost_usd
-                        out.input_tokens, out.output_tokens, out.error = ev.input_tokens, ev.output_tokens, ev.error
-                state["spent"] += out.cost  # type: ignore[operator]
+                need = worst(route, case)
+                if not await admit(need):
+                    return
+                token = stop.token()
+                try:
+                    async for ev in engine.run(
+                        case.input,
+                        route=route,
+                        metadata=case.metadata or None,
+                        history=case.history or None,
+                        cancel=token,
+                    ):
+                        if writer is not None:
+                            writer.submit(ev)
+                        if isinstance(ev, Decision) and ev.action == "fallback":
+                            out.fallback = True
+                        elif isinstance(ev, RunFinished):
+                            out.run_id, out.status, out.output = ev.run_id, str(ev.status), ev.output
+                            out.latency_ms, out.ttft_ms, out.cost = ev.latency_ms, ev.ttft_ms, ev.cost_usd
+                            out.input_tokens, out.output_tokens = ev.input_tokens, ev.output_tokens
+                            out.error = ev.error
+                finally:
+                    stop.done(token)
+                    await settle(need, out.cost)
                 if cache is not None and out.status in ("ok", "degraded"):
                     cache[key] = out.cache_data()
                 await _score(out, case)
@@ -186,8 +265,15 @@ async def run_eval(
 
         async def _score(out: RunOutcome, case: Case) -> None:
             judge_score = None
+            if out.status == "cancelled":  # stopped before it finished: not an answer to grade
+                out.passed, out.checks = False, [CheckResult("run finished", False, "the run was cancelled")]
+                return
             if needs_judge and judge_model is not None and out.status != "error":
-                judge_score, out.judge_cost = await _judge(engine, writer, case, out.output)
+                token = stop.token()
+                try:
+                    judge_score, out.judge_cost = await _judge(engine, writer, case, out.output, token)
+                finally:
+                    stop.done(token)
                 state["judge"] += out.judge_cost  # type: ignore[operator]
             obs = Observation(out.output, out.output_tokens, out.cost, out.latency_ms, out.status, judge_score)
             verdict = score(case.checks, obs)
@@ -195,7 +281,7 @@ async def run_eval(
 
         await asyncio.gather(*(one(i, r, c) for i, (r, c, _) in enumerate(jobs)))
         preferences: dict[tuple[str, str], dict[str, str]] = {}
-        if pairwise and judge_model is not None and not state["stopped"]:
+        if pairwise and judge_model is not None and not state["stopped"] and stop.reason is None:
             first = {(o.route, o.case_id): o for o in outcomes if o.rep == 0 and o.status in ("ok", "degraded")}
 
             async def prefer(a: str, b: str, case: Case) -> tuple[str, str, str, str]:
@@ -203,8 +289,16 @@ async def run_eval(
                 if oa is None or ob is None:
                     return a, b, case.id, "tie"
                 async with sem:
-                    p1, c1 = await _compare(engine, writer, case, oa.output, ob.output)
-                    p2, c2 = await _compare(engine, writer, case, ob.output, oa.output)  # positions swapped
+                    if stop.reason is not None:
+                        return a, b, case.id, "tie"
+                    token = stop.token()
+                    p2, c2 = None, Decimal(0)
+                    try:
+                        p1, c1 = await _compare(engine, writer, case, oa.output, ob.output, token)
+                        if stop.reason is None:
+                            p2, c2 = await _compare(engine, writer, case, ob.output, oa.output, token)  # swapped
+                    finally:
+                        stop.done(token)
                 state["judge"] += c1 + c2
                 # consistent in both orders, or it is a tie (position bias cancels out)
                 won = "a" if (p1, p2) == ("A", "B") else "b" if (p1, p2) == ("B", "A") else "tie"
@@ -218,7 +312,7 @@ async def run_eval(
         cases=cases,
         repeat=repeat,
         outcomes=outcomes,
-        stopped=state["stopped"],  # type: ignore[arg-type]
+        stopped=stop.reason or state["stopped"],  # type: ignore[arg-type]
         wall_s=time.monotonic() - started,
         spent=state["spent"],  # type: ignore[arg-type]
         judge_spent=state["judge"],
@@ -226,13 +320,13 @@ async def run_eval(
     )
 
 
-async def _judge(engine: Any, writer: Any, case: Case, answer: str) -> tuple[float | None, Decimal]:
+async def _judge(engine: Any, writer: Any, case: Case, answer: str, cancel: Any = None) -> tuple[float | None, Decimal]:
     from workbench.engine.events import RunFinished
 
     rubric = "; ".join(str(c.value) for c in case.checks if c.type == "judge")
     prompt = f"Rubric: {rubric}\n\nQuestion: {case.input}\n\nAnswer to grade:\n{answer}\n\nScore (0 to 1):"
     text, cost = "", Decimal(0)
-    async for ev in engine.run(prompt, route=JUDGE_ROUTE, metadata={"eval_role": "judge"}):
+    async for ev in engine.run(prompt, route=JUDGE_ROUTE, metadata={"eval_role": "judge"}, cancel=cancel):
         if writer is not None:
             writer.submit(ev)
         if isinstance(ev, RunFinished):
@@ -243,7 +337,9 @@ async def _judge(engine: Any, writer: Any, case: Case, answer: str) -> tuple[flo
 _CHOICE = re.compile(r"^\W*(A|B)\b")
 
 
-async def _compare(engine: Any, writer: Any, case: Case, first: str, second: str) -> tuple[str | None, Decimal]:
+async def _compare(
+    engine: Any, writer: Any, case: Case, first: str, second: str, cancel: Any = None
+) -> tuple[str | None, Decimal]:
     """Ask the judge which of two answers is better; ("A" | "B" | None, cost)."""
     from workbench.engine.events import RunFinished
 
@@ -252,7 +348,7 @@ async def _compare(engine: Any, writer: Any, case: Case, first: str, second: str
         "Which answer is better? Reply with the single letter A or B on the first line."
     )
     text, cost = "", Decimal(0)
-    async for ev in engine.run(prompt, route=JUDGE_ROUTE, metadata={"eval_role": "pairwise-judge"}):
+    async for ev in engine.run(prompt, route=JUDGE_ROUTE, metadata={"eval_role": "pairwise-judge"}, cancel=cancel):
         if writer is not None:
             writer.submit(ev)
         if isinstance(ev, RunFinished):

@@ -106,7 +106,8 @@ def load_shares(db: Path | None, ref: str) -> tuple[str, dict[tuple[str, str], f
     with open_store(db, create=False) as store, store.errors("reading the eval"):
         eval_id = _find(store, ref)
         rows = store.conn.execute(
-            "SELECT route, case_id, avg(passed) FROM eval_results WHERE eval_id = ? AND status != 'skipped'"
+            "SELECT route, case_id, avg(passed) FROM eval_results WHERE eval_id = ?"
+            " AND status NOT IN ('skipped', 'cancelled')"
             " GROUP BY route, case_id",
             (eval_id,),
         ).fetchall()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from workbench.accounting.prices import select_price
 from workbench.errors import ProfileError
 from workbench.profiles.models import Profile
 from workbench.profiles.problems import locate, node_pos, problems_from_errors
+from workbench.profiles.read_guard import FileTooLarge, NotRegularFile, read_regular_file
 from workbench.profiles.steps import step_targets
 from workbench.profiles.upgrade import upgrade_text, version_note
 from workbench.profiles.yaml_doc import (
@@ -188,22 +188,16 @@ def _os_error_words(err: OSError) -> str:
 
 def _read_text(path: Path) -> str:
     """The file's text. Only a regular file is read (a device such as /dev/zero, or a FIFO, would be read
-    without end or block), opened without blocking, and never more than the size limit."""
+    without end or block), opened without blocking, and never more than the size limit (`read_guard.py`)."""
     label = str(path)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as fh:
-            info = os.fstat(fd)
-            if stat.S_ISDIR(info.st_mode):
-                raise IsADirectoryError(21, "Is a directory")
-            if not stat.S_ISREG(info.st_mode):
-                what = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or special file"
-                raise one_problem(label, (1, 1), "(file)", f"is {what}, not a regular file (expected a YAML profile)")
-            if info.st_size > MAX_PROFILE_BYTES:  # refused before reading: a huge file is a mistake, not a profile
-                raise _too_large(label, info.st_size)
-            data = fh.read(MAX_PROFILE_BYTES + 1)
-            if len(data) > MAX_PROFILE_BYTES:  # grew while being read
-                raise _too_large(label, len(data))
+        data = read_regular_file(path, MAX_PROFILE_BYTES)
+    except NotRegularFile as err:
+        raise one_problem(
+            label, (1, 1), "(file)", f"is {err.what}, not a regular file (expected a YAML profile)"
+        ) from None
+    except FileTooLarge as err:
+        raise _too_large(label, err.size) from None
     except OSError as err:
         raise one_problem(label, (1, 1), "(file)", _os_error_words(err)) from None
     try:
