@@ -1,0 +1,165 @@
+"""`workbench serve` as users meet it: Debian's chromium, headless, driven by Playwright.
+
+The browser is the system's (`.ci/run` installs the `chromium` package); Playwright never downloads one, and
+every request the page makes off this machine (a web font) is aborted. The app draws on a canvas, so the page's
+text is read from what its websocket delivers to the terminal (escape sequences stripped): a wrapper around
+`WebSocket`, installed before the page's own scripts run, appends it to `window.__screen`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+from serve_helpers import free_port, served
+
+TOKEN = "browser-token_0123456789abcdef"
+
+SCREEN_TAP = r"""
+(() => {
+  window.__screen = "";
+  const Native = window.WebSocket;
+  const decoder = new TextDecoder();
+  const strip = (s) => s
+    .replace(/\x1b\][^\x07\x1b]*(\x07|\x1b\\)/g, "")
+    .replace(/\x1b\[[0-9;?<>=]*[ -\/]*[@-~]/g, " ")
+    .replace(/\x1b[()][0-9A-Za-z]|\x1b[=>78]/g, "");
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (e) => {
+        if (typeof e.data !== "string") window.__screen += strip(decoder.decode(e.data, { stream: true }));
+      });
+    }
+  };
+})();
+"""
+
+# A page of another origin that tries to drive the user's workbench. It is on loopback too (another port): Chromium
+# itself stops public sites from reaching loopback, and the point is that the server refuses it.
+FOREIGN_PAGE = """<!doctype html><title>waiting</title><script>
+  const ws = new WebSocket("ws://127.0.0.1:PORT/ws?width=80&height=24");
+  ws.onopen = () => { document.title = "opened"; };
+  ws.onclose = () => { if (document.title === "waiting") document.title = "refused"; };
+</script>"""
+
+
+def system_chromium() -> str:
+    path = shutil.which("chromium")
+    assert path, "the chromium package is missing: apt-get install -y chromium (.ci/run does)"
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        # --no-sandbox: CI runs as root, where chromium's sandbox cannot start.
+        b = p.chromium.launch(executable_path=system_chromium(), args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def new_page(browser: Browser) -> Page:
+    """A page whose requests stay on this machine."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())  # nothing from outside
+    page.add_init_script(SCREEN_TAP)
+    return page
+
+
+def screen(page: Page) -> str:
+    return re.sub(r"\s+", " ", page.evaluate("window.__screen"))
+
+
+def wait_for_screen(page: Page, text: str, timeout: float = 60_000) -> None:
+    page.wait_for_function(
+        "(t) => window.__screen.replace(/\\s+/g, ' ').includes(t)", arg=text, timeout=timeout, polling=50
+    )
+
+
+@contextmanager
+def foreign_site(tmp: Path, port: int) -> Iterator[str]:
+    """Another origin (a real HTTP server on another loopback port) whose page aims at the workbench on `port`."""
+    site = tmp / "foreign"
+    site.mkdir()
+    (site / "index.html").write_text(FOREIGN_PAGE.replace("PORT", str(port)))
+    other = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(other), "--bind", "127.0.0.1", "--directory", str(site)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{other}/"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(url, timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the foreign site's server did not start"
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def cannot_open_from_another_origin(page: Page, tmp: Path, port: int) -> None:
+    with foreign_site(tmp, port) as url:
+        page.goto(url)
+        page.wait_for_function("document.title !== 'waiting'", timeout=30_000)
+    assert page.title() == "refused"
+
+
+def test_the_page_starts_the_app_and_a_typed_prompt_streams_a_run(browser: Browser, tmp_path: Path) -> None:
+    with served(tmp_path) as server:
+        page = new_page(browser)
+        page.goto(f"{server.url}/")
+        wait_for_screen(page, "Pick a route, write a prompt")  # the playground is drawn
+        # Typed at once, no click first: keys reach the prompt, and the question's `?` is text, not help.
+        page.keyboard.type("Why is the sky blue?")
+        wait_for_screen(page, "Why is the sky blue?")
+        page.keyboard.press("Control+s")
+        wait_for_screen(page, "TTFT")  # the status line once the first token is in
+        wait_for_screen(page, "about sky")  # the simulated answer streams into the answer pane
+        wait_for_screen(page, "swift #1")  # the attempt in the hop waterfall
+        assert "help · keys" not in screen(page)
+        page.close()
+    assert "GET /ws 101" in server.output
+
+
+def test_a_page_from_another_origin_cannot_open_the_websocket(browser: Browser, tmp_path: Path) -> None:
+    with served(tmp_path) as server:
+        page = new_page(browser)
+        page.goto(f"{server.url}/")
+        wait_for_screen(page, "Pick a route, write a prompt")  # the same browser opens it from the right page
+        cannot_open_from_another_origin(page, tmp_path, server.port)
+        page.close()
+    assert "GET /ws 403" in server.output  # refused by the server, not by the browser
+
+
+def test_with_a_token_the_page_needs_it_and_keeps_it_out_of_the_address_bar(browser: Browser, tmp_path: Path) -> None:
+    with served(tmp_path, "--token", TOKEN) as server:
+        page = new_page(browser)
+        answer = page.goto(f"{server.url}/")
+        assert answer is not None and answer.status == 403
+        assert "needs its token" in page.content()
+        page.goto(f"{server.url}/?token={TOKEN}")
+        assert page.url == f"{server.url}/"
+        wait_for_screen(page, "Pick a route, write a prompt")
+        # The browser holds the token's cookie now (sent to any port of 127.0.0.1), and another origin still cannot.
+        cannot_open_from_another_origin(page, tmp_path, server.port)
+        page.close()
+    assert "GET /ws 403" in server.output
