@@ -35,12 +35,13 @@ class Served:
 
 
 @contextmanager
-def served(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Served]:
-    """`workbench serve --profile profiles/demo.yaml ARGS` until the block ends; answers before it starts."""
+def served(tmp: Path, *args: str, env: dict[str, str] | None = None, profile: Path = DEMO) -> Iterator[Served]:
+    """`workbench serve --profile PROFILE ARGS` until the block ends (its database: tmp/wb.db); answers before
+    the block starts."""
     port = free_port()
     environ = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "config"), WORKBENCH_DB=str(tmp / "wb.db"), **(env or {}))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench", "serve", "--profile", str(DEMO), "--port", str(port), *args],
+        [sys.executable, "-m", "workbench", "serve", "--profile", str(profile), "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

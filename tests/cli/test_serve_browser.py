@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
@@ -27,6 +28,7 @@ TOKEN = "browser-token_0123456789abcdef"
 SCREEN_TAP = r"""
 (() => {
   window.__screen = "";
+  window.__messages = [];  // the same text, one entry per websocket message
   const Native = window.WebSocket;
   const decoder = new TextDecoder();
   const strip = (s) => s
@@ -37,7 +39,10 @@ SCREEN_TAP = r"""
     constructor(...args) {
       super(...args);
       this.addEventListener("message", (e) => {
-        if (typeof e.data !== "string") window.__screen += strip(decoder.decode(e.data, { stream: true }));
+        if (typeof e.data === "string") return;
+        const text = strip(decoder.decode(e.data, { stream: true }));
+        window.__screen += text;
+        window.__messages.push(text);
       });
     }
   };
@@ -123,18 +128,82 @@ def cannot_open_from_another_origin(page: Page, tmp: Path, port: int) -> None:
     assert page.title() == "refused"
 
 
+# One simulated model, no faults, slow enough (~2 s of tokens) that the answer visibly grows.
+SLOW_PROFILE = """
+version: 2
+name: served
+sim: {seed: 3, port: 0}
+providers:
+  local: {kind: sim, wire: openai}
+models:
+  steady:
+    provider: local
+    model: sim-steady
+    prices: [{input: 0.4, output: 1.6}]
+    sim: {ttft_ms: 50, tokens_per_s: 30, answer_tokens: 60}
+routes:
+  default:
+    steps: [{name: answer, targets: [steady]}]
+"""
+
+
+def saved_run(db: Path) -> tuple[str, str, str]:
+    """(status, prompt, output) of the one run the served app saved, once it is there."""
+    deadline = time.monotonic() + 60
+    while True:
+        if db.exists():
+            with closing(sqlite3.connect(db)) as conn:
+                try:
+                    rows = conn.execute("SELECT status, prompt, output FROM runs").fetchall()
+                except sqlite3.OperationalError:  # the schema is still being created
+                    rows = []
+            if rows:
+                assert len(rows) == 1
+                return rows[0]
+        assert time.monotonic() < deadline, "the served app saved no run"
+        time.sleep(0.1)
+
+
+def arrival(page: Page, text: str) -> int:
+    """The number of the websocket message by which `text` was on the page."""
+    seen = ""
+    for n, message in enumerate(page.evaluate("window.__messages")):
+        seen += message
+        if text in re.sub(r"\s+", " ", seen):
+            return n
+    raise AssertionError(f"{text!r} never reached the page")
+
+
+def plain_lines(markdown: str) -> list[str]:
+    """The answer's lines that render as they are written (no heading, bullet or emphasis marks)."""
+    return [
+        line.strip()
+        for line in markdown.splitlines()
+        if line.strip() and not re.match(r"\s*(#|[-*+] |\d+\. )", line) and not re.search(r"[*_`\[]", line)
+    ]
+
+
 def test_the_page_starts_the_app_and_a_typed_prompt_streams_a_run(browser: Browser, tmp_path: Path) -> None:
-    with served(tmp_path) as server:
+    profile = tmp_path / "served.yaml"
+    profile.write_text(SLOW_PROFILE)
+    with served(tmp_path, profile=profile) as server:
         page = new_page(browser)
         page.goto(f"{server.url}/")
         wait_for_screen(page, "Pick a route, write a prompt")  # the playground is drawn
         # Typed at once, no click first: keys reach the prompt, and the question's `?` is text, not help.
-        page.keyboard.type("Why is the sky blue?")
-        wait_for_screen(page, "Why is the sky blue?")
+        page.keyboard.type("Why do lighthouses blink at night?")
+        wait_for_screen(page, "Why do lighthouses blink at night?")
         page.keyboard.press("Control+s")
-        wait_for_screen(page, "TTFT")  # the status line once the first token is in
-        wait_for_screen(page, "about sky")  # the simulated answer streams into the answer pane
-        wait_for_screen(page, "swift #1")  # the attempt in the hop waterfall
+        wait_for_screen(page, "steady #1")  # the attempt in the hop waterfall
+        status, prompt, output = saved_run(tmp_path / "wb.db")
+        assert (status, prompt) == ("ok", "Why do lighthouses blink at night?")
+        lines = plain_lines(output)
+        first, last = lines[0][:30], lines[-1][:30]
+        assert first != last
+        # ... and the answer streamed into the page: its first sentence came before its last one.
+        wait_for_screen(page, first)
+        wait_for_screen(page, last)
+        assert arrival(page, first) < arrival(page, last)
         assert "help · keys" not in screen(page)
         page.close()
     assert "GET /ws 101" in server.output
