@@ -7,6 +7,7 @@ test_serve_browser.py).
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,18 @@ async def test_with_a_token_every_request_needs_it(tmp_path: Path) -> None:
     # The token is printed once, in the address to open; the access log shows paths without queries.
     assert server.output.count(TOKEN) == 1
     assert f"http://127.0.0.1:{server.port}/?token={TOKEN}" in server.output
+
+
+def test_a_port_in_use_is_a_message_not_a_traceback() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "workbench", "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
