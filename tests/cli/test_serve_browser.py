@@ -8,8 +8,10 @@ text is read from what its websocket delivers to the terminal (escape sequences 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -232,3 +234,47 @@ def test_with_a_token_the_page_needs_it_and_keeps_it_out_of_the_address_bar(brow
         cannot_open_from_another_origin(page, tmp_path, server.port)
         page.close()
     assert "GET /ws 403" in server.output
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (Linux /proc)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = {int(c) for c in (task / "children").read_text().split()}
+            except OSError:  # the task ended meanwhile
+                continue
+            todo += children - found
+            found |= children
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended; only its exit status is left
+
+
+def test_stopping_the_server_ends_the_app_of_an_open_page(browser: Browser, tmp_path: Path) -> None:
+    with served(tmp_path) as server:
+        page = new_page(browser)
+        page.goto(f"{server.url}/")
+        wait_for_screen(page, "Pick a route, write a prompt")
+        apps = descendants(server.proc.pid)
+        assert apps, "the session's app runs below the server"
+        # served() stops the server (SIGTERM) here, with the page still open
+    deadline = time.monotonic() + 30
+    try:
+        while any(alive(pid) for pid in apps):
+            assert time.monotonic() < deadline, f"the app outlived the server: {sorted(p for p in apps if alive(p))}"
+            time.sleep(0.1)
+    finally:
+        page.close()
+        for pid in apps:  # a failed run leaves none behind
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import os
 import re
 import shlex
 import socket
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 TOKEN_ENV = "WORKBENCH_SERVE_TOKEN"
 TOKEN_RE = re.compile(r"[A-Za-z0-9._~-]{16,}")  # URL- and cookie-safe without quoting; 16+ characters
 LOOPBACK_NAMES = {"localhost", "localhost."}
+APP_QUIT_WAIT = 10.0  # seconds a session's app gets to quit when the server stops, before it is killed
 HOST_RE = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 # Keys go to the app from the start: without this the page needs a click first, and that click also moves the
 # app's focus to whatever pane is under the pointer (so typing a question opened help on its `?`).
@@ -66,7 +68,10 @@ def shown_url(host: str, port: int) -> str:
 
 
 def make_server(command: str, *, host: str, port: int, token: str | None, public_url: str) -> Any:
-    """A textual-serve `Server` that checks Origin, Host and (if given) the token on every request."""
+    """A textual-serve `Server` that checks Origin, Host and (if given) the token on every request, and ends
+    every session's app when it stops."""
+    import asyncio
+
     from aiohttp import web
     from aiohttp.abc import AbstractAccessLogger
     from textual_serve.server import Server
@@ -79,6 +84,16 @@ def make_server(command: str, *, host: str, port: int, token: str | None, public
             self.logger.info("%s %s %s", request.method, request.path, response.status)
 
     cookie_name = f"workbench_token_{port}"  # cookies ignore ports: one per served port
+    live: set[Any] = set()  # textual-serve AppServices with a page connected
+
+    async def _end(service: Any) -> None:
+        """Ask a session's app to quit (it saves its runs); kill it if it has not after APP_QUIT_WAIT seconds."""
+        try:
+            await asyncio.wait_for(service.stop(), APP_QUIT_WAIT)
+        except (TimeoutError, OSError, RuntimeError):
+            process = getattr(service, "_process", None)
+            if process is not None and process.returncode is None:
+                process.kill()
 
     class GuardedServer(Server):  # type: ignore[misc]
         async def _make_app(self) -> web.Application:
@@ -132,9 +147,20 @@ def make_server(command: str, *, host: str, port: int, token: str | None, public
                 headers={"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"},
             )
 
+        async def _process_messages(self, websocket: web.WebSocketResponse, app_service: Any) -> None:
+            live.add(app_service)  # a session's app, running while its page is connected
+            try:
+                await super()._process_messages(websocket, app_service)
+            finally:
+                live.discard(app_service)
+
+        async def on_shutdown(self, app: web.Application) -> None:
+            # Stopping the server (Ctrl-C, SIGTERM) ends every session's app before the handlers are cancelled:
+            # left to the cancellation, an app whose page was still open kept running with no page, forever.
+            await asyncio.gather(*(_end(service) for service in list(live)))
+
         def serve(self, debug: bool = False) -> None:
             # As textual-serve's, with an access log that never writes the query string (the token).
-            import asyncio
             import signal
 
             self.debug = debug
@@ -217,6 +243,8 @@ def serve(profile_path: Path | None, host: str, port: int, db: Path | None, toke
     if db is not None:
         parts += ["--db", str(db.resolve())]
     command = " ".join(shlex.quote(p) for p in parts)
+    if os.name == "posix":
+        command = f"exec {command}"  # textual-serve runs it through sh: the app is then sh's own process
     url = shown_url(host, port)
     server = make_server(command, host=host, port=port, token=token, public_url=url)
     shown = f"{url}/?token={token}" if token else url
