@@ -12,6 +12,8 @@ so the server guards it (textual-serve itself accepts any page and any client):
 - A non-loopback `--host` needs `--token`. Then every request must carry it: the printed URL has `?token=…`,
   which the server trades for an HttpOnly, SameSite=Strict cookie (and a redirect that drops it from the
   address bar); the websocket and the page's assets send the cookie. Tokens are compared in constant time.
+- The page cannot be framed by another site, and it gives the keyboard to the app as it loads.
+- Stopping the server ends every session's app (quit, then kill), so none runs on without its page.
 """
 
 from __future__ import annotations
