@@ -110,6 +110,16 @@ async def test_f1_opens_help_listing_the_keys(tmp_path: Path) -> None:
         assert not isinstance(app.screen, HelpScreen)
 
 
+async def test_typing_at_start_goes_to_the_prompt_and_its_question_mark_is_text(tmp_path: Path) -> None:
+    # The web view (`workbench serve`) gives the page's keys to the app at once; the app must have the prompt
+    # focused then, or a question's `?` opens help (test_serve_browser.py types into the real page).
+    app = make_app(demo_profile(), settings_file=tmp_path / "s.json")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"Why?")
+        assert not isinstance(app.screen, HelpScreen)
+        assert app.screen.query_one(PromptArea).text == "Why?"
+
+
 async def test_enter_on_a_hop_opens_its_detail(tmp_path: Path) -> None:
     from workbench.tui.screens.hop_detail import HopDetailScreen
 
