@@ -155,3 +155,42 @@ def test_a_run_waits_for_another_process_indexing_and_shows_its_progress(tmp_pat
     hop = [e for e in events if e["type"] == "hop_finished" and e["kind"] == "retrieve"][0]
     assert hop["data"]["reindexed_files"] == 5 and hop["data"]["waited_s"] > 0
     assert cache_counts(corpus) == (5, 5, 5)
+
+
+def test_eval_at_concurrency_4_over_a_fresh_corpus_runs_every_case_and_saves_the_eval(
+    tmp_path: Path, private_index: Path
+) -> None:
+    rng = random.Random(5)
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    for i in range(FILES):  # ~6 KB each: long enough to index that the progress line shows
+        paragraphs = [" ".join(f"{rng.choice(WORDS)}{rng.randint(0, 99)}" for _ in range(60)) for _ in range(12)]
+        (corpus / f"doc{i:03}.md").write_text("\n\n".join(paragraphs) + "\n")
+    profile = tmp_path / "p.yaml"
+    profile.write_text(profile_text(corpus))
+    dataset = tmp_path / "cases.jsonl"
+    dataset.write_text(
+        "".join(json.dumps({"input": f"refund{n} parcel", "checks": {"max_tokens": 500}}) + "\n" for n in range(8))
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "workbench", "eval", "--profile", str(profile), "--dataset", str(dataset)]
+        + ["--routes", "ask", "--concurrency", "4", "--db", str(private_index)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "WORKBENCH_DB": str(private_index)},
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "database is locked" not in proc.stderr
+    assert f"indexing '{corpus}': " in proc.stderr and f"indexed '{corpus}': {FILES} file(s)" in proc.stderr
+    assert "waiting for" not in proc.stderr  # the eval's own runs wait for one another silently
+    with sqlite3.connect(private_index) as conn:
+        statuses = [r[0] for r in conn.execute("SELECT status FROM runs")]
+        reindexed = [
+            r[0]
+            for r in conn.execute("SELECT json_extract(data, '$.reindexed_files') FROM hops WHERE kind = 'retrieve'")
+        ]
+        evals = conn.execute("SELECT count(*) FROM evals").fetchone()[0]
+    assert statuses == ["ok"] * 8 and evals == 1
+    assert sorted(reindexed) == [0] * 7 + [FILES]

@@ -268,6 +268,7 @@ def eval_cmd(
                     on_progress=on_progress,
                     cache=cache,
                     pairwise=pairwise,
+                    on_note=lambda line: err.print(line, style="dim", highlight=False, soft_wrap=True),
                 )
             )
     finally:
