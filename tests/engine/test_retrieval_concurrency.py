@@ -10,9 +10,11 @@ import asyncio
 import json
 import os
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,7 +119,10 @@ sys.stdin.read()  # until the test closes our stdin
 """
 
 
-def test_a_run_waits_for_another_process_indexing_and_shows_its_progress(tmp_path: Path, private_index: Path) -> None:
+@pytest.mark.parametrize("then", ["released", "SIGINT"])
+def test_a_run_waits_for_another_process_indexing_and_shows_its_progress(
+    tmp_path: Path, private_index: Path, then: str
+) -> None:
     corpus = make_corpus(tmp_path / "docs", files=5)
     profile = tmp_path / "p.yaml"
     profile.write_text(profile_text(corpus))
@@ -142,6 +147,13 @@ def test_a_run_waits_for_another_process_indexing_and_shows_its_progress(tmp_pat
         line = run.stderr.readline()  # blocks until the run reports that it waits (or ends)
         assert f"waiting for another workbench (pid {holder.pid}) indexing" in line and "120/300 files" in line
         assert run.poll() is None  # still waiting while the other process holds the index
+        if then == "SIGINT":  # Ctrl-C while waiting: the run stops at once, as it does while indexing
+            run.send_signal(signal.SIGINT)
+            sent = time.monotonic()
+            out, err = run.communicate(timeout=60)
+            assert time.monotonic() - sent < 10 and run.returncode == 130 and "Traceback" not in err, err
+            assert json.loads(out.splitlines()[-1])["status"] == "cancelled"
+            return
         holder.stdin.close()  # type: ignore[union-attr]  # the other process finishes: the run goes on
         out, err = run.communicate(timeout=60)
     finally:
