@@ -166,3 +166,22 @@ def test_the_library_call_rebuilds_a_damaged_cache_too(corpus: Path, tmp_path: P
     index_path(corpus, 400, directory).write_bytes(b"\0" * 8192)
     hits, done = search_index(corpus, "refunds", 3, directory=directory)
     assert [h.source for h in hits] == ["refunds.md"] and done.rebuilt is not None
+
+
+def test_odd_entries_are_named_safely_and_left_out(corpus: Path, tmp_path: Path) -> None:
+    os.mkfifo(corpus / "pipe.md")  # reading it would block forever
+    (corpus / "bell\x1b]0;pwned\x07.md").write_text("Refunds, with a name that holds a terminal escape.\n")
+    (corpus / os.fsdecode(b"latin\xe9.md")).write_text("Refunds under a name that is not UTF-8.\n")
+    (corpus / "loop.md").symlink_to(corpus / "loop.md")
+    hits, done = search_index(corpus, "refunds", 5, directory=tmp_path / "idx")
+    assert sorted(h.source for h in hits) == ["bell\x1b]0;pwned\x07.md", "refunds.md"]
+    assert sorted(done.skipped) == [
+        ("latin\\xe9.md", "its name is not valid UTF-8"),
+        ("loop.md", "not a regular file"),
+        ("pipe.md", "not a regular file"),
+    ]
+    (corpus / "pipe.md").unlink()
+    (corpus / "bell\x1b]0;pwned\x07.md").rename(corpus / "out\x1b[2J.md")
+    (corpus / "out\x1b[2J.md").unlink()
+    (corpus / "out\x1b[2J.md").symlink_to(tmp_path / "elsewhere.md")
+    assert search_index(corpus, "refunds", 5, directory=tmp_path / "idx")[1].refused == ["out\\x1b[2J.md"]

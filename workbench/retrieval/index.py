@@ -374,8 +374,9 @@ def _inside(real: str, root: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _scan(root: str, refused: list[str], skipped: list[tuple[str, str]]) -> list[_Entry]:
-    """The indexable files under `root` (already resolved), sorted by name."""
+def _scan(root: str, refused: list[str], skipped: list[tuple[str, str]], refused_raw: set[str]) -> list[_Entry]:
+    """The indexable files under `root` (already resolved), sorted by name. Adds to `refused` and `skipped`
+    (names made safe to show) and to `refused_raw` (names as in the index)."""
     entries: list[_Entry] = []
 
     def relative(full: str) -> str:
@@ -394,7 +395,9 @@ def _scan(root: str, refused: list[str], skipped: list[tuple[str, str]]) -> list
                 continue
             full = os.path.join(dirpath, name)
             rel = relative(full)
-            if _printable(rel) != rel:  # a name SQLite (and every report) cannot hold as text
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:  # a name SQLite (and every report) cannot hold as text
                 skipped.append((_printable(rel), "its name is not valid UTF-8"))
                 continue
             real = full
@@ -402,22 +405,28 @@ def _scan(root: str, refused: list[str], skipped: list[tuple[str, str]]) -> list
                 if os.path.islink(full):
                     real = os.path.realpath(full)
                     if not _inside(real, root):
-                        refused.append(rel)
+                        refused.append(_printable(rel))
+                        refused_raw.add(rel)
                         continue
                 st = os.stat(real, follow_symlinks=False)
             except OSError:  # gone already, or a dangling link: nothing to index
                 continue
             if not stat.S_ISREG(st.st_mode):
-                skipped.append((rel, "not a regular file"))
+                skipped.append((_printable(rel), "not a regular file"))
                 continue
             entries.append(_Entry(rel, real, st.st_size, st.st_mtime_ns))
     entries.sort(key=lambda e: e.rel)
     return entries
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _printable(name: str) -> str:
-    """`name` as valid text: bytes that are not UTF-8 (surrogate escapes) shown as \\xNN."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """`name` as safe text for reports: bytes that are not UTF-8 (surrogate escapes) and control characters (a
+    file name may hold terminal escape sequences) shown as \\xNN."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _read(entry: _Entry) -> tuple[bytes, os.stat_result] | None:
@@ -465,7 +474,8 @@ def refresh(
 ) -> Refreshed:
     """Bring the index of `corpus` up to date (waiting for anyone else doing so first)."""
     if not corpus.is_dir():
-        raise FileNotFoundError(f"corpus folder {str(corpus)!r} does not exist")
+        what = "is not a folder" if corpus.exists() else "does not exist"
+        raise FileNotFoundError(f"corpus folder {str(corpus)!r} {what}")
     path = index_path(corpus, chunk_tokens, directory)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -507,19 +517,21 @@ def _refresh_locked(
 ) -> Refreshed:
     result = Refreshed(path)
     root = os.path.realpath(corpus)
-    entries = _scan(root, result.refused, result.skipped)
+    refused_raw: set[str] = set()
+    entries = _scan(root, result.refused, result.skipped, refused_raw)
     conn = _connect(path)
     try:
         known = {row[0]: row[1:] for row in conn.execute("SELECT path, mtime_ns, size, sha256 FROM files")}
         todo: list[_Entry] = []
+        keep: set[str] = set()  # files that stay in the index
         for entry in entries:
             if entry.size > MAX_FILE_BYTES:
-                result.skipped.append((entry.rel, _too_large(entry.size)))
+                result.skipped.append((_printable(entry.rel), _too_large(entry.size)))
                 continue
+            keep.add(entry.rel)
             old = known.get(entry.rel)
             if old is None or old[0] != entry.mtime_ns or old[1] != entry.size:
                 todo.append(entry)
-        keep = {e.rel for e in entries} - {rel for rel, _ in result.skipped}
         state = IndexProgress("indexing", 0, len(todo), 0, sum(e.size for e in todo))
 
         def report(force: bool = False) -> None:
@@ -544,7 +556,7 @@ def _refresh_locked(
                 got = _read(entry)
             except (OSError, ValueError) as exc:
                 why = str(exc) if isinstance(exc, ValueError) else (exc.strerror or str(exc))
-                result.skipped.append((entry.rel, why))
+                result.skipped.append((_printable(entry.rel), why))
                 keep.discard(entry.rel)
                 got = None
             if got is None:  # deleted while we were at it (or skipped just now): leaves the index below
@@ -586,7 +598,7 @@ def _refresh_locked(
                     conn.execute("DELETE FROM chunks WHERE source=?", (rel,))
                     conn.execute("DELETE FROM files WHERE path=?", (rel,))
             result.changed += len(gone)
-            if gone & set(result.refused):
+            if gone & refused_raw:
                 # text an older workbench read through a link out of the folder: leave no copy of it behind (FTS5
                 # keeps deleted terms in its segments until they merge; the WAL keeps old pages until a checkpoint)
                 with conn:
