@@ -175,8 +175,8 @@ def test_eval_at_concurrency_4_over_a_fresh_corpus_runs_every_case_and_saves_the
     rng = random.Random(5)
     corpus = tmp_path / "docs"
     corpus.mkdir()
-    for i in range(FILES):  # ~6 KB each: long enough to index that the progress line shows
-        paragraphs = [" ".join(f"{rng.choice(WORDS)}{rng.randint(0, 99)}" for _ in range(60)) for _ in range(12)]
+    for i in range(FILES):  # ~15 KB each (4.5 MB): seconds of indexing, so the progress line shows
+        paragraphs = [" ".join(f"{rng.choice(WORDS)}{rng.randint(0, 99)}" for _ in range(60)) for _ in range(30)]
         (corpus / f"doc{i:03}.md").write_text("\n\n".join(paragraphs) + "\n")
     profile = tmp_path / "p.yaml"
     profile.write_text(profile_text(corpus))
