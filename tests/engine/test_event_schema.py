@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from workbench.engine import CancelToken, Engine
 from workbench.engine.event_schema import event_schema
 from workbench.engine.events import EVENT_TYPES, Event, HopFinished, RunFinished
 from workbench.profiles.load import loads_profile
+from workbench.retrieval.index import index_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,6 +98,16 @@ async def _events_of_every_kind() -> list[Event]:
                 tokens += 1
                 if tokens == 5:
                     asyncio.get_running_loop().call_later(0.05, token.cancel)
+    with tempfile.TemporaryDirectory() as tmp:  # a damaged index cache is rebuilt, with a `progress` note
+        corpus = Path(tmp) / "docs"
+        corpus.mkdir()
+        (corpus / "refunds.md").write_text("Refunds take five days.\n")
+        cache = index_path(corpus, 400)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_bytes(b"not a database " * 100)
+        route = f"routes:\n  find: {{steps: [{{kind: retrieve, name: find, corpus: '{corpus}'}}, {{name: a, targets: [mini]}}]}}\n"
+        async with Engine(loads_profile(PROFILE.replace("routes:\n", route, 1))) as engine:
+            seen.extend([e async for e in engine.run("refunds", route="find")])
     return seen
 
 

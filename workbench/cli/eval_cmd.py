@@ -283,6 +283,7 @@ def eval_cmd(
                     cache=cache,
                     pairwise=pairwise,
                     stop=stop,
+                    on_note=lambda line: err.print(line, style="dim", highlight=False, soft_wrap=True),
                 )
         finally:
             if writer is not None:

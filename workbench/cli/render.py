@@ -97,6 +97,9 @@ class HumanRenderer:
                         style=STATUS_STYLE.get(event.status, ""),
                     )
                 )
+        elif kind == "progress":  # slow work inside a hop (indexing a corpus): a line on stderr as it goes
+            self._end_line()
+            self.console.print(Text(event.message, style="dim"), soft_wrap=True)
         elif kind == "run_finished":
             if not self.live and event.output:
                 self.out.write(event.output if event.output.endswith("\n") else event.output + "\n")

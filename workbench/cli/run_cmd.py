@@ -266,6 +266,8 @@ async def _run(
                     out.write(json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
                     if event.type != "token":
                         out.flush()
+                    if event.type == "progress":  # for the human watching: the same line as without --json
+                        print(event.message, file=sys.stderr, flush=True)  # type: ignore[attr-defined]
                 else:
                     renderer.handle(event)
             except BrokenPipeError:

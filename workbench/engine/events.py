@@ -258,6 +258,22 @@ class HopFinished(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class Progress(Event):
+    """Slow work inside a hop, as it goes: a `retrieve` step indexing its corpus, or waiting while another run or
+    process indexes it. Sent only when the work lasts (after about 0.3 s), then about once a second, and once
+    more (`phase: done`) when it is over; `phase: note` is a one-off remark (a damaged index cache was rebuilt).
+    Nothing is stored from it: what matters for the record is in the hop's data."""
+
+    type: ClassVar[str] = "progress"
+    hop_id: str
+    phase: str  # "indexing", "waiting" (for another run or process), "done", "note"
+    done: int = 0  # units finished (files)
+    total: int = 0  # units to do (0: not known)
+    unit: str = "files"
+    message: str = ""  # one line for a human: what, where, how far
+
+
+@dataclass(slots=True, kw_only=True)
 class RunFinished(Event):
     type: ClassVar[str] = "run_finished"
     status: RunStatus
@@ -274,7 +290,7 @@ class RunFinished(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.type: cls for cls in (RunStarted, HopStarted, FirstToken, Token, Decision, HopFinished, RunFinished)
+    cls.type: cls for cls in (RunStarted, HopStarted, FirstToken, Token, Decision, HopFinished, Progress, RunFinished)
 }
 _DECIMAL_FIELDS = frozenset({"cost_usd"})
 _ENUM_FIELDS: dict[str, type[StrEnum]] = {

@@ -145,6 +145,12 @@ def parse_score(text: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
+def _worth_a_line(ev: Any) -> bool:
+    """A `progress` event an eval shows: one run indexing a corpus (and a rebuilt cache), not the runs of the
+    same eval that wait for it."""
+    return bool(ev.phase in ("indexing", "note") or (ev.phase == "done" and ev.total))
+
+
 async def run_eval(
     loaded: Any,
     cases: list[Case],
@@ -160,10 +166,12 @@ async def run_eval(
     pairwise: bool = False,
     engine_factory: Callable[[Any], Any] | None = None,
     stop: EvalStop | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> EvalResult:
     """`engine_factory(loaded)` builds the async-context engine the runs go through (default: `Engine`; the TUI
     passes its own factory, so its tests can pin measured durations as they do for every other screen).
-    `stop.stop(reason)` ends the eval early: runs not started are skipped, runs in flight end `cancelled`."""
+    `stop.stop(reason)` ends the eval early: runs not started are skipped, runs in flight end `cancelled`.
+    `on_note(line)` hears slow work worth a line on screen (a retrieve step indexing its corpus)."""
     from workbench.engine import Engine
     from workbench.engine.events import Decision, RunFinished
 
@@ -249,6 +257,8 @@ async def run_eval(
                             writer.submit(ev)
                         if isinstance(ev, Decision) and ev.action == "fallback":
                             out.fallback = True
+                        elif ev.type == "progress" and on_note is not None and _worth_a_line(ev):
+                            on_note(ev.message)  # type: ignore[attr-defined]
                         elif isinstance(ev, RunFinished):
                             out.run_id, out.status, out.output = ev.run_id, str(ev.status), ev.output
                             out.latency_ms, out.ttft_ms, out.cost = ev.latency_ms, ev.ttft_ms, ev.cost_usd
