@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from workbench.cli.terminal import for_terminal
 from workbench.errors import StoreError
 
 _db_option = click.option(
@@ -55,8 +56,15 @@ def _cost(value: float | None) -> str:
 
 
 def _one_line(text: str | None, width: int) -> str:
-    flat = " ".join((text or "").split())
+    flat = for_terminal(" ".join((text or "").split()))
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _plain(text: str | None) -> str:
+    """A saved value for the summary grid (read as markup there): control characters shown, brackets escaped."""
+    from rich.markup import escape
+
+    return escape(for_terminal(text))
 
 
 def _status(status: str | None) -> str:
@@ -69,7 +77,7 @@ def _status(status: str | None) -> str:
         "skipped": "dim",
         "superseded": "dim",  # a hedged attempt that lost the race
     }.get(status or "")
-    return f"[{color}]{status}[/]" if color else (status or "")
+    return f"[{color}]{status}[/]" if color else _plain(status)
 
 
 _RIGHT = {"latency", "ttft", "tokens", "cost"}
@@ -83,6 +91,7 @@ def _fitted_table(
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     natural = {h: max([len(r[i]) for r in rows] + [len(h)]) for i, h in enumerate(heads)}
     measure = Console(width=10_000)
@@ -96,8 +105,8 @@ def _fitted_table(
                 h, no_wrap=True, overflow="ellipsis", min_width=natural[h], justify="right" if h in _RIGHT else "left"
             )
         index = [heads.index(h) for h in keep]
-        for r in rows:
-            table.add_row(*(_status(r[i]) if heads[i] == "status" else r[i] for i in index))
+        for r in rows:  # cells as Text: a saved value is shown as written, never read as markup
+            table.add_row(*(_status(r[i]) if heads[i] == "status" else Text(for_terminal(r[i])) for i in index))
         need = measure.measure(table).maximum
         spare = natural[squeeze] - 8 if squeeze in keep else 0
         if need <= width or need - width <= spare:
@@ -196,12 +205,15 @@ def show_cmd(db: Path | None, as_json: bool, full: bool, run_id: str) -> None:
     summary.add_column(style="bold")
     summary.add_column()
     for label, value in (
-        ("run", run["id"]),
-        ("session", run["session"]),
-        ("route", run["route"]),
-        ("profile", f"{run['profile'] or ''} {run['profile_path'] or ''} sha256:{(run['profile_hash'] or '')[:12]}"),
-        ("status", _status(run["status"]) + (f"  {run['error']}" if run["error"] else "")),
-        ("reason", run.get("reason") or ""),
+        ("run", _plain(run["id"])),
+        ("session", _plain(run["session"])),
+        ("route", _plain(run["route"])),
+        (
+            "profile",
+            _plain(f"{run['profile'] or ''} {run['profile_path'] or ''} sha256:{(run['profile_hash'] or '')[:12]}"),
+        ),
+        ("status", _status(run["status"]) + (f"  {_plain(run['error'])}" if run["error"] else "")),
+        ("reason", _plain(run.get("reason"))),
         ("started", _when(run["started_ts"])),
         ("latency", _ms(run["latency_ms"])),
         ("ttft", _ms(run["ttft_ms"])),
@@ -249,10 +261,15 @@ def show_cmd(db: Path | None, as_json: bool, full: bool, run_id: str) -> None:
     )
     console.print(hops)
     for label, note in notes:
-        console.print(Text.assemble((label, "bold"), ": ", note))
+        console.print(Text.assemble((for_terminal(label), "bold"), ": ", for_terminal(note)))
     for d in detail.decisions:
         console.print(
-            Text.assemble((d["action"], "bold"), (f" → {d['target']}" if d["target"] else ""), ": ", d["reason"] or "")
+            Text.assemble(
+                (for_terminal(d["action"]), "bold"),
+                for_terminal(f" → {d['target']}" if d["target"] else ""),
+                ": ",
+                for_terminal(d["reason"]),
+            )
         )
     console.print(Panel(_clipped(run["output"], full), title="output", title_align="left"))
 
@@ -263,10 +280,10 @@ def _clipped(text: str | None, full: bool) -> Any:
 
     text = text or ""
     if full or len(text) <= SHOW_CHARS:
-        return Text(text)
+        return Text(for_terminal(text))
     rest = len(text) - SHOW_CHARS
     return Text.assemble(
-        text[:SHOW_CHARS],
+        for_terminal(text[:SHOW_CHARS]),
         (f"\n… {rest:,} more characters ({len(text):,} in all): `--full` prints them, `--json` too", "dim"),
     )
 
@@ -280,8 +297,8 @@ def _highlighted(snippet: str | None) -> Any:
     for i, part in enumerate(" ".join((snippet or "").split()).split(HIGHLIGHT_START)):
         hit, _, rest = part.partition(HIGHLIGHT_END) if i else ("", "", part)
         if hit:
-            text.append(hit, style="bold reverse")
-        text.append(rest)
+            text.append(for_terminal(hit), style="bold reverse")
+        text.append(for_terminal(rest))
     return text
 
 
@@ -301,15 +318,16 @@ def search_cmd(db: Path | None, limit: int, literal: bool, text: str) -> None:
         click.echo(f"no runs match {text!r}", err=True)
         return
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"runs matching {text!r}", title_justify="left")
+    table = Table(title=Text(f"runs matching {for_terminal(repr(text))}"), title_justify="left")
     for col in ("id", "started", "route", "status", "prompt", "output"):
         table.add_column(col, no_wrap=col in {"id", "started"})
     for r in rows:
         table.add_row(
-            r["id"],
+            Text(for_terminal(r["id"])),
             _when(r["started_ts"]),
-            r["route"] or "",
+            Text(for_terminal(r["route"])),
             _status(r["status"]),
             _highlighted(r["prompt_snippet"]),
             _highlighted(r["output_snippet"]),
