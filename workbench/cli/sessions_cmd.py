@@ -340,6 +340,13 @@ def search_cmd(db: Path | None, limit: int, literal: bool, text: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "csv", "otlp"]), default="json", show_default=True)
 @click.option("--endpoint", default=None, help="for otlp: the OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318)")
 @click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1, max=600),
+    default=10.0,
+    show_default=True,
+    help="for otlp: seconds the collector has to take a batch (retries included) before the export fails",
+)
+@click.option(
     "--table",
     type=click.Choice(["runs", "hops", "messages", "decisions", "sessions", "profiles"]),
     default="runs",
@@ -353,19 +360,24 @@ def search_cmd(db: Path | None, limit: int, literal: bool, text: str) -> None:
     default=None,
     help="file to write (mode 0600; default: stdout)",
 )
-def export_cmd(db: Path | None, fmt: str, endpoint: str | None, table: str, output: Path | None) -> None:
+def export_cmd(
+    db: Path | None, fmt: str, endpoint: str | None, timeout: float, table: str, output: Path | None
+) -> None:
     """Export every table (json, jsonl) or one (csv), or send the runs as traces (otlp).
 
-    json and jsonl exports hold every table and import back with `workbench sessions import`."""
+    json and jsonl exports hold every table and import back with `workbench sessions import`. otlp exits 1
+    when the collector did not take every run (an HTTP error, refused, no answer within --timeout)."""
     from workbench.store.transfer import export, open_private
 
     if fmt == "otlp":
         if not endpoint:
             raise click.UsageError("--format otlp needs --endpoint URL")
-        from workbench.otel.stored import export_store
+        from workbench.otel.stored import check_endpoint, export_store
 
+        check_endpoint(endpoint)
         with _open(db) as store:
-            click.echo(f"sent {export_store(store, endpoint)} runs as traces to {endpoint}", err=True)
+            sent = export_store(store, endpoint, timeout=timeout)
+        click.echo(f"sent {sent} runs as traces to {endpoint}", err=True)
         return
 
     with _open(db) as store:
