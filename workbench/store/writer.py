@@ -322,7 +322,7 @@ class EventWriter:
         """The profile rows the rescued runs refer to, so the file imports into any database (a profile committed
         before the disk filled is in this database only). Those this writer did not register are looked up in
         the database, if it can still be read."""
-        wanted = {r.run.get("profile_hash") for r in runs} - {None}
+        wanted: set[str] = {sha for r in runs if isinstance(sha := r.run.get("profile_hash"), str)}
         rows = {sha: row for sha, row in self._known_profiles.items() if sha in wanted}
         missing = sorted(wanted - set(rows))
         if missing:
