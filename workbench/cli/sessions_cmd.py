@@ -183,7 +183,8 @@ def list_cmd(db: Path | None, limit: int, session_name: str | None, as_json: boo
 def show_cmd(db: Path | None, as_json: bool, full: bool, run_id: str) -> None:
     """One run: totals, hop tree, decisions, output.
 
-    RUN_ID is a full run id or any unique prefix of one."""
+    RUN_ID is a full run id, `last` (the newest run), or a unique start or end of one (runs made close together
+    share their first characters: the last ones tell them apart). One matching several runs lists them (exit 2)."""
     with _open(db) as store:
         detail = store.get_run(run_id)
     if as_json:
@@ -448,20 +449,34 @@ def import_cmd(db: Path | None, file: Path) -> None:
 def rm_cmd(db: Path | None, run_ids: tuple[str, ...]) -> None:
     """Delete runs with their hops and messages.
 
-    Each RUN_ID is a full id or a unique prefix; the run's hops, messages and decisions go with it."""
+    Each RUN_ID is a full id, `last` (the newest run), or a unique start or end of one; the run's hops, messages
+    and decisions go with it. Every RUN_ID is checked first: one that names no run, or several, deletes nothing."""
+    from workbench.store.queries import resolve_run_id
+
     with _open(db) as store:
-        for ref in run_ids:
-            counts = store.delete_run(ref)
+        with store.errors("reading"):
+            ids = list(dict.fromkeys(resolve_run_id(store, ref) for ref in run_ids))
+        for run_id in ids:
+            counts = store.delete_run(run_id)
             click.echo(f"removed run {counts['id']} ({counts['hops']} hop(s), {counts['messages']} message(s))")
 
 
 def _day(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    """A day (UTC): YYYY-MM-DD, `today`, `yesterday`, or `Nd` (N days before today, as `review --since 30d`)."""
     if value is None:
         return None
+    today = dt.datetime.now(dt.UTC).date()
+    text = value.strip().lower()
+    if text in ("today", "yesterday"):
+        return today - dt.timedelta(days=text == "yesterday")
+    if text.endswith("d") and text[:-1].isdigit() and int(text[:-1]) <= 100_000:
+        return today - dt.timedelta(days=int(text[:-1]))
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (expected YYYY-MM-DD, e.g. 2026-03-01)") from None
+        raise click.BadParameter(
+            f"{value!r} is not a date (expected YYYY-MM-DD, or today, yesterday, Nd for N days ago as in 30d)"
+        ) from None
 
 
 def _money(value: Any, *, signed: bool = False) -> str:
@@ -482,8 +497,15 @@ def _pct(original: Any, repriced: Any) -> str:
 @click.argument("run_ids", nargs=-1)
 @click.option("--session", "session_name", default=None, help="only runs of this session")
 @click.option("--route", default=None, help="only runs of this route")
-@click.option("--since", callback=_day, metavar="YYYY-MM-DD", help="only runs started on or after this day (UTC)")
-@click.option("--until", callback=_day, metavar="YYYY-MM-DD", help="only runs started on or before this day (UTC)")
+@click.option(
+    "--since", callback=_day, metavar="DAY", help="only runs started on or after this day (UTC): YYYY-MM-DD, today, 30d"
+)
+@click.option(
+    "--until",
+    callback=_day,
+    metavar="DAY",
+    help="only runs started on or before this day (UTC): YYYY-MM-DD, today, 30d",
+)
 @click.option(
     "--profile",
     "profile_path",
