@@ -3,7 +3,7 @@
 The OpenTelemetry SDK exports in the background and only logs a failure, so a collector answering 500 or 429,
 refusing the connection or never answering looked like success ("sent 5 runs"). Here the exporter is watched:
 what the collector took is counted by run, the first failed batch stops the rest at once (a hung collector
-costs one timeout, not one per batch), and `export_store` raises `ExportError` (exit 1) saying how many runs got
+costs one timeout, not one per batch), and `export_store` raises `TraceExportError` (exit 1) saying how many runs got
 through and why the others did not. An endpoint that is not an http(s) URL is refused before anything is sent.
 """
 
@@ -22,7 +22,7 @@ from workbench.errors import WorkbenchError
 DEFAULT_TIMEOUT_S = 10.0
 
 
-class ExportError(WorkbenchError):
+class TraceExportError(WorkbenchError):
     """The collector did not take the runs (an HTTP error, refused, no answer in time)."""
 
     exit_code = 1
@@ -167,7 +167,7 @@ def export_store(
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> int:
     """Send every saved run (of `session`, if given) to the OTLP/HTTP endpoint; returns how many runs. Raises
-    ExportError when the collector did not take them all (saying how many it did), WorkbenchError (exit 2)
+    TraceExportError when the collector did not take them all (saying how many it did), WorkbenchError (exit 2)
     for an endpoint that is not a URL."""
     from workbench.otel.spans import OtlpExporter, traces_url
     from workbench.profiles.load import loads_profile
@@ -193,7 +193,7 @@ def export_store(
         out.export_rows(detail.run, detail.hops, detail.decisions, profiles.get(sha))
     out.close()
     if watched.failure is not None or watched.sent_runs < len(rows):
-        raise ExportError(
+        raise TraceExportError(
             f"sent {watched.sent_runs} of {len(rows)} runs as traces to {url}; the collector did not take the"
             f" others: {watched.failure or 'they were not exported in time'}",
             hint="check that the collector is up and accepts OTLP/HTTP (protobuf) at that URL; nothing was changed"
