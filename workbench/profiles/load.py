@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import os
 import stat
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,9 +241,20 @@ def missing_env(profile: Profile, environ: Mapping[str, str] = os.environ) -> li
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    from workbench.profiles.files import write_atomic  # through a symlink to its target, fsynced, replaced whole
-
-    write_atomic(path, text)
+    path = Path(os.path.realpath(path))  # a symlinked profile: its target is rewritten, the link stays a link
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def save_profile(
