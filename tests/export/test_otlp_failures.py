@@ -183,3 +183,21 @@ def test_an_endpoint_that_is_not_a_url_is_refused_before_sending(db: Path, url: 
     err = " ".join(done.stderr.split())
     assert done.returncode == 2 and "Traceback" not in err
     assert f"--endpoint {url!r} is not" in err
+
+
+def test_run_otlp_checks_the_url_first_and_notes_a_trace_that_did_not_get_there(
+    tmp_path: Path,
+    collector,  # type: ignore[no-untyped-def]
+) -> None:
+    db = tmp_path / "run.db"
+    demo = str(ROOT / "profiles" / "demo.yaml")
+    env = {**os.environ, "WORKBENCH_DB": str(db), "COLUMNS": "200"}
+    args = [sys.executable, "-m", "workbench", "run", "--profile", demo, "--otlp"]
+    done = subprocess.run([*args, "garbage", "hello"], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    assert done.returncode == 2 and "--otlp 'garbage' is not an http(s) URL" in done.stderr
+    assert not db.exists()  # refused before the database was opened or a call was made
+    bad = collector(500)
+    done = subprocess.run([*args, bad.url, "hello"], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    assert done.returncode == 0, done.stderr  # the run itself succeeded and was saved
+    assert f"note: the run's trace was not sent to {bad.url}: it answered HTTP 500" in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr and "Failed to export" not in done.stderr

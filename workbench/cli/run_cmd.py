@@ -154,6 +154,10 @@ def run(
             hint=f"routes: {', '.join(loaded.profile.routes)} (`workbench routes` lists them)",
             title="unknown route",
         ) from None
+    if otlp:
+        from workbench.otel.stored import check_endpoint
+
+        check_endpoint(otlp, "--otlp")  # a URL that is not one: exit 2 before anything is opened or spent
     history: list[dict[str, str]] = []
     if session_name:
         from workbench.cli.saving import load_history
@@ -166,11 +170,13 @@ def run(
         writer = open_writer(db, loaded, session_name)
     signals: list[int] = []
     answered: list[bool] = []  # whether the run ended with an answer (set by _run)
-    tracer = None
+    tracer = watched = None
     if otlp:
         from workbench.otel.spans import OtlpExporter, Tee
+        from workbench.otel.stored import watched_otlp_exporter
 
-        tracer = OtlpExporter(otlp, profile=loaded.profile)
+        watched = watched_otlp_exporter(otlp)
+        tracer = OtlpExporter(otlp, profile=loaded.profile, exporter=watched)
     try:
         status = asyncio.run(
             _run(
@@ -191,6 +197,8 @@ def run(
             writer.close()
         if tracer is not None:
             tracer.close()
+            if watched is not None and watched.failure is not None:  # the run stands; its trace did not get there
+                click.echo(f"note: the run's trace was not sent to {otlp}: {watched.failure}", err=True)
         if show_health:
             from workbench.engine import health
 

@@ -158,6 +158,17 @@ class WatchedExporter:
         return bool(self.inner.force_flush(timeout_millis))
 
 
+def watched_otlp_exporter(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> WatchedExporter:
+    """An OTLP/HTTP span exporter for `url` (checked first: WorkbenchError, exit 2, when it is not a URL), watched:
+    after the spans are flushed, `failure` says why the collector did not take them (None when it did)."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    from workbench.otel.spans import traces_url
+
+    check_endpoint(url, "--otlp")
+    return WatchedExporter(OTLPSpanExporter(endpoint=traces_url(url), timeout=timeout), timeout)
+
+
 def export_store(
     store: Any,
     url: str,
