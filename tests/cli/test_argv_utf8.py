@@ -147,13 +147,18 @@ def test_an_export_with_a_lone_surrogate_imports_every_other_run(tmp_path: Path)
     text = export.read_text(encoding="utf-8")
     victim = runs[1][0].run_id
     assert text.count('"prompt number 1"') == 2  # the run's prompt, then its first message
-    export.write_text(text.replace('"prompt number 1"', '"prompt \\ud800 number 1"', 1), encoding="utf-8")
+    text = text.replace('"prompt number 1"', '"prompt \\ud800 number 1"', 1)
+    bad_id = runs[2][0].run_id
+    text = text.replace(f'"{bad_id}', f'"{bad_id}\\udcff')  # the run's id, in its own row and in its rows'
+    export.write_text(text, encoding="utf-8")
     fresh = tmp_path / "fresh.db"
     proc = _workbench(b"sessions", b"import", bytes(export), cwd=tmp_path, db=fresh)
     out, err = proc.stdout.decode(), " ".join(proc.stderr.decode().split())
     assert proc.returncode == 1 and "Traceback" not in err
-    assert "imported 3 run(s)" in out
+    assert "imported 2 run(s)" in out
     assert f"run {victim}: prompt is not UTF-8 text (a lone surrogate \\ud800 at position 7); not imported" in err
+    assert f"run {bad_id}\\udcff: id is not UTF-8 text (a lone surrogate \\udcff at position {len(bad_id)})" in err
+    assert "rejected 2 item(s)" in err  # and no orphans: the rows of the run with the bad id went with it
     with sqlite3.connect(fresh) as conn:
         ids = {row[0] for row in conn.execute("SELECT id FROM runs")}
-    assert ids == {r[0].run_id for r in runs} - {victim}
+    assert ids == {r[0].run_id for r in runs} - {victim, bad_id}

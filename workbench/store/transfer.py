@@ -266,8 +266,12 @@ def import_file(store: Store, path: Path) -> dict[str, Any]:
             rejected.append(f"run {printable(run_id)}: the file holds it twice")
             runs[run_id] = {}
             continue
+        by_run[run_id] = {name: [] for name in RUN_CHILDREN}  # (its rows are its own, even when it is rejected)
+        if printable(run_id) != run_id:  # an id that cannot be UTF-8 cannot even be looked up
+            rejected.append(f"run {printable(run_id)}: {check_row('runs', {'id': run_id})}; not imported")
+            runs[run_id] = {}
+            continue
         runs[run_id] = row
-        by_run[run_id] = {name: [] for name in RUN_CHILDREN}
     orphans: dict[str, int] = {}
     for name in RUN_CHILDREN:
         for row in tables[name]:
@@ -296,7 +300,7 @@ def import_file(store: Store, path: Path) -> dict[str, Any]:
                             problem = f"breaks a rule of the schema ({exc})"
                     if problem is not None:
                         rejected.append(f"{name[:-1]} {key!r}: {problem}; not imported")
-            present = _present_ids(conn, list(by_run))
+            present = _present_ids(conn, [run_id for run_id, run in runs.items() if run])
             for run_id, run in runs.items():
                 if not run:
                     continue  # held twice: reported above
