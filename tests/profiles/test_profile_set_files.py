@@ -191,3 +191,20 @@ def test_a_full_disk_keeps_the_file_and_its_previous_backup(demo: Path, fails: s
     expected_bak = "# the previous backup, from an earlier edit\n" if fails == "the backup" else before.decode()
     assert bak.read_text() == expected_bak  # never truncated: the old backup, or a whole new one
     assert _leftovers(demo.parent) == []
+
+
+def test_upgrading_a_profile_on_a_full_disk_says_so_and_keeps_the_file(tmp_path: Path) -> None:
+    old = tmp_path / "old.yaml"
+    text = DEMO.read_text().replace("version: 2", "version: 1", 1)
+    old.write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(len(text) - 100), "profile", "upgrade", str(old)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"{old}:1:1: (file): cannot write: the disk is full" in done.stderr and "not upgraded" in done.stderr
+    assert old.read_text() == text and _leftovers(tmp_path) == []
