@@ -9,6 +9,7 @@ servers take it via a `# yaml-language-server: $schema=...` comment).
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -66,7 +67,17 @@ def schema() -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 def upgrade(file: Path) -> None:
     """Rewrite FILE as a version 2 profile in place, keeping its comments and key order."""
-    if upgrade_profile(file):
+    from workbench.profiles.files import os_error_words, profile_lock
+    from workbench.profiles.yaml_doc import one_problem
+
+    try:
+        with profile_lock(file) if file.exists() else nullcontext():
+            upgraded = upgrade_profile(file)
+    except OSError as exc:  # a full disk, a read-only folder: the file is as it was (the write is atomic)
+        raise one_problem(
+            str(file), (1, 1), "(file)", os_error_words(exc), hint="not upgraded; the file is unchanged"
+        ) from None
+    if upgraded:
         click.echo(f"upgraded: {file} is now a version 2 profile (comments and key order kept)")
     else:
         click.echo(f"ok: {file} is already a version 2 profile; nothing changed")

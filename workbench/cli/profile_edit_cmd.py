@@ -9,9 +9,18 @@ version is kept beside it).
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import click
+
+
+def _locked(file: Path, dry_run: bool) -> AbstractContextManager[None]:
+    """The profile's edit lock around read, edit and write, so a concurrent edit is not lost (a dry run only
+    reads: no lock, and so no lock file)."""
+    from workbench.profiles.files import profile_lock
+
+    return nullcontext() if dry_run or not file.exists() else profile_lock(file)
 
 
 def _finish(editor: object, dry_run: bool, backup: bool) -> None:
@@ -27,7 +36,8 @@ def _finish(editor: object, dry_run: bool, backup: bool) -> None:
         return
     sys.stderr.write(diff)
     editor.save(backup=backup)
-    click.echo(f"saved {editor.path}" + (f" (previous version in {editor.path.name}.bak)" if backup else ""), err=True)
+    kept = f" (previous version in {editor.backup_path})" if editor.backup_path is not None else ""
+    click.echo(f"saved {editor.path}{kept}", err=True)
 
 
 @click.command("set")
@@ -43,9 +53,10 @@ def set_value(file: Path, path: str, value: str, dry_run: bool, no_backup: bool)
     """
     from workbench.profiles.edit import ProfileEditor, parse_value
 
-    editor = ProfileEditor.open(file)
-    editor.set(path, parse_value(value))
-    _finish(editor, dry_run, not no_backup)
+    with _locked(file, dry_run):
+        editor = ProfileEditor.open(file)
+        editor.set(path, parse_value(value))
+        _finish(editor, dry_run, not no_backup)
 
 
 @click.command("add-target")
@@ -60,6 +71,7 @@ def add_target(file: Path, route: str, step: str, model: str, at: int | None, dr
     """Add MODEL to the fallback chain of STEP (name or index) in ROUTE of FILE."""
     from workbench.profiles.edit import ProfileEditor
 
-    editor = ProfileEditor.open(file)
-    editor.add_target(route, step, model, at)
-    _finish(editor, dry_run, not no_backup)
+    with _locked(file, dry_run):
+        editor = ProfileEditor.open(file)
+        editor.add_target(route, step, model, at)
+        _finish(editor, dry_run, not no_backup)

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from workbench.accounting.money import usd
+from workbench.cli.terminal import for_terminal
 
 STATUS_STYLE = {
     "ok": "green",
@@ -74,14 +75,14 @@ class HumanRenderer:
                 return
             if self._streaming_hop != event.hop_id:
                 self._streaming_hop = event.hop_id
-            self.out.write(event.text)
+            self.out.write(for_terminal(event.text))  # a terminal: escape sequences are shown, not obeyed
             self._mid_line = not event.text.endswith("\n")
             self.out.flush()
         elif kind == "decision":
             self.decisions.append(event)
             if event.action != "route":
                 self._end_line()
-                self.console.print(Text(f"↳ {event.action}: {event.reason}", style="yellow"))
+                self.console.print(Text(for_terminal(f"↳ {event.action}: {event.reason}"), style="yellow"))
         elif kind == "hop_started":
             self._order[event.hop_id] = len(self._order)
             if event.kind == "parallel" or event.parent_id in self._quiet or event.role in ("classifier", "judge"):
@@ -90,7 +91,7 @@ class HumanRenderer:
             self.hops.append(event)
             if event.kind == "attempt" and event.status != "ok":
                 self._end_line()
-                detail = event.error or event.reason or ""
+                detail = for_terminal(event.error or event.reason or "")
                 self.console.print(
                     Text(
                         f"✗ {event.name} attempt {event.attempt}: {event.status} {detail}",
@@ -155,5 +156,5 @@ class HumanRenderer:
                 "" if hop.engine_ms is None else f"{hop.engine_ms:.2f}",
             )
         if final.error:
-            table.caption = final.error
+            table.caption = for_terminal(final.error)
         return table

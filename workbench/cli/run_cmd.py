@@ -5,7 +5,9 @@ table of hops and totals go to stderr. `--json`
 prints one JSON object per event per line (the public event schema, see README). Runs are saved to the session
 database unless `--no-save`. Ctrl-C (SIGINT), SIGTERM and SIGHUP cancel the run gracefully: the hop in flight is
 closed as cancelled with its estimated cost, the run is saved, and the exit code is 128 + the signal's number
-(130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
+(130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP). A reader that stops reading (`| head`) does not stop the run:
+it runs to its end unseen and is saved as it ended. Otherwise the exit code is 0 when the run has an answer (`ok`,
+or `degraded` with the best answer so far, noted on stderr) and 1 when it has none.
 """
 
 from __future__ import annotations
@@ -153,6 +155,10 @@ def run(
             hint=f"routes: {', '.join(loaded.profile.routes)} (`workbench routes` lists them)",
             title="unknown route",
         ) from None
+    if otlp:
+        from workbench.otel.stored import check_endpoint
+
+        check_endpoint(otlp, "--otlp")  # a URL that is not one: exit 2 before anything is opened or spent
     history: list[dict[str, str]] = []
     if session_name:
         from workbench.cli.saving import load_history
@@ -164,11 +170,14 @@ def run(
 
         writer = open_writer(db, loaded, session_name)
     signals: list[int] = []
-    tracer = None
+    answered: list[bool] = []  # whether the run ended with an answer (set by _run)
+    tracer = watched = None
     if otlp:
         from workbench.otel.spans import OtlpExporter, Tee
+        from workbench.otel.stored import watched_otlp_exporter
 
-        tracer = OtlpExporter(otlp, profile=loaded.profile)
+        watched = watched_otlp_exporter(otlp)
+        tracer = OtlpExporter(otlp, profile=loaded.profile, exporter=watched)
     try:
         status = asyncio.run(
             _run(
@@ -181,6 +190,7 @@ def run(
                 metadata=metadata,
                 history=history,
                 session_id=session_name,
+                answered=answered,
             )
         )
     finally:
@@ -188,6 +198,8 @@ def run(
             writer.close()
         if tracer is not None:
             tracer.close()
+            if watched is not None and watched.failure is not None:  # the run stands; its trace did not get there
+                click.echo(f"note: the run's trace was not sent to {otlp}: {watched.failure}", err=True)
         if show_health:
             from workbench.engine import health
 
@@ -196,8 +208,19 @@ def run(
         raise SystemExit(128 + signals[0])
     if status == "cancelled":
         raise SystemExit(130)
-    if status != "ok":
-        raise SystemExit(1)
+    raise SystemExit(exit_code(status, answered[0] if answered else False, as_json))
+
+
+def exit_code(status: str, answered: bool, as_json: bool) -> int:
+    """0 when the run has an answer: `ok`, or `degraded` (a budget ended it early with the best answer so far,
+    which is noted on stderr); 1 when it has none (every target failed, or a budget ran out before any answer)."""
+    if status == "ok":
+        return 0
+    if status == "degraded" and answered:
+        if not as_json:
+            click.echo("note: the run ended degraded (a budget cut it short) with the best answer so far", err=True)
+        return 0
+    return 1
 
 
 #: signals that stop a run gracefully (cancel, save, exit 128 + signum), with the reason recorded on the run
@@ -228,6 +251,7 @@ async def _run(
     metadata: dict[str, str] | None = None,
     history: list[dict[str, str]] | None = None,
     session_id: str | None = None,
+    answered: list[bool] | None = None,
 ) -> str:
     from workbench.cli import gc_policy
     from workbench.engine import CancelToken, Engine
@@ -259,6 +283,8 @@ async def _run(
                 writer.submit(event)
             if event.type == "run_finished":
                 status = event.status  # type: ignore[attr-defined]
+                if answered is not None:
+                    answered.append(bool(event.output))  # type: ignore[attr-defined]
             if reader_gone:
                 continue
             try:
@@ -271,13 +297,15 @@ async def _run(
                 else:
                     renderer.handle(event)
             except BrokenPipeError:
-                # the reader went away (`| head`): stop the run gracefully so what was spent is still saved
+                # The reader went away (`| head`). That is not a request to stop (Ctrl-C is): the run goes on to its
+                # end, unseen, and is saved as it ends, not as `cancelled`. Its answer is in the session database.
                 reader_gone = True
                 _silence_stdout()
-                cancel.cancel("output closed by the reader")
-    if reader_gone:
-        return "ok"
-    out.flush()
+    if not reader_gone:
+        try:
+            out.flush()
+        except BrokenPipeError:  # the last buffered lines met a reader already gone: the run is complete
+            _silence_stdout()
     return status
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from workbench.cli.terminal import for_terminal
 from workbench.errors import StoreError
 
 _db_option = click.option(
@@ -55,8 +56,15 @@ def _cost(value: float | None) -> str:
 
 
 def _one_line(text: str | None, width: int) -> str:
-    flat = " ".join((text or "").split())
+    flat = for_terminal(" ".join((text or "").split()))
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _plain(text: str | None) -> str:
+    """A saved value for the summary grid (read as markup there): control characters shown, brackets escaped."""
+    from rich.markup import escape
+
+    return escape(for_terminal(text))
 
 
 def _status(status: str | None) -> str:
@@ -69,7 +77,7 @@ def _status(status: str | None) -> str:
         "skipped": "dim",
         "superseded": "dim",  # a hedged attempt that lost the race
     }.get(status or "")
-    return f"[{color}]{status}[/]" if color else (status or "")
+    return f"[{color}]{status}[/]" if color else _plain(status)
 
 
 _RIGHT = {"latency", "ttft", "tokens", "cost"}
@@ -83,6 +91,7 @@ def _fitted_table(
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     natural = {h: max([len(r[i]) for r in rows] + [len(h)]) for i, h in enumerate(heads)}
     measure = Console(width=10_000)
@@ -96,8 +105,8 @@ def _fitted_table(
                 h, no_wrap=True, overflow="ellipsis", min_width=natural[h], justify="right" if h in _RIGHT else "left"
             )
         index = [heads.index(h) for h in keep]
-        for r in rows:
-            table.add_row(*(_status(r[i]) if heads[i] == "status" else r[i] for i in index))
+        for r in rows:  # cells as Text: a saved value is shown as written, never read as markup
+            table.add_row(*(_status(r[i]) if heads[i] == "status" else Text(for_terminal(r[i])) for i in index))
         need = measure.measure(table).maximum
         spare = natural[squeeze] - 8 if squeeze in keep else 0
         if need <= width or need - width <= spare:
@@ -174,7 +183,8 @@ def list_cmd(db: Path | None, limit: int, session_name: str | None, as_json: boo
 def show_cmd(db: Path | None, as_json: bool, full: bool, run_id: str) -> None:
     """One run: totals, hop tree, decisions, output.
 
-    RUN_ID is a full run id or any unique prefix of one."""
+    RUN_ID is a full run id, `last` (the newest run), or a unique start or end of one (runs made close together
+    share their first characters: the last ones tell them apart). One matching several runs lists them (exit 2)."""
     with _open(db) as store:
         detail = store.get_run(run_id)
     if as_json:
@@ -196,12 +206,15 @@ def show_cmd(db: Path | None, as_json: bool, full: bool, run_id: str) -> None:
     summary.add_column(style="bold")
     summary.add_column()
     for label, value in (
-        ("run", run["id"]),
-        ("session", run["session"]),
-        ("route", run["route"]),
-        ("profile", f"{run['profile'] or ''} {run['profile_path'] or ''} sha256:{(run['profile_hash'] or '')[:12]}"),
-        ("status", _status(run["status"]) + (f"  {run['error']}" if run["error"] else "")),
-        ("reason", run.get("reason") or ""),
+        ("run", _plain(run["id"])),
+        ("session", _plain(run["session"])),
+        ("route", _plain(run["route"])),
+        (
+            "profile",
+            _plain(f"{run['profile'] or ''} {run['profile_path'] or ''} sha256:{(run['profile_hash'] or '')[:12]}"),
+        ),
+        ("status", _status(run["status"]) + (f"  {_plain(run['error'])}" if run["error"] else "")),
+        ("reason", _plain(run.get("reason"))),
         ("started", _when(run["started_ts"])),
         ("latency", _ms(run["latency_ms"])),
         ("ttft", _ms(run["ttft_ms"])),
@@ -249,10 +262,15 @@ def show_cmd(db: Path | None, as_json: bool, full: bool, run_id: str) -> None:
     )
     console.print(hops)
     for label, note in notes:
-        console.print(Text.assemble((label, "bold"), ": ", note))
+        console.print(Text.assemble((for_terminal(label), "bold"), ": ", for_terminal(note)))
     for d in detail.decisions:
         console.print(
-            Text.assemble((d["action"], "bold"), (f" → {d['target']}" if d["target"] else ""), ": ", d["reason"] or "")
+            Text.assemble(
+                (for_terminal(d["action"]), "bold"),
+                for_terminal(f" → {d['target']}" if d["target"] else ""),
+                ": ",
+                for_terminal(d["reason"]),
+            )
         )
     console.print(Panel(_clipped(run["output"], full), title="output", title_align="left"))
 
@@ -263,10 +281,10 @@ def _clipped(text: str | None, full: bool) -> Any:
 
     text = text or ""
     if full or len(text) <= SHOW_CHARS:
-        return Text(text)
+        return Text(for_terminal(text))
     rest = len(text) - SHOW_CHARS
     return Text.assemble(
-        text[:SHOW_CHARS],
+        for_terminal(text[:SHOW_CHARS]),
         (f"\n… {rest:,} more characters ({len(text):,} in all): `--full` prints them, `--json` too", "dim"),
     )
 
@@ -280,8 +298,8 @@ def _highlighted(snippet: str | None) -> Any:
     for i, part in enumerate(" ".join((snippet or "").split()).split(HIGHLIGHT_START)):
         hit, _, rest = part.partition(HIGHLIGHT_END) if i else ("", "", part)
         if hit:
-            text.append(hit, style="bold reverse")
-        text.append(rest)
+            text.append(for_terminal(hit), style="bold reverse")
+        text.append(for_terminal(rest))
     return text
 
 
@@ -301,15 +319,16 @@ def search_cmd(db: Path | None, limit: int, literal: bool, text: str) -> None:
         click.echo(f"no runs match {text!r}", err=True)
         return
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"runs matching {text!r}", title_justify="left")
+    table = Table(title=Text(f"runs matching {for_terminal(repr(text))}"), title_justify="left")
     for col in ("id", "started", "route", "status", "prompt", "output"):
         table.add_column(col, no_wrap=col in {"id", "started"})
     for r in rows:
         table.add_row(
-            r["id"],
+            Text(for_terminal(r["id"])),
             _when(r["started_ts"]),
-            r["route"] or "",
+            Text(for_terminal(r["route"])),
             _status(r["status"]),
             _highlighted(r["prompt_snippet"]),
             _highlighted(r["output_snippet"]),
@@ -321,6 +340,13 @@ def search_cmd(db: Path | None, limit: int, literal: bool, text: str) -> None:
 @_db_option
 @click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "csv", "otlp"]), default="json", show_default=True)
 @click.option("--endpoint", default=None, help="for otlp: the OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318)")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1, max=600),
+    default=10.0,
+    show_default=True,
+    help="for otlp: seconds the collector has to take a batch (retries included) before the export fails",
+)
 @click.option(
     "--table",
     type=click.Choice(["runs", "hops", "messages", "decisions", "sessions", "profiles"]),
@@ -335,19 +361,24 @@ def search_cmd(db: Path | None, limit: int, literal: bool, text: str) -> None:
     default=None,
     help="file to write (mode 0600; default: stdout)",
 )
-def export_cmd(db: Path | None, fmt: str, endpoint: str | None, table: str, output: Path | None) -> None:
+def export_cmd(
+    db: Path | None, fmt: str, endpoint: str | None, timeout: float, table: str, output: Path | None
+) -> None:
     """Export every table (json, jsonl) or one (csv), or send the runs as traces (otlp).
 
-    json and jsonl exports hold every table and import back with `workbench sessions import`."""
+    json and jsonl exports hold every table and import back with `workbench sessions import`. otlp exits 1
+    when the collector did not take every run (an HTTP error, refused, no answer within --timeout)."""
     from workbench.store.transfer import export, open_private
 
     if fmt == "otlp":
         if not endpoint:
             raise click.UsageError("--format otlp needs --endpoint URL")
-        from workbench.otel.stored import export_store
+        from workbench.otel.stored import check_endpoint, export_store
 
+        check_endpoint(endpoint)
         with _open(db) as store:
-            click.echo(f"sent {export_store(store, endpoint)} runs as traces to {endpoint}", err=True)
+            sent = export_store(store, endpoint, timeout=timeout)
+        click.echo(f"sent {sent} runs as traces to {endpoint}", err=True)
         return
 
     with _open(db) as store:
@@ -418,20 +449,34 @@ def import_cmd(db: Path | None, file: Path) -> None:
 def rm_cmd(db: Path | None, run_ids: tuple[str, ...]) -> None:
     """Delete runs with their hops and messages.
 
-    Each RUN_ID is a full id or a unique prefix; the run's hops, messages and decisions go with it."""
+    Each RUN_ID is a full id, `last` (the newest run), or a unique start or end of one; the run's hops, messages
+    and decisions go with it. Every RUN_ID is checked first: one that names no run, or several, deletes nothing."""
+    from workbench.store.queries import resolve_run_id
+
     with _open(db) as store:
-        for ref in run_ids:
-            counts = store.delete_run(ref)
+        with store.errors("reading"):
+            ids = list(dict.fromkeys(resolve_run_id(store, ref) for ref in run_ids))
+        for run_id in ids:
+            counts = store.delete_run(run_id)
             click.echo(f"removed run {counts['id']} ({counts['hops']} hop(s), {counts['messages']} message(s))")
 
 
 def _day(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    """A day (UTC): YYYY-MM-DD, `today`, `yesterday`, or `Nd` (N days before today, as `review --since 30d`)."""
     if value is None:
         return None
+    today = dt.datetime.now(dt.UTC).date()
+    text = value.strip().lower()
+    if text in ("today", "yesterday"):
+        return today - dt.timedelta(days=text == "yesterday")
+    if text.endswith("d") and text[:-1].isdigit() and int(text[:-1]) <= 100_000:
+        return today - dt.timedelta(days=int(text[:-1]))
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (expected YYYY-MM-DD, e.g. 2026-03-01)") from None
+        raise click.BadParameter(
+            f"{value!r} is not a date (expected YYYY-MM-DD, or today, yesterday, Nd for N days ago as in 30d)"
+        ) from None
 
 
 def _money(value: Any, *, signed: bool = False) -> str:
@@ -452,8 +497,15 @@ def _pct(original: Any, repriced: Any) -> str:
 @click.argument("run_ids", nargs=-1)
 @click.option("--session", "session_name", default=None, help="only runs of this session")
 @click.option("--route", default=None, help="only runs of this route")
-@click.option("--since", callback=_day, metavar="YYYY-MM-DD", help="only runs started on or after this day (UTC)")
-@click.option("--until", callback=_day, metavar="YYYY-MM-DD", help="only runs started on or before this day (UTC)")
+@click.option(
+    "--since", callback=_day, metavar="DAY", help="only runs started on or after this day (UTC): YYYY-MM-DD, today, 30d"
+)
+@click.option(
+    "--until",
+    callback=_day,
+    metavar="DAY",
+    help="only runs started on or before this day (UTC): YYYY-MM-DD, today, 30d",
+)
 @click.option(
     "--profile",
     "profile_path",

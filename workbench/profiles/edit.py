@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from workbench.errors import ProfileError
-from workbench.profiles.load import LoadedProfile, _read_text, _write_atomic, load_profile, loads_profile
+from workbench.profiles.files import profile_lock, save_text
+from workbench.profiles.load import LoadedProfile, _read_text, load_profile, loads_profile
 from workbench.profiles.yaml_doc import DELETE, dump, make_yaml, one_problem, parse, set_path, to_yaml_value
 
 Path_ = tuple[str | int, ...]
@@ -57,6 +57,7 @@ class ProfileEditor:
     _undo: list[str] = field(default_factory=list)
     _redo: list[str] = field(default_factory=list)
     _parsed: tuple[str, CommentedMap] | None = field(default=None, repr=False, compare=False)
+    backup_path: Path | None = field(default=None, compare=False)  # where the last save kept the previous version
 
     @classmethod
     def open(cls, path: str | Path) -> ProfileEditor:
@@ -85,7 +86,7 @@ class ProfileEditor:
     # -- paths --------------------------------------------------------------------------------------------------
     def resolve_path(self, dotted: str | Path_) -> Path_:
         """Turn `routes.default.steps.answer.targets.1` into keys and indexes, step names into their index."""
-        parts: list[str | int] = list(dotted) if isinstance(dotted, tuple) else _split(dotted)
+        parts: list[str | int] = list(dotted) if isinstance(dotted, tuple) else _split(dotted, self.label)
         doc = self._doc()
         node: Any = doc
         out: list[str | int] = []
@@ -263,19 +264,20 @@ class ProfileEditor:
             return True
 
     def save(self, dest: str | Path | None = None, *, force: bool = False, backup: bool = True) -> Path:
-        """Write the edited text. Refuses (ProfileError) if the file changed on disk, unless `force`."""
+        """Write the edited text. Refuses (ProfileError) if the file changed on disk, unless `force`; or if it
+        cannot be written (read-only, full disk: then nothing changed). Under the file's edit lock, through a
+        symlink to its target, atomically, keeping the previous version as `.bak` (see profiles/files.py)."""
         target = Path(dest) if dest is not None else self.path
-        if target == self.path and not force and self.changed_on_disk():
-            raise one_problem(
-                str(target),
-                (1, 1),
-                "(file)",
-                "changed on disk since it was loaded (reload it, overwrite it, or save as another file)",
-                hint="not saved",
-            )
-        if backup and target.exists():
-            shutil.copy2(target, target.with_name(target.name + ".bak"))
-        _write_atomic(target, self.text)
+        with profile_lock(target):
+            if target == self.path and not force and self.changed_on_disk():
+                raise one_problem(
+                    str(target),
+                    (1, 1),
+                    "(file)",
+                    "changed on disk since it was loaded (reload it, overwrite it, or save as another file)",
+                    hint="not saved",
+                )
+            self.backup_path = save_text(target, self.text, backup=backup)
         if target == self.path:
             self.original = self.text
         return target
@@ -316,13 +318,20 @@ class ProfileEditor:
         self.text = text
 
 
-def _split(dotted: str) -> list[str | int]:
-    out: list[str | int] = []
-    for part in dotted.split("."):
-        if not part:
-            raise ValueError(f"empty segment in path {dotted!r}")
-        out.append(int(part) if part.isdigit() else part)
-    return out
+def _split(dotted: str, label: str) -> list[str | int]:
+    """`routes.default.steps.0` as its segments; an empty segment (`routes..default`, `.routes`, `routes.`) is a
+    ProfileError naming the path, as a command-line mistake should be."""
+    parts = dotted.split(".")
+    if not all(parts):
+        where = "at the start" if not parts[0] else "at the end" if not parts[-1] else "between two dots"
+        raise one_problem(
+            label,
+            (1, 1),
+            dotted or "(path)",
+            f"is not a dotted path: an empty segment {where}",
+            hint="write it as KEY.KEY.INDEX, e.g. routes.default.steps.answer.targets",
+        )
+    return [int(part) if part.isdigit() else part for part in parts]
 
 
 def _node(doc: Any, path: Path_) -> Any:

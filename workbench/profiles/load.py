@@ -235,6 +235,7 @@ def missing_env(profile: Profile, environ: Mapping[str, str] = os.environ) -> li
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    path = Path(os.path.realpath(path))  # a symlinked profile: its target is rewritten, the link stays a link
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

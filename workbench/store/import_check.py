@@ -16,7 +16,7 @@ import math
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["COLUMN_KINDS", "check_row", "check_run"]
+__all__ = ["COLUMN_KINDS", "check_row", "check_run", "printable"]
 
 MAX_TS = 253402300799.0  # 9999-12-31T23:59:59Z: the last second a timestamp can be shown as a date
 MAX_MS = 1e12  # about 31 years, in milliseconds
@@ -181,8 +181,25 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
+def printable(text: str) -> str:
+    """`text` safe to print or store: a lone surrogate (JSON allows `"\\ud800"`, UTF-8 does not) as `\\ud800`."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _not_utf8(value: str) -> str | None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"is not UTF-8 text (a lone surrogate {printable(value[exc.start])} at position {exc.start})"
+    return None
+
+
 def check_row(table: str, row: dict[str, Any]) -> str | None:
     """The first problem with one row of `table` (its columns' types and ranges), or None."""
+    for column, value in row.items():
+        problem = _not_utf8(value) if isinstance(value, str) else None
+        if problem is not None:
+            return f"{printable(column)} {problem}"
     for column, kind in COLUMN_KINDS.get(table, {}).items():
         problem = _check_value(kind, row.get(column))
         if problem is not None:
@@ -225,4 +242,4 @@ def check_run(
 
 
 def _key(table: str, row: dict[str, Any]) -> str:
-    return str(row.get("hop_id") if table == "hops" else row.get("seq"))
+    return printable(str(row.get("hop_id") if table == "hops" else row.get("seq")))

@@ -1,6 +1,7 @@
 """Reading the store: newest runs, one run with its hop tree, full-text search, and deleting a run.
 
-Run references accept a full id or any unique prefix of one (ids are long; `sessions list` shows them whole).
+Run references accept a full id, `last` (the newest run), or a unique start or end of an id (ids are long;
+`sessions list` shows them whole); one matching several runs is refused with the candidates listed.
 Search uses the `runs_fts` FTS5 index; snippets mark matches with HIGHLIGHT_START/HIGHLIGHT_END (control
 characters that never occur in prompts), which the CLI turns into styling.
 """
@@ -63,12 +64,24 @@ def list_runs(store: Store, limit: int = 20, session: str | None = None) -> list
     )
 
 
+#: the run reference that names the newest run (an id spelled so is matched first)
+LAST = "last"
+
+
 def resolve_run_id(store: Store, ref: str) -> str:
+    """The id of the run `ref` names: its full id, `last` (the newest run), or a unique start or end of an id
+    (runs made close together share their first characters: the last ones tell them apart). A reference that
+    matches several runs is an UnknownRunError (exit 2) listing them; none, one saying so."""
     ref = ref.strip()
     if not ref:
         raise UnknownRunError("no run id given", hint="see `workbench sessions list` for run ids")
     if store.conn.execute("SELECT 1 FROM runs WHERE id = ?", (ref,)).fetchone():
         return ref
+    if ref == LAST:
+        newest = store.conn.execute("SELECT id FROM runs ORDER BY started_ts DESC, id DESC LIMIT 1").fetchone()
+        if newest is None:
+            raise UnknownRunError(f"no runs saved in {store.path} yet, so no last run")
+        return str(newest[0])
     escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     sql = "SELECT id, started_at, substr(prompt, 1, 50) FROM runs WHERE id LIKE ? ESCAPE '\\'"
     sql += " ORDER BY started_ts DESC LIMIT 6"

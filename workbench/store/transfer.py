@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import json
 import os
 import sqlite3
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from workbench.errors import StoreError
-from workbench.store.import_check import check_row, check_run
+from workbench.store.import_check import check_row, check_run, printable
 from workbench.store.persist import insert_sql
 from workbench.store.records import PRIMARY_KEYS, TABLE_COLUMNS, RunRecord, iso_utc
 
@@ -181,7 +180,9 @@ def _parse(path: Path) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]],
             raise StoreError(f'{path}: "tables" is not an object')
         for name, rows in whole["tables"].items():
             if name not in tables:
-                raise StoreError(f"{path}: unknown table {name!r}", hint=f"tables: {', '.join(EXPORT_TABLES)}")
+                raise StoreError(
+                    f"{path}: unknown table {printable(repr(name))}", hint=f"tables: {', '.join(EXPORT_TABLES)}"
+                )
             if not isinstance(rows, list):
                 raise StoreError(f"{path}: table {name!r} is not a list of rows")
             tables[name].extend(rows)
@@ -235,7 +236,7 @@ def _parse(path: Path) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]],
             extra = set(row) - known
             if extra:
                 raise StoreError(
-                    f"{path}: row {i + 1} of {name} has unknown column(s) {', '.join(sorted(extra))}",
+                    f"{path}: row {i + 1} of {name} has unknown column(s) {printable(', '.join(sorted(extra)))}",
                     hint="it may come from a newer workbench: upgrade to import it",
                 )
     # Format 1 had no end line: its completeness is judged per run only (hop count, prompt message).
@@ -262,11 +263,15 @@ def import_file(store: Store, path: Path) -> dict[str, Any]:
             rejected.append(f"a run row without an id: {check_row('runs', row) or 'id is missing'}")
             continue
         if run_id in runs:
-            rejected.append(f"run {run_id}: the file holds it twice")
+            rejected.append(f"run {printable(run_id)}: the file holds it twice")
+            runs[run_id] = {}
+            continue
+        by_run[run_id] = {name: [] for name in RUN_CHILDREN}  # (its rows are its own, even when it is rejected)
+        if printable(run_id) != run_id:  # an id that cannot be UTF-8 cannot even be looked up
+            rejected.append(f"run {printable(run_id)}: {check_row('runs', {'id': run_id})}; not imported")
             runs[run_id] = {}
             continue
         runs[run_id] = row
-        by_run[run_id] = {name: [] for name in RUN_CHILDREN}
     orphans: dict[str, int] = {}
     for name in RUN_CHILDREN:
         for row in tables[name]:
@@ -295,17 +300,19 @@ def import_file(store: Store, path: Path) -> dict[str, Any]:
                             problem = f"breaks a rule of the schema ({exc})"
                     if problem is not None:
                         rejected.append(f"{name[:-1]} {key!r}: {problem}; not imported")
-            present = _present_ids(conn, list(by_run))
+            present = _present_ids(conn, [run_id for run_id, run in runs.items() if run])
             for run_id, run in runs.items():
                 if not run:
                     continue  # held twice: reported above
                 children = by_run[run_id]
                 if run_id == last_run:
-                    rejected.append(f"run {run_id}: the file was cut short inside it (no end line); not imported")
+                    rejected.append(
+                        f"run {printable(run_id)}: the file was cut short inside it (no end line); not imported"
+                    )
                     continue
                 problem = check_run(run, children["hops"], children["messages"], children["decisions"])
                 if problem is not None:
-                    rejected.append(f"run {run_id}: {problem}; not imported")
+                    rejected.append(f"run {printable(run_id)}: {problem}; not imported")
                     continue
                 conn.execute("SAVEPOINT import_run")
                 try:
@@ -320,7 +327,7 @@ def import_file(store: Store, path: Path) -> dict[str, Any]:
                         counts[name] += n
                 except sqlite3.IntegrityError as exc:
                     conn.execute("ROLLBACK TO import_run")
-                    rejected.append(f"run {run_id}: breaks a rule of the schema ({exc}); not imported")
+                    rejected.append(f"run {printable(run_id)}: breaks a rule of the schema ({exc}); not imported")
                 finally:
                     conn.execute("RELEASE import_run")
     finally:
@@ -367,13 +374,24 @@ def _insert(conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]], ve
 # -- keeping unsaved runs aside -----------------------------------------------------------------------------------
 
 
+def _rescue_line(obj: Any) -> bytes:
+    """One JSON line as UTF-8. Text that cannot be UTF-8 (a lone surrogate, e.g. from undecodable input) is kept
+    as a JSON escape: the line stays valid, and the importer reports that run instead of failing the file."""
+    try:
+        return (_dumps(obj) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(obj, ensure_ascii=True, separators=(",", ":"), default=str) + "\n").encode("ascii")
+
+
 def write_rescue_file(db_path: Path, records: list[RunRecord], profiles: Iterable[tuple[Any, ...]]) -> Path:
-    """Write runs the writer could not save as an importable JSONL export; returns its path."""
+    """Write runs the writer could not save as an importable JSONL export; returns its path.
+
+    The whole file is encoded before any is created, and a file that cannot be written whole (a full disk) is
+    removed before the next folder is tried: no empty or partial rescue file is ever left behind."""
     stamp = time.strftime("%Y%m%dT%H%M%S")
     name = f"{db_path.name}.unsaved-{stamp}-{os.getpid()}.jsonl"
-    buf = io.StringIO()
-    buf.write(
-        _dumps(
+    lines = [
+        _rescue_line(
             {
                 "format": FORMAT_TAG,
                 "version": FORMAT_VERSION,
@@ -381,20 +399,22 @@ def write_rescue_file(db_path: Path, records: list[RunRecord], profiles: Iterabl
                 "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
         )
-        + "\n"
-    )
+    ]
     for prof in profiles:
-        buf.write(_dumps({"table": "profiles", "row": dict(zip(TABLE_COLUMNS["profiles"], prof, strict=False))}) + "\n")
+        lines.append(
+            _rescue_line({"table": "profiles", "row": dict(zip(TABLE_COLUMNS["profiles"], prof, strict=False))})
+        )
     now = time.time()
     for session in sorted({r.run["session"] for r in records}):
         row = {"name": session, "created_ts": now, "created_at": iso_utc(now), "notes": None, "profile_hash": None}
-        buf.write(_dumps({"table": "sessions", "row": row}) + "\n")
+        lines.append(_rescue_line({"table": "sessions", "row": row}))
     for rec in records:
-        buf.write(_dumps({"table": "runs", "row": rec.run}) + "\n")
+        lines.append(_rescue_line({"table": "runs", "row": rec.run}))
         for table, rows in (("hops", rec.hops), ("messages", rec.messages), ("decisions", rec.decisions)):
             for row in rows:
-                buf.write(_dumps({"table": table, "row": row}) + "\n")
-    buf.write(_dumps({"end": {"runs": len(records)}}) + "\n")
+                lines.append(_rescue_line({"table": table, "row": row}))
+    lines.append(_rescue_line({"end": {"runs": len(records)}}))
+    data = b"".join(lines)
     last: OSError | None = None
     for folder in (db_path.parent, Path.cwd(), Path(tempfile.gettempdir())):
         target = folder / name
@@ -403,8 +423,15 @@ def write_rescue_file(db_path: Path, records: list[RunRecord], profiles: Iterabl
         except OSError as exc:
             last = exc
             continue
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(buf.getvalue())
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            last = exc
+            target.unlink(missing_ok=True)
+            continue
         return target
     assert last is not None
     raise last

@@ -118,7 +118,8 @@ class EventWriter:
         self._open_error: BaseException | None = None
         self._ready = threading.Event()
         self._unsaved: list[RunRecord] = []  # given up on (duplicate id...), rescued at close
-        self._profiles: dict[str, tuple[Any, ...]] = {}
+        self._profiles: dict[str, tuple[Any, ...]] = {}  # registered, not yet committed
+        self._known_profiles: dict[str, tuple[Any, ...]] = {}  # every one registered: a rescue file needs them
         self._thread = threading.Thread(target=self._main, name=f"workbench-store-writer:{self.path.name}", daemon=True)
         self._thread.start()
         self._ready.wait()
@@ -236,7 +237,7 @@ class EventWriter:
                     elif isinstance(item, _Control):
                         if item.kind == "profile":
                             sha, text, path = item.args
-                            self._profiles[sha] = profile_row(sha, text, path)
+                            self._profiles[sha] = self._known_profiles[sha] = profile_row(sha, text, path)
                         elif item.kind == "session":
                             self._session = item.args[0]
                 except Exception as exc:  # a malformed event must not stop the thread
@@ -317,12 +318,34 @@ class EventWriter:
                     continue
                 self._report(store_error(exc, self.path, f"saving run {record.run_id}"))
 
+    def _rescued_profiles(self, runs: list[RunRecord]) -> list[tuple[Any, ...]]:
+        """The profile rows the rescued runs refer to, so the file imports into any database (a profile committed
+        before the disk filled is in this database only). Those this writer did not register are looked up in
+        the database, if it can still be read."""
+        wanted: set[str] = {sha for r in runs if isinstance(sha := r.run.get("profile_hash"), str)}
+        rows = {sha: row for sha, row in self._known_profiles.items() if sha in wanted}
+        missing = sorted(wanted - set(rows))
+        if missing:
+            try:
+                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
+                try:
+                    marks = ",".join("?" for _ in missing)
+                    for row in conn.execute(
+                        f"SELECT sha256, text, path, first_seen_ts FROM profiles WHERE sha256 IN ({marks})", missing
+                    ):
+                        rows[row[0]] = tuple(row)
+                finally:
+                    conn.close()
+            except sqlite3.Error:
+                pass  # unreadable: the file keeps what the writer knows; import names what is missing
+        return list(rows.values())
+
     def _rescue(self) -> None:
         from workbench.store.transfer import write_rescue_file
 
         runs = self._unsaved
         try:
-            self.rescue_file = write_rescue_file(self.path, runs, list(self._profiles.values()))
+            self.rescue_file = write_rescue_file(self.path, runs, self._rescued_profiles(runs))
         except OSError as exc:
             raise StoreError(
                 f"{len(runs)} run(s) could not be saved to {self.path}, nor kept aside: {exc}",
