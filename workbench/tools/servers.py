@@ -296,9 +296,13 @@ class _Server:
             if isinstance(error, ToolServerError):
                 raise error
             what = "command" if self.spec.command else "url"
+            if error is None or (self.spec.command and _connection_lost(error)):
+                reason = "it exited (or closed its stdout) before the MCP handshake"
+            else:
+                reason = _describe(error)
             raise ToolServerError(
-                f"MCP server {self.spec.name!r} could not start ({what}: {self.spec.describe()}):"
-                f" {_describe(error) if error else 'no answer'}" + self._tail_hint()
+                f"MCP server {self.spec.name!r} could not start ({what}: {self.spec.describe()}): {reason}"
+                + self._tail_hint()
             )
         return self._adopt(started)
 
