@@ -20,7 +20,9 @@ What it guarantees:
   ends every stdio server the SDK's way: stdin closed, then SIGTERM, then SIGKILL to its process group. If this
   process is killed instead, each server dies with it: its launcher asks the kernel for SIGKILL on the parent's
   death (Linux `PR_SET_PDEATHSIG`, kept across `exec`), and SIGTERM/SIGHUP handlers (main thread only, chained
-  to the previous ones) and an atexit hook kill the process groups of servers still running.
+  to the previous ones) and an atexit hook kill the process groups of servers still running. (The kernel's
+  "parent" is the thread that started the server: the registry's event-loop thread, which must outlive it —
+  true when the registry is opened and closed on that loop, as it must be.)
 - **Server stderr never reaches the terminal**: each stdio server writes it to `<log_dir>/<name>.stderr.log`
   (`stderr_tail` reads the end; error messages quote it), and the SDK's own log records go to
   `<log_dir>/mcp-client.log` while a registry is open. Without a `log_dir` the logs live in a private temporary

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -141,8 +141,3 @@ class ToolResult:
     @property
     def is_error(self) -> bool:
         return self.status != "ok"
-
-
-def argv_of(command: str | Sequence[str]) -> tuple[str, ...]:
-    """A command given as one string (split as a POSIX shell would) or as argv."""
-    return tuple(shlex.split(command)) if isinstance(command, str) else tuple(command)
