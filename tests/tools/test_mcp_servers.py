@@ -273,3 +273,18 @@ async def test_a_start_outlasting_the_first_calls_timeout_is_kept_for_the_next_c
         # one process, started once: the second call took over the start the first one gave up waiting for
         assert log.count("--- ") == 1 and log.count("[workbench] mcp server pid") == 1, log
         assert servers.restarts("orders") == 0
+
+
+async def test_parallel_calls_share_one_connection_and_overlap(tmp_path: Path) -> None:
+    async with registry(tmp_path, demo_server_spec("slow", latency_ms=2000)) as servers:
+        await servers.start("slow")
+        started = time.monotonic()
+        results = await asyncio.gather(
+            *(servers.call_tool("slow", "lookup_order", {"order_id": i}, timeout=60) for i in (1040, 1041, 1042))
+        )
+        elapsed = time.monotonic() - started
+        assert [json.loads(r.text)["order_id"] for r in results] == [1040, 1041, 1042]
+        assert elapsed < 5.0  # three 2 s calls in parallel, not 6 s one after another
+        assert servers.restarts("slow") == 0
+        with pytest.raises(ToolServerError, match="no MCP server named 'nope'"):
+            await servers.call_tool("nope", "x", {})
