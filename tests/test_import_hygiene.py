@@ -18,7 +18,7 @@ import workbench
 
 FORBIDDEN_UI = ("textual", "workbench.tui")
 FORBIDDEN_SQL = ("sqlite3", "sqlite_utils", "workbench.store")
-HEADLESS = ("engine", "providers", "sim", "profiles", "accounting", "tokens", "roles")
+HEADLESS = ("engine", "providers", "sim", "profiles", "accounting", "tokens", "roles", "tools")
 
 CASES: dict[str, tuple[str, ...]] = {f"workbench.{name}": FORBIDDEN_UI + FORBIDDEN_SQL for name in HEADLESS}
 CASES["workbench.store"] = FORBIDDEN_UI

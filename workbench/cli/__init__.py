@@ -27,6 +27,8 @@ _COMMANDS = {
     "eval": "workbench.cli.eval_cmd:eval_cmd",
     "tune": "workbench.cli.tune_cmd:tune",
     "review": "workbench.cli.review_cmd:review",
+    "tools": "workbench.cli.tools_cmd:tools",
+    "demo-mcp": "workbench.cli.tools_cmd:demo_mcp",
 }
 
 
@@ -43,6 +45,8 @@ _SUMMARIES = {
     "eval": "Run a dataset through routes; pass rates with intervals, latency, cost.",
     "tune": "Sweep one route parameter over a dataset; Pareto front; write the chosen value.",
     "review": "Review routing from saved runs: spend, latency, failures, cheaper candidates.",
+    "tools": "List the tools MCP servers offer, with their JSON Schemas.",
+    "demo-mcp": "Run the demo MCP server (an order desk) over stdio or streamable HTTP.",
 }
 
 
