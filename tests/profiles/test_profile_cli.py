@@ -96,3 +96,45 @@ def test_schema_is_json_schema_with_properties() -> None:
     assert refs and all(r.startswith("#/$defs/") and r.split("/")[-1] in schema["$defs"] for r in refs)
     provider = schema["$defs"]["Provider"]["properties"]
     assert "environment variable" in provider["api_key_env"]["description"]
+
+
+def _as_json_data(path: Path) -> object:
+    """A YAML file as an editor's YAML language server sees it: JSON data, dates as the strings they are written as
+    (YAML 1.2 core has no timestamp type)."""
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    return json.loads(json.dumps(data, default=lambda v: v.isoformat()))
+
+
+def test_schema_accepts_every_shipped_profile(tmp_path: Path) -> None:
+    """Issue 20 item 22: the published schema rejected every shipped profile (`targets: [swift, steady]`, the
+    plain-alias shorthand the loader accepts). Every profile we ship, and both target forms, validate."""
+    import jsonschema
+
+    result = workbench("profile", "schema")
+    assert result.returncode == 0, result.stderr
+    validator = jsonschema.Draft202012Validator(json.loads(result.stdout))
+    shipped = sorted((ROOT / "profiles").glob("*.yaml")) + [ROOT / "workbench" / "data" / "demo.yaml"]
+    assert len(shipped) >= 6
+    mixed = tmp_path / "mixed.yaml"
+    mixed.write_text(
+        "providers: {p: {kind: sim}}\n"
+        "models: {m: {provider: p, model: x, free: true}, n: {provider: p, model: y, free: true}}\n"
+        "routes:\n"
+        "  default:\n"
+        "    steps:\n"
+        "      - {name: a, targets: [m, {model: n, weight: 2, retry: {max_attempts: 1}}]}\n"
+        "      - {kind: parallel, name: b, targets: [m, n], merge: first}\n",
+        encoding="utf-8",
+    )
+    assert workbench("profile", "check", str(mixed)).returncode == 0  # the loader takes it...
+    for path in [*shipped, mixed]:
+        errors = [f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(_as_json_data(path))]
+        assert errors == [], f"{path.name}: {errors}"  # ...and so does the schema
+    # and the schema still refuses what the loader refuses: a target that is neither an alias nor a mapping
+    bad = json.loads(json.dumps(_as_json_data(mixed)))
+    bad["routes"]["default"]["steps"][0]["targets"] = [3]
+    assert list(validator.iter_errors(bad))
+    bad["routes"]["default"]["steps"][0]["targets"] = [{"model": "m", "wieght": 2}]
+    assert list(validator.iter_errors(bad))
