@@ -109,6 +109,7 @@ class ErrorClass(StrEnum):
     BUDGET = "budget"  # a latency budget ran out
     BREAKER = "breaker"  # skipped: circuit open
     GOVERNANCE = "governance"  # refused by a step's allow/deny rules
+    TEMPLATE = "template"  # a step's prompt/system/template failed to render (nothing was sent)
     GATE = "gate"  # a quality gate failed
     CANCELLED = "cancelled"  # the user cancelled
     INTERNAL = "internal"  # a defect in workbench itself (reported, never hidden)

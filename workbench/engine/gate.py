@@ -233,10 +233,22 @@ async def gate_step(call: StepCall) -> AsyncIterator[Event]:
             )
             call.result = StepResult(name=step.name, kind="gate", status="error", error=reason, reason=reason)
             return
-        from workbench.profiles.templates import render
+        from workbench.profiles.templates import TemplateError, render_field
 
         assert checked is not None and found is not None and target is not None  # an action needs all three
-        feedback = render(step.feedback, ctx.template_vars()) if step.feedback else "; ".join(failures)
+        try:
+            feedback = (
+                render_field(step.name, "feedback", step.feedback, ctx.template_vars())
+                if step.feedback
+                else "; ".join(failures)
+            )
+        except TemplateError as exc:
+            error = f"{reason}; {exc}"
+            yield gate.finished(
+                HopStatus.ERROR, verdict=GateVerdict.FAIL, detail=error, error=error, error_class=ErrorClass.TEMPLATE
+            )
+            call.result = StepResult(name=step.name, kind="gate", status="error", error=error, reason=error)
+            return
         ctx.feedback = feedback
         original = checked.data.get("input", ctx.input)
         if action == "retry":
