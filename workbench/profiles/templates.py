@@ -419,7 +419,11 @@ def _compiled(text: str) -> Any:
         return _env().from_string(_instrument(ast))
     except (RecursionError, MemoryError):
         raise TemplateError(_TOO_DEEP) from None
-    except Exception as exc:  # Python refuses the generated code (e.g. more than 100 nested blocks)
+    except SyntaxError:  # Python refuses the generated code: more than ~100 nested blocks or parentheses
+        raise TemplateError(
+            "template cannot be compiled: its blocks or expressions nest too deeply (expected fewer nested blocks)"
+        ) from None
+    except Exception as exc:
         raise TemplateError(f"template cannot be compiled: {' '.join(str(exc).split())}") from None
 
 
@@ -479,3 +483,110 @@ def render_field(step_name: str, field: str, text: str, context: Mapping[str, An
     except TemplateError as exc:
         label = "template" if field == "template" else f"{field} template"
         raise TemplateError(exc.what, exc.line, f"step {step_name!r}: the {label}") from None
+
+
+# --- what no run can provide (warnings for `profile check`) ----------------------------------------------------
+
+#: the fields of a step's result (`workbench.engine.context.StepResult`; a test keeps the two equal)
+STEP_FIELDS: tuple[str, ...] = (
+    "name",
+    "kind",
+    "status",
+    "output",
+    "error",
+    "reason",
+    "branch",
+    "label",
+    "score",
+    "data",
+)
+#: the fields of a retrieved document and of a history turn
+DOC_FIELDS: tuple[str, ...] = ("id", "title", "text", "score", "source")
+TURN_FIELDS: tuple[str, ...] = ("role", "content")
+_ITEM_KINDS = {"docs": ("a document", DOC_FIELDS), "history": ("a history turn", TURN_FIELDS)}
+_DICT_METHODS = frozenset(n for n in dir(dict) if not n.startswith("_"))
+
+
+def _const_key(node: Any) -> Any:
+    """The attribute or constant subscript a Getattr/Getitem node reads (None when computed at run time)."""
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    arg = getattr(node, "arg", None)
+    return arg.value if isinstance(arg, nodes.Const) else None
+
+
+def _list_root(node: Any) -> str | None:
+    """`docs` / `history` when `node` is one of those lists, maybe sliced, sorted or reversed."""
+    from jinja2 import nodes
+
+    while True:
+        if isinstance(node, nodes.Name):
+            return node.name if node.name in _ITEM_KINDS else None
+        if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Slice):
+            node = node.node
+        elif isinstance(node, nodes.Filter) and node.name in ("sort", "reverse", "list", "unique"):
+            node = node.node
+        else:
+            return None
+
+
+def template_warnings(text: str, unavailable: Mapping[str, str], has_docs: bool) -> list[str]:
+    """What this template reads that no run can provide where it renders: `steps.X` of a step that cannot have
+    run before it (`unavailable` says why, per step name), a field a step result, document or history turn does
+    not have, an attribute text does not have, or `docs[...]` where no retrieve step runs before (always empty).
+    Plain words, one per finding; [] for plain text or a template `check_template` refuses."""
+    if not is_template(text):
+        return []
+    try:
+        return _warnings(text, unavailable, has_docs)
+    except (RecursionError, MemoryError):
+        return []
+
+
+def _warnings(text: str, unavailable: Mapping[str, str], has_docs: bool) -> list[str]:
+    from jinja2 import nodes
+
+    ast, problem = _parse(text)
+    if problem is not None:
+        return []
+    out: list[str] = []
+
+    def add(words: str) -> None:
+        if words not in out:
+            out.append(words)
+
+    lookups = (nodes.Getattr, nodes.Getitem)
+    loop_items: dict[str, str] = {}  # loop variable -> "docs" / "history"
+    for loop in ast.find_all(nodes.For):
+        root = _list_root(loop.iter)
+        if root is not None and isinstance(loop.target, nodes.Name):
+            loop_items[loop.target.name] = root
+    for node in ast.find_all(lookups):
+        key = _const_key(node)
+        inner = node.node
+        if isinstance(inner, nodes.Name) and isinstance(key, str):
+            name = inner.name
+            if name == "steps" and key in unavailable:
+                add(f"`steps.{key}` is never set when this template renders: {unavailable[key]}")
+            elif name in ("input", "feedback") and not hasattr(str, key):
+                add(f"`{name}.{key}`: {name} is text, which has no {key!r}")
+            elif name in loop_items and key not in _ITEM_KINDS[loop_items[name]][1] and key not in _DICT_METHODS:
+                what, fields = _ITEM_KINDS[loop_items[name]]
+                add(f"`{name}.{key}`: {what} has no field {key!r} (fields: {', '.join(fields)})")
+            elif name == "docs" and not has_docs and not hasattr(list, key):
+                add("`docs` is always empty here: no retrieve step runs before this one")
+        elif isinstance(inner, nodes.Name) and inner.name == "docs" and not has_docs and isinstance(key, int):
+            add("`docs` is always empty here: no retrieve step runs before this one")
+        elif isinstance(inner, lookups) and isinstance(key, str):
+            owner = inner.node
+            ref = _const_key(inner)
+            if isinstance(owner, nodes.Name) and owner.name == "steps" and isinstance(ref, str):
+                if ref not in unavailable and key not in STEP_FIELDS:
+                    add(f"`steps.{ref}.{key}`: a step's result has no field {key!r} (fields: {', '.join(STEP_FIELDS)})")
+            elif isinstance(owner, nodes.Name) and owner.name in _ITEM_KINDS and isinstance(ref, int):
+                what, fields = _ITEM_KINDS[owner.name]
+                if key not in fields and key not in _DICT_METHODS:
+                    add(f"`{owner.name}[{ref}].{key}`: {what} has no field {key!r} (fields: {', '.join(fields)})")
+    return out
