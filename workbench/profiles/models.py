@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from workbench.accounting.prices import NonNegativeDecimal, Price
+from workbench.profiles.patterns import check_pattern
 from workbench.profiles.policies import Policies
 from workbench.profiles.steps import (
     GateStep,
@@ -242,6 +243,18 @@ class Profile(Strict):
                     what = check_template(text, names)
                     if what:
                         problems.append(f"{at}.{field_name}: {what}")
+            patterns: list[tuple[str, Any, Any]] = []
+            if isinstance(step, RouteStep):
+                patterns += [(f"rules.{i}.when.regex", r.when.regex, True) for i, r in enumerate(step.rules or [])]
+            if isinstance(step, GateStep):
+                patterns += [
+                    (f"checks.{i}.regex", getattr(c, "regex", None), getattr(c, "ignore_case", True))
+                    for i, c in enumerate(step.checks)
+                ]
+            for where_at, pattern, ignore_case in patterns:
+                what = check_pattern(pattern, ignore_case) if isinstance(pattern, str) else None
+                if what:
+                    problems.append(f"{at}.{where_at}: {what}")
             if isinstance(step, GateStep) and step.of is not None and step.of not in names:
                 problems.append(f"{at}.of: unknown step {step.of!r} (steps: {', '.join(names)})")
             if isinstance(step, GenerateStep):
