@@ -27,10 +27,9 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from workbench.accounting.prices import select_price
 from workbench.errors import ProfileError
-from workbench.profiles.models import Profile, Route
+from workbench.profiles.models import Profile
 from workbench.profiles.problems import locate, node_pos, problems_from_errors
-from workbench.profiles.steps import ParallelStep, RetrieveStep, RouteStep, step_targets, walk_steps
-from workbench.profiles.templates import template_warnings
+from workbench.profiles.steps import step_targets
 from workbench.profiles.upgrade import upgrade_text, version_note
 from workbench.profiles.yaml_doc import (
     DELETE,
@@ -165,11 +164,13 @@ def price_warnings(profile: Profile, label: str, doc: Any, on: dt.date | None = 
     return out
 
 
-def _readable_before(route: Route) -> dict[str, tuple[dict[str, str], bool]]:
+def _readable_before(route: Any) -> dict[str, tuple[dict[str, str], bool]]:
     """Per step name: the route's steps whose results it cannot read (name -> why) and whether a retrieve step
     may have filled `docs` before it. A step can read an earlier step of its own list or of an enclosing list, the
     route step it is in, and what an earlier route step's branches may have run; never a later step, one in
     another branch, itself, or a child of a parallel step (children's results are not kept by name)."""
+    from workbench.profiles.steps import ParallelStep, RetrieveStep, RouteStep, walk_steps
+
     order = {step.name: i for i, (_, step) in enumerate(route.all_steps())}
     branch_of: dict[str, str] = {}  # a step inside a branch -> the route step that owns the branch
     children: dict[str, str] = {}  # a parallel step's child -> the parallel step
@@ -227,6 +228,8 @@ TEMPLATE_FIELDS = ("system", "prompt", "template", "query", "feedback")
 
 def template_problems(profile: Profile, label: str, doc: Any) -> list[str]:
     """Warnings for templates that read what no run can provide where they render (see `template_warnings`)."""
+    from workbench.profiles.templates import template_warnings
+
     out: list[str] = []
     for rname, route in profile.routes.items():
         readable = _readable_before(route)
