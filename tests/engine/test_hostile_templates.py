@@ -241,3 +241,30 @@ def test_sigint_during_a_nested_loop_template_is_honoured_promptly(tmp_path: Pat
     finally:
         con.close()
     assert status in ("cancelled", "error")
+
+
+@pytest.mark.parametrize("kind", ["retrieve", "transform"])
+async def test_other_step_kinds_report_a_template_error_alike(tmp_path: Path, sim: SimServer, kind: str) -> None:
+    """A retrieve step's query and a transform's template fail the same way: class `template`, run saved."""
+    corpus = PACKAGED_DEMO.parent / "corpus" / "support"
+    step: dict[str, Any] = (
+        {"kind": "retrieve", "name": "second", "corpus": str(corpus), "query": "{{ metadata.tier }}"}
+        if kind == "retrieve"
+        else {"kind": "transform", "name": "second", "template": "{{ 1 / 0 }}"}
+    )
+    text = save_profile(
+        _demo(),
+        {
+            ("models", "steady", "sim", "ttft_ms"): 0,
+            ("models", "steady", "sim", "tokens_per_s"): 100000,
+            ("routes", "hostile"): {"steps": [{"name": "first", "targets": ["steady"]}, step]},
+        },
+    )
+    loaded = loads_profile(text, tmp_path / "k.yaml")
+    async with Engine(loaded, sim_server=sim) as engine:
+        events = [e async for e in engine.run("Why is the sky blue?", route="hostile")]
+    hop = [e for e in events if e.type == "hop_finished" and e.name == "second"][0]
+    label = "query template" if kind == "retrieve" else "template"
+    assert hop.kind == kind and hop.status == "error" and hop.error_class == "template"
+    assert hop.error.startswith(f"step 'second': the {label} failed on its line 1: ")
+    assert events[-1].status == "error" and events[-1].cost_usd > 0

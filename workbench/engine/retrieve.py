@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from workbench.engine.context import StepCall, StepResult
-from workbench.engine.events import ErrorClass, Event, HopKind, HopStatus
+from workbench.engine.events import Event, HopKind, HopStatus
 from workbench.engine.subcall import Hop
-from workbench.profiles.templates import TemplateError, render_field
+from workbench.profiles.templates import render
 
 
 def corpus_dir(call: StepCall) -> Path:
@@ -32,12 +32,7 @@ async def retrieve_step(call: StepCall) -> AsyncIterator[Event]:
     hop = Hop(call, HopKind.RETRIEVE)
     yield hop.started()
     folder = corpus_dir(call)
-    try:
-        query = render_field(step.name, "query", step.query, call.ctx.template_vars())
-    except TemplateError as exc:
-        yield hop.finished(HopStatus.ERROR, error=str(exc), error_class=ErrorClass.TEMPLATE)
-        call.result = StepResult(name=step.name, kind="retrieve", status="error", error=str(exc), reason=str(exc))
-        return
+    query = render(step.query, call.ctx.template_vars())
     try:
         hits, reindexed = await asyncio.to_thread(search, folder, query, step.top_k, step.chunk_tokens)
     except (OSError, FileNotFoundError) as exc:
