@@ -89,8 +89,8 @@ def test_shipped_profiles_have_no_template_warnings() -> None:
         assert [w for w in load_profile(path).warnings if ".prompt:" in w or ".system:" in w] == [], path
 
 
-def test_step_fields_are_the_step_result_fields() -> None:
-    assert STEP_FIELDS == tuple(f.name for f in dataclasses.fields(StepResult))
+def test_the_fields_a_warning_lists_are_step_result_fields() -> None:
+    assert set(STEP_FIELDS) <= {f.name for f in dataclasses.fields(StepResult)}
 
 
 BASE = "providers: {sim: {kind: sim}}\nmodels: {m: {provider: sim, model: sim-m, free: true}}\n"

@@ -487,7 +487,8 @@ def render_field(step_name: str, field: str, text: str, context: Mapping[str, An
 
 # --- what no run can provide (warnings for `profile check`) ----------------------------------------------------
 
-#: the fields of a step's result (`workbench.engine.context.StepResult`; a test keeps the two equal)
+#: the fields of a step's result a template reads (`workbench.engine.context.StepResult` has them, and maybe more:
+#: any of its fields is accepted, these are the ones a warning lists)
 STEP_FIELDS: tuple[str, ...] = (
     "name",
     "kind",
@@ -557,6 +558,11 @@ def _warnings(text: str, unavailable: Mapping[str, str], has_docs: bool) -> list
         if words not in out:
             out.append(words)
 
+    from dataclasses import fields
+
+    from workbench.engine.context import StepResult  # the engine's own record: what `steps.X.field` can read
+
+    step_fields = {f.name for f in fields(StepResult)}
     lookups = (nodes.Getattr, nodes.Getitem)
     loop_items: dict[str, str] = {}  # loop variable -> "docs" / "history"
     for loop in ast.find_all(nodes.For):
@@ -583,7 +589,7 @@ def _warnings(text: str, unavailable: Mapping[str, str], has_docs: bool) -> list
             owner = inner.node
             ref = _const_key(inner)
             if isinstance(owner, nodes.Name) and owner.name == "steps" and isinstance(ref, str):
-                if ref not in unavailable and key not in STEP_FIELDS:
+                if ref not in unavailable and key not in step_fields:
                     add(f"`steps.{ref}.{key}`: a step's result has no field {key!r} (fields: {', '.join(STEP_FIELDS)})")
             elif isinstance(owner, nodes.Name) and owner.name in _ITEM_KINDS and isinstance(ref, int):
                 what, fields = _ITEM_KINDS[owner.name]
