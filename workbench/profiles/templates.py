@@ -558,11 +558,11 @@ def _warnings(text: str, unavailable: Mapping[str, str], has_docs: bool) -> list
         if words not in out:
             out.append(words)
 
-    from dataclasses import fields
+    import dataclasses
 
     from workbench.engine.context import StepResult  # the engine's own record: what `steps.X.field` can read
 
-    step_fields = {f.name for f in fields(StepResult)}
+    step_fields = {f.name for f in dataclasses.fields(StepResult)}
     lookups = (nodes.Getattr, nodes.Getitem)
     loop_items: dict[str, str] = {}  # loop variable -> "docs" / "history"
     for loop in ast.find_all(nodes.For):
