@@ -268,3 +268,35 @@ async def test_other_step_kinds_report_a_template_error_alike(tmp_path: Path, si
     assert hop.kind == kind and hop.status == "error" and hop.error_class == "template"
     assert hop.error.startswith(f"step 'second': the {label} failed on its line 1: ")
     assert events[-1].status == "error" and events[-1].cost_usd > 0
+
+
+ORDINARY = [
+    "{{ 'Order %d' % 123456789 }} {{ 'Ref %s-%08d'|format('A', 1234) }}",
+    "{{ 'Order {} of {:,}'.format(input, 1234567890) }} {{ input.split(' ', 123456789) }} {{ 2 ** 64 }}",
+    "{% for d in docs %}[{{ loop.index }}] {{ d.title }} ({{ '%.2f'|format(d.score) }})\n{{ d.text|truncate(300) }}\n"
+    "{% endfor %}{% for t in history[-20:] %}{{ t.role }}: {{ t.content }}\n{% endfor %}{{ input|upper }}",
+    "{% for i in range(1000) %}{{ i }},{% endfor %} {{ range(10)|sum }} {{ ('ab' * 1000)|length }}",
+]
+
+
+@pytest.mark.parametrize("template", ORDINARY)
+def test_the_bounds_leave_ordinary_templates_alone(template: str) -> None:
+    """What a prompt normally does (big numbers in formats, a loop over 100 documents and the history, a
+    thousand-item range) renders exactly as Jinja2's own sandbox renders it."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from workbench.profiles.templates import render
+
+    context = {
+        "input": "why is the sky blue",
+        "history": [{"role": "user", "content": f"turn {i}"} for i in range(40)],
+        "docs": [
+            {"id": f"d{i}", "title": f"Doc {i}", "text": "blue light scatters " * 40, "score": 0.5} for i in range(100)
+        ],
+        "steps": {},
+        "metadata": {},
+        "feedback": "",
+    }
+    plain = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
+    assert render(template, context) == plain.from_string(template).render(**context)

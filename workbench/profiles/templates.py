@@ -104,15 +104,25 @@ def _refuse_size(size: int, what: str) -> None:
         raise _Limit(f"{what} would build {size:,} items or characters (at most {MAX_TEXT:,})")
 
 
+# the width/precision of a %-conversion, and the spec after `:` in a str.format field
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\d*)(?:\.(\d*))?[diouxXeEfFgGcrsa]")
+_FORMAT_SPEC = re.compile(r"\{[^{}]*:([^{}]*)\}")
 _DIGITS = re.compile(r"\d+")
+_NESTED_SPEC = re.compile(r"\{[^{}]*:[^{}]*\{")
 
 
-def _check_format_spec(text: Any) -> None:
-    """A format string (`%` or `str.format`) asking for a field wider than MAX_TEXT is refused before it runs."""
-    if isinstance(text, str):
-        for m in _DIGITS.finditer(text):
-            if len(m.group()) > 7 and int(m.group()) > MAX_TEXT:
-                raise _Limit(f"a format asks for a field {int(m.group()):,} characters wide (at most {MAX_TEXT:,})")
+def _check_format_spec(text: Any, style: str = "%") -> None:
+    """A format string asking for a field wider than MAX_TEXT is refused before it runs (`%999999999s`,
+    `{:>999999999}`); digits elsewhere in the text are only text."""
+    if not isinstance(text, str):
+        return
+    if style == "%":
+        numbers = [n for m in _PERCENT_SPEC.finditer(text) for n in m.groups() if n]
+    else:
+        numbers = [n for m in _FORMAT_SPEC.finditer(text) for n in _DIGITS.findall(m.group(1))]
+    for n in numbers:
+        if len(n) > 7 and int(n) > MAX_TEXT:
+            raise _Limit(f"a format asks for a field {int(n):,} characters wide (at most {MAX_TEXT:,})")
 
 
 def _check_int_args(what: str, args: Iterable[Any]) -> None:
@@ -142,7 +152,8 @@ def _check_binop(op: str, left: Any, right: Any) -> None:
                 raise _Limit(f"a power of more than {MAX_INT_BITS:,} bits")
     elif op == "%" and isinstance(left, str):
         _check_format_spec(left)
-        _check_int_args("a % format", right if isinstance(right, tuple) else (right,))
+        if "*" in left:  # `%*s`: the width comes from the arguments
+            _check_int_args("a % format", right if isinstance(right, tuple) else (right,))
     elif op == "+":
         if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
             _refuse_size(len(left) + len(right), "a concatenation")
@@ -158,9 +169,12 @@ def _replace_size(text: str, old: Any, new: Any, count: Any) -> int:
 
 def _check_method(owner: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """A method of a str/list/dict called from a template: refuse what would build a huge value."""
-    _check_int_args(f"{type(owner).__name__}.{name}()", (*args, *kwargs.values()))
+    if name in ("center", "ljust", "rjust", "zfill", "expandtabs"):
+        _check_int_args(f"{type(owner).__name__}.{name}()", (*args, *kwargs.values()))
     if name in ("format", "format_map"):
-        _check_format_spec(owner)
+        _check_format_spec(owner, "{}")
+        if isinstance(owner, str) and _NESTED_SPEC.search(owner):  # `{0:{1}}`: the width comes from the arguments
+            _check_int_args(f"str.{name}()", (*args, *kwargs.values()))
     elif name == "replace" and isinstance(owner, str) and len(args) >= 2:
         _refuse_size(_replace_size(owner, args[0], args[1], args[2] if len(args) > 2 else -1), "a replace")
     elif name == "join" and isinstance(owner, str) and args:
@@ -174,7 +188,7 @@ def _check_method(owner: Any, name: str, args: tuple[Any, ...], kwargs: dict[str
 def _filter_precheck(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     value = args[0] if args else None
     rest = (*args[1:], *kwargs.values())
-    if name in ("center", "indent", "wordwrap", "truncate", "batch", "slice", "format", "round", "filesizeformat"):
+    if name in ("center", "indent", "wordwrap", "truncate", "batch", "slice"):
         _check_int_args(f"the filter {name!r}", rest)
     if name == "center":
         width = args[1] if len(args) > 1 else kwargs.get("width", 80)
@@ -194,6 +208,8 @@ def _filter_precheck(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -
             _tick(max(size, 0))
     elif name == "format":
         _check_format_spec(value)
+        if isinstance(value, str) and "*" in value:
+            _check_int_args("the filter 'format'", rest)
     elif name == "replace" and isinstance(value, str):
         old = args[1] if len(args) > 1 else kwargs.get("old", "")
         new = args[2] if len(args) > 2 else kwargs.get("new", "")
