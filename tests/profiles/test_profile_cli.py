@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -96,3 +98,123 @@ def test_schema_is_json_schema_with_properties() -> None:
     assert refs and all(r.startswith("#/$defs/") and r.split("/")[-1] in schema["$defs"] for r in refs)
     provider = schema["$defs"]["Provider"]["properties"]
     assert "environment variable" in provider["api_key_env"]["description"]
+
+
+def _as_json_data(path: Path) -> object:
+    """A YAML file as an editor's YAML language server sees it: JSON data, dates as the strings they are written as
+    (YAML 1.2 core has no timestamp type)."""
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    return json.loads(json.dumps(data, default=lambda v: v.isoformat()))
+
+
+def test_schema_accepts_every_shipped_profile(tmp_path: Path) -> None:
+    """Issue 20 item 22: the published schema rejected every shipped profile (`targets: [swift, steady]`, the
+    plain-alias shorthand the loader accepts). Every profile we ship, and both target forms, validate."""
+    import jsonschema
+
+    result = workbench("profile", "schema")
+    assert result.returncode == 0, result.stderr
+    validator = jsonschema.Draft202012Validator(json.loads(result.stdout))
+    shipped = sorted((ROOT / "profiles").glob("*.yaml")) + [ROOT / "workbench" / "data" / "demo.yaml"]
+    assert len(shipped) >= 6
+    mixed = tmp_path / "mixed.yaml"
+    mixed.write_text(
+        "providers: {p: {kind: sim}}\n"
+        "models: {m: {provider: p, model: x, free: true}, n: {provider: p, model: y, free: true}}\n"
+        "routes:\n"
+        "  default:\n"
+        "    steps:\n"
+        "      - {name: a, targets: [m, {model: n, weight: 2, retry: {max_attempts: 1}}]}\n"
+        "      - {kind: parallel, name: b, targets: [m, n], merge: first}\n",
+        encoding="utf-8",
+    )
+    assert workbench("profile", "check", str(mixed)).returncode == 0  # the loader takes it...
+    for path in [*shipped, mixed]:
+        errors = [f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(_as_json_data(path))]
+        assert errors == [], f"{path.name}: {errors}"  # ...and so does the schema
+    # and the schema still refuses what the loader refuses: a target that is neither an alias nor a mapping
+    bad = json.loads(json.dumps(_as_json_data(mixed)))
+    bad["routes"]["default"]["steps"][0]["targets"] = [3]
+    assert list(validator.iter_errors(bad))
+    bad["routes"]["default"]["steps"][0]["targets"] = [{"model": "m", "wieght": 2}]
+    assert list(validator.iter_errors(bad))
+
+
+def _provider_profile(*, url: str = "https://api.example.com/v1", headers: str = "", steps: int = 1) -> str:
+    lines = "".join(f"      - {{name: s{i}, targets: [m]}}\n" for i in range(steps))
+    return (
+        f"providers:\n  p:\n    kind: openai\n    base_url: {url}\n    api_key_env: EXAMPLE_KEY\n"
+        f"    headers: {{{headers}}}\n"
+        "models: {m: {provider: p, model: x, free: true}}\n"
+        f"routes:\n  default:\n    steps:\n{lines}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            _provider_profile(steps=60),
+            "p.yaml:9:3: routes.default: a run of this route can execute 60 steps (its longest path, branches"
+            " included), more than max_steps 50",
+        ),
+        (
+            _provider_profile(headers="'X Team': blue"),
+            "p.yaml:6:25: providers.p.headers.X Team: header 'X Team': not a valid HTTP header name",
+        ),
+        (
+            _provider_profile(headers="'X-Team': \"a\\x07b\""),
+            "p.yaml:6:25: providers.p.headers.X-Team: header 'X-Team': its value contains a control character",
+        ),
+        (
+            _provider_profile(url="https://alice:hunter2-secret@api.example.com/v1"),
+            "p.yaml:4:15: providers.p.base_url: a base_url must not carry credentials",
+        ),
+        (
+            _provider_profile(url="api.example.com/v1"),
+            "p.yaml:4:15: providers.p.base_url: expected an http:// or https:// URL with a host",
+        ),
+    ],
+    ids=["max_steps", "header-name", "header-value", "credentials", "no-scheme"],
+)
+def test_check_refuses_what_every_run_would_fail_on(tmp_path: Path, text: str, expected: str) -> None:
+    """Issue 20 item 25: each passed `profile check`, then failed (or was charged for a call never sent) at run
+    time. Now `check` and `run` refuse the file up front, exit 2, and never show a URL's password."""
+    (tmp_path / "p.yaml").write_text(text, encoding="utf-8")
+    env = {"EXAMPLE_KEY": "sk-test", "WORKBENCH_DB": str(tmp_path / "wb.db")}
+    for args in (("profile", "check", "p.yaml"), ("run", "--profile", "p.yaml", "hello")):
+        result = workbench(*args, cwd=tmp_path, env=env)
+        out = result.stdout + result.stderr
+        assert result.returncode == 2, out
+        assert expected in " ".join(out.split()), out
+        assert "Traceback" not in out and "hunter2" not in out
+    assert not (tmp_path / "wb.db").exists()  # no run was started, so nothing was charged or saved
+
+
+def test_max_steps_counts_the_longest_branch(tmp_path: Path) -> None:
+    from workbench.errors import ProfileError
+    from workbench.profiles.load import loads_profile
+
+    def route(max_steps: int) -> str:
+        branch_a = "".join(f"            - {{name: a{i}, targets: [m]}}\n" for i in range(30))
+        top = "".join(f"      - {{name: t{i}, targets: [m]}}\n" for i in range(19))
+        return (
+            "providers: {p: {kind: sim}}\nmodels: {m: {provider: p, model: x, free: true}}\n"
+            f"routes:\n  default:\n    max_steps: {max_steps}\n    steps:\n{top}"
+            "      - kind: route\n        name: pick\n        rules: [{when: {keywords: [long]}, branch: a}]\n"
+            "        default: b\n        branches:\n          a:\n" + branch_a + "          b:\n"
+            "            - {name: b0, targets: [m]}\n"
+            "      - {name: last, targets: [m]}\n"
+        )
+
+    # 19 + the route step + 30 in branch `a` + `last` = 51: one over the bound on the long branch
+    with pytest.raises(ProfileError) as err:
+        loads_profile(route(50), "r.yaml")
+    assert err.value.problems == [
+        "r.yaml:5:16: routes.default.max_steps: a run of this route can execute 51 steps (its longest path, branches"
+        " included), more than max_steps 50; such a run would stop there after spending (raise max_steps to at least"
+        " 51, or shorten the route)"
+    ]
+    assert loads_profile(route(51), "r.yaml").profile.routes["default"].max_steps == 51

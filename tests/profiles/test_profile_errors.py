@@ -251,3 +251,31 @@ def test_alias_bombs_are_refused_quickly(tmp_path: Path) -> None:
         lines.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 10)}]")
     f, problems = problems_of(tmp_path, "\n".join(lines) + "\n")
     assert problems == [f"{f}:1:1: (yaml): expands to more than 200000 values (expected no alias-of-alias expansion)"]
+
+
+def test_a_large_profile_without_aliases_is_no_alias_bomb() -> None:
+    """Issue 20 item 25: a 60,000-model profile written out in full was refused as an alias bomb (every value
+    counted against the alias budget). Only what aliases add counts: the same document as the loader builds it,
+    60,000 models (420,000 values), becomes plain data; a modest anchor reused a thousand times does too."""
+    from ruamel.yaml.comments import CommentedMap
+
+    from workbench.profiles.yaml_doc import MAX_NODES, plain
+
+    models = CommentedMap()
+    for i in range(60_000):
+        models[f"m{i}"] = CommentedMap(provider="p", model=f"sim-m{i}", free=True)
+    doc = CommentedMap(providers=CommentedMap(p=CommentedMap(kind="sim")), models=models)
+    data = plain(doc, [MAX_NODES])
+    assert len(data["models"]) == 60_000 and data["models"]["m59999"] == {
+        "provider": "p",
+        "model": "sim-m59999",
+        "free": True,
+    }
+    # an anchor reused: each use is a copy and counts (1,000 uses of 5 values: far under the bound)
+    dials = CommentedMap(ttft_ms=0, tokens_per_s=100, answer_tokens=5, faults=[])
+    reused = CommentedMap((f"m{i}", CommentedMap(provider="p", model="x", sim=dials)) for i in range(1000))
+    assert plain(CommentedMap(models=reused), [MAX_NODES])["models"]["m999"]["sim"]["tokens_per_s"] == 100
+    # and copies still count: the same anchor used 50,000 times is over the bound
+    many = CommentedMap((f"m{i}", CommentedMap(sim=dials)) for i in range(50_000))
+    with pytest.raises(Exception, match="expands to more than 200000 values"):
+        plain(CommentedMap(models=many), [MAX_NODES])

@@ -109,6 +109,8 @@ class ErrorClass(StrEnum):
     BUDGET = "budget"  # a latency budget ran out
     BREAKER = "breaker"  # skipped: circuit open
     GOVERNANCE = "governance"  # refused by a step's allow/deny rules
+    TEMPLATE = "template"  # a step's prompt/system/template failed to render (nothing was sent)
+    PATTERN = "pattern"  # a profile's regex (route rule, gate check) ran out of time on this input
     GATE = "gate"  # a quality gate failed
     CANCELLED = "cancelled"  # the user cancelled
     INTERNAL = "internal"  # a defect in workbench itself (reported, never hidden)

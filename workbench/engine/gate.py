@@ -31,6 +31,7 @@ from typing import Any
 from workbench.engine.context import StepCall, StepResult
 from workbench.engine.events import Decision, DecisionAction, ErrorClass, Event, GateVerdict, HopKind, HopStatus
 from workbench.engine.subcall import Hop, model_step, run_model
+from workbench.profiles import patterns
 from workbench.roles import JUDGE_MARK
 from workbench.tokens import count_text
 
@@ -83,9 +84,8 @@ def check_static(check: Any, text: str, ctx: Any) -> tuple[bool, float | None, s
     """(passed, score, detail) for every check kind except `judge`."""
     kind = check.type
     if kind in ("contains", "forbids"):
-        flags = re.I if check.ignore_case else 0
-        if check.regex is not None:
-            found = re.search(check.regex, text, flags) is not None
+        if check.regex is not None:  # PatternError when it runs out of time: the caller fails the gate
+            found = patterns.search(check.regex, text, ignore_case=check.ignore_case) is not None
             what = f"/{check.regex}/"
         else:
             needle = check.text or ""
@@ -152,7 +152,11 @@ def _step_by_name(call: StepCall, name: str) -> tuple[Any, tuple[str | int, ...]
     return None
 
 
-async def _run_checks(call: StepCall, gate: Hop, text: str, failures: list[str]) -> AsyncIterator[Event]:
+async def _run_checks(
+    call: StepCall, gate: Hop, text: str, failures: list[str], broken: list[str]
+) -> AsyncIterator[Event]:
+    """Each check under the gate hop; a failed check's words go to `failures`, a check that could not be
+    evaluated (its regex ran out of time) to `broken`, and the checks stop there."""
     for check in call.step.checks:
         label = check.name or check.type
         hop = Hop(replace(call, parent_id=gate.id), HopKind.GATE, name=label)
@@ -177,7 +181,15 @@ async def _run_checks(call: StepCall, gate: Hop, text: str, failures: list[str])
                 ok = score >= check.threshold
                 detail = f"judge score {score:.2f} vs threshold {check.threshold}"
         else:
-            ok, score, detail = check_static(check, text, call.ctx)
+            try:
+                ok, score, detail = check_static(check, text, call.ctx)
+            except patterns.PatternError as exc:
+                error = f"gate {call.step.name!r}, check {label!r}: {exc}"
+                broken.append(error)
+                yield hop.finished(
+                    HopStatus.ERROR, check=label, verdict=GateVerdict.FAIL, error=error, error_class=ErrorClass.PATTERN
+                )
+                return
         verdict = GateVerdict.PASS if ok else GateVerdict.FAIL
         if not ok:
             failures.append(f"{label}: {detail}")
@@ -239,8 +251,19 @@ async def gate_step(call: StepCall) -> AsyncIterator[Event]:
     tried_fallback = False
     while True:
         failures: list[str] = []
-        async for event in _run_checks(call, gate, text, failures):
+        broken: list[str] = []
+        async for event in _run_checks(call, gate, text, failures, broken):
             yield event
+        if broken:  # the gate cannot judge: an error of the profile's pattern, not of the answer (no retry)
+            yield gate.finished(
+                HopStatus.ERROR,
+                verdict=GateVerdict.FAIL,
+                detail=broken[0],
+                error=broken[0],
+                error_class=ErrorClass.PATTERN,
+            )
+            call.result = StepResult(name=step.name, kind="gate", status="error", error=broken[0], reason=broken[0])
+            return
         if not failures:
             verdict = GateVerdict.PASS
             yield gate.finished(verdict=verdict, detail="all checks passed", data={"retries": retries})
@@ -294,10 +317,22 @@ async def gate_step(call: StepCall) -> AsyncIterator[Event]:
             )
             call.result = StepResult(name=step.name, kind="gate", status="error", error=reason, reason=reason)
             return
-        from workbench.profiles.templates import render
+        from workbench.profiles.templates import TemplateError, render_field
 
         assert checked is not None and found is not None and target is not None  # an action needs all three
-        feedback = render(step.feedback, ctx.template_vars()) if step.feedback else "; ".join(failures)
+        try:
+            feedback = (
+                render_field(step.name, "feedback", step.feedback, ctx.template_vars())
+                if step.feedback
+                else "; ".join(failures)
+            )
+        except TemplateError as exc:
+            error = f"{reason}; {exc}"
+            yield gate.finished(
+                HopStatus.ERROR, verdict=GateVerdict.FAIL, detail=error, error=error, error_class=ErrorClass.TEMPLATE
+            )
+            call.result = StepResult(name=step.name, kind="gate", status="error", error=error, reason=error)
+            return
         ctx.feedback = feedback
         original = checked.data.get("input", ctx.input)
         if action == "retry":

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from workbench.engine.attempt import AttemptOutcome, run_attempt
 from workbench.engine.cancel import CancelToken
 from workbench.engine.context import StepCall, StepResult
-from workbench.engine.events import Event, HopFinished, HopKind, HopStarted, HopStatus
+from workbench.engine.events import ErrorClass, Event, HopFinished, HopKind, HopStarted, HopStatus
 from workbench.engine.hedge import hedged
 from workbench.engine.step import StepRunner
+from workbench.profiles.templates import TemplateError
 
 
 async def _wait(seconds: float, cancel: CancelToken) -> bool:
@@ -39,19 +40,47 @@ async def _wait(seconds: float, cancel: CancelToken) -> bool:
     return not cancel._cancelled
 
 
+def template_failed(call: StepCall, exc: TemplateError) -> Iterator[Event]:
+    """A generate step whose prompt or system template failed to render: its step hop ends in error with class
+    `template` before any call (nothing sent, nothing spent), like a transform step's; the run ends `error` and is
+    saved with what earlier steps spent."""
+    state, step = call.state, call.step
+    hop_id = state.next_hop_id()
+    t0 = time.monotonic()
+    yield HopStarted(run_id=state.run_id, hop_id=hop_id, parent_id=call.parent_id, kind=HopKind.STEP, name=step.name)
+    error = str(exc)
+    yield HopFinished(
+        run_id=state.run_id,
+        hop_id=hop_id,
+        parent_id=call.parent_id,
+        kind=HopKind.STEP,
+        name=step.name,
+        status=HopStatus.ERROR,
+        latency_ms=(time.monotonic() - t0) * 1000.0,
+        error=error,
+        error_class=ErrorClass.TEMPLATE,
+    )
+    call.result = StepResult(name=step.name, kind="generate", status="error", error=error, reason=error)
+
+
 async def generate_step(call: StepCall) -> AsyncIterator[Event]:
     """Run a generate step; leaves `call.result` (status, output, error)."""
-    runner = StepRunner(
-        call.engine,
-        call.state,
-        call.step,
-        call.ctx,
-        call.extra_headers,
-        route=call.route,
-        path=call.path,
-        parent_id=call.parent_id,
-        allowed=call.allowed_targets,
-    )
+    try:
+        runner = StepRunner(
+            call.engine,
+            call.state,
+            call.step,
+            call.ctx,
+            call.extra_headers,
+            route=call.route,
+            path=call.path,
+            parent_id=call.parent_id,
+            allowed=call.allowed_targets,
+        )
+    except TemplateError as exc:
+        for event in template_failed(call, exc):
+            yield event
+        return
     yield runner.started()
     cancel = call.cancel
     answered_by: str | None = None  # the alias whose attempt answered (a gate's retry or fallback needs it)

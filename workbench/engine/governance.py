@@ -20,9 +20,9 @@ from typing import Any
 
 from workbench.engine.context import StepCall, StepResult
 from workbench.engine.events import Decision, DecisionAction, Event, HopFinished, HopKind, HopStarted, HopStatus
-from workbench.engine.generate import generate_step
+from workbench.engine.generate import generate_step, template_failed
 from workbench.engine.pii import redact
-from workbench.profiles.templates import render
+from workbench.profiles.templates import TemplateError, render_field
 from workbench.tokens import count_messages, encoding_for_model
 
 
@@ -108,11 +108,16 @@ async def _governed_generate(call: StepCall) -> AsyncIterator[Event]:
     update: dict[str, Any] = {}
     sub_ctx = ctx
     error: str | None = None
-    sub_input = render(step.prompt, ctx.template_vars()) if step.prompt else ctx.last_output
+    variables = ctx.template_vars()
+    try:
+        user = render_field(step.name, "prompt", step.prompt, variables) if step.prompt else ctx.last_output
+        system = render_field(step.name, "system", step.system, variables) if step.system else None
+    except TemplateError as exc:  # nothing is sent: the step ends in error, classified `template`
+        for event in template_failed(call, exc):
+            yield event
+        return
+    sub_input = user
     if allowed:
-        variables = ctx.template_vars()
-        system = render(step.system, variables) if step.system else None
-        user = render(step.prompt, variables) if step.prompt else ctx.last_output
         history = list(ctx.history) if step.history else []
         changed = False
         if step.redact:

@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from workbench.engine.context import StepCall, StepResult
-from workbench.engine.events import Decision, DecisionAction, Event, HopKind
+from workbench.engine.events import Decision, DecisionAction, ErrorClass, Event, HopKind, HopStatus
 from workbench.engine.subcall import Hop, model_step, run_model
+from workbench.profiles import patterns
 from workbench.roles import CLASSIFIER_MARK
 from workbench.tokens import count_text
 
@@ -94,7 +95,7 @@ def _rule_matches(rule: Any, text: str, metadata: dict[str, str]) -> str | None:
     when = rule.when
     why: list[str] = []
     if when.regex is not None:
-        if not re.search(when.regex, text, re.I):
+        if not patterns.search(when.regex, text):
             return None
         why.append(f"matches /{when.regex}/")
     if when.keywords:
@@ -153,7 +154,13 @@ async def route_step(call: StepCall) -> AsyncIterator[Event]:
     reason = ""
     if step.mode == "rules":
         for i, rule in enumerate(step.rules):
-            why = _rule_matches(rule, text, ctx.metadata)
+            try:
+                why = _rule_matches(rule, text, ctx.metadata)
+            except patterns.PatternError as exc:  # a runaway regex: stopped, the step fails (class `pattern`)
+                error = f"route step {step.name!r}, rule {i + 1}: {exc}"
+                yield hop.finished(HopStatus.ERROR, error=error, error_class=ErrorClass.PATTERN)
+                call.result = StepResult(name=step.name, kind="route", status="error", error=error, reason=error)
+                return
             if why is not None:
                 branch = rule.branch
                 data.update({"rule": i, "matched": why})

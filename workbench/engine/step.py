@@ -33,7 +33,7 @@ from workbench.engine.settle import SettleMixin
 from workbench.engine.step_policies import step_policies
 from workbench.profiles.resolve import Resolved
 from workbench.profiles.steps import GenerateStep
-from workbench.profiles.templates import render
+from workbench.profiles.templates import render_field
 from workbench.providers.base import ChatRequest
 from workbench.tokens import count_messages, encoding_for_model
 
@@ -138,8 +138,9 @@ class StepRunner(SettleMixin):
         self.path = path
         self.parent_id = parent_id
         variables = ctx.template_vars()
-        text = render(step.prompt, variables) if step.prompt else ctx.last_output
-        self.system = render(step.system, variables) if step.system else None
+        # a TemplateError here is the step's error (generate_step reports it; nothing has been sent)
+        text = render_field(step.name, "prompt", step.prompt, variables) if step.prompt else ctx.last_output
+        self.system = render_field(step.name, "system", step.system, variables) if step.system else None
         self.messages = [*(ctx.history if step.history else []), {"role": "user", "content": text}]
         self.extra_headers = dict(extra_headers) if extra_headers else {}
         self.step_id = state.next_hop_id()

@@ -134,7 +134,7 @@ def _validate_with_notes(text: str, label: str) -> tuple[Profile, list[str], lis
         unknown_field = any("unknown field" in p for p in problems)
         hint = "`workbench profile schema` lists every field" if unknown_field else None
         raise ProfileError("\n".join(problems), problems=problems, hint=hint) from None
-    return profile, notes, price_warnings(profile, label, doc)
+    return profile, notes, price_warnings(profile, label, doc) + template_problems(profile, label, doc)
 
 
 def price_warnings(profile: Profile, label: str, doc: Any, on: dt.date | None = None) -> list[str]:
@@ -161,6 +161,87 @@ def price_warnings(profile: Profile, label: str, doc: Any, on: dt.date | None = 
             f"{label}:{pos[0]}:{pos[1]}: {'.'.join(map(str, shown))}: {why}; its calls would be costed at $0 and are"
             f" refused under a cost cap ({fix})"
         )
+    return out
+
+
+def _readable_before(route: Any) -> dict[str, tuple[dict[str, str], bool]]:
+    """Per step name: the route's steps whose results it cannot read (name -> why) and whether a retrieve step
+    may have filled `docs` before it. A step can read an earlier step of its own list or of an enclosing list, the
+    route step it is in, and what an earlier route step's branches may have run; never a later step, one in
+    another branch, itself, or a child of a parallel step (children's results are not kept by name)."""
+    from workbench.profiles.steps import ParallelStep, RetrieveStep, RouteStep, walk_steps
+
+    order = {step.name: i for i, (_, step) in enumerate(route.all_steps())}
+    branch_of: dict[str, str] = {}  # a step inside a branch -> the route step that owns the branch
+    children: dict[str, str] = {}  # a parallel step's child -> the parallel step
+    before: dict[str, tuple[frozenset[str], bool]] = {}
+
+    def walk(steps: list[Any], seen: frozenset[str], docs: bool, owner: str | None) -> tuple[frozenset[str], bool]:
+        for step in steps:
+            before[step.name] = (seen, docs)
+            if owner is not None:
+                children[step.name] = owner
+            if isinstance(step, RouteStep):
+                inner, inner_docs = seen | {step.name}, docs
+                for branch in step.branches.values():
+                    for _, sub in walk_steps(branch):
+                        branch_of.setdefault(sub.name, step.name)
+                    got, got_docs = walk(branch, seen | {step.name}, docs, owner)
+                    inner, inner_docs = inner | got, inner_docs or got_docs
+                if owner is None:
+                    seen, docs = inner, inner_docs
+            elif isinstance(step, ParallelStep) and step.steps:
+                walk(step.steps, seen, docs, step.name)
+                if owner is None:
+                    seen = seen | {step.name}
+            elif owner is None:
+                seen = seen | {step.name}
+                docs = docs or isinstance(step, RetrieveStep)
+        return seen, docs
+
+    walk(route.steps, frozenset(), False, None)
+    out: dict[str, tuple[dict[str, str], bool]] = {}
+    for name, (seen, docs) in before.items():
+        why: dict[str, str] = {}
+        for other in order:
+            if other in seen:
+                continue
+            if other == name:
+                why[other] = "that is this step itself"
+            elif children.get(name) == other:
+                why[other] = f"parallel step {other!r} encloses this one; its result is set only when it ends"
+            elif other in children:
+                why[other] = (
+                    f"{other!r} is a child of parallel step {children[other]!r}, whose children's results are not kept"
+                    f" by name (read `steps.{children[other]}.output`)"
+                )
+            elif order[other] > order[name]:
+                why[other] = f"step {other!r} runs after this one"
+            else:
+                why[other] = f"step {other!r} is in another branch of route step {branch_of.get(other, '?')!r}"
+        out[name] = (why, docs)
+    return out
+
+
+TEMPLATE_FIELDS = ("system", "prompt", "template", "query", "feedback")
+
+
+def template_problems(profile: Profile, label: str, doc: Any) -> list[str]:
+    """Warnings for templates that read what no run can provide where they render (see `template_warnings`)."""
+    from workbench.profiles.templates import template_warnings
+
+    out: list[str] = []
+    for rname, route in profile.routes.items():
+        readable = _readable_before(route)
+        for path, step in route.all_steps():
+            unavailable, docs = readable.get(step.name, ({}, True))
+            for field_name in TEMPLATE_FIELDS:
+                text = getattr(step, field_name, None)
+                if not isinstance(text, str):
+                    continue
+                for words in template_warnings(text, unavailable, docs):
+                    pos, shown, _ = locate(doc, ("routes", rname, "steps", *path, field_name))
+                    out.append(f"{label}:{pos[0]}:{pos[1]}: {'.'.join(map(str, shown))}: {words}")
     return out
 
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from workbench.accounting.prices import NonNegativeDecimal, Price
+from workbench.profiles.patterns import check_pattern
 from workbench.profiles.policies import Policies
 from workbench.profiles.steps import (
     GateStep,
@@ -40,6 +42,10 @@ ProviderKind = Literal["openai", "anthropic", "sim"]
 WireFormat = Literal["openai", "anthropic"]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: an HTTP header name is an RFC 7230 token: no spaces, no separators such as ( ) , / : ; < = > ? @ [ ] { }
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+#: a header value: visible ASCII, spaces and tabs (RFC 7230 field-value; no other control characters)
+_HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
 
 
 class Timeouts(Strict):
@@ -95,6 +101,27 @@ class Provider(Strict):
             raise ValueError("`wire` is only for providers of kind `sim`")
         return self
 
+    @field_validator("base_url")
+    @classmethod
+    def _a_plain_http_url(cls, url: str | None) -> str | None:
+        # Never echo the URL back: it may hold a password (https://user:secret@host).
+        if url is None:
+            return url
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+            parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+        except ValueError:
+            raise ValueError("not a valid URL (expected e.g. https://api.openai.com/v1)") from None
+        if "@" in parts.netloc:
+            raise ValueError(
+                "a base_url must not carry credentials (user:password@...): put the key in an environment variable"
+                " and name it in `api_key_env` (the URL is not shown here)"
+            )
+        if parts.scheme not in ("http", "https") or not host:
+            raise ValueError("expected an http:// or https:// URL with a host, e.g. https://api.openai.com/v1")
+        return url
+
     @field_validator("headers")
     @classmethod
     def _no_literal_secrets(cls, headers: dict[str, str]) -> dict[str, str]:
@@ -108,6 +135,13 @@ class Provider(Strict):
                     ) from None
                 if any(ch in text for ch in "\r\n\0"):
                     raise ValueError(f"header {key!r}: its {label} contains a line break or NUL")
+            if not _HEADER_NAME.match(key):
+                raise ValueError(
+                    f"header {key!r}: not a valid HTTP header name (expected letters, digits and !#$%&'*+-.^_`|~;"
+                    " no spaces or separators)"
+                )
+            if not _HEADER_VALUE.match(value):
+                raise ValueError(f"header {key!r}: its value contains a control character (expected printable text)")
             if key.lower() in {"authorization", "x-api-key", "api-key"} and not _ENV_REF.search(value):
                 raise ValueError(f"header {key!r} must reference an environment variable as ${{NAME}}, not hold a key")
         return headers
@@ -133,6 +167,18 @@ class Model(Strict):
     )
     prices: list[Price] = Field(default_factory=list, description="versioned price entries, USD per 1M tokens")
     sim: SimBehaviour | None = Field(default=None, description="simulator dials (providers of kind `sim` only)")
+
+
+def longest_run(steps: list[Any]) -> int:
+    """The most steps one run of `steps` can execute, as the engine counts them against `max_steps`: every step
+    taken, plus the longest branch of each route step (a parallel step's children and a gate's re-runs are
+    not counted)."""
+    total = 0
+    for step in steps:
+        total += 1
+        if isinstance(step, RouteStep):
+            total += max((longest_run(branch) for branch in step.branches.values()), default=0)
+    return total
 
 
 class Route(Policies):
@@ -234,6 +280,13 @@ class Profile(Strict):
                 problems.append(f"@models.{alias}.sim: only models of a `sim` provider take simulator dials")
         for rname, route in self.routes.items():
             problems.extend(self._route_problems(rname, route))
+            longest = longest_run(route.steps)
+            if longest > route.max_steps:
+                problems.append(
+                    f"@routes.{rname}.max_steps: a run of this route can execute {longest} steps (its longest path,"
+                    f" branches included), more than max_steps {route.max_steps}; such a run would stop there after"
+                    f" spending (raise max_steps to at least {longest}, or shorten the route)"
+                )
         if self.default_route is not None and self.default_route not in self.routes:
             problems.append(f"@default_route: unknown route {self.default_route!r} (defined: {', '.join(self.routes)})")
         if problems:
@@ -263,6 +316,18 @@ class Profile(Strict):
                     what = check_template(text, names)
                     if what:
                         problems.append(f"{at}.{field_name}: {what}")
+            patterns: list[tuple[str, Any, Any]] = []
+            if isinstance(step, RouteStep):
+                patterns += [(f"rules.{i}.when.regex", r.when.regex, True) for i, r in enumerate(step.rules or [])]
+            if isinstance(step, GateStep):
+                patterns += [
+                    (f"checks.{i}.regex", getattr(c, "regex", None), getattr(c, "ignore_case", True))
+                    for i, c in enumerate(step.checks)
+                ]
+            for where_at, pattern, ignore_case in patterns:
+                what = check_pattern(pattern, ignore_case) if isinstance(pattern, str) else None
+                if what:
+                    problems.append(f"{at}.{where_at}: {what}")
             if isinstance(step, GateStep) and step.of is not None and step.of not in names:
                 problems.append(f"{at}.of: unknown step {step.of!r} (steps: {', '.join(names)})")
             if isinstance(step, GateStep) and step.degrade is not None and step.degrade.branch is not None:

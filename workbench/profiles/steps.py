@@ -50,7 +50,9 @@ class Target(Policies):
     temperature: float | None = Field(default=None, ge=0, le=2)
 
 
-TargetSpec = Annotated[Target, BeforeValidator(_target_from_string)]
+# The JSON Schema says what the loader accepts: a plain alias or the mapping (editors validate shipped profiles,
+# which write `targets: [swift, steady]`).
+TargetSpec = Annotated[Target, BeforeValidator(_target_from_string, json_schema_input_type=Name | Target)]
 
 
 # -- governance -------------------------------------------------------------------------------------------------

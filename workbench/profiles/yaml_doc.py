@@ -205,39 +205,51 @@ def one_problem(label: str, pos: tuple[int, int], path: str, what: str, hint: st
     return ProfileError(text, problems=[text], hint=hint)
 
 
-MAX_NODES = 200_000  # a real profile has a few thousand; aliases of aliases ("billion laughs") have billions
+MAX_NODES = 200_000  # values aliases may add: a real profile's anchors add a few hundred; "billion laughs" billions
 
 
 class Unplain(Exception):
     """The document cannot become plain data: it expands too far, refers to itself, or has a non-scalar key."""
 
 
-def plain(node: Any, budget: list[int], ancestors: frozenset[int] = frozenset()) -> Any:
+def plain(node: Any, budget: list[int]) -> Any:
     """The round-trip tree as plain Python data, so the validated Profile holds no ruamel types.
 
-    Aliases are expanded into copies, so the walk counts nodes against `budget` and refuses self-reference.
+    Aliases are expanded into copies. Only the copies count against `budget` (a mapping or list met a second
+    time is an alias's expansion: it and everything in it): a large profile written out in full costs nothing
+    (60,000 models were refused as an "alias bomb"), aliases of aliases are refused, and so is self-reference.
     """
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise Unplain("expands to more than 200000 values (expected no alias-of-alias expansion)")
-    if isinstance(node, (dict, list)):
-        if id(node) in ancestors:
-            raise Unplain("an alias refers to a mapping or list that contains it (expected no cycles)")
-        ancestors = ancestors | {id(node)}
-    if isinstance(node, dict):
-        if not all(k is None or isinstance(k, (str, int, float, bool)) for k in node):
-            raise Unplain("a mapping or list used as a key (expected a name)")  # `[a, b]: x`, `? {a: 1}`
-        return {plain(k, budget): plain(v, budget, ancestors) for k, v in node.items()}
-    if isinstance(node, list):
-        return [plain(v, budget, ancestors) for v in node]
-    if isinstance(node, TaggedScalar):
-        return node.value
-    if isinstance(node, bool):
-        return bool(node)
-    for kind in (int, float, str):
-        if isinstance(node, kind):
-            return kind(node)
-    return node
+    seen: set[int] = set()  # mappings and lists met once already
+
+    def walk(node: Any, ancestors: frozenset[int], copy: bool) -> Any:
+        if isinstance(node, (dict, list)):
+            if id(node) in ancestors:
+                raise Unplain("an alias refers to a mapping or list that contains it (expected no cycles)")
+            ancestors = ancestors | {id(node)}
+            if id(node) in seen:
+                copy = True
+            else:
+                seen.add(id(node))
+        if copy:
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise Unplain("expands to more than 200000 values (expected no alias-of-alias expansion)")
+        if isinstance(node, dict):
+            if not all(k is None or isinstance(k, (str, int, float, bool)) for k in node):
+                raise Unplain("a mapping or list used as a key (expected a name)")  # `[a, b]: x`, `? {a: 1}`
+            return {walk(k, ancestors, copy): walk(v, ancestors, copy) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, ancestors, copy) for v in node]
+        if isinstance(node, TaggedScalar):
+            return node.value
+        if isinstance(node, bool):
+            return bool(node)
+        for kind in (int, float, str):
+            if isinstance(node, kind):
+                return kind(node)
+        return node
+
+    return walk(node, frozenset(), False)
 
 
 # --- editing -------------------------------------------------------------------------------------------------
