@@ -8,6 +8,7 @@ import ast
 import asyncio
 import functools
 import re
+import tomllib
 from pathlib import Path
 
 import aiohttp
@@ -15,12 +16,15 @@ import httpx
 import pytest
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
+from packaging.requirements import Requirement
+from packaging.version import Version
 from wire_server import OK_HEAD, StreamReader, StreamWriter, WireServer, read_request  # type: ignore[import-not-found]
 
 from workbench.providers import _compat
 from workbench.providers.aiohttp_transport import _map_error
 
-PROVIDERS = Path(__file__).resolve().parents[2] / "workbench" / "providers"
+ROOT = Path(__file__).resolve().parents[2]
+PROVIDERS = ROOT / "workbench" / "providers"
 VERSIONS = f"installed aiohttp {aiohttp.__version__}, httpx {httpx.__version__}; checked {_compat.CHECKED_AGAINST}"
 
 
@@ -207,3 +211,19 @@ def _private_uses(path: Path) -> list[str]:
 def test_no_provider_module_but_the_shim_touches_private_names_of_others() -> None:
     uses = [use for path in sorted(PROVIDERS.glob("*.py")) if path.name != "_compat.py" for use in _private_uses(path)]
     assert uses == [], "private names outside workbench/providers/_compat.py:\n" + "\n".join(uses)
+
+
+@pytest.mark.parametrize(("name", "installed"), [("httpx", httpx.__version__), ("aiohttp", aiohttp.__version__)])
+def test_pyproject_admits_no_release_newer_than_the_minor_last_checked(name: str, installed: str) -> None:
+    """A new minor of either could break the transport unseen: it is admitted only by raising the bound in
+    pyproject.toml, which this test ties to the versions _compat.py says were checked."""
+    (spec,) = [
+        Requirement(dep).specifier
+        for dep in tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+        if Requirement(dep).name == name
+    ]
+    newest = max(Version(v) for v in _compat.CHECKED_AGAINST[name])
+    next_minor = Version(f"{newest.major}.{newest.minor + 1}")
+    assert newest in spec and Version(installed) in spec, (spec, installed)
+    assert next_minor not in spec, f"pyproject.toml admits {name} {next_minor}, newer than checked ({VERSIONS})"
+    assert Version(installed).release[:2] <= newest.release[:2], f"{name} {installed} is not checked ({VERSIONS})"
