@@ -39,17 +39,39 @@ SAMPLES = [
         ),
         "context_window",
     ),
-    ("Anthropic, over the window", 400, anthropic("prompt is too long: 210000 tokens > 200000 maximum"), "context_window"),
+    (
+        "Anthropic, over the window",
+        400,
+        anthropic("prompt is too long: 210000 tokens > 200000 maximum"),
+        "context_window",
+    ),
     (
         "Gemini, over the window",
         400,
-        gemini(400, "The input token count (1200000) exceeds the maximum number of tokens allowed.", "INVALID_ARGUMENT"),
+        gemini(
+            400, "The input token count (1200000) exceeds the maximum number of tokens allowed.", "INVALID_ARGUMENT"
+        ),
         "context_window",
     ),
-    ("Bedrock-style, over the window", 400, json.dumps({"message": "Input is too long for requested model."}), "context_window"),
+    (
+        "Bedrock-style, over the window",
+        400,
+        json.dumps({"message": "Input is too long for requested model."}),
+        "context_window",
+    ),
     ("too many input tokens", 400, openai("Too many input tokens: 40000 > 32768."), "context_window"),
-    ("Ollama-style string error", 400, json.dumps({"error": "prompt too long; exceeded max context length by 512 tokens"}), "context_window"),
-    ("context window, in words", 400, openai("The request exceeds the model's context window of 32768 tokens."), "context_window"),
+    (
+        "Ollama-style string error",
+        400,
+        json.dumps({"error": "prompt too long; exceeded max context length by 512 tokens"}),
+        "context_window",
+    ),
+    (
+        "context window, in words",
+        400,
+        openai("The request exceeds the model's context window of 32768 tokens."),
+        "context_window",
+    ),
     ("context_window, as a code", 400, openai("Request too large.", code="context_window_exceeded"), "context_window"),
     (
         "Azure, content filter",
@@ -61,10 +83,25 @@ SAMPLES = [
         ),
         "content_policy",
     ),
-    ("Azure, the inner code as the code", 400, openai("The prompt was blocked.", type_=None, code="ResponsibleAIPolicyViolation"), "content_policy"),
-    ("OpenAI images, policy code", 400, openai("Your request was rejected.", code="content_policy_violation"), "content_policy"),
+    (
+        "Azure, the inner code as the code",
+        400,
+        openai("The prompt was blocked.", type_=None, code="ResponsibleAIPolicyViolation"),
+        "content_policy",
+    ),
+    (
+        "OpenAI images, policy code",
+        400,
+        openai("Your request was rejected.", code="content_policy_violation"),
+        "content_policy",
+    ),
     ("content policy, in words", 400, openai("Output blocked by content policy."), "content_policy"),
-    ("OpenAI images, safety system", 400, openai("Your request was rejected as a result of our safety system."), "content_policy"),
+    (
+        "OpenAI images, safety system",
+        400,
+        openai("Your request was rejected as a result of our safety system."),
+        "content_policy",
+    ),
     (
         "OpenAI reasoning models, invalid prompt",
         400,
@@ -88,14 +125,21 @@ SAMPLES = [
     (
         "Anthropic, out of credit",
         400,
-        anthropic("Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade."),
+        anthropic(
+            "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade."
+        ),
         "quota",
     ),
     ("Anthropic, usage limits", 400, anthropic("You have reached your specified API usage limits."), "quota"),
     ("a spend limit", 429, openai("Workspace spend limit reached.", type_="rate_limit_error"), "quota"),
-    ("a spending limit", 429, openai("You have exceeded your monthly spending limit.", type_="rate_limit_error"), "quota"),
+    (
+        "a spending limit",
+        429,
+        openai("You have exceeded your monthly spending limit.", type_="rate_limit_error"),
+        "quota",
+    ),
     ("insufficient credits", 400, json.dumps({"error": {"code": 400, "message": "Insufficient credits."}}), "quota"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("what", "status", "body", "kind"), SAMPLES, ids=[s[0] for s in SAMPLES])
