@@ -134,8 +134,8 @@ class _Client(httpx.AsyncClient):
       it again cost ~18 us of the ~40 us `build_request` takes (httpx.URL is immutable, so one can be shared; the
       client's `base_url` is still merged on every call);
     - `cookies` is a store that skips httpx's urllib shims on responses that set no cookie (see `_Cookies`). httpx
-      reads and fills the store through this property only (checked against httpx 0.29: its `__init__` fills a
-      store of its own, which goes unused)."""
+      reads and fills the store through this property only (checked on httpx 0.27.2, 0.28.1 and 0.29.0: its
+      `__init__` fills a store of its own, which goes unused)."""
 
     def __init__(self, *, transport: TransportSeam, cookies: Any = None, **kwargs: Any) -> None:
         super().__init__(transport=transport, **kwargs)
