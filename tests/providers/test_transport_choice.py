@@ -4,6 +4,7 @@ end to end over the simulator, streams through the aiohttp transport and reuses 
 
 from __future__ import annotations
 
+import http.cookiejar
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ from workbench.errors import EngineError
 from workbench.profiles.load import loads_profile
 from workbench.profiles.models import Provider
 from workbench.providers.aiohttp_transport import AiohttpTransport
-from workbench.providers.registry import make_client, transport_choice
+from workbench.providers.registry import make_client, transport_choice, transport_seam
 
 
 def provider(**kwargs: Any) -> Provider:
@@ -42,7 +43,7 @@ async def test_the_transport_follows_the_environment(env: dict[str, str], kind: 
     p = provider(kind=kind, max_connections=7)
     assert transport_choice(p, env) == expected
     async with make_client(p, environ=env) as client:
-        transport = client._transport
+        transport = transport_seam(client).inner
         if expected == "aiohttp":
             assert isinstance(transport, AiohttpTransport) and transport.max_connections == 7
         else:
@@ -95,7 +96,7 @@ async def test_the_engine_streams_through_aiohttp_and_reuses_one_connection_per_
             finals = [e async for e in engine.run("hello", route=route) if e.type == "run_finished"]
             assert finals[0].status == "ok" and finals[0].output
         for name in ("oai", "ant"):
-            transport = engine._clients[name]._transport
+            transport = transport_seam(engine._clients[name]).inner
             assert isinstance(transport, AiohttpTransport)
             connector = transport._session.connector  # type: ignore[union-attr]
             # sequential runs: every body read to its end, so one connection per provider, idle in the pool
@@ -104,16 +105,26 @@ async def test_the_engine_streams_through_aiohttp_and_reuses_one_connection_per_
 
 
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
-async def test_cookies_a_server_sets_are_sent_back_as_before(transport: str) -> None:
+async def test_cookies_a_server_sets_are_sent_back_and_only_such_answers_pay_for_it(
+    transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from aiohttp import web
 
     seen: list[str | None] = []
+    parsed: list[str | None] = []  # the answers whose cookies the stdlib jar looked at
+    jar_extract = http.cookiejar.CookieJar.extract_cookies
+
+    def spy(self: http.cookiejar.CookieJar, response: Any, request: Any) -> None:
+        parsed.append(response.info().get("set-cookie"))
+        jar_extract(self, response, request)
+
+    monkeypatch.setattr(http.cookiejar.CookieJar, "extract_cookies", spy)
 
     async def handle(request: web.Request) -> web.Response:
         seen.append(request.headers.get("cookie"))
         response = web.Response(text="ok")
-        if len(seen) == 1:
-            response.headers["set-cookie"] = "__cf_bm=abc; Path=/"
+        if len(seen) in (1, 4):
+            response.headers["set-cookie"] = f"__cf_bm=abc{len(seen)}; Path=/"
         return response
 
     app = web.Application()
@@ -125,11 +136,21 @@ async def test_cookies_a_server_sets_are_sent_back_as_before(transport: str) -> 
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
         async with make_client(provider(kind="sim"), environ={"WORKBENCH_TRANSPORT": transport}) as client:
-            for _ in range(3):
+            for _ in range(5):
                 assert (await client.get(f"http://127.0.0.1:{port}/")).text == "ok"
+            assert client.cookies["__cf_bm"] == "abc4"
     finally:
         await runner.cleanup()
-    assert seen == [None, "__cf_bm=abc", "__cf_bm=abc"]
+    assert seen == [None, "__cf_bm=abc1", "__cf_bm=abc1", "__cf_bm=abc1", "__cf_bm=abc4"]
+    assert parsed == ["__cf_bm=abc1; Path=/", "__cf_bm=abc4; Path=/"]
+
+
+async def test_cookies_given_or_set_on_the_client_are_sent() -> None:
+    async with make_client(provider(kind="sim")) as client:
+        client.cookies = {"a": "1"}
+        assert client.build_request("GET", "http://127.0.0.1:1/").headers["cookie"] == "a=1"
+        client.cookies.set("b", "2")
+        assert client.build_request("GET", "http://127.0.0.1:1/").headers["cookie"] in ("a=1; b=2", "b=2; a=1")
 
 
 async def test_the_clients_parsed_urls_are_right_and_bounded() -> None:
@@ -143,4 +164,23 @@ async def test_the_clients_parsed_urls_are_right_and_bounded() -> None:
             )
         again = client.build_request("GET", "http://127.0.0.1:1099/v1/chat/completions?n=99")
         assert again.url == request.url and again.method == "GET"
-        assert len(client._parsed) <= 64  # type: ignore[attr-defined]
+        assert len(client._wb_urls) <= 64  # type: ignore[attr-defined]
+    # a relative URL still goes through the client's base URL, which may change between calls
+    async with make_client(provider(kind="sim")) as client:
+        client.base_url = httpx.URL("http://127.0.0.1:1001/v1")
+        assert str(client.build_request("POST", "chat/completions").url) == "http://127.0.0.1:1001/v1/chat/completions"
+        client.base_url = httpx.URL("http://127.0.0.1:1002/v2/")
+        assert str(client.build_request("POST", "chat/completions").url) == "http://127.0.0.1:1002/v2/chat/completions"
+
+
+async def test_fault_injection_goes_behind_the_clients_transport_seam() -> None:
+    from workbench.providers import faults
+
+    async with make_client(provider(kind="sim")) as client:
+        inner = transport_seam(client).inner
+        wrapped = faults.install(client)
+        assert transport_seam(client).inner is wrapped and wrapped.inner is inner
+        assert faults.install(client) is wrapped  # once only
+    async with httpx.AsyncClient() as plain:
+        with pytest.raises(TypeError, match="make_client"):
+            faults.install(plain)

@@ -108,7 +108,7 @@ CASES = [
     ("chunked body cut, close", body_then(CHUNKED, b"3\r\nabc\r\n", "close"), httpx.RemoteProtocolError, True),
     ("chunked body cut, reset", body_then(CHUNKED, b"3\r\nabc\r\n", "reset"), httpx.ReadError, True),
     ("bad chunk size", body_then(CHUNKED, b"3\r\nabc\r\n", "close", b"zz\r\n"), httpx.RemoteProtocolError, True),
-    # aiohttp 3.14 alone would leave these two waiting for good (see _protocol_class): the connection stays open
+    # aiohttp 3.14 alone would leave these two waiting for good (see workbench/providers/_compat.py): the connection stays open
     ("bad chunk size, held open", body_then(CHUNKED, b"3\r\nabc\r\n", "silence", b"zz\r\n"), RPE, True),
     ("chunk longer than its size", body_then(CHUNKED, b"3\r\nabc\r\n", "silence", b"4\r\nHello\r\n"), RPE, True),
     ("silence mid-body", body_then(CHUNKED, b"3\r\nabc\r\n", "silence"), httpx.ReadTimeout, True),

@@ -27,13 +27,13 @@ request); `workbench.providers.registry.make_client` keeps httpcore for a provid
 from __future__ import annotations
 
 import asyncio
-import functools
-import re
 import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from workbench.providers import _compat
 
 if TYPE_CHECKING:  # aiohttp is imported on the first request (~0.15 s), never on the way to the first event
     import aiohttp
@@ -76,7 +76,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             ssl=self._ssl_context() if self._ssl_context is not None else True,
             timeout_ceil_threshold=_NO_CEIL,
         )
-        connector._factory = functools.partial(_protocol_class(), loop=asyncio.get_running_loop())
+        _compat.fail_fast_on_unparseable_body(connector)  # aiohttp 3.14 would hang on a body that stops parsing
         self._session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -191,30 +191,6 @@ class _ResponseBody(httpx.AsyncByteStream):
         slots.release()
 
 
-@functools.cache
-def _protocol_class() -> type:
-    """aiohttp's connection protocol, amended: a body that stops parsing mid-way (an invalid chunk header) fails its
-    reader at once. aiohttp 3.14 records the parse error on the connection but leaves the body reader waiting with
-    no read timer, so the request would hang for good (the parity tests' "bad chunk size" case)."""
-    from aiohttp.client_exceptions import ClientPayloadError
-    from aiohttp.client_proto import ResponseHandler
-    from aiohttp.http_exceptions import HttpProcessingError
-
-    class _ResponseHandler(ResponseHandler):
-        def set_exception(self, exc: BaseException, *args: Any) -> None:
-            payload = self._payload
-            super().set_exception(exc, *args)
-            if (
-                isinstance(exc, HttpProcessingError)
-                and payload is not None
-                and not payload.is_eof()
-                and payload.exception() is None
-            ):
-                payload.set_exception(ClientPayloadError(f"Response payload is not completed: {exc!r}"))
-
-    return _ResponseHandler
-
-
 def _url(url: httpx.URL) -> Any:
     from yarl import URL
 
@@ -226,23 +202,6 @@ async def _request_body(stream: httpx.AsyncByteStream) -> AsyncIterator[bytes]:
         yield chunk
 
 
-#: aiohttp's protocol errors print as `400, message='...', url='...'` (the status it would answer as a server) and
-#: wrap each other (`<ContentLengthError: 400, message='...'>`): the 400 is not the provider's status
-_AIOHTTP_WRAPPED = re.compile(r"<?\b\w*(?:Error|Exception): \d{3}, message=(['\"])(.*?)\1(?:, url=\S*)?>?", re.S)
-_AIOHTTP_BARE = re.compile(r"^\d{3}, message=(['\"])(.*?)\1(?:, url=\S*)?$", re.S)
-
-
-def _describe(exc: Exception) -> str:
-    """One readable line for an aiohttp failure: the parser's own words, without the HTTP status it would answer
-    with as a server, the URL (the hop already names the provider) or the caret drawn under the offending byte."""
-    import aiohttp
-
-    text = exc.message if isinstance(exc, aiohttp.ClientResponseError) else str(exc)
-    text = _AIOHTTP_WRAPPED.sub(lambda m: m.group(2), _AIOHTTP_BARE.sub(lambda m: m.group(2), str(text)))
-    lines = [line.strip() for line in text.splitlines() if line.strip() and set(line.strip()) != {"^"}]
-    return " ".join(lines) or type(exc).__name__
-
-
 def _map_error(exc: Exception, request: httpx.Request, *, body: bool) -> Exception:
     """The httpx exception httpx over httpcore raises for the same failure (checked by the parity tests).
 
@@ -252,14 +211,11 @@ def _map_error(exc: Exception, request: httpx.Request, *, body: bool) -> Excepti
     HTTP, is RemoteProtocolError."""
     import aiohttp
 
-    # (aiohttp < 3.10 has neither class: its connect timeout is a ServerTimeoutError that says so in its message)
-    connect_timeout: Any = getattr(aiohttp, "ConnectionTimeoutError", ())
-    reset: Any = getattr(aiohttp, "ClientConnectionResetError", aiohttp.ClientOSError)
-    message = _describe(exc)
     if isinstance(exc, httpx.HTTPError):
         return exc
+    message = _compat.describe(exc)
     if isinstance(exc, aiohttp.ServerTimeoutError):
-        if isinstance(exc, connect_timeout) or message.startswith("Connection timeout"):
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
             return httpx.ConnectTimeout(message, request=request)
         return httpx.ReadTimeout(message, request=request)
     if isinstance(exc, aiohttp.ClientConnectorError):  # refused, DNS, TLS handshake, unreachable
@@ -268,14 +224,14 @@ def _map_error(exc: Exception, request: httpx.Request, *, body: bool) -> Excepti
         # the body ended short of its Content-Length or chunked framing: a reset socket is a read failure, a clean
         # close is the peer breaking the protocol (httpcore: "peer closed connection without sending complete
         # message body")
-        if "ConnectionResetError" in message or isinstance(exc.__cause__, OSError):
+        if _compat.payload_error_is_reset(exc):
             return httpx.ReadError(message, request=request)
         return httpx.RemoteProtocolError(message, request=request)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return httpx.RemoteProtocolError(
             "Server disconnected without sending a response." if not body else message, request=request
         )
-    if isinstance(exc, (aiohttp.ClientOSError, reset)):
+    if isinstance(exc, (aiohttp.ClientOSError, ConnectionResetError)):  # (aiohttp's reset is both)
         return httpx.ReadError(message, request=request)
     if isinstance(exc, aiohttp.ClientResponseError):  # a status line or header that does not parse
         return httpx.RemoteProtocolError(message, request=request)

@@ -147,10 +147,13 @@ def _error_event(anthropic: bool) -> bytes:
 
 
 def install(client: httpx.AsyncClient, *, seed: int = 0) -> FaultTransport:
-    """The client's fault transport, wrapping its current transport the first time."""
-    transport = client._transport
+    """The client's fault transport, wrapping its current transport the first time. `client` is one
+    `make_client` made (TypeError otherwise): the fault transport goes behind its transport seam."""
+    from workbench.providers.registry import transport_seam
+
+    seam = transport_seam(client)
+    transport = seam.inner
     if isinstance(transport, FaultTransport):
         return transport
-    wrapped = FaultTransport(transport, seed=seed)
-    client._transport = wrapped
+    wrapped = seam.inner = FaultTransport(transport, seed=seed)
     return wrapped

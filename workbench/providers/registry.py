@@ -13,6 +13,7 @@ import re
 import ssl
 import urllib.request
 from collections.abc import Mapping
+from typing import Any
 
 import httpx
 
@@ -62,7 +63,17 @@ def make_client(provider: Provider, *, environ: Mapping[str, str] = os.environ) 
     connection is bounded by the total budget: queueing behind our own requests is not the provider's fault.
     The transport under it is `transport_choice(provider, environ)`."""
     t = provider.timeouts
-    transport: httpx.AsyncBaseTransport | None = None
+    limits = httpx.Limits(
+        max_connections=provider.max_connections,
+        max_keepalive_connections=provider.max_connections,
+        keepalive_expiry=30.0,
+    )
+    # The simulator is on loopback: a proxy from the environment must never sit in between.
+    trust_env = provider.kind != "sim"
+    # The simulator speaks plain HTTP: loading the CA bundle (~25 ms per client, on the way to the first event)
+    # buys nothing. Its context trusts no authority, so a TLS connection through it could never verify.
+    verify: ssl.SSLContext | bool = True
+    transport: httpx.AsyncBaseTransport
     if transport_choice(provider, environ) == "aiohttp":
         from workbench.providers.aiohttp_transport import AiohttpTransport
 
@@ -72,51 +83,84 @@ def make_client(provider: Provider, *, environ: Mapping[str, str] = os.environ) 
             # the same trust as httpx's own transport (certifi, or SSL_CERT_FILE/SSL_CERT_DIR), made on first use
             ssl_context=_no_tls_context if provider.kind == "sim" else httpx.create_ssl_context,
         )
-    client = _Client(
-        transport=transport,
+    else:
+        if provider.kind == "sim":
+            verify = _no_tls_context()
+        # what httpx would make itself from the same arguments, made here so that it can sit behind the seam
+        transport = httpx.AsyncHTTPTransport(verify=verify, trust_env=trust_env, http1=True, http2=False, limits=limits)
+    return _Client(
+        transport=TransportSeam(transport),
         # The engine enforces first-token, idle and total budgets itself, in the provider's own time (it extends a
         # wait by the time our event loop could not serve it, up to its hard stop at twice the total:
         # engine/attempt.py); httpx's read timeout is only a backstop and must not cut a wait before that.
         timeout=httpx.Timeout(
             connect=t.connect, read=2 * max(t.idle, t.first_token, t.total), write=t.idle, pool=t.total
         ),
-        limits=httpx.Limits(
-            max_connections=provider.max_connections,
-            max_keepalive_connections=provider.max_connections,
-            keepalive_expiry=30.0,
-        ),
+        # (these four reach httpx's proxy transports only: a proxy from the environment keeps httpx's transport)
+        limits=limits,
         http1=True,
         http2=False,
-        # The simulator is on loopback: a proxy from the environment must never sit in between.
-        trust_env=provider.kind != "sim",
-        # The simulator speaks plain HTTP: loading the CA bundle (~25 ms per client, on the way to the first event)
-        # buys nothing. Its context trusts no authority, so a TLS connection through it could never verify.
-        # (With the aiohttp transport these three are unused: the transport has its own pool and TLS context.)
-        verify=_no_tls_context() if provider.kind == "sim" and transport is None else True,
+        trust_env=trust_env,
+        verify=verify,
     )
-    client._cookies = _Cookies()  # (the `cookies` setter would wrap it back into a plain httpx.Cookies)
-    return client
+
+
+class TransportSeam(httpx.AsyncBaseTransport):
+    """The client's transport behind one indirection, so that it can be wrapped after the client is made (client-side
+    fault injection, workbench/providers/faults.py): httpx has no public way to change a client's transport."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def transport_seam(client: httpx.AsyncClient) -> TransportSeam:
+    """The seam of a client `make_client` made. Raises TypeError for any other client."""
+    if isinstance(client, _Client):
+        return client.transport_seam
+    raise TypeError("only a client from workbench.providers.registry.make_client has a transport seam")
 
 
 class _Client(httpx.AsyncClient):
-    """httpx's client, remembering the URLs it has parsed: an adapter posts to the same URL on every call, and
-    parsing it again cost ~18 us of the ~40 us `build_request` takes (httpx.URL is immutable, so one can be shared)."""
+    """httpx's client with two savings on the hot path, through httpx's public API only (the methods and property
+    overridden are public; tests/providers/test_transport_choice.py checks both savings and that cookies still work):
 
-    _parsed: dict[str, httpx.URL]
+    - `build_request` remembers the URLs it has parsed: an adapter posts to the same URL on every call, and parsing
+      it again cost ~18 us of the ~40 us `build_request` takes (httpx.URL is immutable, so one can be shared; the
+      client's `base_url` is still merged on every call);
+    - `cookies` is a store that skips httpx's urllib shims on responses that set no cookie (see `_Cookies`). httpx
+      reads and fills the store through this property only (checked on httpx 0.27.2, 0.28.1 and 0.29.0: its
+      `__init__` fills a store of its own, which goes unused)."""
 
-    def _merge_url(self, url: httpx.URL | str) -> httpx.URL:
-        if type(url) is not str:
-            return super()._merge_url(url)
-        try:
-            parsed = self._parsed
-        except AttributeError:
-            parsed = self._parsed = {}
-        merged = parsed.get(url)
-        if merged is None:
-            if len(parsed) >= 64:  # a caller that makes up URLs must not grow it without bound
-                parsed.clear()
-            merged = parsed[url] = super()._merge_url(url)
-        return merged
+    def __init__(self, *, transport: TransportSeam, cookies: Any = None, **kwargs: Any) -> None:
+        super().__init__(transport=transport, **kwargs)
+        self.transport_seam = transport
+        self._wb_cookies = _Cookies(cookies)
+        self._wb_urls: dict[str, httpx.URL] = {}
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._wb_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        self._wb_cookies = _Cookies(cookies)
+
+    def build_request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Request:
+        if type(url) is str:
+            urls = self._wb_urls
+            parsed = urls.get(url)
+            if parsed is None:
+                if len(urls) >= 64:  # a caller that makes up URLs must not grow it without bound
+                    urls.clear()
+                parsed = urls[url] = httpx.URL(url)
+            url = parsed
+        return super().build_request(method, url, **kwargs)
 
 
 class _Cookies(httpx.Cookies):
