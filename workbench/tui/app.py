@@ -99,6 +99,14 @@ class WorkbenchApp(App[None]):
         await self.workers.wait_for_complete()
         await self.engines.close()
 
+    def switch_mode(self, mode: str) -> Any:
+        """Show `mode`'s own screen. Whatever was opened over the current screen (the composer, a hop's detail, a
+        modal) is closed first, so a mode never comes back with another screen on top of it and the composer is
+        never stacked twice."""
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        return super().switch_mode(mode)
+
     def watch_theme(self, theme: str) -> None:
         if theme != self.settings.theme:
             self.settings = self.settings.model_copy(update={"theme": theme})
@@ -139,6 +147,10 @@ class WorkbenchApp(App[None]):
         from workbench.tui.composer import Composer
 
         if isinstance(self.screen, Composer):
+            return
+        if any(isinstance(screen, Composer) for screen in self.screen_stack):  # under a modal: back to it
+            while not isinstance(self.screen, Composer):
+                self.pop_screen()
             return
         if self.editor is None:
             if self.loaded.path is None:

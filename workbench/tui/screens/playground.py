@@ -10,8 +10,7 @@ ctrl+l starts a new one.
 from __future__ import annotations
 
 import asyncio
-from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,6 +21,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Select, Static
 from textual.worker import Worker, WorkerState
 
+from workbench.tui.live import HARD_STOP_AFTER, LiveRun, settle_input
 from workbench.tui.routes import price_lookup, route_options, route_summary, routes_missing_env
 from workbench.tui.runner import RunState
 from workbench.tui.widgets import AnswerView, PromptArea, StatusLine, Waterfall
@@ -30,14 +30,14 @@ if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
 
 FRAME_INTERVAL = 1 / 12  # seconds between two frames while a run streams (12 Hz: each re-wraps the answer's live tail)
-HARD_CANCEL_AFTER = 2.0  # seconds to wait for a graceful cancel before cancelling the worker itself
 
 
 class PlaygroundScreen(Screen[None]):
     """One prompt through one route, live."""
 
     BINDINGS = [
-        Binding("ctrl+s,ctrl+enter,ctrl+j", "send", "Send", priority=True, id="send", tooltip="Send the prompt"),
+        # Not ctrl+j: a newline pasted without bracketed paste arrives as ctrl+j, and must stay a newline.
+        Binding("ctrl+s,ctrl+enter", "send", "Send", priority=True, id="send", tooltip="Send the prompt"),
         Binding("escape", "cancel_run", "Stop", id="cancel", tooltip="Cancel the running run"),
         Binding("ctrl+l", "clear", "New chat", id="clear", tooltip="Clear the answer and the conversation"),
         Binding("ctrl+r", "focus_routes", "Route", id="route", tooltip="Pick another route"),
@@ -48,7 +48,7 @@ class PlaygroundScreen(Screen[None]):
         self.state: RunState | None = None
         self.history: list[dict[str, str]] = []
         self._worker: Worker[None] | None = None
-        self._cancel_token: Any = None
+        self._live: LiveRun | None = None  # the run in progress (its cancel token)
         self._ticker: Timer | None = None
         self._error: str | None = None
 
@@ -118,25 +118,17 @@ class PlaygroundScreen(Screen[None]):
         return str(self.query_one("#route", Select).value)
 
     @work(exclusive=True, group="run", exit_on_error=False, description="run a prompt through the engine")
-    async def _run_prompt(self, state: RunState) -> None:
-        from workbench.engine.cancel import CancelToken
-
+    async def _run_prompt(self, live: LiveRun) -> None:
+        state = live.state
         try:
             engine = await self.wapp.engines.get()
-            token = self._cancel_token = CancelToken()
+            self._live = live
             self._run_began()
-            async with aclosing(
-                engine.run(state.prompt, route=state.route, cancel=token, history=state.history or None)
-            ) as events:
-                observe = self.wapp.observe
-                for_each = state.apply
-                async for event in events:
-                    observe(event)
-                    for_each(event)
+            await live.drive(engine, self.wapp.observe, history=state.history or None)
             if state.finished is None:
                 self._error = "the engine ended the run without reporting its result"
         except asyncio.CancelledError:
-            state.mark_cancelled()
+            state.mark_cancelled()  # (drive has closed a run the engine began; this covers one that never began)
             self._error = "the run was stopped"
             raise
         except Exception as exc:
@@ -165,7 +157,7 @@ class PlaygroundScreen(Screen[None]):
             self.notify(fin.error or "the run failed", title="run failed", severity="error", timeout=8)
         if fin is None and not state.cancelled:
             self.query_one(StatusLine).show_problem("error", state.route, self._error or "")
-        self._cancel_token = None
+        self._live = None
         self.refresh_bindings()
 
     @property
@@ -206,6 +198,7 @@ class PlaygroundScreen(Screen[None]):
         self.query_one("#route", Select).focus()
 
     async def action_send(self) -> None:
+        await settle_input(self.app.focused)  # the keys typed just before ctrl+s are part of the prompt
         prompt = self.query_one(PromptArea).text.strip()
         if not prompt:
             self.notify("Write a prompt first.", severity="warning", timeout=3)
@@ -231,16 +224,16 @@ class PlaygroundScreen(Screen[None]):
         self.state = state
         self.query_one(Waterfall).show(state)
         self.query_one(StatusLine).show_totals(route, state.totals(), turn=self.turn)  # feedback at once
-        self._worker = self._run_prompt(state)
+        self._worker = self._run_prompt(LiveRun(state))
         self.refresh_bindings()
 
     def action_cancel_run(self) -> None:
         if not self.running:
             return
-        worker, token = self._worker, self._cancel_token
-        if token is not None:
-            token.cancel("cancelled by user")
-            self.set_timer(HARD_CANCEL_AFTER, lambda: self._hard_cancel(worker), name="hard-cancel")
+        worker, live = self._worker, self._live
+        if live is not None:
+            live.stop()
+            self.set_timer(HARD_STOP_AFTER, lambda: self._hard_cancel(worker), name="hard-cancel")
         elif worker is not None:
             worker.cancel()
 
