@@ -25,7 +25,16 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from workbench.errors import ProfileError
 from workbench.profiles.load import LoadedProfile, _read_text, _write_atomic, load_profile, loads_profile
-from workbench.profiles.yaml_doc import DELETE, dump, make_yaml, one_problem, parse, set_path, to_yaml_value
+from workbench.profiles.yaml_doc import (
+    DELETE,
+    dump,
+    keep_trailing_lines_last,
+    make_yaml,
+    one_problem,
+    parse,
+    set_path,
+    to_yaml_value,
+)
 
 Path_ = tuple[str | int, ...]
 
@@ -133,7 +142,10 @@ class ProfileEditor:
                 raise one_problem(
                     self.label, (1, 1), ".".join(map(str, path)), f"position {index} is outside 0..{len(seq)}"
                 )
-            seq.insert(index, to_yaml_value(value))
+            if index == len(seq):
+                keep_trailing_lines_last(seq, lambda: seq.append(to_yaml_value(value)))
+            else:
+                seq.insert(index, to_yaml_value(value))
 
         return self._apply(op)
 
