@@ -143,23 +143,24 @@ class WorkbenchApp(App[None]):
         if not isinstance(self.screen, HealthScreen):
             self.push_screen(HealthScreen())
 
-    def action_routes(self) -> None:
+    def action_routes(self) -> Any:
+        """Show the composer (one at most: under a modal, the modal closes). Returns what its mount awaits."""
         from workbench.tui.composer import Composer
 
         if isinstance(self.screen, Composer):
-            return
+            return None
         if any(isinstance(screen, Composer) for screen in self.screen_stack):  # under a modal: back to it
             while not isinstance(self.screen, Composer):
                 self.pop_screen()
-            return
+            return None
         if self.editor is None:
             if self.loaded.path is None:
                 self.notify("this profile was not loaded from a file: nothing to edit", severity="warning")
-                return
+                return None
             from workbench.profiles.edit import ProfileEditor
 
             self.editor = ProfileEditor(self.loaded.path, self.loaded.text, self.loaded.text, self.loaded)
-        self.push_screen(Composer(self.editor))
+        return self.push_screen(Composer(self.editor))
 
     async def on_composer_edited(self, message: Any) -> None:
         """Try before saving: the edited profile is what the playground and compare run from now on."""
@@ -176,17 +177,38 @@ class WorkbenchApp(App[None]):
         self.switch_mode("playground")
         self.screen.select_route(name)  # type: ignore[attr-defined]
 
-    def action_compare_fault(self) -> None:
-        self.switch_mode("compare")
-        self.screen.action_fault()  # type: ignore[attr-defined]
+    async def run_palette_action(self, mode: str | None, action: str) -> None:
+        """A palette command: run `action` on the screen on view (mode None), or show `mode`'s screen (`routes`:
+        the composer) and run it there if it applies now; say so when it does not."""
+        from workbench.tui.commands import applies, screen_name
 
-    def action_compare_repeat(self) -> None:
-        self.switch_mode("compare")
-        self.screen.action_repeat()  # type: ignore[attr-defined]
+        if mode == "routes":
+            mounted = self.action_routes()
+            if mounted is not None:
+                await mounted
+        elif mode is not None:
+            await self.switch_mode(mode)
+        screen = self.screen
+        if mode is not None and screen_name(screen) != mode:
+            return  # the composer could not open (it said why)
+        if not applies(screen, action):
+            self.notify(f"{screen_name(screen)}: not available now ({action})", severity="warning", timeout=4)
+            return
+        await self.run_action(action, screen)
 
-    def action_sessions_export(self) -> None:
-        self.switch_mode("sessions")
-        self.screen.action_export()  # type: ignore[attr-defined]
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """Screenshots (the palette's "Screenshot", the screenshot action) go to the workbench data directory,
+        created when needed, unless a path is given: Textual's default (~/Downloads) may not exist. Textual's
+        notification names the file it wrote."""
+        if path is None:
+            from workbench.locations import data_dir
+
+            folder = data_dir() / "screenshots"
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path = str(folder)
+        return super().deliver_screenshot(filename, path, time_format)
 
 
 def make_app(
