@@ -66,6 +66,8 @@ class WorkbenchApp(App[None]):
         db_path: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
         settings_file: Path | None = None,
+        session_name: str | None = None,
+        set_session: Callable[[str], None] | None = None,
     ) -> None:
         self.MODES = _modes()
         super().__init__()
@@ -80,6 +82,28 @@ class WorkbenchApp(App[None]):
         self.settings: TuiSettings = load_settings(settings_file)
         self.title = f"workbench · {self.profile.name}"
         self.editor: Any = None  # the composer's ProfileEditor, once opened
+        self.session_name = session_name  # `workbench tui --session NAME`: where runs are filed by default
+        self._set_session = set_session  # the store writer's: file the runs that start next under a session
+        self._filing = session_name
+
+    def file_runs_under(self, session: str | None) -> None:
+        """File the runs that start from now on under `session` (None: the one the app was opened with)."""
+        name = session or self.session_name or "default"
+        if self._set_session is not None and name != (self._filing or "default"):
+            self._set_session(name)
+        self._filing = name
+
+    def session_history(self, session: str) -> list[dict[str, str]]:
+        """The conversation saved under `session` (empty without a database or for a new session)."""
+        if self.db_path is None or not Path(self.db_path).exists():
+            return []
+        from workbench.cli.saving import load_history
+
+        try:
+            return load_history(self.db_path, session)
+        except WorkbenchError as exc:
+            self.notify(str(exc), title="session", severity="error", timeout=8)
+            return []
 
     def _engine_failed(self, message: str, title: str) -> None:
         self.notify(message, title=title, severity="error", timeout=10)
@@ -98,6 +122,13 @@ class WorkbenchApp(App[None]):
                 worker.cancel()
         await self.workers.wait_for_complete()
         await self.engines.close()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The key to the mode on view is left out of the footer (it would only close what is over it): the
+        footer then fits 120 columns."""
+        if action == "switch_mode" and parameters and parameters[0] == self.current_mode:
+            return len(self.screen_stack) > 1  # over a pushed screen (the composer...) it still leads back
+        return True
 
     def switch_mode(self, mode: str) -> Any:
         """Show `mode`'s own screen. Whatever was opened over the current screen (the composer, a hop's detail, a
@@ -219,6 +250,8 @@ def make_app(
     db_path: Path | None = None,
     clock: Callable[[], float] = time.monotonic,
     settings_file: Path | None = None,
+    session_name: str | None = None,
+    set_session: Callable[[str], None] | None = None,
 ) -> WorkbenchApp:
     """Build the app for a loaded profile; the CLI and the tests share this factory."""
     return WorkbenchApp(
@@ -228,4 +261,6 @@ def make_app(
         db_path=db_path,
         clock=clock,
         settings_file=settings_file,
+        session_name=session_name,
+        set_session=set_session,
     )

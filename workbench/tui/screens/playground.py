@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Select, Static
+from textual.widgets import Footer, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
 from workbench.tui.live import HARD_STOP_AFTER, LiveRun, settle_input
+from workbench.tui.options import parse_meta
 from workbench.tui.routes import price_lookup, route_options, route_summary, routes_missing_env
 from workbench.tui.runner import RunState
 from workbench.tui.widgets import AnswerView, PromptArea, StatusLine, Waterfall
@@ -51,6 +52,8 @@ class PlaygroundScreen(Screen[None]):
         self._live: LiveRun | None = None  # the run in progress (its cancel token)
         self._ticker: Timer | None = None
         self._error: str | None = None
+        self._run_meta: dict[str, str] = {}  # the metadata of the run being sent
+        self._session: str | None = None  # the session whose conversation `history` is
 
     @property
     def wapp(self) -> WorkbenchApp:
@@ -63,7 +66,15 @@ class PlaygroundScreen(Screen[None]):
         options = [(f"{name} ⚠ needs {', '.join(missing[name])}" if name in missing else name, name) for name in routes]
         with Horizontal(id="controls"):
             yield Select(options, value=routes[0], allow_blank=False, id="route")
-            yield Static(route_summary(loaded, routes[0]), id="route-info", markup=False)
+            with Vertical(id="route-side"):
+                yield Static(route_summary(loaded, routes[0]), id="route-info", markup=False)
+                with Horizontal(id="run-options"):
+                    # what `workbench run --meta K=V --session NAME` sets: routing rules and templates read the
+                    # metadata (the `risk` route's branches); a session continues its saved conversation
+                    yield Label("meta", classes="opt-label")
+                    yield Input(placeholder="k=v k=v (e.g. risk=high)", id="meta", compact=True)
+                    yield Label("session", classes="opt-label")
+                    yield Input(value=self.wapp.session_name or "", placeholder="(none)", id="session", compact=True)
         if missing:
             names = sorted({v for vs in missing.values() for v in vs})
             yield Static(
@@ -124,7 +135,13 @@ class PlaygroundScreen(Screen[None]):
             engine = await self.wapp.engines.get()
             self._live = live
             self._run_began()
-            await live.drive(engine, self.wapp.observe, history=state.history or None)
+            await live.drive(
+                engine,
+                self.wapp.observe,
+                history=state.history or None,
+                metadata=self._run_meta or None,
+                session_id=self._session,
+            )
             if state.finished is None:
                 self._error = "the engine ended the run without reporting its result"
         except asyncio.CancelledError:
@@ -183,8 +200,11 @@ class PlaygroundScreen(Screen[None]):
 
     # -- actions ---------------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Stop while a run is on, New chat while none is: the footer shows one of the two and fits 120 columns.
         if action == "cancel_run":
-            return True if self.running else None
+            return self.running
+        if action == "clear":
+            return not self.running
         return True
 
     @on(Select.Changed, "#route")
@@ -206,6 +226,12 @@ class PlaygroundScreen(Screen[None]):
         if self.running:
             self.notify("A run is in progress: wait for it, or press Esc to cancel it.", severity="warning", timeout=4)
             return
+        try:
+            self._run_meta = parse_meta(self.query_one("#meta", Input).value)
+        except ValueError as exc:
+            self.notify(str(exc), title="metadata", severity="error", timeout=6)
+            return
+        self._use_session(self.query_one("#session", Input).value.strip() or None)
         loaded = self.wapp.loaded
         route = self.route
         state = RunState(
@@ -226,6 +252,15 @@ class PlaygroundScreen(Screen[None]):
         self.query_one(StatusLine).show_totals(route, state.totals(), turn=self.turn)  # feedback at once
         self._worker = self._run_prompt(LiveRun(state))
         self.refresh_bindings()
+
+    def _use_session(self, name: str | None) -> None:
+        """Runs go under session `name` (None: the app's own); a session named for the first time brings its saved
+        conversation, as `workbench run --session` does."""
+        if name == self._session:
+            return
+        self._session = name
+        self.history = self.wapp.session_history(name) if name else []
+        self.wapp.file_runs_under(name)
 
     def action_cancel_run(self) -> None:
         if not self.running:
