@@ -58,6 +58,7 @@ async def test_esc_in_compare_stops_every_column_and_the_runs_are_saved_as_cance
             assert not [r for r in col.state.rows.values() if r.status in ACTIVE]  # nothing left `● running`
             assert col.state.totals()["status"] == "cancelled"
             assert col.query_one("#col-run", TextLines).plain.splitlines()[-1].startswith("cancelled")  # as shown
+            assert col.marks == ["stopped"]  # not "failed"
             run_ids[col.state.run_id] = "cancelled"
     writer.close()
     assert saved_runs(db) == run_ids and len(run_ids) == 3

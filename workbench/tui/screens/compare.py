@@ -286,6 +286,7 @@ class CompareScreen(Screen[None]):
                 marks.append("fastest")
             if c is cheapest:
                 marks.append("cheapest")
-            if c not in ok:
-                marks.append("failed")
+            if c not in ok:  # a run stopped with Esc did not fail: it says so
+                stopped = any(r["status"] == "cancelled" for r in c.results)
+                marks.append("stopped" if stopped else "failed")
             c.mark(marks)
