@@ -25,16 +25,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from workbench.errors import ProfileError
 from workbench.profiles.load import LoadedProfile, _read_text, _write_atomic, load_profile, loads_profile
-from workbench.profiles.yaml_doc import (
-    DELETE,
-    dump,
-    keep_trailing_lines_last,
-    make_yaml,
-    one_problem,
-    parse,
-    set_path,
-    to_yaml_value,
-)
+from workbench.profiles.yaml_doc import DELETE, dump, make_yaml, one_problem, parse, set_path, to_yaml_value
 
 Path_ = tuple[str | int, ...]
 
@@ -134,6 +125,8 @@ class ProfileEditor:
         path = self.resolve_path(list_path)
 
         def op(doc: CommentedMap) -> None:
+            from workbench.profiles.yaml_doc import keep_trailing_lines_last
+
             seq = _node(doc, path)
             if not isinstance(seq, CommentedSeq):
                 raise one_problem(self.label, (1, 1), ".".join(map(str, path)), "is not a list (expected a list)")
