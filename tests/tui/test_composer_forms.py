@@ -48,8 +48,12 @@ async def enter(pilot: Any, screen: Composer, path: tuple[Any, ...], text: str) 
     from workbench.tui.composer.form import FieldText
 
     widget = field(screen, *path)
-    widget.focus()
-    await pilot.pause()
+    for _ in range(500):  # a field of a block just opened is mounted a moment later: wait for it to hold the focus
+        widget.focus()
+        await pilot.pause()
+        if screen.focused is widget:
+            break
+    assert screen.focused is widget, f"{path} never took the focus"
     if isinstance(widget, FieldText):
         widget.load_text(text)
         await pilot.pause()

@@ -7,7 +7,8 @@ the seed stay as in the file.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import replace
 from pathlib import Path
@@ -115,3 +116,26 @@ class FixedTimings:
                 elif isinstance(event, FirstToken):
                     event = replace(event, ttft_ms=self.TTFT_MS)
                 yield event
+
+
+async def until(pilot: Pilot[Any], done: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Let the app run until `done()` holds (workers, timers and messages in flight), failing after `timeout`.
+
+    Waits on the state itself: each round lets the app process what is queued; the timeout only bounds a hang."""
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
+def type_fast(app: WorkbenchApp, text: str, then: str | None = None) -> None:
+    """Queue `text` as key presses (and then the key `then`) all at once, as a terminal delivers fast typing or an
+    unbracketed paste: nothing is handled before the last key is queued (Pilot's `press` waits after each key)."""
+    from textual import events
+
+    names = {" ": "space", ",": "comma", "!": "exclamation_mark", ".": "full_stop", "\n": "ctrl+j"}
+    for ch in text:
+        app.post_message(events.Key(names.get(ch, ch), None if ch == "\n" else ch))
+    if then is not None:
+        app.post_message(events.Key(then, None))

@@ -50,7 +50,13 @@ def tui(profile_path: Path | None, db: Path | None, session_name: str | None, no
     try:
         from workbench.store.db import resolve_db_path
 
-        make_app(loaded, event_sink=None if writer is None else writer.submit, db_path=resolve_db_path(db)).run()
+        make_app(
+            loaded,
+            event_sink=None if writer is None else writer.submit,
+            db_path=resolve_db_path(db),
+            session_name=session_name,
+            set_session=None if writer is None else writer.set_session,
+        ).run()
     finally:
         if writer is not None:
             writer.close()  # flushes every finished run; raises StoreError naming a rescue file if it cannot

@@ -126,6 +126,8 @@ class ProfileEditor:
         path = self.resolve_path(list_path)
 
         def op(doc: CommentedMap) -> None:
+            from workbench.profiles.yaml_doc import keep_trailing_lines_last
+
             seq = _node(doc, path)
             if not isinstance(seq, CommentedSeq):
                 raise one_problem(self.label, (1, 1), ".".join(map(str, path)), "is not a list (expected a list)")
@@ -134,7 +136,10 @@ class ProfileEditor:
                 raise one_problem(
                     self.label, (1, 1), ".".join(map(str, path)), f"position {index} is outside 0..{len(seq)}"
                 )
-            seq.insert(index, to_yaml_value(value))
+            if index == len(seq):
+                keep_trailing_lines_last(seq, lambda: seq.append(to_yaml_value(value)))
+            else:
+                seq.insert(index, to_yaml_value(value))
 
         return self._apply(op)
 

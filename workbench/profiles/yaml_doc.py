@@ -22,6 +22,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import CommentMark, MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.representer import RoundTripRepresenter
+from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 from ruamel.yaml.tokens import CommentToken
 
 from workbench.errors import ProfileError
@@ -299,6 +300,62 @@ def _assign(node: Any, key: str | int, value: Any) -> None:
         node[key] = value
 
 
+def _first_missing(doc: Any, path: tuple[str | int, ...]) -> Any:
+    """The mapping/list where setting `path` adds its first new entry (None when every step of it exists)."""
+    node = doc
+    for seg in path:
+        if isinstance(node, CommentedMap) and isinstance(seg, str) and node.get(seg) is not None:
+            node = node[seg]
+        elif isinstance(node, CommentedSeq) and isinstance(seg, int) and 0 <= seg < len(node):
+            node = node[seg]
+        else:
+            return node if isinstance(node, (CommentedMap, CommentedSeq)) else None
+    return None
+
+
+def _last_entry(node: Any) -> tuple[Any, Any, int] | None:
+    """(container, key, comment slot) of the last line of a block mapping/list, nested values followed down."""
+    found: tuple[Any, Any, int] | None = None
+    while isinstance(node, (CommentedMap, CommentedSeq)) and len(node) and not node.fa.flow_style():
+        key = next(reversed(node)) if isinstance(node, CommentedMap) else len(node) - 1
+        slot = 2 if isinstance(node, CommentedMap) else 0
+        found = (node, key, slot)
+        node = node[key]
+    return found
+
+
+def keep_trailing_lines_last(node: Any, add: Any) -> None:
+    """Run `add` (which appends an entry to the block mapping/list `node`), keeping the blank lines and comments
+    that followed `node`'s last line after the new last entry.
+
+    ruamel keeps the lines below an entry on that entry's end-of-line comment token, so an entry appended after it
+    would otherwise land below them: the blank line between two routes moves up into the step that was edited.
+    """
+    before = _last_entry(node)
+    token = before[0].ca.items.get(before[1]) if before is not None else None
+    add()
+    if before is None or not token or token[before[2]] is None:
+        return
+    value = token[before[2]].value
+    if isinstance(before[0][before[1]], (LiteralScalarString, FoldedScalarString)):
+        own, rest = "", value  # a block scalar ends its own line: every line of the token comes after it
+    else:
+        own, newline, rest = value.partition("\n")  # the first line is the entry's end-of-line comment
+        own += newline
+    after = _last_entry(node)
+    if not rest or after is None or after[:2] == before[:2]:
+        return
+    if own:
+        token[before[2]].value = own
+    else:
+        token[before[2]] = None
+    items = after[0].ca.items.setdefault(after[1], [None, None, None, None])
+    if items[after[2]] is None:
+        items[after[2]] = CommentToken("\n" + rest, CommentMark(0), None)
+    else:
+        items[after[2]].value += rest
+
+
 def _delete(node: Any, key: str | int) -> None:
     if isinstance(node, CommentedMap):
         if key in node:
@@ -319,6 +376,14 @@ def set_path(doc: CommentedMap, path: tuple[str | int, ...], value: Any, label: 
     """
     if not path:
         raise ValueError("an update path must name at least one key")
+    grows = _first_missing(doc, path) if value is not DELETE else None
+    if grows is not None:  # a new entry goes at the end of `grows`: the lines below its last one stay below
+        keep_trailing_lines_last(grows, lambda: _set_path(doc, path, value, label))
+    else:
+        _set_path(doc, path, value, label)
+
+
+def _set_path(doc: CommentedMap, path: tuple[str | int, ...], value: Any, label: str) -> None:
     node: Any = doc
     pos = node_pos(doc)
     for i, seg in enumerate(path):

@@ -66,6 +66,8 @@ class WorkbenchApp(App[None]):
         db_path: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
         settings_file: Path | None = None,
+        session_name: str | None = None,
+        set_session: Callable[[str], None] | None = None,
     ) -> None:
         self.MODES = _modes()
         super().__init__()
@@ -80,6 +82,28 @@ class WorkbenchApp(App[None]):
         self.settings: TuiSettings = load_settings(settings_file)
         self.title = f"workbench · {self.profile.name}"
         self.editor: Any = None  # the composer's ProfileEditor, once opened
+        self.session_name = session_name  # `workbench tui --session NAME`: where runs are filed by default
+        self._set_session = set_session  # the store writer's: file the runs that start next under a session
+        self._filing = session_name
+
+    def file_runs_under(self, session: str | None) -> None:
+        """File the runs that start from now on under `session` (None: the one the app was opened with)."""
+        name = session or self.session_name or "default"
+        if self._set_session is not None and name != (self._filing or "default"):
+            self._set_session(name)
+        self._filing = name
+
+    def session_history(self, session: str) -> list[dict[str, str]]:
+        """The conversation saved under `session` (empty without a database or for a new session)."""
+        if self.db_path is None or not Path(self.db_path).exists():
+            return []
+        from workbench.cli.saving import load_history
+
+        try:
+            return load_history(self.db_path, session)
+        except WorkbenchError as exc:
+            self.notify(str(exc), title="session", severity="error", timeout=8)
+            return []
 
     def _engine_failed(self, message: str, title: str) -> None:
         self.notify(message, title=title, severity="error", timeout=10)
@@ -98,6 +122,21 @@ class WorkbenchApp(App[None]):
                 worker.cancel()
         await self.workers.wait_for_complete()
         await self.engines.close()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The key to the mode on view is left out of the footer (it would only close what is over it): the
+        footer then fits 120 columns."""
+        if action == "switch_mode" and parameters and parameters[0] == self.current_mode:
+            return len(self.screen_stack) > 1  # over a pushed screen (the composer...) it still leads back
+        return True
+
+    def switch_mode(self, mode: str) -> Any:
+        """Show `mode`'s own screen. Whatever was opened over the current screen (the composer, a hop's detail, a
+        modal) is closed first, so a mode never comes back with another screen on top of it and the composer is
+        never stacked twice."""
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        return super().switch_mode(mode)
 
     def watch_theme(self, theme: str) -> None:
         if theme != self.settings.theme:
@@ -135,19 +174,24 @@ class WorkbenchApp(App[None]):
         if not isinstance(self.screen, HealthScreen):
             self.push_screen(HealthScreen())
 
-    def action_routes(self) -> None:
+    def action_routes(self) -> Any:
+        """Show the composer (one at most: under a modal, the modal closes). Returns what its mount awaits."""
         from workbench.tui.composer import Composer
 
         if isinstance(self.screen, Composer):
-            return
+            return None
+        if any(isinstance(screen, Composer) for screen in self.screen_stack):  # under a modal: back to it
+            while not isinstance(self.screen, Composer):
+                self.pop_screen()
+            return None
         if self.editor is None:
             if self.loaded.path is None:
                 self.notify("this profile was not loaded from a file: nothing to edit", severity="warning")
-                return
+                return None
             from workbench.profiles.edit import ProfileEditor
 
             self.editor = ProfileEditor(self.loaded.path, self.loaded.text, self.loaded.text, self.loaded)
-        self.push_screen(Composer(self.editor))
+        return self.push_screen(Composer(self.editor))
 
     async def on_composer_edited(self, message: Any) -> None:
         """Try before saving: the edited profile is what the playground and compare run from now on."""
@@ -164,17 +208,38 @@ class WorkbenchApp(App[None]):
         self.switch_mode("playground")
         self.screen.select_route(name)  # type: ignore[attr-defined]
 
-    def action_compare_fault(self) -> None:
-        self.switch_mode("compare")
-        self.screen.action_fault()  # type: ignore[attr-defined]
+    async def run_palette_action(self, mode: str | None, action: str) -> None:
+        """A palette command: run `action` on the screen on view (mode None), or show `mode`'s screen (`routes`:
+        the composer) and run it there if it applies now; say so when it does not."""
+        from workbench.tui.commands import applies, screen_name
 
-    def action_compare_repeat(self) -> None:
-        self.switch_mode("compare")
-        self.screen.action_repeat()  # type: ignore[attr-defined]
+        if mode == "routes":
+            mounted = self.action_routes()
+            if mounted is not None:
+                await mounted
+        elif mode is not None:
+            await self.switch_mode(mode)
+        screen = self.screen
+        if mode is not None and screen_name(screen) != mode:
+            return  # the composer could not open (it said why)
+        if not applies(screen, action):
+            self.notify(f"{screen_name(screen)}: not available now ({action})", severity="warning", timeout=4)
+            return
+        await self.run_action(action, screen)
 
-    def action_sessions_export(self) -> None:
-        self.switch_mode("sessions")
-        self.screen.action_export()  # type: ignore[attr-defined]
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """Screenshots (the palette's "Screenshot", the screenshot action) go to the workbench data directory,
+        created when needed, unless a path is given: Textual's default (~/Downloads) may not exist. Textual's
+        notification names the file it wrote."""
+        if path is None:
+            from workbench.locations import data_dir
+
+            folder = data_dir() / "screenshots"
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path = str(folder)
+        return super().deliver_screenshot(filename, path, time_format)
 
 
 def make_app(
@@ -185,6 +250,8 @@ def make_app(
     db_path: Path | None = None,
     clock: Callable[[], float] = time.monotonic,
     settings_file: Path | None = None,
+    session_name: str | None = None,
+    set_session: Callable[[str], None] | None = None,
 ) -> WorkbenchApp:
     """Build the app for a loaded profile; the CLI and the tests share this factory."""
     return WorkbenchApp(
@@ -194,4 +261,6 @@ def make_app(
         db_path=db_path,
         clock=clock,
         settings_file=settings_file,
+        session_name=session_name,
+        set_session=set_session,
     )

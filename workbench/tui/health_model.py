@@ -3,6 +3,11 @@
 Until the engine offers a health snapshot of its own (breaker state included), this is the source: ok/error
 counts, an EWMA of latency, requests in flight and the last error, per provider/model. `health_rows()` is the one
 function the health panel reads, so swapping the source for the engine's `snapshot()` is a change here only.
+
+One key per target: `provider/alias` (the profile's name for it). The engine's breaker book keys targets by
+`provider/wire model id`; its rows are joined to the alias through the profile, so a target never shows twice.
+A last error that a later success has followed is shown as such (`recovered`), never beside a healthy state as
+if it were current.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.engine.events import Decision, Event, HopFinished, HopStarted
+from workbench.engine.events import Event, HopFinished, HopStarted
 
 ALPHA = 0.3  # EWMA weight of the newest latency
 
@@ -23,6 +28,7 @@ class TargetHealth:
     in_flight: int = 0
     ewma_ms: float | None = None
     last_error: str = ""
+    recovered: bool = False  # a call succeeded after `last_error`
     skipped: int = 0  # attempts the engine did not make (breaker open, cap, governance)
     engine_key: str = ""  # the engine's health key for this target (provider/wire model id)
 
@@ -71,28 +77,33 @@ class HealthBook:
                 t.in_flight = max(0, t.in_flight - 1)
             if ev.status == "ok":
                 t.ok += 1
+                t.recovered = bool(t.last_error)
                 t.ewma_ms = ev.latency_ms if t.ewma_ms is None else ALPHA * ev.latency_ms + (1 - ALPHA) * t.ewma_ms
             elif ev.status == "skipped":
                 t.skipped += 1
-                t.last_error = ev.error or ev.reason or "skipped"
+                t.last_error, t.recovered = ev.error or ev.reason or "skipped", False
             elif ev.status in ("error", "timeout"):
                 t.errors += 1
-                t.last_error = ev.error or ev.status
-        elif kind is Decision and event.action == "skip" and event.target:  # type: ignore[attr-defined]
-            self._target(str(event.target)).last_error = event.reason  # type: ignore[attr-defined]
+                t.last_error, t.recovered = ev.error or ev.status, False
+        # (a `skip` decision names the target by alias alone; its skipped hop, just after it, is counted above)
 
 
-def health_rows(book: HealthBook, engine: Any = None) -> list[dict[str, Any]]:
+def health_rows(book: HealthBook, engine: Any = None, profile: Any = None) -> list[dict[str, Any]]:
     """The rows the health panel shows: the engine's breaker states (shared by every run in the process, see
-    `workbench.engine.health`) joined with what this app saw (its last error per target, by profile alias)."""
+    `workbench.engine.health`) joined with what this app saw (its last error per target, by profile alias).
+    One row per target, keyed `provider/alias` (`profile` names the aliases of the engine's targets)."""
     from workbench.engine import health as engine_health
 
     snapshot = engine_health.snapshot()
+    alias_of: dict[str, str] = {}
+    for alias, model in profile.models.items() if profile is not None else ():
+        alias_of.setdefault(f"{model.provider}/{model.model}", f"{model.provider}/{alias}")
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for t in sorted(book.targets.values(), key=lambda t: t.target):
-        snap = snapshot.get(t.engine_key) if t.engine_key else None
-        seen.add(t.engine_key)
+        key = t.engine_key or next((k for k, v in alias_of.items() if v == t.target), "")
+        snap = snapshot.get(key) if key else None
+        seen.update((key, t.target))
         row: dict[str, Any] = {
             "target": t.target,
             "state": t.state,
@@ -102,13 +113,16 @@ def health_rows(book: HealthBook, engine: Any = None) -> list[dict[str, Any]]:
             "ok": t.ok,
             "errors": t.errors,
             "last_error": t.last_error,
+            "recovered": t.recovered,
         }
         if snap is not None:
             row.update(_from_engine(snap))
         rows.append(row)
     for name, snap in snapshot.items():  # targets this app's screens did not call (another run in the process)
-        if name not in seen:
-            rows.append({"target": name, "last_error": "", **_from_engine(snap)})
+        target = alias_of.get(name, name)
+        if name not in seen and target not in seen:
+            seen.add(target)
+            rows.append({"target": target, "last_error": "", **_from_engine(snap)})
     return rows
 
 

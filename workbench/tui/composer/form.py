@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -49,6 +50,18 @@ class FieldText(TextArea):
 
     def on_blur(self) -> None:
         self.post_message(self.Done(self))
+
+
+def text_label(row: Row) -> Text:
+    """The title line of a multi-line field: where its value comes from. The placeholder (what is in force when
+    nothing is written) is shown only when nothing is, as an input shows its placeholder: a written prompt is not
+    `none · default`."""
+    label = Text(row.label)
+    if row.text:
+        label.append("  written here", style="dim")
+    else:
+        label.append(f"  {row.placeholder}", style="dim")
+    return label
 
 
 class ItemAction(Message):
@@ -128,6 +141,7 @@ class NodeForm(Vertical):
         self.errors: dict[Path_, Static] = {}
         self.next_focus: Path_ | None = None  # after the next rebuild, focus this field (else the same path)
         self.groups: dict[str, Group] = {}
+        self.text_labels: dict[Path_, Label] = {}  # the title line of each multi-line field
 
     @staticmethod
     def shape(rows: list[Row]) -> list[tuple[Any, ...]]:
@@ -162,7 +176,7 @@ class NodeForm(Vertical):
         refocus, self.next_focus = self.next_focus or refocus, None
         self.rows = rows
         self.generation += 1
-        self.fields, self.errors, self.groups = {}, {}, {}
+        self.fields, self.errors, self.groups, self.text_labels = {}, {}, {}, {}
         self.remove_children()
         self.mount_all(self._widgets(rows))
         if refocus is not None and refocus in self.fields:
@@ -231,7 +245,9 @@ class NodeForm(Vertical):
         if row.multiline:
             area = FieldText(row, id=self._next_id())
             self.fields[row.path] = area
-            return [Label(f"{row.label}  [dim]{row.placeholder}[/dim]", classes="ftlabel" + indent), area, error]
+            title = Label(text_label(row), classes="ftlabel" + indent)
+            self.text_labels[row.path] = title
+            return [title, area, error]
         field = FieldInput(row, id=self._next_id())
         self.fields[row.path] = field
         return [Horizontal(label, field, classes="frow"), error]
@@ -242,6 +258,9 @@ class NodeForm(Vertical):
             return
         for label in widget.parent.query(".flabel"):
             label.set_class(bool(row.text), "set")
+        title = self.text_labels.get(row.path)
+        if title is not None:
+            title.update(text_label(row))
 
     def set_error(self, path: Path_, message: str | None) -> None:
         error = self.errors.get(path)

@@ -29,6 +29,24 @@ StepPath = tuple[str | int, ...]
 ICONS = {"route": "◇", "gate": "◆", "retrieve": "⌕", "parallel": "⇉", "transform": "ƒ"}
 
 
+class RouteTree(Tree[Node]):
+    """The composer's tree. Its single keys add, rename, duplicate and delete: bound here rather than on the
+    screen, they act only while the tree has the focus, never while the user types in the form beside it (where
+    the form's scroll area, a label or a button holding the focus would otherwise turn `g` into a new gate)."""
+
+    BINDINGS = [
+        Binding("i", "screen.add_step", "Add step"),
+        Binding("g", "screen.add_gate", "Add gate", show=False),
+        Binding("left_square_bracket", "screen.move(-1)", "Target up", show=False),
+        Binding("right_square_bracket", "screen.move(1)", "Target down", show=False),
+        Binding("n", "screen.duplicate", "Duplicate route", show=False),
+        Binding("r", "screen.rename", "Rename route", show=False),
+        Binding("m", "screen.add_model", "Add model", show=False),
+        Binding("p", "screen.add_provider", "Add provider", show=False),
+        Binding("delete", "screen.delete", "Delete", show=False),
+    ]
+
+
 class Composer(Structure):
     """Compose routes: tree, flow, forms; edits validated live and tried before saving."""
 
@@ -43,20 +61,11 @@ class Composer(Structure):
         Binding("ctrl+s", "save", "Save (diff)"),
         Binding("ctrl+z", "undo", "Undo"),
         Binding("ctrl+y", "redo", "Redo"),
-        Binding("i", "add_step", "Add step"),
-        Binding("g", "add_gate", "Add gate", show=False),
-        Binding("left_square_bracket", "move(-1)", "Target up", show=False),
-        Binding("right_square_bracket", "move(1)", "Target down", show=False),
         Binding("ctrl+up", "item('up')", "Item up", show=False),
         Binding("ctrl+down", "item('down')", "Item down", show=False),
         Binding("ctrl+r", "item('remove')", "Remove item", show=False),
-        Binding("n", "duplicate", "Duplicate route", show=False),
-        Binding("r", "rename", "Rename route", show=False),
-        Binding("m", "add_model", "Add model", show=False),
-        Binding("p", "add_provider", "Add provider", show=False),
-        Binding("delete", "delete", "Delete", show=False),
         Binding("escape", "back", "Back"),
-    ]
+    ]  # the single-key commands are the tree's (RouteTree): typed into the form, a letter is only a letter
     DEFAULT_CSS = """
     Composer #tree { width: 40%; min-width: 28; max-width: 60; border: round $primary; }
     Composer #sidecol { border: round $primary; }
@@ -92,7 +101,7 @@ class Composer(Structure):
     # -- layout -------------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Horizontal():
-            yield Tree("profile", id="tree")
+            yield RouteTree("profile", id="tree")
             with Vertical(id="sidecol"):
                 with VerticalScroll(id="side"):
                     yield Static("", id="title")

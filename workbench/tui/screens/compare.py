@@ -11,7 +11,6 @@ N times per column and shows p50/p95 latency, TTFT, mean cost, failures and a la
 from __future__ import annotations
 
 import asyncio
-from contextlib import aclosing
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
+from workbench.tui.live import HARD_STOP_AFTER, LiveRun, settle_input
 from workbench.tui.routes import price_lookup, route_options, route_targets
 from workbench.tui.runner import RunState
 from workbench.tui.widgets import PromptArea
@@ -63,7 +63,7 @@ def faulted_profile(loaded: LoadedProfile, route: str, fault: str) -> LoadedProf
 
 class CompareScreen(Screen[None]):
     BINDINGS = [
-        Binding("ctrl+s,ctrl+j", "send", "Send", priority=True),
+        Binding("ctrl+s", "send", "Send", priority=True),  # not ctrl+j: an unbracketed pasted newline
         Binding("f", "fault", "Fault"),
         Binding("r", "repeat", "Repeat ×5"),
         Binding("a", "add", "Add column"),
@@ -76,6 +76,8 @@ class CompareScreen(Screen[None]):
         super().__init__(id="compare")
         self._ticker: Timer | None = None
         self._comparing = False
+        self._stopping = False  # Esc was pressed: the runs in flight are winding down, no further repeats
+        self._live: dict[CompareColumn, LiveRun] = {}  # each column's run in flight
         self.repeat_n = 1
 
     @property
@@ -177,6 +179,7 @@ class CompareScreen(Screen[None]):
         self.run_worker(self.action_send(), exclusive=False)
 
     async def action_send(self) -> None:
+        await settle_input(self.app.focused)  # the keys typed just before ctrl+s are part of the prompt
         prompt = self.query_one(PromptArea).text.strip()
         if not prompt:
             self.notify("Write a prompt first.", severity="warning", timeout=3)
@@ -190,9 +193,20 @@ class CompareScreen(Screen[None]):
         self._compare(prompt, n)
 
     def action_cancel(self) -> None:
-        for worker in self.workers:
-            if worker.group == "compare":
-                worker.cancel()
+        """Stop every column the way the playground stops a run: the engine ends each run as cancelled (and it is
+        saved); a run that does not wind down in time is cancelled outright (and closed by `LiveRun.drive`)."""
+        if not self._comparing:
+            return
+        self._stopping = True
+        for live in self._live.values():
+            live.stop()
+        self.set_timer(HARD_STOP_AFTER, self._hard_stop, name="hard-stop")
+
+    def _hard_stop(self) -> None:
+        if self._comparing and self._stopping:
+            for worker in self.workers:
+                if worker.group == "compare":
+                    worker.cancel()
 
     async def _frame(self) -> None:
         with self.app.batch_update():
@@ -201,7 +215,7 @@ class CompareScreen(Screen[None]):
 
     @work(group="compare", exclusive=True, exit_on_error=False, description="compare routes")
     async def _compare(self, prompt: str, n: int) -> None:
-        self._comparing = True
+        self._comparing, self._stopping = True, False
         assert self._ticker is not None
         self._ticker.resume()
         try:
@@ -210,6 +224,7 @@ class CompareScreen(Screen[None]):
             self._ticker.pause()
             await self._frame()
             self._comparing = False
+            self._live.clear()
             for col in self.columns:
                 col.settle()
             self._mark()
@@ -234,17 +249,18 @@ class CompareScreen(Screen[None]):
             await self._runs(engine, col, prompt, n, faulted)
 
     async def _runs(self, engine: Any, col: CompareColumn, prompt: str, n: int, loaded: LoadedProfile) -> None:
-        from workbench.engine.cancel import CancelToken
-
         clock = self._column_clock()
         for _ in range(n):
+            if self._stopping:
+                break
             state = RunState(col.route, prompt, clock=clock, price_of=price_lookup(loaded))
             await col.new_run(state)
-            async with aclosing(engine.run(prompt, route=col.route, cancel=CancelToken())) as events:
-                async for event in events:
-                    self.wapp.observe(event)
-                    state.apply(event)
-            await col.apply_frame()
+            live = self._live[col] = LiveRun(state)
+            try:
+                await live.drive(engine, self.wapp.observe)
+            finally:
+                self._live.pop(col, None)
+                await col.apply_frame()
             await col.record(state.totals())
 
     def _column_clock(self) -> Any:
@@ -270,6 +286,7 @@ class CompareScreen(Screen[None]):
                 marks.append("fastest")
             if c is cheapest:
                 marks.append("cheapest")
-            if c not in ok:
-                marks.append("failed")
+            if c not in ok:  # a run stopped with Esc did not fail: it says so
+                stopped = any(r["status"] == "cancelled" for r in c.results)
+                marks.append("stopped" if stopped else "failed")
             c.mark(marks)

@@ -75,7 +75,7 @@ class EvalScreen(Screen[None]):
     EvalScreen #eval-verdict, EvalScreen #eval-pareto { height: auto; padding: 0 1; }
     """
     BINDINGS = [
-        Binding("ctrl+s,ctrl+j", "start", "Start eval", priority=True),
+        Binding("ctrl+s", "start", "Start eval", priority=True),  # not ctrl+j: an unbracketed pasted newline
         Binding("x", "export", "Export best"),
         Binding("escape", "cancel", "Stop"),
     ]

@@ -15,7 +15,9 @@ INTRO = "\n".join(
         "Playground: pick a route, write a prompt (Enter = new line, paste keeps every line), ctrl+s sends. The"
         " waterfall shows each hop on one time axis: ░ waiting for the first token, ▌ first token, █ streaming,"
         " ▷ still growing; ~ marks tokens and cost estimated until the provider's usage arrives. Enter on a hop"
-        " opens its detail. The conversation continues until ctrl+l.",
+        " opens its detail. The conversation continues until ctrl+l. Beside the route: meta (k=v pairs, e.g."
+        " risk=high, read by routing rules and templates) and session (runs filed under it, its saved"
+        " conversation continued).",
         "Compare: one prompt through 2–6 routes side by side; f cycles a column's fault, r repeats ×N, w re-prices"
         " a finished column at another model's prices.",
         "Sessions: every saved run, newest first (any number: only the rows on screen are read); N of TOTAL says"

@@ -10,18 +10,19 @@ ctrl+l starts a new one.
 from __future__ import annotations
 
 import asyncio
-from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Select, Static
+from textual.widgets import Footer, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
+from workbench.tui.live import HARD_STOP_AFTER, LiveRun, settle_input
+from workbench.tui.options import parse_meta
 from workbench.tui.routes import price_lookup, route_options, route_summary, routes_missing_env
 from workbench.tui.runner import RunState
 from workbench.tui.widgets import AnswerView, PromptArea, StatusLine, Waterfall
@@ -30,14 +31,14 @@ if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
 
 FRAME_INTERVAL = 1 / 12  # seconds between two frames while a run streams (12 Hz: each re-wraps the answer's live tail)
-HARD_CANCEL_AFTER = 2.0  # seconds to wait for a graceful cancel before cancelling the worker itself
 
 
 class PlaygroundScreen(Screen[None]):
     """One prompt through one route, live."""
 
     BINDINGS = [
-        Binding("ctrl+s,ctrl+enter,ctrl+j", "send", "Send", priority=True, id="send", tooltip="Send the prompt"),
+        # Not ctrl+j: a newline pasted without bracketed paste arrives as ctrl+j, and must stay a newline.
+        Binding("ctrl+s,ctrl+enter", "send", "Send", priority=True, id="send", tooltip="Send the prompt"),
         Binding("escape", "cancel_run", "Stop", id="cancel", tooltip="Cancel the running run"),
         Binding("ctrl+l", "clear", "New chat", id="clear", tooltip="Clear the answer and the conversation"),
         Binding("ctrl+r", "focus_routes", "Route", id="route", tooltip="Pick another route"),
@@ -48,9 +49,11 @@ class PlaygroundScreen(Screen[None]):
         self.state: RunState | None = None
         self.history: list[dict[str, str]] = []
         self._worker: Worker[None] | None = None
-        self._cancel_token: Any = None
+        self._live: LiveRun | None = None  # the run in progress (its cancel token)
         self._ticker: Timer | None = None
         self._error: str | None = None
+        self._run_meta: dict[str, str] = {}  # the metadata of the run being sent
+        self._session: str | None = None  # the session whose conversation `history` is
 
     @property
     def wapp(self) -> WorkbenchApp:
@@ -63,7 +66,15 @@ class PlaygroundScreen(Screen[None]):
         options = [(f"{name} ⚠ needs {', '.join(missing[name])}" if name in missing else name, name) for name in routes]
         with Horizontal(id="controls"):
             yield Select(options, value=routes[0], allow_blank=False, id="route")
-            yield Static(route_summary(loaded, routes[0]), id="route-info", markup=False)
+            with Vertical(id="route-side"):
+                yield Static(route_summary(loaded, routes[0]), id="route-info", markup=False)
+                with Horizontal(id="run-options"):
+                    # what `workbench run --meta K=V --session NAME` sets: routing rules and templates read the
+                    # metadata (the `risk` route's branches); a session continues its saved conversation
+                    yield Label("meta", classes="opt-label")
+                    yield Input(placeholder="k=v k=v (e.g. risk=high)", id="meta", compact=True)
+                    yield Label("session", classes="opt-label")
+                    yield Input(value=self.wapp.session_name or "", placeholder="(none)", id="session", compact=True)
         if missing:
             names = sorted({v for vs in missing.values() for v in vs})
             yield Static(
@@ -118,25 +129,23 @@ class PlaygroundScreen(Screen[None]):
         return str(self.query_one("#route", Select).value)
 
     @work(exclusive=True, group="run", exit_on_error=False, description="run a prompt through the engine")
-    async def _run_prompt(self, state: RunState) -> None:
-        from workbench.engine.cancel import CancelToken
-
+    async def _run_prompt(self, live: LiveRun) -> None:
+        state = live.state
         try:
             engine = await self.wapp.engines.get()
-            token = self._cancel_token = CancelToken()
+            self._live = live
             self._run_began()
-            async with aclosing(
-                engine.run(state.prompt, route=state.route, cancel=token, history=state.history or None)
-            ) as events:
-                observe = self.wapp.observe
-                for_each = state.apply
-                async for event in events:
-                    observe(event)
-                    for_each(event)
+            await live.drive(
+                engine,
+                self.wapp.observe,
+                history=state.history or None,
+                metadata=self._run_meta or None,
+                session_id=self._session,
+            )
             if state.finished is None:
                 self._error = "the engine ended the run without reporting its result"
         except asyncio.CancelledError:
-            state.mark_cancelled()
+            state.mark_cancelled()  # (drive has closed a run the engine began; this covers one that never began)
             self._error = "the run was stopped"
             raise
         except Exception as exc:
@@ -165,7 +174,7 @@ class PlaygroundScreen(Screen[None]):
             self.notify(fin.error or "the run failed", title="run failed", severity="error", timeout=8)
         if fin is None and not state.cancelled:
             self.query_one(StatusLine).show_problem("error", state.route, self._error or "")
-        self._cancel_token = None
+        self._live = None
         self.refresh_bindings()
 
     @property
@@ -192,8 +201,11 @@ class PlaygroundScreen(Screen[None]):
 
     # -- actions ---------------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Stop while a run is on, New chat while none is: the footer shows one of the two and fits 120 columns.
         if action == "cancel_run":
-            return True if self.running else None
+            return self.running
+        if action == "clear":
+            return not self.running
         return True
 
     @on(Select.Changed, "#route")
@@ -207,6 +219,7 @@ class PlaygroundScreen(Screen[None]):
         self.query_one("#route", Select).focus()
 
     async def action_send(self) -> None:
+        await settle_input(self.app.focused)  # the keys typed just before ctrl+s are part of the prompt
         prompt = self.query_one(PromptArea).text.strip()
         if not prompt:
             self.notify("Write a prompt first.", severity="warning", timeout=3)
@@ -214,6 +227,12 @@ class PlaygroundScreen(Screen[None]):
         if self.running:
             self.notify("A run is in progress: wait for it, or press Esc to cancel it.", severity="warning", timeout=4)
             return
+        try:
+            self._run_meta = parse_meta(self.query_one("#meta", Input).value)
+        except ValueError as exc:
+            self.notify(str(exc), title="metadata", severity="error", timeout=6)
+            return
+        self._use_session(self.query_one("#session", Input).value.strip() or None)
         loaded = self.wapp.loaded
         route = self.route
         state = RunState(
@@ -232,16 +251,25 @@ class PlaygroundScreen(Screen[None]):
         self.state = state
         self.query_one(Waterfall).show(state)
         self.query_one(StatusLine).show_totals(route, state.totals(), turn=self.turn)  # feedback at once
-        self._worker = self._run_prompt(state)
+        self._worker = self._run_prompt(LiveRun(state))
         self.refresh_bindings()
+
+    def _use_session(self, name: str | None) -> None:
+        """Runs go under session `name` (None: the app's own); a session named for the first time brings its saved
+        conversation, as `workbench run --session` does."""
+        if name == self._session:
+            return
+        self._session = name
+        self.history = self.wapp.session_history(name) if name else []
+        self.wapp.file_runs_under(name)
 
     def action_cancel_run(self) -> None:
         if not self.running:
             return
-        worker, token = self._worker, self._cancel_token
-        if token is not None:
-            token.cancel("cancelled by user")
-            self.set_timer(HARD_CANCEL_AFTER, lambda: self._hard_cancel(worker), name="hard-cancel")
+        worker, live = self._worker, self._live
+        if live is not None:
+            live.stop()
+            self.set_timer(HARD_STOP_AFTER, lambda: self._hard_cancel(worker), name="hard-cancel")
         elif worker is not None:
             worker.cancel()
 

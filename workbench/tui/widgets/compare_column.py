@@ -209,4 +209,5 @@ class CompareColumn(Vertical, can_focus=True):
         self.marks = marks
         self.border_subtitle = " · ".join(marks)
         self.set_class("failed" in marks, "-failed")
+        self.set_class("stopped" in marks, "-stopped")
         self.set_class("fastest" in marks, "-fastest")

@@ -103,13 +103,15 @@ class Waterfall(OptionList):
         self.border_title = f"hops · 0 ─ {axis * 1000:,.0f} ms"
         width = max(20, self.scrollable_content_region.width or self.size.width - 2 or 60)
         compact = width < 72
-        label_w = 14 if compact else 22
-        tail_w = 20 if compact else 30
-        if width < 48:  # a pane of a side-by-side view: keep every row on one line
-            label_w, tail_w = 12, max(8, width - 12 - 6 - 3)
-        bar_w = max(6, width - label_w - tail_w - 3)
         rows = state.ordered_rows()
-        lines = [self._line(state, depth, row, axis, now, label_w, bar_w, tail_w, compact) for depth, row in rows]
+        parts = [self._parts(state, depth, row, compact) for depth, row in rows]
+        label_w, bar_w, tail_w = self._columns(
+            [part for (_, row), part in zip(rows, parts, strict=True) if row.kind != "decision"], width, compact
+        )
+        lines = [  # a decision's reason is shown in full: it wraps rather than being cut
+            label if row.kind == "decision" else self._line(label, tail, row, axis, now, label_w, bar_w, tail_w)
+            for (_, row), (label, tail) in zip(rows, parts, strict=True)
+        ]
         keys = [row.key for _, row in rows]
         if keys == self._keys and keys:
             # The same hops as the last frame (most frames): new prompts in place. Clearing and adding options
@@ -125,48 +127,63 @@ class Waterfall(OptionList):
         if keep is not None and keep < len(lines):
             self.highlighted = keep
 
-    def _line(
-        self,
-        state: RunState,
-        depth: int,
-        row: HopRow,
-        axis: float,
-        now: float,
-        label_w: int,
-        bar_w: int,
-        tail_w: int,
-        compact: bool,
-    ) -> Text:
+    @staticmethod
+    def _columns(parts: list[tuple[Text, Text]], width: int, compact: bool) -> tuple[int, int, int]:
+        """(name, bar, figures) widths of the hop rows (`parts`: their names and figures). The figures take what the widest needs (up to a cap), the names what the
+        longest needs (`step triage`, not `step tria…`), and the bar the rest — it never drops below a readable
+        minimum; names give way first when the pane is narrow."""
+        tail_cap = 20 if compact else 30
+        if width < 48:  # a pane of a side-by-side view: keep every row on one line
+            tail_cap = max(8, width - 12 - 6 - 3)
+        tail_w = min(tail_cap, max((t.cell_len for _, t in parts), default=0))
+        min_bar = max(6, width // 5)
+        want = max((label.cell_len for label, _ in parts), default=12)
+        if want > width - tail_w - min_bar - 2:  # names first: an attempt's figures give way to its cost alone
+            tail_w = min(tail_w, max((len(t.plain.rsplit(" ", 1)[-1]) for _, t in parts), default=0))
+        label_w = max(min(12, width // 3), min(want, width - tail_w - min_bar - 2))
+        bar_w = max(6, width - label_w - tail_w - 2)
+        return label_w, bar_w, tail_w
+
+    def _parts(self, state: RunState, depth: int, row: HopRow, compact: bool) -> tuple[Text, Text]:
+        """A row's name and its figures, before they are fitted to columns (a decision: its text, no figures)."""
         indent = "  " * depth
         if row.kind == "decision":
             icon = DECISION_ICON.get(row.status, "›")
             line = Text(f"{indent}{icon} ", style="bold magenta")
             line.append(f"{row.label}: ", style="magenta")
             line.append(row.detail, style="italic")
-            line.truncate(label_w + bar_w + tail_w + 2, overflow="ellipsis")
-            return line
+            return line, Text()
         icon = ICON.get(row.status, "·")
         name = row.label.strip() if row.kind == "attempt" else f"{row.kind} {row.label}"
         if row.kind == "attempt" and row.attempt:
             name += f" #{row.attempt}"
         label = Text(f"{indent}{icon} {name}", style=STATUS_STYLE.get(row.status, ""))
-        label.truncate(label_w, overflow="ellipsis", pad=True)
-        line = Text.assemble(label, " ", bar(row, axis, bar_w, now), " ")
         tin, tout, cost, est = state.live_tokens(row)
         tail = Text()
         if row.kind == "attempt":
             if not compact and row.latency_ms is not None and row.status not in ACTIVE:
                 tail.append(f"{row.latency_ms:>6,.0f}ms ")
-            if tout is not None and tail_w >= 16:  # (a narrow pane keeps the cost, the totals show tokens)
+            if tout is not None:
                 tail.append(f"{'~' if est else ''}{tout:,}tok ")
             tail.append(_cost_text(cost, est), style="bold" if not est else "")
         else:
             tail.append(row.status, style=STATUS_STYLE.get(row.status, ""))
             if row.detail and row.status not in ("ok",) and not compact:
                 tail.append(f" {row.detail}", style="italic")
+        return label, tail
+
+    @staticmethod
+    def _line(
+        label: Text, tail: Text, row: HopRow, axis: float, now: float, label_w: int, bar_w: int, tail_w: int
+    ) -> Text:
+        label = label.copy()
+        label.truncate(label_w, overflow="ellipsis", pad=True)
+        tail = tail.copy()
+        if tail.cell_len > tail_w and row.kind == "attempt":  # too narrow for every figure: the cost stays
+            plain = tail.plain
+            tail = Text(plain[plain.rfind(" ") + 1 :] if " " in plain else plain)
         tail.truncate(tail_w, overflow="ellipsis")
-        line.append(tail)
-        return line
+        return Text.assemble(label, " ", bar(row, axis, bar_w, now), " ", tail)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
