@@ -92,7 +92,11 @@ def test_an_installed_provider_plugin_is_checked_and_serves_a_run(echo_site: Pat
     assert check.returncode == 0, check.stderr
     assert "plugin: provider kind 'echo' from wb-echo-provider 0.1.0 (wb_echo_provider:PROVIDER)" in check.stdout
     assert "plugin: gate check type 'shouted' from wb-echo-provider 0.1.0" in check.stdout
-    assert "warning" not in check.stderr  # needs no key: no unset-variable warning either
+    # a built-in name cannot be taken over (the fixture also declares `openai`); and it needs no key: no warning
+    # about unset variables
+    assert check.stderr.splitlines() == [
+        "warning: provider kind 'openai' from wb-echo-provider 0.1.0 is ignored: 'openai' is already built in"
+    ]
 
     run = workbench("run", "--json", "--profile", "echo.yaml", "hello plugins", site=echo_site, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
@@ -129,7 +133,7 @@ def test_with_the_plugin_a_misspelt_kind_names_it_and_bad_options_are_profile_er
     check = workbench("profile", "check", "p.yaml", site=echo_site, cwd=tmp_path)
     assert check.returncode == 2 and "Traceback" not in check.stderr
     text = " ".join(line.strip("│ ") for line in check.stderr.splitlines())
-    assert "providers.loud.kind: unknown provider kind 'ecko' (installed: openai, anthropic, sim, echo;" in text
+    assert "providers.loud.kind: unknown provider kind 'ecko' (installed: openai, anthropic, sim, broken, echo;" in text
     assert "did you mean 'echo'?" in text
     assert "check type 'shouted', option min_ratio: Input should be a valid number" in text
 
@@ -151,3 +155,14 @@ def test_the_tools_group_has_the_same_seam(echo_site: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env={**env, "PYTHONPATH": str(ROOT)}, timeout=60
     )
     assert "PluginError: unknown tool 'reverse' (installed: none)" in out.stderr
+
+
+def test_a_plugin_that_cannot_be_loaded_is_a_profile_error_not_a_traceback(echo_site: Path, tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(ECHO_PROFILE.replace("kind: echo", "kind: broken"))
+    check = workbench("profile", "check", "p.yaml", site=echo_site, cwd=tmp_path)
+    assert check.returncode == 2 and "Traceback" not in check.stderr
+    text = " ".join(line.strip("│ ") for line in check.stderr.splitlines())
+    assert (
+        "providers.loud.kind: provider kind 'broken' (wb-echo-provider 0.1.0, wb_echo_provider:NOT_THERE) could not"
+        " be loaded: AttributeError:" in text
+    ), text
