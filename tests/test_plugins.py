@@ -166,3 +166,21 @@ def test_a_plugin_that_cannot_be_loaded_is_a_profile_error_not_a_traceback(echo_
         "providers.loud.kind: provider kind 'broken' (wb-echo-provider 0.1.0, wb_echo_provider:NOT_THERE) could not"
         " be loaded: AttributeError:" in text
     ), text
+
+
+def test_the_published_schema_lists_the_installed_names_and_still_accepts_a_plugins() -> None:
+    import jsonschema
+
+    from workbench.cli.profile_cmd import profile_schema
+
+    schema = profile_schema()
+    kind = schema["$defs"]["Provider"]["properties"]["kind"]
+    assert kind["anyOf"] == [{"enum": ["openai", "anthropic", "sim"]}, {"type": "string"}]  # completion + escape
+    provider = {"$defs": schema["$defs"], **schema["$defs"]["Provider"]}
+    jsonschema.validate({"kind": "echo"}, provider)  # a kind from a plugin installed where the profile runs
+    # a gate check matches exactly one member of the union: a built-in type by its model, any other by the plugin's
+    check = {"$defs": schema["$defs"], **schema["$defs"]["GateStep"]["properties"]["checks"]["items"]}
+    jsonschema.validate({"type": "contains", "text": "x"}, check)
+    jsonschema.validate({"type": "shouted", "min_ratio": 0.5}, check)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"type": "contains", "txt": "x"}, check)  # a typo in a built-in check is still caught
