@@ -8,9 +8,9 @@ import pytest
 
 from workbench.engine import Engine
 from workbench.profiles.load import loads_profile
-from workbench.providers import registry
 from workbench.providers.base import ChatRequest, Chunk, TextDelta
 from workbench.providers.openai_compat import OpenAICompatAdapter
+from workbench.providers.plugin import OPENAI
 
 PROFILE = """
 name: attempt-hardening
@@ -67,7 +67,7 @@ class _BuggyAdapter(OpenAICompatAdapter):
 
 
 async def test_an_unexpected_adapter_exception_closes_the_hop_and_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(registry.ADAPTERS, "openai", _BuggyAdapter)
+    monkeypatch.setattr(OPENAI, "adapter", _BuggyAdapter)  # the `openai` plugin's adapter (the sim speaks it too)
     events = await _run("fine")
     attempt = [e for e in events if e.type == "hop_finished" and e.kind == "attempt"][0]
     assert attempt.status == "error" and attempt.error_class == "malformed"

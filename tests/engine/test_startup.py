@@ -1,7 +1,8 @@
 """Engine start-up: the first events do not wait for the tokenizer tables or the simulator, and nothing is lost.
 
-`Engine.start()` reserves the simulator's port at once and leaves the slow work to a background task (see
-workbench/engine/startup.py); `run()` waits for it before the first hop. Real loopback HTTP throughout.
+`Engine.start()` opens the `sim` provider plugin, which reserves the simulator's port at once, and leaves the slow
+work to a background task (see workbench/engine/startup.py and workbench/sim/plugin.py); `run()` waits for it
+before the first hop. Real loopback HTTP throughout.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ async def test_a_request_made_before_the_simulator_serves_waits_for_it(loaded) -
 
 async def test_a_background_start_that_fails_ends_the_run_with_an_error_not_an_exception(loaded) -> None:
     async with Engine(loaded) as engine:
-        engine._startup._sock.close()  # type: ignore[union-attr]  # the reserved port is lost before the server uses it
+        engine.service("sim")._sock.close()  # the reserved port is lost before the server uses it
         events = [event async for event in engine.run("hello")]
     assert [e.type for e in events] == ["run_started", "decision", "run_finished"]
     finished = events[-1]

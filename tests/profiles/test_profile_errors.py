@@ -72,10 +72,19 @@ def test_wrong_type_says_what_was_expected_in_plain_words(tmp_path: Path) -> Non
     assert problems == [f"{f}:15:16: models.fast.sim.ttft_ms: expected a number, got 'fast'"]
 
 
-def test_wrong_literal_suggests_the_allowed_value(tmp_path: Path) -> None:
+def test_unknown_provider_kind_names_the_installed_kinds_and_suggests_one(tmp_path: Path) -> None:
     f, problems = problems_of(tmp_path, edit("    kind: openai", "    kind: opnai"))
     assert problems == [
-        f"{f}:7:11: providers.api.kind: expected one of: openai, anthropic, sim, got 'opnai' (did you mean 'openai'?)"
+        f"{f}:7:11: providers.api.kind: unknown provider kind 'opnai' (installed: openai, anthropic, sim;"
+        " did you mean 'openai'?)"
+    ]
+
+
+def test_wrong_literal_suggests_the_allowed_value(tmp_path: Path) -> None:
+    f, problems = problems_of(tmp_path, edit("    kind: openai", "    kind: openai\n    stream_usage: alway"))
+    assert problems == [
+        f"{f}:8:19: providers.api.stream_usage: expected one of: auto, always, never, got 'alway'"
+        " (did you mean 'always'?)"
     ]
 
 

@@ -38,6 +38,7 @@ def check(file: Path) -> None:
         f"ok: {file} — {_count(len(prof.providers), 'provider')}, {_count(len(prof.models), 'model')}, "
         f"{_count(len(prof.routes), 'route')}"
     )
+    _plugins_used(prof)
     for note in loaded.notes:
         click.echo(f"note: {note}", err=True)
     for warning in loaded.warnings:
@@ -49,6 +50,27 @@ def check(file: Path) -> None:
             "routes using it will fail until it is",
             err=True,
         )
+
+
+def _plugins_used(prof: Profile) -> None:
+    """One line per plugin from another package that the profile uses (provider kinds, gate check types), and a
+    warning per entry point that was ignored (a name taken twice)."""
+    from workbench.gates import GATES
+    from workbench.profiles.steps import GateStep
+    from workbench.providers.plugin import PROVIDERS
+
+    used = [(PROVIDERS, kind) for kind in dict.fromkeys(p.kind for p in prof.providers.values())]
+    checks = (
+        c.type for r in prof.routes.values() for _, st in r.all_steps() if isinstance(st, GateStep) for c in st.checks
+    )
+    used += [(GATES, name) for name in dict.fromkeys(checks)]
+    for registry, name in used:
+        info = registry.info(name)
+        if info.dist is not None:
+            click.echo(f"plugin: {registry.what} {name!r} from {info.origin} ({info.value})")
+    for registry in (PROVIDERS, GATES):
+        for problem in registry.problems():
+            click.echo(f"warning: {problem}", err=True)
 
 
 def profile_schema() -> dict:

@@ -132,6 +132,20 @@ def check_static(check: Any, text: str, ctx: Any) -> tuple[bool, float | None, s
     raise ValueError(f"unknown check type {kind!r}")
 
 
+def _evaluate(check: Any, text: str, ctx: Any) -> tuple[bool, float | None, str]:
+    """A check other than `judge`, through its plugin (workbench/gates.py: the built-in ones are `check_static`).
+    A plugin's check that raises fails, saying why: a bug in a third-party package does not end the run."""
+    from workbench.gates import GATES
+    from workbench.profiles.steps import PluginCheck
+
+    if not isinstance(check, PluginCheck):
+        return GATES.get(check.type).evaluate(check, text, ctx)
+    try:
+        return GATES.get(check.type).evaluate(check.options, text, ctx)
+    except Exception as exc:  # noqa: BLE001 - a third-party check's defect becomes its verdict
+        return False, None, f"the check raised {type(exc).__name__}: {exc}"
+
+
 def _checked(call: StepCall) -> StepResult | None:
     ctx = call.ctx
     if call.step.of:
@@ -182,7 +196,7 @@ async def _run_checks(
                 detail = f"judge score {score:.2f} vs threshold {check.threshold}"
         else:
             try:
-                ok, score, detail = check_static(check, text, call.ctx)
+                ok, score, detail = _evaluate(check, text, call.ctx)
             except patterns.PatternError as exc:
                 error = f"gate {call.step.name!r}, check {label!r}: {exc}"
                 broken.append(error)

@@ -4,9 +4,11 @@
         async for event in engine.run("prompt", route="default", cancel=token):
             ...
 
-The engine owns one pooled `httpx.AsyncClient` per provider (created on first use, closed on exit) and, when
-the profile has providers of kind `sim`, the embedded simulator (a loopback server in its own thread). It yields
-the typed events of `workbench.engine.events` and knows nothing of who consumes them.
+The engine owns one pooled `httpx.AsyncClient` per provider (created on first use, closed on exit) and the
+services its provider kinds run while it is open (`ProviderPlugin.open`: for kind `sim`, the embedded simulator, a
+loopback server in its own thread). It knows provider kinds only through their plugins
+(`workbench.providers.plugin`), so it imports no wire format and not the simulator. It yields the typed events of
+`workbench.engine.events` and knows nothing of who consumes them.
 
 A run: `run_started`, a `decision` naming the route, then each step through its executor (`executors.py`):
 a `generate` step is a step hop enclosing one attempt hop per call (primary first; on a retryable error a
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
     from workbench.engine.lag import LagMonitor
     from workbench.engine.startup import Startup
     from workbench.profiles.load import LoadedProfile
-    from workbench.sim.server import SimServer
+    from workbench.providers.plugin import ProviderService
 
 
 def new_run_id() -> str:
@@ -59,13 +61,19 @@ class Engine:
         loaded: LoadedProfile,
         *,
         environ: Mapping[str, str] | None = None,
-        sim_server: SimServer | None = None,
+        services: Mapping[str, Any] | None = None,
+        sim_server: Any = None,
     ) -> None:
+        """`services`: per provider kind, something of the caller's that kind's plugin uses instead of starting its
+        own (`ProviderPlugin.open`'s `given`); `sim_server=` is short for `services={"sim": ...}` (a `SimServer`
+        the caller owns, started if it is not, never stopped here)."""
         self.loaded = loaded
         self.profile: Profile = loaded.profile
         self._environ = os.environ if environ is None else environ
-        self._sim = sim_server
-        self._owns_sim = sim_server is None
+        self._given: dict[str, Any] = dict(services or {})
+        if sim_server is not None:
+            self._given["sim"] = sim_server
+        self._services: dict[str, ProviderService | None] = {}
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._adapters: dict[str, Adapter] = {}
         self._checked: dict[str | None, tuple[str, Route]] = {}  # routes that passed check_route
@@ -83,39 +91,43 @@ class Engine:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def service(self, kind: str) -> Any:
+        """The service the `kind` provider plugin runs for this engine (None: none, or the engine is not started)."""
+        return self._services.get(kind)
+
     @property
     def sim_url(self) -> str | None:
-        if self._sim is not None:
-            return self._sim.base_url
-        return None if self._startup is None else self._startup.sim_base_url
+        """Where the embedded simulator serves (None: the profile has no `sim` provider, or not started)."""
+        service = self._services.get("sim")
+        return None if service is None else service.base_url
 
-    def _sim_models(self) -> dict[str, Any]:
-        from workbench.profiles.simulated import sim_behaviours  # the same dials `workbench sim serve` serves
-
-        return dict(sim_behaviours(self.profile))
+    @property
+    def _sim(self) -> Any:
+        """The embedded simulator's `SimServer` (tests dial it and read what it received), None until it serves."""
+        return getattr(self._services.get("sim"), "server", None)
 
     async def start(self) -> None:
-        """Make the engine usable at once: the slow part (tokenizer tables, the embedded simulator) runs in the
-        background and `run()` waits for it before its first hop (see workbench/engine/startup.py)."""
+        """Make the engine usable at once: each provider kind's service is opened (quick: the simulator reserves
+        its port), the slow part (tokenizer tables, warming the services) runs in the background and `run()` waits
+        for it before its first hop (see workbench/engine/startup.py)."""
         if self._started:
             return
         from workbench.engine.startup import Startup
+        from workbench.providers.plugin import PROVIDERS
 
         self._lag = lag.acquire()
-
-        needs_sim = any(p.kind == "sim" for p in self.profile.providers.values())
-        if needs_sim and self._sim is not None:  # a simulator the caller owns: start it (a no-op if it runs)
-            try:
-                await asyncio.to_thread(self._sim.start)
-            except OSError as exc:
-                from workbench.errors import SimError
-
-                raise SimError(f"the embedded simulator could not start: {exc}") from exc
+        try:
+            for kind in dict.fromkeys(p.kind for p in self.profile.providers.values()):
+                if kind not in self._services:
+                    self._services[kind] = await PROVIDERS.get(kind).open(self.profile, self._given.get(kind))
+        except BaseException:
+            await self._close_services()
+            lag.release(self._lag)
+            self._lag = None
+            raise
         self._startup = Startup(
             {m.tokenizer or encoding_for_model(m.model) for m in self.profile.models.values()},
-            sim_models=self._sim_models if needs_sim and self._sim is None else None,
-            seed=self.profile.sim.seed,
-            port=self.profile.sim.port,
+            warmers=[service.warm for service in self._services.values() if service is not None],
         )
         self._started = True
 
@@ -125,8 +137,12 @@ class Engine:
             await self.start()
         if self._startup is not None:
             await self._startup.ready()
-            if self._sim is None:
-                self._sim = self._startup.sim
+
+    async def _close_services(self) -> None:
+        services, self._services = self._services, {}
+        for service in services.values():
+            if service is not None:
+                await service.close()
 
     async def close(self) -> None:
         if self._lag is not None:
@@ -138,9 +154,8 @@ class Engine:
             await client.aclose()
         startup, self._startup = self._startup, None
         if startup is not None:
-            await startup.close()  # stops the simulator it started
-        if self._owns_sim:
-            self._sim = None
+            await startup.close()  # ends the background work (a service not warmed yet never starts)
+        await self._close_services()
         self._started = False
 
     # -- adapters ------------------------------------------------------------------------------------------
@@ -148,15 +163,18 @@ class Engine:
         adapter = self._adapters.get(provider_name)
         if adapter is not None:
             return adapter
+        from workbench.providers.plugin import PROVIDERS
         from workbench.providers.registry import make_adapter, make_client
 
         provider = self.profile.providers[provider_name]
         base_url = None
-        if provider.kind == "sim":
-            sim_url = self.sim_url
-            if sim_url is None:
-                raise EngineError("the simulator is not running: use the engine inside `async with Engine(...)`")
-            base_url = sim_url + ("/v1" if provider.wire_format == "openai" else "")
+        if provider.kind in self._services:
+            base_url = PROVIDERS.get(provider.kind).base_url(provider, self._services[provider.kind])
+        elif not PROVIDERS.get(provider.kind).takes_base_url:
+            raise EngineError(
+                f"provider {provider_name!r} (kind {provider.kind}) is not running: use the engine inside"
+                " `async with Engine(...)`"
+            )
         client = self._clients.get(provider_name) or make_client(sized_pool(self.profile, provider_name))
         self._clients[provider_name] = client
         adapter = make_adapter(provider_name, provider, client, base_url=base_url, environ=self._environ)

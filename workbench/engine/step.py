@@ -272,23 +272,9 @@ class StepRunner(SettleMixin):
             messages = self.messages
             echo: tuple[str, ...] = ()
             if self.prefix:
-                prefix = self.prefix
-                echo = (prefix,)
-                if self.profile.providers[model.provider].wire_format == "anthropic":
-                    # Anthropic continues a final assistant turn (a prefill) but refuses one ending in whitespace:
-                    # send it without; the continuation writes that whitespace again, and is not let repeat it
-                    sent = prefix.rstrip()
-                    if sent != prefix:
-                        echo = (prefix, prefix[len(sent) :])
-                    if sent:  # (an all-whitespace prefix is not sent at all: empty turns are refused too)
-                        messages = [*messages, {"role": "assistant", "content": sent}]
-                else:
-                    # OpenAI-wire servers do not continue a trailing assistant message by themselves: ask
-                    messages = [
-                        *messages,
-                        {"role": "assistant", "content": prefix},
-                        {"role": "user", "content": CONTINUE_INSTRUCTION},
-                    ]
+                # how a cut answer is continued is the wire format's business (a prefill, or an instruction)
+                adapter = type(self.engine.adapter(model.provider))
+                messages, echo = adapter.continuation(messages, self.prefix, CONTINUE_INSTRUCTION)
             counted = ([{"role": "system", "content": self.system}] if self.system else []) + messages
             est_input = count_messages(counted, model=model.model, encoding=encoding)
             price = select_price(model.prices, self.today)

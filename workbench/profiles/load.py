@@ -301,10 +301,11 @@ def load_profile(path: str | os.PathLike[str]) -> LoadedProfile:
 
 
 def missing_env(profile: Profile, environ: Mapping[str, str] = os.environ) -> list[str]:
-    """Env vars that non-sim providers reference (api_key_env, ${NAME} in headers) but that are unset or empty."""
+    """Env vars that providers needing a key reference (api_key_env, ${NAME} in headers) but that are unset or
+    empty (a kind whose plugin needs no key, the simulator, is skipped)."""
     missing: list[str] = []
     for provider in profile.providers.values():
-        if provider.kind == "sim":
+        if not provider.plugin.needs_key:
             continue
         for name in sorted(provider.env_refs()):
             if not environ.get(name) and name not in missing:

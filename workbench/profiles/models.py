@@ -11,13 +11,15 @@ context (`workbench.profiles.templates`) and governance (provider `tags`, step `
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from workbench.accounting.prices import NonNegativeDecimal, Price
+from workbench.errors import WorkbenchError
 from workbench.profiles.patterns import check_pattern
 from workbench.profiles.policies import Policies
 from workbench.profiles.steps import (
@@ -36,16 +38,27 @@ from workbench.profiles.steps import (
     walk_steps,
 )
 from workbench.profiles.templates import check_template
+from workbench.providers.plugin import PROVIDERS, ProviderPlugin
 from workbench.sim.behaviour import SimBehaviour
 
-ProviderKind = Literal["openai", "anthropic", "sim"]
-WireFormat = Literal["openai", "anthropic"]
+#: a provider kind: a name the `workbench.providers` plugin registry resolves (workbench/providers/plugin.py)
+ProviderKind = str
+#: a wire format: the built-in ones are `openai` and `anthropic`; a plugin may speak its own
+WireFormat = str
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: an HTTP header name is an RFC 7230 token: no spaces, no separators such as ( ) , / : ; < = > ? @ [ ] { }
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 #: a header value: visible ASCII, spaces and tabs (RFC 7230 field-value; no other control characters)
 _HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
+
+
+def _installed_names(schema: dict[str, Any], names: list[str]) -> None:
+    """A string field whose known values are listed for editors (completion) without rejecting others: a plugin
+    installed where the profile runs may add names this schema was printed without."""
+    schema["anyOf"] = [{"enum": names}, {"type": "string"}]
+    schema.pop("type", None)
+    schema["examples"] = names
 
 
 class Timeouts(Strict):
@@ -61,9 +74,15 @@ class Timeouts(Strict):
 class Provider(Strict):
     """An API endpoint: its wire format, where it is, and which environment variable holds its key."""
 
-    kind: ProviderKind = Field(description="wire format family; `sim` is the embedded offline simulator")
+    kind: ProviderKind = Field(
+        description="the provider kind: a wire format family (`openai`, `anthropic`), `sim` (the embedded offline"
+        " simulator), or a kind an installed plugin adds (`workbench.providers` entry points)",
+        json_schema_extra=lambda schema: _installed_names(schema, PROVIDERS.names()),
+    )
     wire: WireFormat | None = Field(
-        default=None, description="for kind `sim`: which wire format to speak (default openai)"
+        default=None,
+        description="for a kind that speaks several wire formats (`sim`): which one (default: the kind's first)",
+        json_schema_extra={"examples": ["openai", "anthropic"]},
     )
     base_url: str | None = Field(default=None, description="API root, e.g. https://api.openai.com/v1")
     api_key_env: str | None = Field(
@@ -85,20 +104,47 @@ class Provider(Strict):
     )
 
     @property
+    def plugin(self) -> ProviderPlugin:
+        """The plugin of this provider's kind (validated when the profile loaded)."""
+        return PROVIDERS.get(self.kind)
+
+    @property
     def wire_format(self) -> WireFormat:
-        if self.kind == "sim":
-            return self.wire or "openai"
-        return self.kind
+        return self.plugin.wire_of(self)
+
+    @field_validator("kind")
+    @classmethod
+    def _installed_kind(cls, kind: str) -> str:
+        if kind not in PROVIDERS:
+            raise ValueError(PROVIDERS.unknown(kind))
+        try:
+            PROVIDERS.get(kind)
+        except WorkbenchError as exc:  # installed but broken: say so here, not at the first call
+            raise ValueError(exc.message) from None
+        return kind
+
+    @field_validator("wire")
+    @classmethod
+    def _spoken_wire(cls, wire: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if wire is None or kind is None:  # (an unknown kind is its own error)
+            return wire
+        wires = PROVIDERS.get(kind).wires
+        if len(wires) < 2:
+            raise ValueError(f"`wire` is only for kinds that speak several wire formats (`{kind}` speaks {wires[0]})")
+        if wire not in wires:
+            close = difflib.get_close_matches(wire, wires, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"expected one of: {', '.join(wires)}, got {wire!r}{hint}")
+        return wire
 
     @model_validator(mode="after")
-    def _sim_has_no_url(self) -> Provider:
-        if self.kind == "sim" and self.base_url is not None:
+    def _kind_options(self) -> Provider:
+        if not self.plugin.takes_base_url and self.base_url is not None:
             raise ValueError(
-                "a provider of kind `sim` is the embedded simulator and takes no `base_url`"
+                f"a provider of kind `{self.kind}` serves itself and takes no `base_url`"
                 " (set `kind: openai` or `kind: anthropic` to call a server at that URL)"
             )
-        if self.kind != "sim" and self.wire is not None:
-            raise ValueError("`wire` is only for providers of kind `sim`")
         return self
 
     @field_validator("base_url")

@@ -297,7 +297,7 @@ def _plain_words(err: dict[str, Any]) -> str:
         return f"expected a model alias or a mapping with `model:` (and options such as `retry:`), got {got}"
     if kind in _TYPE_WORDS:
         return f"expected {_TYPE_WORDS[kind]}, got {got}"
-    if kind in ("step_kind", "union_tag_invalid", "union_tag_not_found"):
+    if kind in ("step_kind", "check_type", "union_tag_invalid", "union_tag_not_found"):
         return _tag_words(err, loc)
     if kind == "missing":
         words = expect_words(type_at(loc))
@@ -348,9 +348,16 @@ def _plain_words(err: dict[str, Any]) -> str:
 def _tag_words(err: dict[str, Any], loc: Loc) -> str:
     """An unknown or missing `kind:` of a step / `type:` of a gate check, with the choices and a hint."""
     members = union_members(type_at(loc))
-    key = "kind" if err["type"] == "step_kind" else str((err.get("ctx") or {}).get("discriminator", "type")).strip("'")
+    key = {"step_kind": "kind", "check_type": "type"}.get(err["type"]) or str(
+        (err.get("ctx") or {}).get("discriminator", "type")
+    ).strip("'")
     what = "step kind" if key == "kind" else "check type" if key == "type" else key
-    choices = [t for m in members for t in _member_tags(m)[:1]]
+    if err["type"] == "check_type":  # built in or from a plugin: every installed type (workbench/gates.py)
+        from workbench.gates import GATES
+
+        choices = GATES.names()
+    else:
+        choices = [t for m in members for t in _member_tags(m)[:1]]
     given = err.get("input", {}).get(key) if isinstance(err.get("input"), dict) else None
     if given is None:
         return f"`{key}` is missing (expected one of: {', '.join(choices)})"
@@ -395,7 +402,7 @@ def problems_from_errors(label: str, doc: Any, errors: list[dict[str, Any]]) -> 
                 pos, text = _reference_problem(label, doc, line)
                 found.append((pos, n, text))
             continue
-        if err["type"] in ("step_kind", "union_tag_invalid"):
+        if err["type"] in ("step_kind", "check_type", "union_tag_invalid"):
             key = "kind" if err["type"] == "step_kind" else "type"
             loc = (*loc, key)  # the tag's own line
         pos, shown, node = locate(doc, loc, at_key=err["type"] == "extra_forbidden")

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
 
 from workbench.accounting.prices import NonNegativeDecimal
+from workbench.errors import WorkbenchError
 from workbench.profiles.policies import Policies
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$", max_length=128)]
@@ -246,9 +247,71 @@ class PiiCheck(_Check):
     kinds: list[PiiKind] = Field(default_factory=lambda: _every_pii_kind())
 
 
+_BUILTIN_CHECKS = ("contains", "forbids", "json", "length", "relevance", "judge", "pii")
+
+
+class PluginCheck(_Check):
+    """A check type from an installed plugin (`workbench.gates` entry points, see workbench/gates.py): its other
+    fields are the plugin's options, validated by the plugin's `config` model when the profile loads."""
+
+    model_config = ConfigDict(extra="allow")
+
+    # (not a built-in type: in the published JSON Schema, a check matches exactly one member of the union)
+    type: str = Field(json_schema_extra={"not": {"enum": list(_BUILTIN_CHECKS)}})
+    _options: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _plugin_options(self) -> PluginCheck:
+        from pydantic import ValidationError
+
+        from workbench.gates import GATES
+
+        try:
+            plugin = GATES.get(self.type)
+        except WorkbenchError as exc:
+            raise ValueError(exc.message) from None
+        options = dict(self.model_extra or {})
+        if plugin.config is None:
+            if options:
+                raise ValueError(f"check type {self.type!r} takes no options (got {', '.join(options)})")
+            return self
+        try:
+            self._options = plugin.config.model_validate(options)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(part) for part in err["loc"]) or "(options)"
+            raise ValueError(f"check type {self.type!r}, option {where}: {err['msg']}") from None
+        return self
+
+    @property
+    def options(self) -> Any:
+        """The plugin's validated options (its `config` model), or this check itself when it takes none."""
+        return self if self._options is None else self._options
+
+
+def _check_type(value: Any) -> str | None:
+    """The union member for a check: its built-in type, `plugin` for an installed plugin's, else the type itself
+    (not a member: an "unknown check type" error naming the installed ones)."""
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if not isinstance(kind, str):
+        return None
+    if kind in _BUILTIN_CHECKS:
+        return kind
+    from workbench.gates import GATES
+
+    return "plugin" if kind in GATES else kind
+
+
 Check = Annotated[
-    ContainsCheck | ForbidsCheck | JsonCheck | LengthCheck | RelevanceCheck | JudgeCheck | PiiCheck,
-    Field(discriminator="type"),
+    Annotated[ContainsCheck, Tag("contains")]
+    | Annotated[ForbidsCheck, Tag("forbids")]
+    | Annotated[JsonCheck, Tag("json")]
+    | Annotated[LengthCheck, Tag("length")]
+    | Annotated[RelevanceCheck, Tag("relevance")]
+    | Annotated[JudgeCheck, Tag("judge")]
+    | Annotated[PiiCheck, Tag("pii")]
+    | Annotated[PluginCheck, Tag("plugin")],
+    Discriminator(_check_type, custom_error_type="check_type", custom_error_message="unknown check type"),
 ]
 
 

@@ -129,6 +129,17 @@ class AnthropicAdapter(Adapter):
 
     wire: ClassVar[str] = "anthropic"
 
+    @classmethod
+    def continuation(
+        cls, messages: list[dict[str, Any]], prefix: str, instruction: str
+    ) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+        """Anthropic continues a final assistant turn (a prefill) but refuses one ending in whitespace: it is sent
+        without; the continuation writes that whitespace again, and is not let repeat it. (An all-whitespace prefix
+        is not sent at all: empty turns are refused too.) No instruction is needed."""
+        sent = prefix.rstrip()
+        echo = (prefix,) if sent == prefix else (prefix, prefix[len(sent) :])
+        return ([*messages, {"role": "assistant", "content": sent}] if sent else list(messages)), echo
+
     def _prepare(self) -> None:
         api_key = self.api_key
         root = self.base_url[:-3] if self.base_url.endswith("/v1") else self.base_url

@@ -126,6 +126,19 @@ class Adapter(abc.ABC):
     wire: ClassVar[str]
     #: capability flags (checked instead of hasattr)
     SUPPORTS_STREAM_USAGE: ClassVar[bool] = True
+    #: the path under a server's root that `base_url` points at ("/v1" for OpenAI's wire, whose URLs are relative
+    #: to https://api.openai.com/v1): how a plugin serving several wires on one root (the simulator) builds base URLs
+    API_ROOT: ClassVar[str] = ""
+
+    @classmethod
+    def continuation(
+        cls, messages: list[dict[str, Any]], prefix: str, instruction: str
+    ) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+        """The messages that ask a model to continue `prefix` (the kept start of an answer that was cut), and what
+        the continuation may repeat of it before going on (the engine drops that echo). This wire cannot continue
+        a trailing assistant turn by itself (OpenAI chat completions): it is sent, then `instruction` asks."""
+        asked = [*messages, {"role": "assistant", "content": prefix}, {"role": "user", "content": instruction}]
+        return asked, (prefix,)
 
     def __init__(
         self,

@@ -119,6 +119,7 @@ class OpenAICompatAdapter(Adapter):
     """POST {base_url}/chat/completions; base_url is the API root including its version (…/v1)."""
 
     wire: ClassVar[str] = "openai"
+    API_ROOT: ClassVar[str] = "/v1"
 
     def _prepare(self) -> None:
         api_key = self.api_key

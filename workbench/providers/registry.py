@@ -2,8 +2,10 @@
 
 `make_client` builds one `httpx.AsyncClient` per provider (HTTP/1.1 keep-alive pool, explicit timeouts from the
 profile) over the aiohttp-backed transport (workbench/providers/aiohttp_transport.py), or over httpx's own httpcore
-transport when `WORKBENCH_TRANSPORT=httpx` or when a proxy from the environment applies; `make_adapter` picks the adapter class by wire format and resolves secrets from the environment at
-the last moment, so a profile only ever names variables. The engine owns the clients' lifetimes.
+transport when `WORKBENCH_TRANSPORT=httpx` or when a proxy from the environment applies; `make_adapter` asks the
+provider kind's plugin (workbench/providers/plugin.py) for the adapter class and default URL, and resolves secrets
+from the environment at the last moment, so a profile only ever names variables. The engine owns the clients'
+lifetimes. Nothing here imports a wire format before an adapter is made.
 """
 
 from __future__ import annotations
@@ -18,28 +20,22 @@ from typing import Any
 import httpx
 
 from workbench.errors import EngineError
+from workbench.plugins import PluginError
 from workbench.profiles.models import Provider
-from workbench.providers.anthropic import AnthropicAdapter
 from workbench.providers.base import Adapter
-from workbench.providers.openai_compat import OpenAICompatAdapter
+from workbench.providers.plugin import PROVIDERS, ProviderPlugin
 
-__all__ = ["make_client", "make_adapter", "sim_base_url", "transport_choice", "DEFAULT_BASE_URLS", "ADAPTERS"]
+__all__ = ["make_client", "make_adapter", "sim_base_url", "transport_choice"]
 
 #: environment variable that picks the HTTP transport under httpx: "aiohttp" (default) or "httpx" (httpcore)
 TRANSPORT_ENV = "WORKBENCH_TRANSPORT"
 TRANSPORTS = ("aiohttp", "httpx")
 
-DEFAULT_BASE_URLS: dict[str, str] = {
-    "openai": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com",
-}
-ADAPTERS: dict[str, type[Adapter]] = {"openai": OpenAICompatAdapter, "anthropic": AnthropicAdapter}
-
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def transport_choice(provider: Provider, environ: Mapping[str, str] = os.environ) -> str:
-    """ "aiohttp" or "httpx": `WORKBENCH_TRANSPORT` (default aiohttp). A provider other than the simulator falls back to
+    """ "aiohttp" or "httpx": `WORKBENCH_TRANSPORT` (default aiohttp). A provider other than a local one falls back to
     httpx when the environment names a proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY...), since only httpx's transport
     honours one the way workbench always has. Raises `EngineError` for an unknown value."""
     value = (environ.get(TRANSPORT_ENV) or "aiohttp").strip().lower()
@@ -48,7 +44,7 @@ def transport_choice(provider: Provider, environ: Mapping[str, str] = os.environ
             f"environment variable {TRANSPORT_ENV}={environ.get(TRANSPORT_ENV)!r} is not a known HTTP transport",
             hint=f"use {' or '.join(TRANSPORTS)}, or unset it (default aiohttp)",
         )
-    if value == "aiohttp" and provider.kind != "sim" and _env_proxies():
+    if value == "aiohttp" and not _plugin(provider).local and _env_proxies():
         return "httpx"
     return value
 
@@ -68,8 +64,9 @@ def make_client(provider: Provider, *, environ: Mapping[str, str] = os.environ) 
         max_keepalive_connections=provider.max_connections,
         keepalive_expiry=30.0,
     )
-    # The simulator is on loopback: a proxy from the environment must never sit in between.
-    trust_env = provider.kind != "sim"
+    local = _plugin(provider).local
+    # A local service (the simulator, on loopback): a proxy from the environment must never sit in between.
+    trust_env = not local
     # The simulator speaks plain HTTP: loading the CA bundle (~25 ms per client, on the way to the first event)
     # buys nothing. Its context trusts no authority, so a TLS connection through it could never verify.
     verify: ssl.SSLContext | bool = True
@@ -81,10 +78,10 @@ def make_client(provider: Provider, *, environ: Mapping[str, str] = os.environ) 
             max_connections=provider.max_connections,
             keepalive_expiry=30.0,
             # the same trust as httpx's own transport (certifi, or SSL_CERT_FILE/SSL_CERT_DIR), made on first use
-            ssl_context=_no_tls_context if provider.kind == "sim" else httpx.create_ssl_context,
+            ssl_context=_no_tls_context if local else httpx.create_ssl_context,
         )
     else:
-        if provider.kind == "sim":
+        if local:
             verify = _no_tls_context()
         # what httpx would make itself from the same arguments, made here so that it can sit behind the seam
         transport = httpx.AsyncHTTPTransport(verify=verify, trust_env=trust_env, http1=True, http2=False, limits=limits)
@@ -180,16 +177,23 @@ def _no_tls_context() -> ssl.SSLContext:
 
 def sim_base_url(sim_url: str, wire: str) -> str:
     """The base URL an adapter needs to reach the embedded simulator at `sim_url` for `wire`."""
-    sim_url = sim_url.rstrip("/")
-    return f"{sim_url}/v1" if wire == "openai" else sim_url
+    return sim_url.rstrip("/") + PROVIDERS.get(wire).adapter_class(wire).API_ROOT
+
+
+def _plugin(provider: Provider, provider_name: str | None = None) -> ProviderPlugin:
+    try:
+        return PROVIDERS.get(provider.kind)
+    except PluginError as exc:  # (a profile that loaded names an installed kind; a plugin can still fail to import)
+        where = f"provider {provider_name!r}: " if provider_name else ""
+        raise EngineError(where + exc.message, hint=exc.hint) from exc
 
 
 def _lookup(provider_name: str, provider: Provider, name: str, environ: Mapping[str, str], what: str) -> str | None:
     value = environ.get(name)
     if value:
         return value
-    if provider.kind == "sim":
-        return None  # the simulator takes any key, or none
+    if not _plugin(provider).needs_key:
+        return None  # e.g. the simulator: it takes any key, or none
     raise EngineError(
         f"provider {provider_name!r}: environment variable {name} is not set (needed for {what})",
         hint=f"export {name}=... before starting workbench, or change the profile's providers.{provider_name}",
@@ -206,14 +210,14 @@ def make_adapter(
 ) -> Adapter:
     """The adapter for `provider`, talking through `client`.
 
-    `base_url` overrides the profile (the engine passes the embedded simulator's URL for kind `sim`, see
-    `sim_base_url`); otherwise the profile's `base_url`, else the kind's public default. Raises `EngineError`
-    naming the provider and the variable when a referenced environment variable is unset (kind `sim` excepted:
-    the key is dropped, and a header whose variable is unset is left out)."""
-    wire = provider.wire_format
-    cls = ADAPTERS.get(wire)
-    if cls is None:  # pragma: no cover - the profile schema allows only known wire formats
-        raise EngineError(f"provider {provider_name!r}: unsupported wire format {wire!r}")
+    `base_url` overrides the profile (the engine passes what the kind's plugin says, e.g. the embedded
+    simulator's URL for kind `sim`, see `sim_base_url`); otherwise the profile's `base_url`, else the kind's public
+    default. Raises `EngineError` naming the provider and the variable when a referenced environment variable is
+    unset (a kind that needs no key excepted: the key is dropped, and a header whose variable is unset is left
+    out)."""
+    plugin = _plugin(provider, provider_name)
+    wire = plugin.wire_of(provider)
+    cls = plugin.adapter_class(wire)
     api_key = None
     if provider.api_key_env:
         api_key = _lookup(provider_name, provider, provider.api_key_env, environ, "the API key")
@@ -234,12 +238,18 @@ def make_adapter(
             headers[header] = value
     url = base_url or provider.base_url
     if not url:
-        if provider.kind == "sim":
+        url = plugin.default_base_url
+    if not url:
+        if not plugin.takes_base_url:
             raise EngineError(
-                f"provider {provider_name!r} is the embedded simulator but no simulator URL was given",
-                hint="start the simulator first and pass its URL (sim_base_url) to make_adapter",
+                f"provider {provider_name!r} (kind {provider.kind}: {plugin.description or 'a local service'})"
+                " serves itself but no URL was given",
+                hint="start it first (for the simulator: pass its URL, see sim_base_url, to make_adapter)",
             )
-        url = DEFAULT_BASE_URLS[wire]
+        raise EngineError(
+            f"provider {provider_name!r}: kind {provider.kind} has no default URL and the profile gives no `base_url`",
+            hint=f"set providers.{provider_name}.base_url",
+        )
     return cls(
         client,
         base_url=url,

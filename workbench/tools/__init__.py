@@ -4,15 +4,26 @@
 - `workbench.tools.servers`: `ToolServers`, the process-wide registry of MCP connections (an async context
   manager the engine owns), `ToolServerError`.
 - `workbench.tools.demo_server`: `workbench demo-mcp`, an MCP server over a small in-memory order book.
+- `workbench.tools.plugins`: `TOOLS`, the `workbench.tools` entry-point group (`ToolPlugin`: tools other packages add).
 
 Importing this package imports neither the SDK nor anything that does I/O.
 """
 
 from __future__ import annotations
 
+from workbench.tools.plugins import TOOLS, ToolPlugin
 from workbench.tools.specs import ServerSpec, ToolDef, ToolResult, ToolStatus, parse_server_option
 
-__all__ = ["ServerSpec", "ToolDef", "ToolResult", "ToolStatus", "parse_server_option", "demo_server_spec"]
+__all__ = [
+    "TOOLS",
+    "ServerSpec",
+    "ToolDef",
+    "ToolPlugin",
+    "ToolResult",
+    "ToolStatus",
+    "parse_server_option",
+    "demo_server_spec",
+]
 
 
 def demo_server_spec(name: str = "orders", *, latency_ms: int = 0) -> ServerSpec:
