@@ -3,11 +3,14 @@
 One `Engine` over the embedded simulator runs the demo profile's routes round-robin — `default` (a 503 now and
 then, then the fallback), `fallback` (the primary always down: its breaker opens, later runs skip it), `support`
 (a classifier, retrieval, a relevance gate that degrades to a fallback branch when no note fits), `shop` (a
-parallel fan-out and merge), `code` (retrieval and a strong/weak route), `risk` — plus a `hedged` route the demo
-lacks (a slow primary, the backup started after 5 ms). The demo's models are redialed to answer at once (ttft
-0-2 ms, unbounded tokens/s, short answers) so 10,000 runs take minutes, not hours; their faults are kept. Every
-prompt is different (a run id in it), as a proxy's traffic is, so a cache keyed by prompt text shows up. Every
-event goes to a real SQLite store in a temp dir through the store's background writer, as `workbench run` does.
+parallel fan-out and merge), `code` (retrieval and a strong/weak route), `risk` — plus routes the demo lacks:
+`hedged` (a slow primary, the backup started after 5 ms), `down` (its only target fails), a run cancelled by its
+token after the first token, and one whose consumer walks away then (closes the generator: a client that hung
+up). The engine admits 8 runs at once and the driver keeps 16 going, so runs also wait for admission. The demo's
+models are redialed to answer at once (ttft 1 ms, 60 ms for the hedged primary; unbounded tokens/s; 24-token
+answers) so 10,000 runs take minutes, not hours; their faults are kept. Every prompt is different (a run number
+in it), as a proxy's traffic is, so a cache keyed by prompt text would show. Every event goes to a real SQLite
+store in a temp dir through the store's background writer, as `workbench run` does.
 
 After a warm-up (`--warmup` runs), RSS is read (/proc/self/statm, after a gc) at `--first` runs and at `--last`
 runs; `growth` is their ratio and the exit code is 1 when it is above `--max-growth` (1.10). The writer is
@@ -71,6 +74,8 @@ def fast_profile(tmp: Path) -> Path:
     data["routes"]["hedged"] = {
         "steps": [{"name": "answer", "targets": ["sage", "steady"], "hedge": {"after_ms": 5}}],
     }
+    # fewer slots than the driver's concurrency: half the runs wait in the admission queue first
+    data["engine"] = {"max_concurrent_runs": 8}
     data["routes"]["down"] = {"steps": [{"name": "answer", "targets": ["outage"]}]}
     data["routes"]["steady"] = {"steps": [{"name": "answer", "targets": ["steady"]}]}
     for route in data["routes"].values():  # corpus paths are relative to the profile file: make them absolute
@@ -96,6 +101,26 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * PAGE
+
+
+def tables(engine: Engine, writer: Any) -> str:
+    """The sizes of what lives as long as the engine (each should stay flat however many runs pass)."""
+    from workbench.engine import health, lag, step_policies
+    from workbench.engine.attempt import _price_json
+
+    monitor = lag.monitor(asyncio.get_running_loop())
+    sizes = {
+        "writer open runs": writer.open_runs,
+        "writer notices": len(writer.notices),
+        "health targets": len(health._targets),
+        "breaker failure times": sum(len(h.failures) for h in health._targets.values()),
+        "lag samples": 0 if monitor is None else len(monitor.ran),
+        "admission waiters": len(engine.admission._waiters),
+        "step policies": len(step_policies._STEP_POLICIES),
+        "price cache": len(_price_json),
+        "asyncio tasks": len(asyncio.all_tasks()),
+    }
+    return ", ".join(f"{k} {v}" for k, v in sizes.items())
 
 
 class Driver:
@@ -169,6 +194,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 snap_last = tracemalloc.take_snapshot() if args.tracemalloc else None
                 elapsed = time.perf_counter() - t0
                 print(f"after {args.last:>6,} runs: RSS {rss_last / 2**20:8.1f} MiB")
+                print("  what the engine keeps between runs: " + tables(engine, writer))
         finally:
             writer.close()
         saved = writer.saved
