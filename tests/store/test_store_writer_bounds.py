@@ -14,6 +14,7 @@ import pytest
 from store_events import run_events
 
 from workbench.engine import Engine
+from workbench.engine.events import HopFinished
 from workbench.profiles.load import loads_profile
 from workbench.store import EventWriter
 from workbench.store import writer as writer_module
@@ -77,3 +78,17 @@ def test_a_live_run_outlasts_abandoned_ones_and_notices_stay_bounded(db_path: Pa
         assert writer.saved == 1
         assert writer.dropped == len(live[1:-1]) * 30 - 2
         assert len(writer.notices) == writer_module.MAX_NOTICES  # the newest only
+
+
+def test_errors_stay_bounded_when_run_after_run_cannot_be_saved(db_path: Path) -> None:
+    heard = []
+    with EventWriter(db_path, on_error=heard.append) as writer:
+        for i in range(150):  # a run whose hop cost does not parse: reported, not saved
+            for e in run_events(run_id=f"bad{i}"):
+                if isinstance(e, HopFinished) and e.kind == "attempt":
+                    e = HopFinished(run_id=e.run_id, hop_id="x", cost={"total": "?"}, cost_usd="oops")  # type: ignore[arg-type]
+                writer.submit(e)
+        assert writer.flush(10)
+    assert len(heard) == 150  # the callback hears of every one
+    assert len(writer.errors) == writer_module.MAX_NOTICES
+    assert "bad149" in writer.errors[-1].message  # the newest are kept

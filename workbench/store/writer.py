@@ -40,7 +40,8 @@ DEFAULT_SESSION = "default"
 #: A live run is dropped only when this many other runs were more recently active at once (the engine's own
 #: limit, `engine.max_concurrent_runs`, is 64 by default).
 MAX_OPEN_RUNS = 4096
-#: notices kept (the newest): one per dropped or inconsistent run would otherwise grow with every such run
+#: notices and errors kept (the newest): one per dropped, inconsistent or unsavable run would otherwise grow with
+#: every such run (`on_error` still hears of every error)
 MAX_NOTICES = 100
 _DRAIN_MAX = 20_000  # events handled between two write attempts when they pour in
 # Errors a later retry may cure (the other process lets go, the user frees space or fixes permissions).
@@ -204,7 +205,10 @@ class EventWriter:
     def _report(self, err: StoreError) -> None:
         if self.errors and self.errors[-1].message == err.message:
             return  # the same trouble again on a retry: said once is enough
-        self.errors.append(err)
+        errors = self.errors
+        errors.append(err)
+        if len(errors) > MAX_NOTICES:
+            del errors[: len(errors) - MAX_NOTICES]
         if self.on_error is not None:
             try:
                 self.on_error(err)
