@@ -14,7 +14,8 @@ store in a temp dir through the store's background writer, as `workbench run` do
 
 After a warm-up (`--warmup` runs), RSS is read (/proc/self/statm, after a gc) at `--first` runs and at `--last`
 runs; `growth` is their ratio and the exit code is 1 when it is above `--max-growth` (1.10). The writer is
-flushed before each reading so its queue is empty and what is measured is what stays.
+flushed before each reading so its queue is empty and what is measured is what stays. A reading half-way
+tells a cache filling to its bound (the second half grows less) from a leak (both halves grow alike).
 
     python benchmarks/memory.py                      # 1,000 then 10,000 runs (a few minutes on 2 cores)
     python benchmarks/memory.py --first 200 --last 1000   # a quick check
@@ -123,6 +124,30 @@ def tables(engine: Engine, writer: Any) -> str:
     return ", ".join(f"{k} {v}" for k, v in sizes.items())
 
 
+def _sqlite_memory() -> Any:
+    """SQLite's own heap (page caches of every connection in the process), via the library _sqlite3 links."""
+    import _sqlite3
+    import ctypes
+
+    try:
+        used = ctypes.CDLL(_sqlite3.__file__).sqlite3_memory_used
+    except (OSError, AttributeError):
+        return None
+    used.restype = ctypes.c_int64
+    return used
+
+
+SQLITE_MEMORY = _sqlite_memory()
+
+
+def reading(runs: int, rss: int) -> str:
+    """One line per reading: RSS, and two parts of it that explain most changes (Python's heap, SQLite's)."""
+    line = f"after {runs:>6,} runs: RSS {rss / 2**20:8.1f} MiB   python blocks {sys.getallocatedblocks():>9,}"
+    if SQLITE_MEMORY is not None:
+        line += f"   sqlite heap {SQLITE_MEMORY() / 2**20:6.2f} MiB"
+    return line
+
+
 class Driver:
     def __init__(self, engine: Engine, writer: Any, concurrency: int) -> None:
         self.engine = engine
@@ -175,7 +200,7 @@ async def main_async(args: argparse.Namespace) -> int:
         tmp = Path(tmp_name)
         loaded = load_profile(fast_profile(tmp))
         with open_store(tmp / "workbench.db") as store:
-            writer = store.writer(session=None, profile=loaded)
+            writer = store.writer(session=None, profile=loaded, max_open_runs=args.writer_open_runs)
         try:
             async with Engine(loaded) as engine:
                 await engine.ready()
@@ -188,12 +213,16 @@ async def main_async(args: argparse.Namespace) -> int:
                 await driver.until(args.first)
                 rss_first = driver.settle()
                 snap_first = tracemalloc.take_snapshot() if args.tracemalloc else None
-                print(f"after {args.first:>6,} runs: RSS {rss_first / 2**20:8.1f} MiB", flush=True)
+                print(reading(args.first, rss_first), flush=True)
+                mid = (args.first + args.last) // 2
+                await driver.until(mid)
+                rss_mid = driver.settle()
+                print(reading(mid, rss_mid), flush=True)
                 await driver.until(args.last)
                 rss_last = driver.settle()
                 snap_last = tracemalloc.take_snapshot() if args.tracemalloc else None
                 elapsed = time.perf_counter() - t0
-                print(f"after {args.last:>6,} runs: RSS {rss_last / 2**20:8.1f} MiB")
+                print(reading(args.last, rss_last))
                 print("  what the engine keeps between runs: " + tables(engine, writer))
         finally:
             writer.close()
@@ -201,6 +230,7 @@ async def main_async(args: argparse.Namespace) -> int:
     growth = rss_last / rss_first
     per_run = (rss_last - rss_first) / max(1, args.last - args.first)
     print(f"growth {growth:.3f}  ({per_run:+.0f} bytes per run; limit {args.max_growth:.2f})")
+    print(f"  of which in the second half: {rss_last / rss_mid:.3f} (a bounded cache flattens, a leak does not)")
     print(
         f"{driver.done:,} runs in {elapsed:.0f} s at concurrency {args.concurrency}; {saved:,} saved; "
         + ", ".join(f"{k} {v}" for k, v in sorted(driver.statuses.items()))
@@ -226,6 +256,13 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=1000, help="the first reading, after this many runs")
     parser.add_argument("--last", type=int, default=10000, help="the second reading, after this many runs")
     parser.add_argument("--concurrency", type=int, default=16, help="runs in flight at once")
+    parser.add_argument(
+        "--writer-open-runs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="unfinished runs the store writer keeps (default: its MAX_OPEN_RUNS, 4096; abandoned runs fill it)",
+    )
     parser.add_argument("--max-growth", type=float, default=1.10, help="exit 1 above this ratio")
     parser.add_argument(
         "--tracemalloc", type=int, default=0, metavar="N", help="print the N allocation sites that grew most"
