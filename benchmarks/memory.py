@@ -111,7 +111,7 @@ def tables(engine: Engine, writer: Any) -> str:
 
     monitor = lag.monitor(asyncio.get_running_loop())
     sizes = {
-        "writer open runs": writer.open_runs,
+        "writer open runs": getattr(writer, "open_runs", "?"),
         "writer notices": len(writer.notices),
         "health targets": len(health._targets),
         "breaker failure times": sum(len(h.failures) for h in health._targets.values()),
@@ -155,6 +155,7 @@ class Driver:
         self.concurrency = concurrency
         self.done = 0
         self.statuses: dict[str, int] = {}
+        self.decisions: dict[str, int] = {}  # by action: proof the paths were taken (fallback, skip, hedge...)
 
     async def one(self, i: int) -> None:
         route, meta, prompt = TRAFFIC[i % len(TRAFFIC)]
@@ -167,6 +168,8 @@ class Driver:
                 self.writer.submit(event)
                 if event.type == "run_finished":
                     status = event.status
+                elif event.type == "decision":
+                    self.decisions[event.action] = self.decisions.get(event.action, 0) + 1
                 elif event.type == "token" and prompt in ("cancel", "abandon"):
                     if prompt == "abandon":
                         break
@@ -200,7 +203,8 @@ async def main_async(args: argparse.Namespace) -> int:
         tmp = Path(tmp_name)
         loaded = load_profile(fast_profile(tmp))
         with open_store(tmp / "workbench.db") as store:
-            writer = store.writer(session=None, profile=loaded, max_open_runs=args.writer_open_runs)
+            cap = {} if args.writer_open_runs is None else {"max_open_runs": args.writer_open_runs}
+            writer = store.writer(session=None, profile=loaded, **cap)
         try:
             async with Engine(loaded) as engine:
                 await engine.ready()
@@ -235,6 +239,7 @@ async def main_async(args: argparse.Namespace) -> int:
         f"{driver.done:,} runs in {elapsed:.0f} s at concurrency {args.concurrency}; {saved:,} saved; "
         + ", ".join(f"{k} {v}" for k, v in sorted(driver.statuses.items()))
     )
+    print("decisions: " + ", ".join(f"{k} {v}" for k, v in sorted(driver.decisions.items())))
     if snap_first is not None and snap_last is not None:
         print(f"\ntracemalloc: the {args.tracemalloc} sites that grew most between the two readings")
         skip = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen importlib*")]
