@@ -5,10 +5,10 @@ then, then the fallback), `fallback` (the primary always down: its breaker opens
 (a classifier, retrieval, a relevance gate that degrades to a fallback branch when no note fits), `shop` (a
 parallel fan-out and merge), `code` (retrieval and a strong/weak route), `risk` — plus routes the demo lacks:
 `hedged` (a slow primary, the backup started after 5 ms), `down` (its only target fails), a run cancelled by its
-token after the first token, and one whose consumer walks away then (closes the generator: a client that hung
-up). The engine admits 8 runs at once and the driver keeps 16 going, so runs also wait for admission. The demo's
-models are redialed to answer at once (ttft 1 ms, 60 ms for the hedged primary; unbounded tokens/s; 24-token
-answers) so 10,000 runs take minutes, not hours; their faults are kept. Every prompt is different (a run number
+token after the first token, and ones whose consumer walks away then or at an attempt's start (closes the
+generator: a client that hung up). The engine admits 8 runs at once and the driver keeps 16 going, so runs
+also wait for admission. The demo's models are redialed to answer at once (ttft 1 ms, 60 ms for the hedged
+primary; unbounded tokens/s; 24-token answers) so 10,000 runs take minutes, not hours; their faults are kept. Every prompt is different (a run number
 in it), as a proxy's traffic is, so a cache keyed by prompt text would show. Every event goes to a real SQLite
 store in a temp dir through the store's background writer, as `workbench run` does.
 
@@ -60,6 +60,7 @@ TRAFFIC: list[tuple[str, dict[str, str] | None, str]] = [
     ("down", None, "Nobody is up."),  # every target fails: the run ends in error
     ("default", None, "cancel"),  # cancelled by its token after the first token (run_finished: cancelled)
     ("steady", None, "abandon"),  # the consumer walks away after the first token (the generator is closed)
+    ("fallback", None, "leave"),  # ... or at an attempt's hop_started, before the call is made
 ]
 
 
@@ -115,6 +116,8 @@ def tables(engine: Engine, writer: Any) -> str:
         "writer notices": len(writer.notices),
         "health targets": len(health._targets),
         "breaker failure times": sum(len(h.failures) for h in health._targets.values()),
+        "calls in flight": sum(h.in_flight for h in health._targets.values()),
+        "probes in flight": sum(h.probing for h in health._targets.values()),
         "lag samples": 0 if monitor is None else len(monitor.ran),
         "admission waiters": len(engine.admission._waiters),
         "step policies": len(step_policies._STEP_POLICIES),
@@ -170,6 +173,8 @@ class Driver:
                     status = event.status
                 elif event.type == "decision":
                     self.decisions[event.action] = self.decisions.get(event.action, 0) + 1
+                elif prompt == "leave" and event.type == "hop_started" and event.kind == "attempt":
+                    break
                 elif event.type == "token" and prompt in ("cancel", "abandon"):
                     if prompt == "abandon":
                         break
