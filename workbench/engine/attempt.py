@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -86,17 +87,19 @@ class AttemptOutcome:
     repeat_diverged: bool = False  # ... whole lines of it, before going on differently (a restarted answer)
 
 
-_price_json: dict[int, tuple[Price, dict[str, Any]]] = {}
+_price_json: dict[int, tuple[weakref.ref[Price], dict[str, Any]]] = {}
 
 
 def price_dict(price: Price | None) -> dict[str, Any] | None:
-    """The price entry as JSON data, computed once per entry (pydantic dumps are not free on the hot path)."""
+    """The price entry as JSON data, computed once per entry (pydantic dumps are not free on the hot path).
+    The entry holds its price weakly and goes when the price does (with its profile): no growth per reload."""
     if price is None:
         return None
-    cached = _price_json.get(id(price))
-    if cached is None or cached[0] is not price:
-        cached = (price, price.model_dump(mode="json"))
-        _price_json[id(price)] = cached
+    key = id(price)
+    cached = _price_json.get(key)
+    if cached is None or cached[0]() is not price:
+        cached = (weakref.ref(price, lambda _: _price_json.pop(key, None)), price.model_dump(mode="json"))
+        _price_json[key] = cached
     return dict(cached[1])
 
 

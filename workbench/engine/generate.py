@@ -92,8 +92,13 @@ async def generate_step(call: StepCall) -> AsyncIterator[Event]:
                 runner.error, runner.done = cancel.reason, True
                 break
         pending, plan = runner.next_attempt()
-        for event in pending:
-            yield event
+        try:
+            for event in pending:
+                yield event
+        except BaseException:  # closed at its hop_started (the consumer left): the attempt never starts, but
+            if plan is not None:  # next_attempt() counted it in flight (and as the breaker's probe): free that
+                runner.abandon(plan)
+            raise
         if plan is None:
             if runner.queue_wait > 0:  # every target's breaker is open: wait in the route's queue, then again
                 queue_id = runner.state.next_hop_id()

@@ -24,7 +24,7 @@ _DONE = object()
 
 
 class _Racer:
-    __slots__ = ("plan", "out", "token", "task", "finished")
+    __slots__ = ("plan", "out", "token", "task", "finished", "settled")
 
     def __init__(self, plan: AttemptPlan) -> None:
         self.plan = plan
@@ -32,6 +32,7 @@ class _Racer:
         self.token = CancelToken()
         self.task: asyncio.Task[None] | None = None
         self.finished: HopFinished | None = None
+        self.settled = False  # handed to runner.settle; until then, a teardown must free its health slot
 
 
 async def _drive(racer: _Racer, queue: asyncio.Queue[tuple[_Racer, Any]]) -> None:
@@ -86,6 +87,8 @@ async def hedged(runner: StepRunner, plan: AttemptPlan, after_s: float, cancel: 
                         yield event
                     continue
                 second_plan.role = "hedge"
+                second = _Racer(second_plan)  # a racer from here: torn down before it starts, it is still freed
+                racers.append(second)
                 started = pending.pop()  # the hedge's hop_started: after the decision that explains it
                 assert isinstance(started, HopStarted)
                 started.role = "hedge"
@@ -101,8 +104,6 @@ async def hedged(runner: StepRunner, plan: AttemptPlan, after_s: float, cancel: 
                     data={"after_ms": after_s * 1000.0, "waiting": plan.alias, "hedge": second_plan.alias},
                 )
                 yield started
-                second = _Racer(second_plan)
-                racers.append(second)
                 second.task = loop.create_task(_drive(second, queue))
                 running += 1
                 continue
@@ -111,6 +112,7 @@ async def hedged(runner: StepRunner, plan: AttemptPlan, after_s: float, cancel: 
                 running -= 1
                 racing = running > 0 and winner is None
                 assert racer.finished is not None
+                racer.settled = True
                 for e in runner.settle(racer.plan, racer.out, racer.finished, racing=racing):
                     yield e
                 continue
@@ -139,5 +141,5 @@ async def hedged(runner: StepRunner, plan: AttemptPlan, after_s: float, cancel: 
                     await r.task
                 except (asyncio.CancelledError, Exception):  # noqa: BLE001 - teardown: the run is already over
                     pass
-                if r.finished is None:
-                    runner.abandon(r.plan)
+            if not r.settled:  # never started, still running, or finished and not yet settled
+                runner.abandon(r.plan)

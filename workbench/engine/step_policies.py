@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import weakref
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +30,12 @@ class StepPolicies:
 
     __slots__ = ("profile", "step", "targets", "run_ms", "step_ms")
 
-    def __init__(self, profile: Any, route: str, path: tuple[str | int, ...], step: GenerateStep) -> None:
-        self.profile = profile
+    def __init__(
+        self, profile: Any, route: str, path: tuple[str | int, ...], step: GenerateStep, on_drop: Any = None
+    ) -> None:
+        # weakly: a cache entry must not keep a profile alive after its engine is gone (a TUI that reloads its
+        # profile made a new one per edit, each kept here); when the profile dies, its entry goes too
+        self.profile = weakref.ref(profile, on_drop)
         self.step = resolve(profile, route, path, None)
         self.targets = [resolve(profile, route, path, j) for j in range(len(step.targets))]
         self.run_ms = budget.run_budget_ms(profile, route)
@@ -43,11 +48,11 @@ _STEP_POLICIES: dict[tuple[int, str, tuple[str | int, ...]], StepPolicies] = {}
 def step_policies(profile: Any, route: str, path: tuple[str | int, ...], step: GenerateStep) -> StepPolicies:
     key = (id(profile), route, path)
     hit = _STEP_POLICIES.get(key)
-    if hit is not None and hit.profile is profile:
+    if hit is not None and hit.profile() is profile:
         return hit
-    if len(_STEP_POLICIES) > 4096:  # profiles come and go (the TUI reloads): keep the cache bounded
+    if len(_STEP_POLICIES) > 4096:  # many profiles alive at once, or routes made up on the fly: stay bounded
         _STEP_POLICIES.clear()
-    hit = _STEP_POLICIES[key] = StepPolicies(profile, route, path, step)
+    hit = _STEP_POLICIES[key] = StepPolicies(profile, route, path, step, lambda _: _STEP_POLICIES.pop(key, None))
     return hit
 
 

@@ -20,6 +20,9 @@ from typing import Any
 from workbench.engine.events import Event, RunFinished, RunStarted
 
 _NS = 1_000_000_000
+#: runs begun and not finished whose events the live exporter holds; past this many, the one silent longest is
+#: dropped (a run whose consumer walked away never sends `run_finished`; a long eval must not keep them all)
+MAX_PENDING_RUNS = 4096
 
 
 def traces_url(url: str) -> str:
@@ -59,9 +62,12 @@ class OtlpExporter:
             return
         if isinstance(event, RunStarted):
             self._pending[event.run_id] = []
-        buf = self._pending.get(event.run_id)
+            while len(self._pending) > MAX_PENDING_RUNS:
+                del self._pending[next(iter(self._pending))]
+        buf = self._pending.pop(event.run_id, None)
         if buf is None:
             return
+        self._pending[event.run_id] = buf  # to the end: the most recently active
         buf.append(event)
         if isinstance(event, RunFinished):
             from workbench.store.writer import assemble

@@ -34,6 +34,15 @@ from workbench.store.persist import profile_row, write_batch
 from workbench.store.records import RunAssembler, RunRecord
 
 DEFAULT_SESSION = "default"
+#: runs begun and not yet finished that the writer keeps assembling. A run whose consumer walked away (closed the
+#: engine's generator: a client that hung up) never sends `run_finished`; past this many open runs the one that
+#: has been silent longest is dropped (with a notice), so a writer that lives for days does not keep them all.
+#: A live run is dropped only when this many other runs were more recently active at once (the engine's own
+#: limit, `engine.max_concurrent_runs`, is 64 by default).
+MAX_OPEN_RUNS = 4096
+#: notices and errors kept (the newest): one per dropped, inconsistent or unsavable run would otherwise grow with
+#: every such run (`on_error` still hears of every error)
+MAX_NOTICES = 100
 _DRAIN_MAX = 20_000  # events handled between two write attempts when they pour in
 # Errors a later retry may cure (the other process lets go, the user frees space or fixes permissions).
 _TRANSIENT = (
@@ -98,6 +107,7 @@ class EventWriter:
         on_error: Callable[[StoreError], None] | None = None,
         max_batch_runs: int = 1000,
         retry_interval: float = 0.25,
+        max_open_runs: int | None = None,
     ) -> None:
         """Open (create, migrate) the database in the writer thread; raise its StoreError here if that fails.
 
@@ -108,6 +118,8 @@ class EventWriter:
         self.on_error = on_error
         self.max_batch_runs = max_batch_runs
         self.retry_interval = retry_interval
+        self.max_open_runs = MAX_OPEN_RUNS if max_open_runs is None else max_open_runs
+        self.dropped = 0  # open runs given up on (never finished, silent longest; see MAX_OPEN_RUNS)
         self.errors: list[StoreError] = []
         self.notices: list[str] = []
         self.saved = 0  # runs committed
@@ -120,6 +132,8 @@ class EventWriter:
         self._unsaved: list[RunRecord] = []  # given up on (duplicate id...), rescued at close
         self._profiles: dict[str, tuple[Any, ...]] = {}  # registered, not yet committed
         self._known_profiles: dict[str, tuple[Any, ...]] = {}  # every one registered: a rescue file needs them
+        # runs begun and not finished, least recently active first (the writer thread's; read `open_runs`)
+        self._building: dict[str, RunAssembler] = {}
         self._thread = threading.Thread(target=self._main, name=f"workbench-store-writer:{self.path.name}", daemon=True)
         self._thread.start()
         self._ready.wait()
@@ -177,11 +191,25 @@ class EventWriter:
             if exc_type is None:
                 raise  # an exception already on its way out wins; the failure stays in `errors`
 
+    @property
+    def open_runs(self) -> int:
+        """Runs begun and not yet finished that the writer is assembling (at most `max_open_runs`)."""
+        return len(self._building)
+
+    def _note(self, notice: str) -> None:
+        notices = self.notices
+        notices.append(notice)
+        if len(notices) > MAX_NOTICES:
+            del notices[: len(notices) - MAX_NOTICES]
+
     # -- the writer thread ------------------------------------------------------------------------------------
     def _report(self, err: StoreError) -> None:
         if self.errors and self.errors[-1].message == err.message:
             return  # the same trouble again on a retry: said once is enough
-        self.errors.append(err)
+        errors = self.errors
+        errors.append(err)
+        if len(errors) > MAX_NOTICES:
+            del errors[: len(errors) - MAX_NOTICES]
         if self.on_error is not None:
             try:
                 self.on_error(err)
@@ -204,7 +232,7 @@ class EventWriter:
             conn.close()
 
     def _loop(self, conn: sqlite3.Connection) -> None:
-        building: dict[str, RunAssembler] = {}
+        building = self._building
         ready: list[RunRecord] = []
         waiters: list[threading.Event] = []
         get, get_nowait = self._queue.get, self._queue.get_nowait
@@ -259,24 +287,31 @@ class EventWriter:
                 break
         self._unsaved.extend(ready)
         if building:
-            self.notices.append(f"{len(building)} run(s) had not finished when the writer closed; not saved")
+            self._note(f"{len(building)} run(s) had not finished when the writer closed; not saved")
         for done in waiters:
             done.set()
 
     def _on_event(self, event: Event, building: dict[str, RunAssembler], ready: list[RunRecord]) -> None:
         if type(event) is RunStarted:
             building[event.run_id] = RunAssembler(event, self._session)
+            while len(building) > self.max_open_runs:  # the run silent longest: most likely abandoned
+                run_id = next(iter(building))
+                del building[run_id]
+                self.dropped += 1
+                self._note(f"run {run_id}: no event for the longest of {len(building) + 1} open runs; not saved")
         elif type(event) is RunFinished:
             asm = building.pop(event.run_id, None)
             if asm is None:
-                self.notices.append(f"run {event.run_id}: run_finished without run_started; not saved")
+                self._note(f"run {event.run_id}: run_finished without run_started; not saved")
                 return
             record = asm.finish(event)
-            self.notices.extend(record.notices)
+            for notice in record.notices:
+                self._note(notice)
             ready.append(record)
         else:
-            asm = building.get(event.run_id)
+            asm = building.pop(event.run_id, None)
             if asm is not None:
+                building[event.run_id] = asm  # to the end: the most recently active
                 asm.add(event)
 
     def _write(self, conn: sqlite3.Connection, ready: list[RunRecord]) -> bool:
