@@ -27,7 +27,7 @@ from workbench.accounting.prices import Price
 from workbench.accounting.usage import Cost, Usage, cost_of
 from workbench.engine import lag
 from workbench.engine.cancel import CancelToken
-from workbench.engine.events import Event, FirstToken, HopFinished, HopKind, HopStatus, Token, now
+from workbench.engine.events import ErrorClass, Event, FirstToken, HopFinished, HopKind, HopStatus, Token, now
 from workbench.providers.base import Adapter, ChatRequest, Chunk, ProviderError, StreamEnd, TextDelta, UsageReport
 from workbench.tokens import count_text
 
@@ -232,8 +232,7 @@ def _timeout_error(plan: AttemptPlan, wd: _Watchdog) -> ProviderError:
         plan.budget_capped = True  # cut at the latency budget's wall deadline: settle treats it as out of time
     if wd.overrun and not plan.budget_capped:
         return ProviderError(
-            # our own kind (ErrorClass.CLIENT_OVERLOADED), missing from the providers' ErrorKind Literal
-            "client_overloaded",  # type: ignore[arg-type]
+            ErrorClass.CLIENT_OVERLOADED,
             f"this process's event loop was busy {wd.lagged:.2f}s of the wait, so after {wall:.2f}s the provider had"
             f" waited only {wd.own:.2f}s of its own, within its {wd.which} timeout; the attempt reached its hard"
             " stop, and the missing data says nothing about the provider",
@@ -246,7 +245,7 @@ def _timeout_error(plan: AttemptPlan, wd: _Watchdog) -> ProviderError:
     what = "data" if which == "idle" else ("first token" if which == "first token" else "completion")
     note = f"; {wd.lagged:.2f}s this process's event loop was busy were not counted" if wd.lagged >= 0.05 else ""
     return ProviderError(
-        "timeout",
+        ErrorClass.TIMEOUT,
         f"no {what} within {limit:g}s ({which} timeout{note})",
         provider=plan.provider,
         model=plan.model_id,
@@ -387,12 +386,14 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
             elif type(chunk) is StreamEnd:
                 out.finish_reason = chunk.finish_reason
     except ProviderError as err:
-        out.status = HopStatus.TIMEOUT if err.kind in ("timeout", "client_overloaded") else HopStatus.ERROR
+        out.status = (
+            HopStatus.TIMEOUT if err.kind in (ErrorClass.TIMEOUT, ErrorClass.CLIENT_OVERLOADED) else HopStatus.ERROR
+        )
         out.error = err
     except Exception as exc:  # noqa: BLE001 - an adapter bug must still close the hop (and so the run)
         out.status = HopStatus.ERROR
         out.error = ProviderError(
-            "malformed",
+            ErrorClass.MALFORMED,
             f"the adapter failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]})",
             provider=plan.provider,
             model=plan.model_id,
@@ -483,8 +484,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         output_tokens=usage.completion_tokens,
         cost_usd=out.cost.total,
         error=None if error is None else str(error),
-        # the providers' ErrorKind values are all ErrorClass values (a StrEnum): the plain string is kept as is
-        error_class=None if error is None else error.kind,  # type: ignore[arg-type]
+        error_class=None if error is None else error.kind,
         retryable=None if error is None else error.retryable,
         retry_after_s=None if error is None else error.retry_after_s,
         reason=out.reason,

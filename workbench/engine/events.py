@@ -36,6 +36,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from workbench.errors import ErrorClass as ErrorClass  # the one taxonomy (re-exported: hops carry it)
+
 SCHEMA_VERSION = 2
 
 
@@ -88,31 +90,6 @@ class DecisionAction(StrEnum):
     OVERLOAD = "overload"  # the client itself was overloaded (event-loop lag), not the provider
     MERGE = "merge"  # how a parallel step's results were merged
     GUARD = "guard"  # a step-count or depth guard stopped the run
-
-
-class ErrorClass(StrEnum):
-    RATE_LIMIT = "rate_limit"
-    QUOTA = "quota"
-    OVERLOADED = "overloaded"
-    SERVER = "server"
-    TIMEOUT = "timeout"
-    CONFLICT = "conflict"
-    CONNECTION = "connection"
-    MALFORMED = "malformed"
-    AUTH = "auth"
-    BAD_REQUEST = "bad_request"
-    NOT_FOUND = "not_found"
-    CONTEXT_WINDOW = "context_window"
-    CONTENT_POLICY = "content_policy"
-    UNKNOWN = "unknown"
-    COST_CAP = "cost_cap"  # refused or cut by a cost cap
-    BUDGET = "budget"  # a latency budget ran out
-    BREAKER = "breaker"  # skipped: circuit open
-    GOVERNANCE = "governance"  # refused by a step's allow/deny rules
-    GATE = "gate"  # a quality gate failed
-    CANCELLED = "cancelled"  # the user cancelled
-    INTERNAL = "internal"  # a defect in workbench itself (reported, never hidden)
-    CLIENT_OVERLOADED = "client_overloaded"  # our own event loop lagged: not the provider's fault
 
 
 class GateVerdict(StrEnum):

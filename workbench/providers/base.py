@@ -14,7 +14,7 @@ Stream contract (`Adapter.stream`), in order:
 An error at any point (before or mid-stream, including HTTP 200 with an error body and a stream that closes
 without its terminator) raises `ProviderError` from the iterator. Cancelling the iterator closes the response.
 
-Error taxonomy (`ProviderError.kind`) and whether it is retryable:
+Error taxonomy (`ProviderError.kind`, a `workbench.errors.ErrorClass`) and whether it is retryable:
     rate_limit (429) yes | overloaded (529) yes | server (500, 502, 503, 504) yes | timeout (408, connect/read/
     first-token/idle) yes | conflict (409) yes | connection (refused/dropped mid-stream) yes | malformed (body
     or event that does not parse) yes | bad_request (400, 422) no | auth (401, 403) no | not_found (404) no |
@@ -31,27 +31,11 @@ from typing import Any, ClassVar, Literal
 import httpx
 
 from workbench.accounting.usage import Usage
+from workbench.errors import RETRYABLE, ErrorClass
 
-ErrorKind = Literal[
-    "rate_limit",
-    "overloaded",
-    "server",
-    "timeout",
-    "conflict",
-    "connection",
-    "malformed",
-    "bad_request",
-    "auth",
-    "not_found",
-    "context_window",
-    "content_policy",
-    "quota",
-    "unknown",
-]
-
-RETRYABLE_KINDS: frozenset[str] = frozenset(
-    {"rate_limit", "overloaded", "server", "timeout", "conflict", "connection", "malformed"}
-)
+#: a provider error's kind is a value of the one taxonomy (`workbench.errors.ErrorClass`)
+ErrorKind = ErrorClass
+RETRYABLE_KINDS: frozenset[ErrorClass] = RETRYABLE
 
 
 class ProviderError(Exception):
@@ -59,7 +43,7 @@ class ProviderError(Exception):
 
     def __init__(
         self,
-        kind: ErrorKind,
+        kind: ErrorClass,
         message: str,
         *,
         status: int | None = None,
@@ -71,7 +55,8 @@ class ProviderError(Exception):
         sent: bool = True,
     ) -> None:
         super().__init__(message)
-        self.kind: ErrorKind = kind
+        # (a plain string from untyped code is checked too: one outside the taxonomy is a bug, raised here)
+        self.kind: ErrorClass = ErrorClass(kind)
         self.message = message
         self.status = status
         self.retry_after_s = retry_after_s
