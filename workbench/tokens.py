@@ -13,6 +13,7 @@ from __future__ import annotations
 import binascii
 import gzip
 import hashlib
+import json
 import threading
 from collections.abc import Iterable, Mapping
 from functools import cache
@@ -112,7 +113,8 @@ def count_tools(tools: Iterable[Mapping[str, Any]], *, model: str = "", encoding
         total += func_init
         description = str(function.get("description", "")).removesuffix(".")
         total += count_text(f"{function.get('name', '')}:{description}", enc)
-        properties = (function.get("parameters") or {}).get("properties") or {}
+        # (Anthropic's form names the schema `input_schema`; the same rendering is assumed, as an estimate)
+        properties = (function.get("parameters") or function.get("input_schema") or {}).get("properties") or {}
         if properties:
             total += prop_init
             for name, spec in properties.items():
@@ -150,6 +152,30 @@ def _family(model: str) -> str:
     return "openai"
 
 
+def _count_part(part: Mapping[str, Any], enc: str) -> int:
+    """Tokens of one content part or tool call, as the model reads it: a text part's text; a tool call's name and
+    argument text (OpenAI `{"function": {"name", "arguments"}}`, Anthropic `tool_use` with its `input`); a tool
+    result's content. Neither provider publishes the framing of these parts: only their text is counted, and the
+    provider-reported usage stays the truth."""
+    text = part.get("text")
+    if isinstance(text, str):
+        return count_text(text, enc)
+    function = part.get("function")
+    if isinstance(function, Mapping):  # an OpenAI tool call
+        return count_text(str(function.get("name") or ""), enc) + count_text(str(function.get("arguments") or ""), enc)
+    kind = part.get("type")
+    if kind == "tool_use":
+        arguments = json.dumps(part.get("input") or {}, separators=(",", ":"), ensure_ascii=False)
+        return count_text(str(part.get("name") or ""), enc) + count_text(arguments, enc)
+    if kind == "tool_result":
+        content = part.get("content")
+        if isinstance(content, str):
+            return count_text(content, enc)
+        if isinstance(content, (list, tuple)):
+            return sum(_count_part(p, enc) for p in content if isinstance(p, Mapping))
+    return 0
+
+
 def count_messages(
     messages: Iterable[Mapping[str, Any]],
     *,
@@ -168,10 +194,10 @@ def count_messages(
                 continue
             if isinstance(value, str):
                 total += count_text(value, enc)
-            elif isinstance(value, list):  # content parts: count the text parts
+            elif isinstance(value, (list, tuple)):  # content parts, or an assistant turn's tool calls
                 for part in value:
-                    if isinstance(part, Mapping) and isinstance(part.get("text"), str):
-                        total += count_text(part["text"], enc)
+                    if isinstance(part, Mapping):
+                        total += _count_part(part, enc)
             if key == "name":
                 total += per_name
     if tools:

@@ -27,8 +27,32 @@ from workbench.accounting.prices import Price
 from workbench.accounting.usage import Cost, Usage, cost_of
 from workbench.engine import lag
 from workbench.engine.cancel import CancelToken
-from workbench.engine.events import ErrorClass, Event, FirstToken, HopFinished, HopKind, HopStatus, Token, now
-from workbench.providers.base import Adapter, ChatRequest, Chunk, ProviderError, StreamEnd, TextDelta, UsageReport
+from workbench.engine.events import (
+    ErrorClass,
+    Event,
+    FirstToken,
+    HopFinished,
+    HopKind,
+    HopStatus,
+    Token,
+    ToolCall,
+    UnsupportedContent,
+    now,
+)
+from workbench.providers.base import (
+    Adapter,
+    ChatRequest,
+    Chunk,
+    ProviderError,
+    StreamEnd,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    UsageReport,
+)
+from workbench.providers.base import UnsupportedContent as UnsupportedChunk
+from workbench.providers.content import FinishReason, ToolCallAssembler
+from workbench.providers.content import ToolCall as WholeToolCall
 from workbench.tokens import count_text
 
 
@@ -79,7 +103,10 @@ class AttemptOutcome:
     cost: Cost = field(default_factory=lambda: Cost(total=Decimal(0)))
     error: ProviderError | None = None
     reason: str | None = None
-    finish_reason: str | None = None
+    finish_reason: FinishReason | None = None
+    #: the turn's tool calls, whole and checked (the step's answer text stays `text`)
+    tool_calls: tuple[WholeToolCall, ...] = ()
+    thinking_chars: int = 0  # reasoning the model showed (counted, never answer text)
     cap_tripped: bool = False
     first_at: float | None = None  # monotonic time of the first token (loop clock)
     repeated_chars: int = 0  # a continuation that began by repeating the kept text: how much was dropped
@@ -313,6 +340,9 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     echo = checker = _Echo(plan.echo) if plan.echo else None
     reported: Usage | None = None
     reported_final = False
+    calls: ToolCallAssembler | None = None  # made on the first tool-call fragment: a text answer pays nothing
+    thinking: list[str] = []
+    other_out = 0  # tokens of tool-call fragments and thinking, for the cap meter
     metering = plan.cap_remaining is not None and plan.price is not None and not plan.price.is_free
     metered_out = 0
     waited = 0.0  # seconds spent awaiting the adapter: the network, the provider, and parsing its bytes
@@ -372,7 +402,9 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                     yield Token(run_id=run_id, hop_id=hop_id, text=piece)
                 if metering:
                     metered_out += count_text(chunk.text, plan.encoding)
-                    so_far = cost_of(Usage(input_tokens=plan.est_input_tokens, output_tokens=metered_out), plan.price)
+                    so_far = cost_of(
+                        Usage(input_tokens=plan.est_input_tokens, output_tokens=metered_out + other_out), plan.price
+                    )
                     # `metering` holds only with a cap: cap_remaining is not None here (no per-token assert)
                     if so_far.total > plan.cap_remaining:  # type: ignore[operator]
                         out.status, out.cap_tripped = HopStatus.CANCELLED, True
@@ -385,6 +417,35 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                 reported, reported_final = chunk.usage, chunk.final
             elif type(chunk) is StreamEnd:
                 out.finish_reason = chunk.finish_reason
+            elif type(chunk) is ToolCallDelta or type(chunk) is ThinkingDelta:
+                # content that is not answer text still is output: it starts the stream (first token) and spends
+                # the budget the cap meters
+                if first_at is None:
+                    first_at, first_ts = t, now()
+                    yield FirstToken(run_id=run_id, hop_id=hop_id, ttft_ms=(t - t0) * 1000.0)
+                    holding, watchdog.window_from = True, None
+                if isinstance(chunk, ToolCallDelta):
+                    if calls is None:
+                        calls = ToolCallAssembler()
+                    calls.add(chunk.index, chunk.id, chunk.name, chunk.arguments)
+                    piece = f"{chunk.name or ''}{chunk.arguments}"
+                else:
+                    thinking.append(chunk.text)
+                    piece = chunk.text
+                if metering and piece:
+                    other_out += count_text(piece, plan.encoding)
+                    so_far = cost_of(
+                        Usage(input_tokens=plan.est_input_tokens, output_tokens=metered_out + other_out), plan.price
+                    )
+                    if so_far.total > plan.cap_remaining:  # type: ignore[operator]  # as for text above
+                        out.status, out.cap_tripped = HopStatus.CANCELLED, True
+                        out.reason = (
+                            f"{plan.cap_label} tripped mid-stream: ${so_far.total:.6f} spent of "
+                            f"${plan.cap_remaining:.6f} left; stream cancelled"
+                        )
+                        break
+            elif type(chunk) is UnsupportedChunk:
+                yield UnsupportedContent(run_id=run_id, hop_id=hop_id, content_kind=chunk.kind, detail=chunk.detail)
     except ProviderError as err:
         out.status = (
             HopStatus.TIMEOUT if err.kind in (ErrorClass.TIMEOUT, ErrorClass.CLIENT_OVERLOADED) else HopStatus.ERROR
@@ -407,6 +468,15 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     text = "".join(parts)
     out.text = text
     est_out = count_text(text, plan.encoding)
+    # what the model wrote besides the answer is output it was paid for: tool calls in the visible bucket (the
+    # providers bill them as output), shown reasoning in the reasoning bucket
+    est_reasoning = count_text("".join(thinking), plan.encoding) if thinking else 0
+    out.thinking_chars = sum(map(len, thinking))
+    if calls is not None:
+        whole = calls.calls(check=False)
+        est_out += sum(count_text(c.name, plan.encoding) + count_text(c.arguments, plan.encoding) for c in whole)
+        if out.status == HopStatus.OK:
+            out.tool_calls = whole  # (the adapter checked their arguments: a bad one failed the attempt)
     if checker is not None:
         checker.end()
         if checker.dropped:  # the repeat was received (and is paid for) but is not part of the answer
@@ -435,6 +505,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                 cache_write_5m_tokens=reported.cache_write_5m_tokens,
                 cache_write_1h_tokens=reported.cache_write_1h_tokens,
                 output_tokens=est_out,
+                reasoning_tokens=est_reasoning,
                 input_source="reported",
                 output_source="estimated",
                 estimated_input_tokens=plan.est_input_tokens,
@@ -444,6 +515,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
             usage = Usage(
                 input_tokens=plan.est_input_tokens if billed else 0,
                 output_tokens=est_out if billed else 0,
+                reasoning_tokens=est_reasoning if billed else 0,
                 estimated_input_tokens=plan.est_input_tokens,
                 estimated_output_tokens=est_out,
             )
@@ -465,6 +537,10 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     engine_ms = max(0.0, wall - waited - held) * 1000.0
     out.first_at = first_at
     error = out.error
+    for index, call in enumerate(out.tool_calls):
+        yield ToolCall(
+            run_id=run_id, hop_id=hop_id, index=index, call_id=call.id, name=call.name, arguments=call.arguments
+        )
     yield HopFinished(
         run_id=run_id,
         hop_id=hop_id,
@@ -500,4 +576,5 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
             else None
         ),
         engine_ms=engine_ms,
+        finish_reason=out.finish_reason,
     )

@@ -35,6 +35,7 @@ from workbench.profiles.resolve import Resolved
 from workbench.profiles.steps import GenerateStep
 from workbench.profiles.templates import render
 from workbench.providers.base import ChatRequest
+from workbench.providers.content import ToolSpec, coerce_messages, coerce_tool_choice
 from workbench.tokens import count_messages, encoding_for_model
 
 if TYPE_CHECKING:
@@ -141,6 +142,11 @@ class StepRunner(SettleMixin):
         text = render(step.prompt, variables) if step.prompt else ctx.last_output
         self.system = render(step.system, variables) if step.system else None
         self.messages = [*(ctx.history if step.history else []), {"role": "user", "content": text}]
+        # tools offered: built once per step (immutable, shared by every attempt's request) and counted in the
+        # prompt estimate by the tokenizer's tool rule
+        self.tools = tuple(ToolSpec(t.name, t.description, t.parameters) for t in step.tools)
+        self.tool_choice = coerce_tool_choice(step.tool_choice)
+        self._counted_tools = [t.as_dict() for t in self.tools] or None
         self.extra_headers = dict(extra_headers) if extra_headers else {}
         self.step_id = state.next_hop_id()
         self.spent = ZERO
@@ -290,7 +296,7 @@ class StepRunner(SettleMixin):
                         {"role": "user", "content": CONTINUE_INSTRUCTION},
                     ]
             counted = ([{"role": "system", "content": self.system}] if self.system else []) + messages
-            est_input = count_messages(counted, model=model.model, encoding=encoding)
+            est_input = count_messages(counted, model=model.model, encoding=encoding, tools=self._counted_tools)
             price = select_price(model.prices, self.today)
             hop_id = state.next_hop_id()
             hkey = health.key(model.provider, model.model)
@@ -390,11 +396,14 @@ class StepRunner(SettleMixin):
             temperature = target.temperature if target is not None and target.temperature is not None else None
             request = ChatRequest(
                 model=model.model,
-                messages=messages,
+                messages=coerce_messages(messages),
                 system=self.system,
                 max_tokens=max_tokens,
                 temperature=temperature if temperature is not None else step.temperature,
                 extra_headers=self.extra_headers,
+                tools=self.tools,
+                tool_choice=self.tool_choice,
+                parallel_tool_calls=step.parallel_tool_calls,
             )
             pending.append(
                 HopStarted(

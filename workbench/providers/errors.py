@@ -23,6 +23,7 @@ import httpx
 
 from workbench.errors import ErrorClass
 from workbench.providers.base import ErrorKind, ProviderError
+from workbench.providers.content import MalformedToolCall, ToolCallAssembler
 from workbench.providers.retry_after import retry_after, retry_after_from_body
 
 __all__ = [
@@ -356,6 +357,17 @@ def malformed(
         body=sample[:500] if sample else None,
         secrets=secrets,
     )
+
+
+def check_tool_calls(
+    calls: ToolCallAssembler, *, provider: str | None, model: str | None, secrets: Iterable[str | None] = ()
+) -> None:
+    """At the end of a turn: every tool call's arguments must be a JSON object, or the turn is `malformed`
+    (never handed on as a half-parsed dict)."""
+    try:
+        calls.calls(check=True)
+    except MalformedToolCall as exc:
+        raise malformed(str(exc), provider=provider, model=model, sample=None, secrets=secrets) from None
 
 
 #: What reading an event or body of an unexpected shape raises (a list where an object belongs, a number where
