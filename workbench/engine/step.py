@@ -11,6 +11,7 @@ Policies in force come from `workbench.profiles.resolve`, resolved once per step
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Mapping
 from decimal import Decimal
@@ -36,7 +37,30 @@ from workbench.profiles.steps import GenerateStep
 from workbench.profiles.templates import render
 from workbench.providers.base import ChatRequest
 from workbench.providers.content import ToolSpec, coerce_messages, coerce_tool_choice
-from workbench.tokens import count_messages, encoding_for_model
+from workbench.tokens import count_messages, count_tools, encoding_for_model
+
+_STEP_TOOLS: dict[int, tuple[GenerateStep, tuple[ToolSpec, ...]]] = {}
+
+
+def step_tools(step: GenerateStep) -> tuple[ToolSpec, ...]:
+    """The step's tools as the immutable contract type, built once per step of the loaded profile (freezing the
+    schemas and hashing them is not per-run work). The entry holds the step itself, so its id cannot be reused."""
+    hit = _STEP_TOOLS.get(id(step))
+    if hit is not None and hit[0] is step:
+        return hit[1]
+    tools = tuple(ToolSpec(t.name, t.description, t.parameters) for t in step.tools)
+    if len(_STEP_TOOLS) >= 4096:  # profiles reloaded many times over: start afresh
+        _STEP_TOOLS.clear()
+    _STEP_TOOLS[id(step)] = (step, tools)
+    return tools
+
+
+@functools.lru_cache(maxsize=256)
+def tool_tokens(tools: tuple[ToolSpec, ...], model: str, encoding: str) -> int:
+    """The prompt tokens of the tool definitions a step offers (the tokenizer's tool rule), worked out once per
+    set of tools and model: offering tools must not slow every attempt down (tools are immutable, hashable)."""
+    return count_tools([t.as_dict() for t in tools], model=model, encoding=encoding)
+
 
 if TYPE_CHECKING:
     from workbench.engine.context import RunContext
@@ -144,9 +168,8 @@ class StepRunner(SettleMixin):
         self.messages = [*(ctx.history if step.history else []), {"role": "user", "content": text}]
         # tools offered: built once per step (immutable, shared by every attempt's request) and counted in the
         # prompt estimate by the tokenizer's tool rule
-        self.tools = tuple(ToolSpec(t.name, t.description, t.parameters) for t in step.tools)
+        self.tools = step_tools(step) if step.tools else ()
         self.tool_choice = coerce_tool_choice(step.tool_choice)
-        self._counted_tools = [t.as_dict() for t in self.tools] or None
         self.extra_headers = dict(extra_headers) if extra_headers else {}
         self.step_id = state.next_hop_id()
         self.spent = ZERO
@@ -296,7 +319,9 @@ class StepRunner(SettleMixin):
                         {"role": "user", "content": CONTINUE_INSTRUCTION},
                     ]
             counted = ([{"role": "system", "content": self.system}] if self.system else []) + messages
-            est_input = count_messages(counted, model=model.model, encoding=encoding, tools=self._counted_tools)
+            est_input = count_messages(counted, model=model.model, encoding=encoding)
+            if self.tools:
+                est_input += tool_tokens(self.tools, model.model, encoding)
             price = select_price(model.prices, self.today)
             hop_id = state.next_hop_id()
             hkey = health.key(model.provider, model.model)
