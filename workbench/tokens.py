@@ -22,7 +22,15 @@ from typing import Any
 
 import tiktoken
 
-__all__ = ["get_encoding", "count_text", "count_messages", "count_tools", "encoding_for_model", "TokenizerError"]
+__all__ = [
+    "get_encoding",
+    "count_text",
+    "count_messages",
+    "count_tools",
+    "tool_system_tokens",
+    "encoding_for_model",
+    "TokenizerError",
+]
 
 
 class TokenizerError(RuntimeError):
@@ -130,6 +138,30 @@ def count_tools(tools: Iterable[Mapping[str, Any]], *, model: str = "", encoding
     return total
 
 
+# Anthropic adds a system prompt of its own whenever tools are offered, and publishes its size per model and tool
+# choice (docs, "Tool use pricing and tokens": auto/none vs any/tool). Checked 2026-12-08; first prefix wins.
+_ANTHROPIC_TOOL_SYSTEM: tuple[tuple[str, int, int], ...] = (
+    ("claude-3-opus", 530, 281),
+    ("claude-3-sonnet", 159, 235),
+    ("claude-3-haiku", 264, 340),
+    ("claude-3-5-haiku", 264, 340),
+    ("claude-3-5-sonnet-20240620", 294, 261),
+    ("claude", 346, 313),  # Claude 3.5 Sonnet (Oct 2024), 3.7 and every Claude 4 model
+)
+
+
+def tool_system_tokens(model: str, tool_choice: str = "auto") -> int:
+    """The prompt tokens a provider adds on its own when tools are offered (Anthropic's published figures; 0
+    where none is published, e.g. OpenAI, whose tool rendering `count_tools` already counts)."""
+    m = model.lower()
+    if not m.startswith("claude"):
+        return 0
+    for prefix, free_choice, forced in _ANTHROPIC_TOOL_SYSTEM:
+        if m.startswith(prefix):
+            return free_choice if tool_choice in ("auto", "none") else forced
+    return 0
+
+
 # Chat framing overhead per model family. OpenAI's cookbook ("How to count tokens with tiktoken") states:
 # every message costs 3 tokens of framing (4 for gpt-3.5-turbo-0301), a `name` field one more, and every
 # reply is primed with 3 tokens (<|start|>assistant<|message|>).
@@ -182,8 +214,11 @@ def count_messages(
     model: str = "",
     encoding: str | None = None,
     tools: Iterable[Mapping[str, Any]] | None = None,
+    tool_choice: str = "auto",
 ) -> int:
-    """Prompt tokens for a chat request, including each message's framing and the reply priming."""
+    """Prompt tokens for a chat request, including each message's framing and the reply priming; with tools,
+    their definitions and the system prompt the provider adds for them (`tool_choice`: auto, none, required
+    or a tool's name)."""
     enc = encoding or encoding_for_model(model)
     per_message, per_name, per_reply = _FAMILY_OVERHEAD[_family(model)]
     total = 0
@@ -201,5 +236,5 @@ def count_messages(
             if key == "name":
                 total += per_name
     if tools:
-        total += count_tools(tools, model=model, encoding=enc)
+        total += count_tools(tools, model=model, encoding=enc) + tool_system_tokens(model, tool_choice)
     return total + per_reply

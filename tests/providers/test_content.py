@@ -19,7 +19,7 @@ from workbench.providers.content import (
     ToolChoice,
     ToolSpec,
 )
-from workbench.tokens import count_messages, count_text
+from workbench.tokens import count_messages, count_text, count_tools
 
 TOOL = {"name": "f", "description": "does f", "parameters": {"type": "object", "properties": {"x": {"enum": [1, 2]}}}}
 
@@ -130,3 +130,25 @@ def test_token_estimates_count_tool_calls_and_results() -> None:
         )
     )
     assert count_messages(anthropic_form, model="claude-x") == expected_anthropic
+
+
+@pytest.mark.parametrize(
+    ("model", "choice", "published"),
+    [
+        ("claude-sonnet-4-5", "auto", 346),
+        ("claude-opus-4-1", "none", 346),
+        ("claude-sonnet-4-5", "required", 313),
+        ("claude-haiku-4-5", "get_weather", 313),
+        ("claude-3-opus-20240229", "auto", 530),
+        ("claude-3-haiku-20240307", "required", 340),
+        ("gpt-4o", "auto", 0),  # OpenAI publishes no such prompt: its tool rendering is all there is
+    ],
+)
+def test_offering_tools_adds_the_providers_published_tool_prompt(model: str, choice: str, published: int) -> None:
+    """Anthropic's "Tool use pricing and tokens" table: the system prompt it adds whenever tools are offered."""
+    messages = [{"role": "user", "content": "weather?"}]
+    tools = [TOOL]
+    added = count_messages(messages, model=model, tools=tools, tool_choice=choice) - count_messages(
+        messages, model=model
+    )
+    assert added == count_tools(tools, model=model) + published

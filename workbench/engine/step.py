@@ -37,7 +37,7 @@ from workbench.profiles.steps import GenerateStep
 from workbench.profiles.templates import render
 from workbench.providers.base import ChatRequest
 from workbench.providers.content import ToolSpec, coerce_messages, coerce_tool_choice
-from workbench.tokens import count_messages, count_tools, encoding_for_model
+from workbench.tokens import count_messages, count_tools, encoding_for_model, tool_system_tokens
 
 _STEP_TOOLS: dict[int, tuple[GenerateStep, tuple[ToolSpec, ...]]] = {}
 
@@ -56,10 +56,11 @@ def step_tools(step: GenerateStep) -> tuple[ToolSpec, ...]:
 
 
 @functools.lru_cache(maxsize=256)
-def tool_tokens(tools: tuple[ToolSpec, ...], model: str, encoding: str) -> int:
-    """The prompt tokens of the tool definitions a step offers (the tokenizer's tool rule), worked out once per
-    set of tools and model: offering tools must not slow every attempt down (tools are immutable, hashable)."""
-    return count_tools([t.as_dict() for t in tools], model=model, encoding=encoding)
+def tool_tokens(tools: tuple[ToolSpec, ...], model: str, encoding: str, choice: str) -> int:
+    """The prompt tokens of the tool definitions a step offers (the tokenizer's tool rule) and of the system
+    prompt the provider adds for them, worked out once per set of tools, model and tool choice: offering tools
+    must not slow every attempt down (tools are immutable, hashable)."""
+    return count_tools([t.as_dict() for t in tools], model=model, encoding=encoding) + tool_system_tokens(model, choice)
 
 
 if TYPE_CHECKING:
@@ -321,7 +322,8 @@ class StepRunner(SettleMixin):
             counted = ([{"role": "system", "content": self.system}] if self.system else []) + messages
             est_input = count_messages(counted, model=model.model, encoding=encoding)
             if self.tools:
-                est_input += tool_tokens(self.tools, model.model, encoding)
+                mode = self.tool_choice.mode if self.tool_choice is not None else "auto"
+                est_input += tool_tokens(self.tools, model.model, encoding, mode)
             price = select_price(model.prices, self.today)
             hop_id = state.next_hop_id()
             hkey = health.key(model.provider, model.model)

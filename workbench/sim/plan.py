@@ -179,8 +179,14 @@ class Plan:
 
     @cached_property
     def figures(self) -> Figures:
+        request = self.prompt.request
+        choice = request.tool_choice.mode if request is not None and request.tool_choice is not None else "auto"
         prompt_tokens = count_messages(
-            self.prompt.messages, model=self.prompt.model, encoding=self.encoding, tools=self.prompt.tools
+            self.prompt.messages,
+            model=self.prompt.model,
+            encoding=self.encoding,
+            tools=self.prompt.tools,
+            tool_choice=choice,
         )
         output = count_text(self.text, self.encoding) + sum(
             count_text(c.name, self.encoding) + count_text(c.arguments, self.encoding) for c in self.tool_calls
