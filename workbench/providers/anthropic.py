@@ -59,6 +59,8 @@ __all__ = [
     "anthropic_usage",
     "build_anthropic_body",
     "decode_request",
+    "tool_use_block",
+    "input_json_deltas",
     "ANTHROPIC_VERSION",
     "FINISH",
 ]
@@ -183,6 +185,28 @@ def _arguments(text: str) -> Any:
     except ValueError:
         return {"_raw": text}
     return value if isinstance(value, dict) else {"_raw": value}
+
+
+def tool_use_block(call: ToolCall, *, streamed: bool) -> dict[str, Any]:
+    """An assistant turn's `tool_use` block for `call`, as the API writes it in a response (and a proxy or the
+    simulator must): whole, its `input` the parsed arguments; streamed, an empty `input` whose JSON follows in
+    `input_json_delta` events (`input_json_deltas`). Arguments that are not JSON stay text (a broken answer
+    is passed on as it was, for the reader to classify)."""
+    if streamed:
+        return {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+    try:
+        value: Any = json.loads(call.arguments or "{}")
+    except ValueError:
+        value = call.arguments
+    return {"type": "tool_use", "id": call.id, "name": call.name, "input": value}
+
+
+def input_json_deltas(index: int, pieces: list[str]) -> list[dict[str, Any]]:
+    """The `content_block_delta` events that stream a tool_use block's arguments, one per piece."""
+    return [
+        {"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": p}}
+        for p in pieces
+    ]
 
 
 def encode_tool(tool: ToolSpec) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from workbench.providers.base import (
 from workbench.providers.content import (
     FinishReason,
     Message,
+    ToolCall,
     ToolCallAssembler,
     ToolChoice,
     ToolSpec,
@@ -57,7 +58,15 @@ from workbench.providers.errors import (
 )
 from workbench.providers.sse import SSEDecoder, drain
 
-__all__ = ["OpenAICompatAdapter", "openai_usage", "build_openai_body", "decode_request", "FINISH"]
+__all__ = [
+    "OpenAICompatAdapter",
+    "openai_usage",
+    "build_openai_body",
+    "decode_request",
+    "encode_message",
+    "tool_call_deltas",
+    "FINISH",
+]
 
 _loads = json.loads
 #: message keys of a whole (non-streamed) answer this adapter reads or knows to carry nothing to keep
@@ -124,6 +133,15 @@ def encode_message(message: Message) -> dict[str, Any]:
     if message.role == "tool" and message.is_error and not message.content.lower().startswith("error"):
         out["content"] = f"error: {message.content}"
     return out
+
+
+def tool_call_deltas(index: int, call: ToolCall, pieces: list[str]) -> list[dict[str, Any]]:
+    """The streamed `delta` objects of one tool call, as OpenAI writes them (and a proxy or the simulator must):
+    the first names the call (id, type, name, empty arguments), the next carry the arguments' pieces."""
+    head = {"index": index, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+    return [{"tool_calls": [head]}] + [
+        {"tool_calls": [{"index": index, "function": {"arguments": piece}}]} for piece in pieces
+    ]
 
 
 def encode_tool(tool: ToolSpec) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from workbench.providers.anthropic import decode_request
+from workbench.providers.anthropic import decode_request, input_json_deltas, tool_use_block
 from workbench.sim.faults import (
     ERROR_KINDS,
     HTTP_FAULT_STATUS,
@@ -35,16 +35,6 @@ __all__ = ["handle", "error_body"]
 _STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence", "tool_calls": "tool_use"}
 #: what the `unknown_content` dial sends: a content block type no API has (yet); a client must not drop it silently
 UNKNOWN_BLOCK = "hologram"
-
-
-def _tool_use(call: Any, streamed: bool) -> dict[str, Any]:
-    if streamed:  # a streamed block starts with an empty input; its JSON follows in input_json_delta events
-        return {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
-    try:
-        value = json.loads(call.arguments)
-    except ValueError:
-        value = call.arguments  # (the malformed-arguments fault: a whole message cannot hold broken JSON)
-    return {"type": "tool_use", "id": call.id, "name": call.name, "input": value}
 
 
 def error_body(err: SimRequestError, error_type: str | None = None) -> dict[str, Any]:
@@ -143,7 +133,7 @@ async def _complete(request: web.Request, plan: Plan) -> web.StreamResponse:
         err = SimRequestError("overloaded", "Overloaded (simulated error inside a 200 response)")
         return web.json_response(error_body(err), status=200, headers=headers)
     content: list[dict[str, Any]] = [{"type": "text", "text": plan.text}] if plan.text or not plan.tool_calls else []
-    content += [_tool_use(c, streamed=False) for c in plan.tool_calls]
+    content += [tool_use_block(c, streamed=False) for c in plan.tool_calls]
     if plan.behaviour.unknown_content:
         content.append({"type": UNKNOWN_BLOCK, "frames": 3})
     body = _message(plan, plan.new_id("msg_"), content, _STOP_REASON[plan.finish], render(plan.shape, plan.figures))
@@ -229,15 +219,12 @@ async def _stream(request: web.Request, plan: Plan) -> web.StreamResponse:
         writer.add(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
         index = 1
     for call in plan.tool_calls:
-        block = _tool_use(call, streamed=True)
+        block = tool_use_block(call, streamed=True)
         writer.add(
             _event("content_block_start", {"type": "content_block_start", "index": index, "content_block": block})
         )
-        for piece in plan.argument_pieces(call):
-            json_delta = {"type": "input_json_delta", "partial_json": piece}
-            writer.add(
-                _event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": json_delta})
-            )
+        for json_delta in input_json_deltas(index, plan.argument_pieces(call)):
+            writer.add(_event("content_block_delta", json_delta))
         writer.add(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
         await writer.tokens_sent(count_text(call.name + call.arguments, plan.encoding))
         index += 1

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from workbench.providers.openai_compat import decode_request
+from workbench.providers.content import Message
+from workbench.providers.openai_compat import decode_request, encode_message, tool_call_deltas
 from workbench.sim.faults import (
     ERROR_KINDS,
     HTTP_FAULT_STATUS,
@@ -37,13 +38,6 @@ __all__ = ["handle", "error_body"]
 _FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length", "tool_calls": "tool_calls"}
 #: what the `unknown_content` dial sends: a delta field no API has (yet), which a client must not drop silently
 UNKNOWN_DELTA = "hologram"
-
-
-def _tool_call_dicts(plan: Plan) -> list[dict[str, Any]]:
-    return [
-        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-        for c in plan.tool_calls
-    ]
 
 
 _FINGERPRINT = "fp_wbsim"
@@ -150,10 +144,9 @@ async def _complete(request: web.Request, plan: Plan) -> web.StreamResponse:
 
 
 def _message(plan: Plan) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": plan.text, "refusal": None, "annotations": []}
-    if plan.tool_calls:
-        message["content"] = None
-        message["tool_calls"] = _tool_call_dicts(plan)
+    # the adapters' own encoder writes the turn (text, or content null and the tool calls)
+    message = encode_message(Message.assistant(plan.text, tool_calls=plan.tool_calls))
+    message |= {"refusal": None, "annotations": []}
     if plan.behaviour.unknown_content:
         message[UNKNOWN_DELTA] = {"frames": 3}
     return message
@@ -210,11 +203,8 @@ async def _stream(request: web.Request, plan: Plan, include_usage: bool) -> web.
     if b.unknown_content:
         writer.add(chunk({UNKNOWN_DELTA: {"frames": 3}}))
     for index, call in enumerate(plan.tool_calls):
-        # the first delta of a call names it (arguments empty, as OpenAI sends it); its arguments follow in pieces
-        head = {"index": index, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
-        writer.add(chunk({"tool_calls": [head]}))
-        for piece in plan.argument_pieces(call):
-            writer.add(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
+        for tool_delta in tool_call_deltas(index, call, plan.argument_pieces(call)):
+            writer.add(chunk(tool_delta))
         await writer.tokens_sent(count_text(call.name + call.arguments, plan.encoding))
     split = split_after(deltas, fault.after_tokens) if fault is not None else len(deltas)
     for piece, tokens in deltas[:split]:
