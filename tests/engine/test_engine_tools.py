@@ -196,3 +196,34 @@ def test_bad_tools_in_a_profile_are_profile_errors(step: str, words: str) -> Non
     with pytest.raises(ProfileError) as caught:
         loads_profile(text)
     assert words in str(caught.value.problems)
+
+
+THINKING_PROFILE = """
+version: 2
+providers:
+  oai: {kind: sim, wire: openai}
+  ant: {kind: sim, wire: anthropic}
+models:
+  gpt: {provider: oai, model: sim-gpt, prices: [{input: 1, output: 4}], sim: {ttft_ms: 0, tokens_per_s: 100000, show_thinking: true, usage_shape: none}}
+  claude: {provider: ant, model: sim-claude, prices: [{input: 3, output: 15}], sim: {ttft_ms: 0, tokens_per_s: 100000, show_thinking: true}}
+routes:
+  openai: {steps: [{name: answer, targets: [gpt]}]}
+  anthropic: {steps: [{name: answer, targets: [claude]}]}
+"""
+
+
+@pytest.mark.parametrize("route", ["openai", "anthropic"])
+async def test_shown_thinking_is_counted_never_answer(route: str) -> None:
+    text = "Why does bread rise?"
+    thought = "The question is about: Why does bread rise?. I will answer it plainly and check the facts first."
+    async with Engine(loads_profile(THINKING_PROFILE)) as engine:
+        events = [e async for e in engine.run(text, route=route)]
+    (hop,) = attempts(events)
+    streamed = "".join(e.text for e in events if e.type == "token")  # type: ignore[attr-defined]
+    assert hop.output and thought not in hop.output and thought not in streamed and streamed == hop.output
+    # estimated (no usage reported): the shown thinking is the reasoning bucket; Anthropic reports thinking inside
+    # output_tokens with no separate count, and the provider's figures win
+    assert hop.usage is not None
+    assert hop.usage["reasoning_tokens"] == (count_text(thought) if route == "openai" else 0)
+    # reported (Anthropic: inside output_tokens) or estimated (no usage): the reasoning is in the output figure
+    assert hop.output_tokens == count_text(hop.output) + count_text(thought)

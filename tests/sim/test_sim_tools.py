@@ -178,3 +178,19 @@ def test_the_call_tools_dial_off_answers_in_text(anth: anthropic.Anthropic) -> N
         extra_headers=dial(**FAST, call_tools=False),
     )
     assert r.stop_reason == "end_turn" and [b.type for b in r.content] == ["text"]
+
+
+def test_shown_thinking_reaches_the_sdks_as_thinking_not_answer(oai: openai.OpenAI, anth: anthropic.Anthropic) -> None:
+    question = ask("Why does bread rise?")
+    thought = "The question is about: Why does bread rise?. I will answer it plainly and check the facts first."
+    with anth.messages.stream(
+        model="claude-sonnet-4-5", max_tokens=300, messages=question, extra_headers=dial(**FAST, show_thinking=True)
+    ) as stream:
+        message = stream.get_final_message()
+    assert [b.type for b in message.content] == ["thinking", "text"]
+    assert message.content[0].thinking == thought and message.content[0].signature  # type: ignore[union-attr]
+    assert thought not in message.content[1].text  # type: ignore[union-attr]
+    r = oai.chat.completions.create(model="gpt-4o", messages=question, extra_headers=dial(**FAST, show_thinking=True))
+    assert (r.choices[0].message.model_extra or {}).get("reasoning_content") == thought
+    assert r.usage is not None and r.usage.completion_tokens_details is not None
+    assert r.usage.completion_tokens_details.reasoning_tokens == count_text(thought)

@@ -104,6 +104,11 @@ class SimBehaviour(BaseModel):
     tool_argument_pieces: int = Field(
         default=1, ge=1, le=100_000, description="stream each tool call's arguments over this many deltas"
     )
+    show_thinking: bool = Field(
+        default=False,
+        description="show reasoning before the answer (Anthropic `thinking` block, OpenAI-compatible"
+        " `reasoning_content`); its tokens count as reasoning",
+    )
     unknown_content: bool = Field(
         default=False,
         description="also send a content block (delta) of a made-up kind, as a newer API version might",

@@ -191,7 +191,19 @@ class Plan:
         output = count_text(self.text, self.encoding) + sum(
             count_text(c.name, self.encoding) + count_text(c.arguments, self.encoding) for c in self.tool_calls
         )
-        return figures_for(self.behaviour, prompt_tokens, output)
+        return figures_for(self.behaviour, prompt_tokens, output, count_text(self.thinking, self.encoding))
+
+    @cached_property
+    def thinking(self) -> str:
+        """The reasoning shown before the answer (`show_thinking`), else "": a few words about the question."""
+        if not self.behaviour.show_thinking:
+            return ""
+        words = self.prompt.focus.split()[:12]
+        return f"The question is about: {' '.join(words)}. I will answer it plainly and check the facts first."
+
+    @cached_property
+    def thinking_deltas(self) -> tuple[tuple[str, int], ...]:
+        return token_deltas(self.thinking, self.encoding) if self.thinking else ()
 
     async def prepare(self) -> None:
         """Work out the answer and the usage before responding; big prompts off the loop, so that counting a

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["handle", "error_body"]
 
 _STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence", "tool_calls": "tool_use"}
+_SIGNATURE = "c2ltdWxhdGVkIHRoaW5raW5n"  # thinking blocks are signed; the simulator's signature is fixed
 #: what the `unknown_content` dial sends: a content block type no API has (yet); a client must not drop it silently
 UNKNOWN_BLOCK = "hologram"
 
@@ -134,6 +135,8 @@ async def _complete(request: web.Request, plan: Plan) -> web.StreamResponse:
         return web.json_response(error_body(err), status=200, headers=headers)
     content: list[dict[str, Any]] = [{"type": "text", "text": plan.text}] if plan.text or not plan.tool_calls else []
     content += [tool_use_block(c, streamed=False) for c in plan.tool_calls]
+    if plan.thinking:
+        content.insert(0, {"type": "thinking", "thinking": plan.thinking, "signature": _SIGNATURE})
     if plan.behaviour.unknown_content:
         content.append({"type": UNKNOWN_BLOCK, "frames": 3})
     body = _message(plan, plan.new_id("msg_"), content, _STOP_REASON[plan.finish], render(plan.shape, plan.figures))
@@ -172,21 +175,34 @@ async def _stream(request: web.Request, plan: Plan) -> web.StreamResponse:
         )
     )
     has_text = bool(plan.text) or not plan.tool_calls  # a turn of tool calls only has no text block
-    if has_text:
-        writer.add(
-            _event(
-                "content_block_start",
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-            )
-        )
+    at = 1 if plan.thinking else 0  # the text block's index: after the thinking block when there is one
+    text_start = _event(
+        "content_block_start",
+        {"type": "content_block_start", "index": at, "content_block": {"type": "text", "text": ""}},
+    )
+    if plan.thinking:
+        block = {"type": "thinking", "thinking": ""}
+        writer.add(_event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}))
+    elif has_text:
+        writer.add(text_start)
     writer.add(_event("ping", {"type": "ping"}))
     await writer.flush()  # the opening events are no first token: they go out before the model "thinks"
     await writer.wait(b.ttft_ms)
+    if plan.thinking:
+        for piece, tokens in plan.thinking_deltas:
+            thought = {"type": "thinking_delta", "thinking": piece}
+            writer.add(_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": thought}))
+            await writer.tokens_sent(tokens)
+        signed = {"type": "signature_delta", "signature": _SIGNATURE}
+        writer.add(_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": signed}))
+        writer.add(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        if has_text:
+            writer.add(text_start)
 
     def delta(piece: str) -> bytes:
         return _event(
             "content_block_delta",
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+            {"type": "content_block_delta", "index": at, "delta": {"type": "text_delta", "text": piece}},
         )
 
     fault = plan.stream_fault
@@ -214,10 +230,10 @@ async def _stream(request: web.Request, plan: Plan) -> web.StreamResponse:
                 await writer.flush()
                 await response.write_eof()
                 return response
-    index = 0
+    index = at
     if has_text:
-        writer.add(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
-        index = 1
+        writer.add(_event("content_block_stop", {"type": "content_block_stop", "index": at}))
+        index = at + 1
     for call in plan.tool_calls:
         block = tool_use_block(call, streamed=True)
         writer.add(

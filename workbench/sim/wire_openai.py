@@ -147,6 +147,8 @@ def _message(plan: Plan) -> dict[str, Any]:
     # the adapters' own encoder writes the turn (text, or content null and the tool calls)
     message = encode_message(Message.assistant(plan.text, tool_calls=plan.tool_calls))
     message |= {"refusal": None, "annotations": []}
+    if plan.thinking:
+        message["reasoning_content"] = plan.thinking
     if plan.behaviour.unknown_content:
         message[UNKNOWN_DELTA] = {"frames": 3}
     return message
@@ -200,6 +202,9 @@ async def _stream(request: web.Request, plan: Plan, include_usage: bool) -> web.
     await writer.wait(b.ttft_ms)
     fault = plan.stream_fault
     deltas = plan.deltas
+    for piece, tokens in plan.thinking_deltas:
+        writer.add(chunk({"reasoning_content": piece}))
+        await writer.tokens_sent(tokens)
     if b.unknown_content:
         writer.add(chunk({UNKNOWN_DELTA: {"frames": 3}}))
     for index, call in enumerate(plan.tool_calls):
