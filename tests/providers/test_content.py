@@ -152,3 +152,16 @@ def test_offering_tools_adds_the_providers_published_tool_prompt(model: str, cho
         messages, model=model
     )
     assert added == count_tools(tools, model=model) + published
+
+
+def test_nothing_in_a_message_dict_is_dropped_silently() -> None:
+    named = Message.from_dict({"role": "user", "content": "hi", "name": "ada"})
+    assert named.to_dict() == {"role": "user", "content": "hi", "name": "ada"}
+    parts = {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}
+    assert Message.from_dict(parts).content == "ab"
+    image = {
+        "role": "user",
+        "content": [{"type": "text", "text": "see"}, {"type": "image_url", "image_url": {"url": "x"}}],
+    }
+    with pytest.raises(ValueError, match="image_url are not supported"):
+        Message.from_dict(image)

@@ -36,7 +36,7 @@ from workbench.profiles.resolve import Resolved
 from workbench.profiles.steps import GenerateStep
 from workbench.profiles.templates import render
 from workbench.providers.base import ChatRequest
-from workbench.providers.content import ToolSpec, coerce_messages, coerce_tool_choice
+from workbench.providers.content import FrozenJSON, ToolSpec, coerce_messages, coerce_tool_choice
 from workbench.tokens import count_messages, count_tools, encoding_for_model, tool_system_tokens
 
 _STEP_TOOLS: dict[int, tuple[GenerateStep, tuple[ToolSpec, ...]]] = {}
@@ -171,7 +171,9 @@ class StepRunner(SettleMixin):
         # prompt estimate by the tokenizer's tool rule
         self.tools = step_tools(step) if step.tools else ()
         self.tool_choice = coerce_tool_choice(step.tool_choice)
-        self.extra_headers = dict(extra_headers) if extra_headers else {}
+        # frozen once: every attempt's (immutable) request shares them, and the typed messages, as they are
+        self.extra_headers: Mapping[str, str] = FrozenJSON(extra_headers) if extra_headers else FrozenJSON()
+        self._typed = coerce_messages(self.messages)
         self.step_id = state.next_hop_id()
         self.spent = ZERO
         self.index = -1  # the target in play (its place in step.targets)
@@ -423,7 +425,7 @@ class StepRunner(SettleMixin):
             temperature = target.temperature if target is not None and target.temperature is not None else None
             request = ChatRequest(
                 model=model.model,
-                messages=coerce_messages(messages),
+                messages=self._typed if messages is self.messages else coerce_messages(messages),
                 system=self.system,
                 max_tokens=max_tokens,
                 temperature=temperature if temperature is not None else step.temperature,

@@ -205,11 +205,18 @@ class Message:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Message:
-        """From an OpenAI-style message dict (what sessions store and most code writes). List content keeps its
-        text parts; `tool_calls` entries may be OpenAI's `{"id", "function": {"name", "arguments"}}`."""
+        """From an OpenAI-style message dict (what sessions store and most code writes). List content is joined
+        from its text parts (a part of another kind, an image, is refused: this contract carries text only, and
+        would otherwise drop it silently); `tool_calls` entries are OpenAI's `{"id", "function": {"name",
+        "arguments"}}`."""
         role = data.get("role")
         content = data.get("content")
         if isinstance(content, list):
+            odd = sorted({str(p.get("type")) for p in content if isinstance(p, Mapping) and p.get("type") != "text"})
+            if odd:
+                raise ValueError(
+                    f"{role} message: content parts of type {', '.join(odd)} are not supported (text only)"
+                )
             content = "".join(p.get("text") or "" for p in content if isinstance(p, Mapping))
         calls: list[ToolCall] = []
         for raw in data.get("tool_calls") or ():
@@ -238,6 +245,8 @@ class Message:
             ]
         if self.role == "tool":
             out["tool_call_id"] = self.tool_call_id
+        elif self.name:
+            out["name"] = self.name  # a participant's name (OpenAI's `name` on user/assistant turns)
         return out
 
 
