@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from workbench.engine import Engine
-from workbench.engine.events import Event, HopFinished, HopKind, RunFinished, ToolCall, UnsupportedContent
+from workbench.engine.events import ContentUnsupported, Event, HopFinished, HopKind, RunFinished, ToolCalled
 from workbench.errors import ProfileError
 from workbench.profiles.load import loads_profile
 from workbench.tokens import count_messages, count_text
@@ -109,7 +109,7 @@ def attempts(events: list[Event]) -> list[HopFinished]:
 async def test_tool_calls_come_out_as_events_and_the_answer_stays_text(route: str) -> None:
     events = await run(route)
     (hop,) = attempts(events)
-    calls = [e for e in events if isinstance(e, ToolCall)]
+    calls = [e for e in events if isinstance(e, ToolCalled)]
     assert hop.status == "ok" and hop.finish_reason == "tool_calls" and hop.output == ""
     assert all(c.hop_id == hop.hop_id for c in calls)
     assert events.index(calls[-1]) < events.index(hop)  # the calls come before their attempt's end
@@ -122,7 +122,7 @@ async def test_tool_calls_come_out_as_events_and_the_answer_stays_text(route: st
         assert [(c.index, c.name, json.loads(c.arguments)) for c in calls] == [
             (0, "get_weather", {"city": "Paris", "days": 2})
         ]
-        odd = [e for e in events if isinstance(e, UnsupportedContent)]
+        odd = [e for e in events if isinstance(e, ContentUnsupported)]
         assert [e.content_kind for e in odd] == ["content_block:hologram", "delta:hologram_delta"]
     assert len({c.call_id for c in calls}) == len(calls) and all(c.call_id for c in calls)
     final = events[-1]
@@ -132,14 +132,14 @@ async def test_tool_calls_come_out_as_events_and_the_answer_stays_text(route: st
 async def test_text_answer_has_finish_reason_stop_and_no_calls() -> None:
     events = await run("plain")
     (hop,) = attempts(events)
-    assert hop.finish_reason == "stop" and hop.output and not [e for e in events if isinstance(e, ToolCall)]
+    assert hop.finish_reason == "stop" and hop.output and not [e for e in events if isinstance(e, ToolCalled)]
 
 
 async def test_malformed_arguments_fail_the_attempt_and_the_fallback_answers() -> None:
     events = await run("fallback")
     bad, good = attempts(events)
     assert bad.status == "error" and bad.error_class == "malformed" and "not valid JSON" in (bad.error or "")
-    calls = [e for e in events if isinstance(e, ToolCall)]
+    calls = [e for e in events if isinstance(e, ToolCalled)]
     assert [c.hop_id for c in calls] == [good.hop_id]  # nothing of the broken call is passed on
     assert good.status == "ok" and good.finish_reason == "tool_calls"
 

@@ -28,6 +28,7 @@ from workbench.accounting.usage import Cost, Usage, cost_of
 from workbench.engine import lag
 from workbench.engine.cancel import CancelToken
 from workbench.engine.events import (
+    ContentUnsupported,
     ErrorClass,
     Event,
     FirstToken,
@@ -35,8 +36,7 @@ from workbench.engine.events import (
     HopKind,
     HopStatus,
     Token,
-    ToolCall,
-    UnsupportedContent,
+    ToolCalled,
     now,
 )
 from workbench.providers.base import (
@@ -48,11 +48,10 @@ from workbench.providers.base import (
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
+    UnsupportedContent,
     UsageReport,
 )
-from workbench.providers.base import UnsupportedContent as UnsupportedChunk
-from workbench.providers.content import FinishReason, ToolCallAssembler
-from workbench.providers.content import ToolCall as WholeToolCall
+from workbench.providers.content import FinishReason, ToolCall, ToolCallAssembler
 from workbench.tokens import count_text
 
 
@@ -105,7 +104,7 @@ class AttemptOutcome:
     reason: str | None = None
     finish_reason: FinishReason | None = None
     #: the turn's tool calls, whole and checked (the step's answer text stays `text`)
-    tool_calls: tuple[WholeToolCall, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
     thinking_chars: int = 0  # reasoning the model showed (counted, never answer text)
     cap_tripped: bool = False
     first_at: float | None = None  # monotonic time of the first token (loop clock)
@@ -444,8 +443,8 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                             f"${plan.cap_remaining:.6f} left; stream cancelled"
                         )
                         break
-            elif type(chunk) is UnsupportedChunk:
-                yield UnsupportedContent(run_id=run_id, hop_id=hop_id, content_kind=chunk.kind, detail=chunk.detail)
+            elif type(chunk) is UnsupportedContent:
+                yield ContentUnsupported(run_id=run_id, hop_id=hop_id, content_kind=chunk.kind, detail=chunk.detail)
     except ProviderError as err:
         out.status = (
             HopStatus.TIMEOUT if err.kind in (ErrorClass.TIMEOUT, ErrorClass.CLIENT_OVERLOADED) else HopStatus.ERROR
@@ -538,7 +537,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     out.first_at = first_at
     error = out.error
     for index, call in enumerate(out.tool_calls):
-        yield ToolCall(
+        yield ToolCalled(
             run_id=run_id, hop_id=hop_id, index=index, call_id=call.id, name=call.name, arguments=call.arguments
         )
     yield HopFinished(

@@ -251,7 +251,7 @@ class HopFinished(Event):
 
 
 @dataclass(slots=True, kw_only=True)
-class ToolCall(Event):
+class ToolCalled(Event):
     """A tool call the model made on an attempt, whole: `index` among the turn's calls, the provider's call id,
     the tool's name and its arguments as JSON text (an object). Nothing runs it yet: it is for the caller."""
 
@@ -264,7 +264,7 @@ class ToolCall(Event):
 
 
 @dataclass(slots=True, kw_only=True)
-class UnsupportedContent(Event):
+class ContentUnsupported(Event):
     """A content block or delta of a kind the provider adapter does not know, received on an attempt (reported
     once per kind per attempt; its content is not in the answer)."""
 
@@ -299,8 +299,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Token,
         Decision,
         HopFinished,
-        ToolCall,
-        UnsupportedContent,
+        ToolCalled,
+        ContentUnsupported,
         RunFinished,
     )
 }
