@@ -189,6 +189,7 @@ def test_the_cli_shows_the_calls_and_prints_them_in_json(tmp_path: Path) -> None
             "must be a JSON Schema of `type: object`",
         ),
         ("{name: a, targets: [gpt], tools: [{name: 'has space'}]}", "name"),
+        ("{name: a, targets: [gpt], tool_choice: required}", "need `tools` on the step"),
     ],
 )
 def test_bad_tools_in_a_profile_are_profile_errors(step: str, words: str) -> None:

@@ -309,6 +309,14 @@ def test_anthropic_body_carries_tools_choice_and_tool_turns() -> None:
         assert build_anthropic_body(req)["tool_choice"] == wire
 
 
+def test_no_tool_choice_without_tools() -> None:
+    req = ChatRequest(
+        model="m", messages=[{"role": "user", "content": "x"}], tool_choice="required", parallel_tool_calls=False
+    )
+    assert not {"tools", "tool_choice", "parallel_tool_calls"} & build_openai_body(req, include_usage=False).keys()
+    assert not {"tools", "tool_choice"} & build_anthropic_body(req).keys()
+
+
 def frame(obj: Any) -> str:
     return f"data: {json.dumps(obj)}\n\n"
 

@@ -126,6 +126,8 @@ class GenerateStep(Governed):
                 f"tools: a name is given twice ({', '.join(sorted(n for n in set(names) if names.count(n) > 1))})"
             )
         choice = self.tool_choice
+        if (choice is not None or self.parallel_tool_calls is not None) and not names:
+            raise ValueError("tool_choice and parallel_tool_calls need `tools` on the step")
         if choice is not None and choice not in ("auto", "none", "required") and choice not in names:
             raise ValueError(f"tool_choice {choice!r} is not one of the step's tools ({', '.join(names) or 'none'})")
         return self

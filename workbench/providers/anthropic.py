@@ -306,11 +306,11 @@ def build_anthropic_body(request: ChatRequest) -> dict[str, Any]:
         body["system"] = "\n\n".join(systems)
     if request.temperature is not None:
         body["temperature"] = request.temperature
-    if request.tools:
+    if request.tools:  # (the API refuses tool_choice without tools)
         body["tools"] = [encode_tool(t) for t in request.tools]
-    choice = encode_tool_choice(request.tool_choice, request.parallel_tool_calls if request.tools else None)
-    if choice is not None:
-        body["tool_choice"] = choice
+        choice = encode_tool_choice(request.tool_choice, request.parallel_tool_calls)
+        if choice is not None:
+            body["tool_choice"] = choice
     if request.stream:
         body["stream"] = True
     for key, value in request.extra_body.items():

@@ -166,12 +166,12 @@ def build_openai_body(request: ChatRequest, *, include_usage: bool) -> dict[str,
     body: dict[str, Any] = {"model": request.model, "messages": messages, "max_tokens": request.max_tokens}
     if request.temperature is not None:
         body["temperature"] = request.temperature
-    if request.tools:
+    if request.tools:  # (the API refuses tool_choice and parallel_tool_calls without tools)
         body["tools"] = [encode_tool(t) for t in request.tools]
         if request.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = request.parallel_tool_calls
-    if request.tool_choice is not None:
-        body["tool_choice"] = encode_tool_choice(request.tool_choice)
+        if request.tool_choice is not None:
+            body["tool_choice"] = encode_tool_choice(request.tool_choice)
     if request.stream:
         body["stream"] = True
         if include_usage:
@@ -194,7 +194,7 @@ def decode_request(body: Mapping[str, Any]) -> ChatRequest:
     typed = []
     names: dict[str, str] = {}
     for raw in messages:
-        if not isinstance(raw, dict) or raw in system:
+        if not isinstance(raw, dict) or raw.get("role") in ("system", "developer"):
             continue
         message = Message.from_dict(raw)
         for call in message.tool_calls:
