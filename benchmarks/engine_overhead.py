@@ -197,6 +197,25 @@ async def tools_in_process(n: int) -> None:
         f"engine per hop, 40-token text answer from memory, best of {blocks} x {size}, python {sys.version.split()[0]}"
     )
     print(f"  no tools offered {plain:8.1f} us   three tools offered {tools:8.1f} us   ratio {tools / plain:.3f}")
+    # the per-attempt work tools add, alone (steady where the figures above are at the mercy of the machine's load):
+    # building the immutable request with the step's tools, and the cached count of their prompt tokens
+    import timeit
+
+    from workbench.engine.step import step_tools, tool_tokens
+    from workbench.providers.content import FrozenJSON, coerce_messages
+
+    step = engine.profile.routes["t"].steps[0]
+    offered, messages, headers = step_tools(step), coerce_messages([{"role": "user", "content": PROMPT}]), FrozenJSON()
+
+    def without() -> None:
+        ChatRequest(model="m", messages=messages, extra_headers=headers)
+
+    def with_tools() -> None:
+        ChatRequest(model="m", messages=messages, extra_headers=headers, tools=offered)
+        tool_tokens(offered, "bench-model", "o200k_base", "auto")
+
+    cost = [min(timeit.repeat(f, number=20_000, repeat=5)) / 20_000 * 1e6 for f in (without, with_tools)]
+    print(f"  work tools add per attempt: {cost[1] - cost[0]:.2f} us ({(cost[1] - cost[0]) / plain:.2%} of a hop)")
     await engine.close()
 
 
