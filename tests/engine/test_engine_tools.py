@@ -92,6 +92,12 @@ routes:
         targets: [broken, claude]
         retry: {{max_attempts: 1}}{TOOLS_YAML}
   plain: {{steps: [{{name: answer, targets: [claude]}}]}}
+  strict:
+    steps:
+      - name: answer
+        targets: [claude, gpt]
+        unsupported_content: fail
+        retry: {{max_attempts: 1}}{TOOLS_YAML}
 """
 ASK = "what is the weather? city=Paris"
 
@@ -228,3 +234,14 @@ async def test_shown_thinking_is_counted_never_answer(route: str) -> None:
     assert hop.usage["reasoning_tokens"] == (count_text(thought) if route == "openai" else 0)
     # reported (Anthropic: inside output_tokens) or estimated (no usage): the reasoning is in the output figure
     assert hop.output_tokens == count_text(hop.output) + count_text(thought)
+
+
+async def test_unsupported_content_fails_the_attempt_when_the_step_says_so() -> None:
+    events = await run("strict")
+    odd, good = attempts(events)
+    assert odd.name == "claude" and odd.status == "error" and odd.error_class == "malformed"
+    assert "content_block:hologram" in (odd.error or "")
+    reported = [e for e in events if isinstance(e, ContentUnsupported)]
+    assert [(e.hop_id, e.content_kind) for e in reported] == [(odd.hop_id, "content_block:hologram")]
+    assert not [e for e in events if isinstance(e, ToolCalled) and e.hop_id == odd.hop_id]
+    assert good.name == "gpt" and good.status == "ok" and good.finish_reason == "tool_calls"

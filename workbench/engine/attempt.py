@@ -92,6 +92,8 @@ class AttemptPlan:
     #: on_stream_failure=continue: text this continuation must not repeat, longest first (see `_Echo`): the text
     #: already kept, and its trailing whitespace when that was left out of the request (Anthropic refuses it)
     echo: tuple[str, ...] = ()
+    #: the step's `unsupported_content: fail`: content of a kind the adapter does not know fails the attempt
+    fail_unsupported: bool = False
 
 
 @dataclass(slots=True)
@@ -445,6 +447,14 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                         break
             elif type(chunk) is UnsupportedContent:
                 yield ContentUnsupported(run_id=run_id, hop_id=hop_id, content_kind=chunk.kind, detail=chunk.detail)
+                if plan.fail_unsupported:  # the step's policy: an answer with content it cannot read is no answer
+                    raise ProviderError(
+                        ErrorClass.MALFORMED,
+                        f"content of a kind not understood ({chunk.kind}), and the step's unsupported_content is"
+                        " 'fail'",
+                        provider=plan.provider,
+                        model=plan.model_id,
+                    )
     except ProviderError as err:
         out.status = (
             HopStatus.TIMEOUT if err.kind in (ErrorClass.TIMEOUT, ErrorClass.CLIENT_OVERLOADED) else HopStatus.ERROR

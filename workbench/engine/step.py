@@ -484,6 +484,7 @@ class StepRunner(SettleMixin):
                 wall_limit=wall_limit,
                 run_state=self.state,
                 echo=echo,
+                fail_unsupported=step.unsupported_content == "fail",
             )
             self.attempted = True
             return pending, plan

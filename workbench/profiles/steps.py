@@ -117,6 +117,11 @@ class GenerateStep(Governed):
         default=None, description="auto, none, required, or the name of the one tool to call (default: auto)"
     )
     parallel_tool_calls: bool | None = Field(default=None, description="may the model call several tools at once")
+    unsupported_content: Literal["report", "fail"] = Field(
+        default="report",
+        description="content of a kind the adapter does not know: report it (an event; the rest of the answer is"
+        " kept) or fail the attempt as `malformed` (the next target may answer)",
+    )
 
     @model_validator(mode="after")
     def _tool_choice_names_a_tool(self) -> GenerateStep:

@@ -31,7 +31,7 @@ InForce = Callable[[str, Any], tuple[Any, str] | None]
 
 # A step's fields edited elsewhere: its kind is fixed once it exists, branches and sub-steps are tree nodes.
 STRUCTURAL = frozenset({"kind", "branches", "steps"})
-TOOL_FIELDS = frozenset({"tools", "tool_choice", "parallel_tool_calls"})
+TOOL_FIELDS = frozenset({"tools", "tool_choice", "parallel_tool_calls", "unsupported_content"})
 ROUTE_MODES = ("rules", "classifier", "strong_weak")
 # Long texts get a multi-line editor.
 MULTILINE = {"template", "system", "prompt", "feedback", "rubric", "instructions"}
