@@ -57,7 +57,7 @@ def test_layer_imports_stay_in_their_lane(package: str) -> None:
 # The engine knows provider kinds only through their plugins (workbench/providers/plugin.py): it imports no wire
 # format (an adapter, a simulator writer) and not the simulator, at start-up or later (issue 21 item 3).
 WIRE_AND_SIM = ("workbench.sim", "workbench.providers.openai_compat", "workbench.providers.anthropic", "aiohttp")
-ENGINE_MAY_IMPORT_FROM_PROVIDERS = {"base", "errors", "faults", "plugin", "registry"}
+ENGINE_MAY_IMPORT_FROM_PROVIDERS = {"base", "content", "errors", "faults", "plugin", "registry"}  # contract, not wire
 
 
 def test_importing_the_engine_loads_no_wire_format_and_not_the_simulator() -> None:

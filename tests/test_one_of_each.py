@@ -5,6 +5,7 @@ turns a profile's simulated models into simulator dials, used by the engine and 
 from __future__ import annotations
 
 import ast
+import asyncio
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -12,9 +13,9 @@ from pathlib import Path
 from workbench.accounting.money import usd
 from workbench.cli.render import money
 from workbench.cli.sim_cmd import behaviours_from_profile
-from workbench.engine import Engine
 from workbench.profiles.load import loads_profile
 from workbench.profiles.simulated import sim_behaviours
+from workbench.sim.plugin import SimService
 from workbench.tui.fmt import usd as tui_usd
 
 PACKAGE = Path(__file__).resolve().parents[1] / "workbench"
@@ -71,7 +72,13 @@ def test_engine_and_sim_serve_build_the_same_simulated_models() -> None:
     assert served["sim-dialed"].context_window == 2000 and served["sim-dialed"].tokenizer == "cl100k_base"
     assert served["sim-dialed"].ttft_ms == 5
     assert behaviours_from_profile(loaded.profile) == served
-    assert Engine(loaded)._sim_models() == served
+    # the engine's simulator is the sim plugin's service: it serves exactly these dials
+    service = SimService(loaded.profile)
+    service.warm()
+    try:
+        assert service.server is not None and service.server._models == served
+    finally:
+        asyncio.run(service.close())
 
 
 def test_every_step_kind_of_the_profile_format_has_an_executor() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import binascii
 import gzip
 import hashlib
+import json
 import threading
 from collections.abc import Iterable, Mapping
 from functools import cache
@@ -21,7 +22,15 @@ from typing import Any
 
 import tiktoken
 
-__all__ = ["get_encoding", "count_text", "count_messages", "count_tools", "encoding_for_model", "TokenizerError"]
+__all__ = [
+    "get_encoding",
+    "count_text",
+    "count_messages",
+    "count_tools",
+    "tool_system_tokens",
+    "encoding_for_model",
+    "TokenizerError",
+]
 
 
 class TokenizerError(RuntimeError):
@@ -112,7 +121,8 @@ def count_tools(tools: Iterable[Mapping[str, Any]], *, model: str = "", encoding
         total += func_init
         description = str(function.get("description", "")).removesuffix(".")
         total += count_text(f"{function.get('name', '')}:{description}", enc)
-        properties = (function.get("parameters") or {}).get("properties") or {}
+        # (Anthropic's form names the schema `input_schema`; the same rendering is assumed, as an estimate)
+        properties = (function.get("parameters") or function.get("input_schema") or {}).get("properties") or {}
         if properties:
             total += prop_init
             for name, spec in properties.items():
@@ -126,6 +136,30 @@ def count_tools(tools: Iterable[Mapping[str, Any]], *, model: str = "", encoding
     if tools:
         total += func_end
     return total
+
+
+# Anthropic adds a system prompt of its own whenever tools are offered, and publishes its size per model and tool
+# choice (docs, "Tool use pricing and tokens": auto/none vs any/tool). Checked 2026-12-08; first prefix wins.
+_ANTHROPIC_TOOL_SYSTEM: tuple[tuple[str, int, int], ...] = (
+    ("claude-3-opus", 530, 281),
+    ("claude-3-sonnet", 159, 235),
+    ("claude-3-haiku", 264, 340),
+    ("claude-3-5-haiku", 264, 340),
+    ("claude-3-5-sonnet-20240620", 294, 261),
+    ("claude", 346, 313),  # Claude 3.5 Sonnet (Oct 2024), 3.7 and every Claude 4 model
+)
+
+
+def tool_system_tokens(model: str, tool_choice: str = "auto") -> int:
+    """The prompt tokens a provider adds on its own when tools are offered (Anthropic's published figures; 0
+    where none is published, e.g. OpenAI, whose tool rendering `count_tools` already counts)."""
+    m = model.lower()
+    if not m.startswith("claude"):
+        return 0
+    for prefix, free_choice, forced in _ANTHROPIC_TOOL_SYSTEM:
+        if m.startswith(prefix):
+            return free_choice if tool_choice in ("auto", "none") else forced
+    return 0
 
 
 # Chat framing overhead per model family. OpenAI's cookbook ("How to count tokens with tiktoken") states:
@@ -150,14 +184,41 @@ def _family(model: str) -> str:
     return "openai"
 
 
+def _count_part(part: Mapping[str, Any], enc: str) -> int:
+    """Tokens of one content part or tool call, as the model reads it: a text part's text; a tool call's name and
+    argument text (OpenAI `{"function": {"name", "arguments"}}`, Anthropic `tool_use` with its `input`); a tool
+    result's content. Neither provider publishes the framing of these parts: only their text is counted, and the
+    provider-reported usage stays the truth."""
+    text = part.get("text")
+    if isinstance(text, str):
+        return count_text(text, enc)
+    function = part.get("function")
+    if isinstance(function, Mapping):  # an OpenAI tool call
+        return count_text(str(function.get("name") or ""), enc) + count_text(str(function.get("arguments") or ""), enc)
+    kind = part.get("type")
+    if kind == "tool_use":
+        arguments = json.dumps(part.get("input") or {}, separators=(",", ":"), ensure_ascii=False)
+        return count_text(str(part.get("name") or ""), enc) + count_text(arguments, enc)
+    if kind == "tool_result":
+        content = part.get("content")
+        if isinstance(content, str):
+            return count_text(content, enc)
+        if isinstance(content, (list, tuple)):
+            return sum(_count_part(p, enc) for p in content if isinstance(p, Mapping))
+    return 0
+
+
 def count_messages(
     messages: Iterable[Mapping[str, Any]],
     *,
     model: str = "",
     encoding: str | None = None,
     tools: Iterable[Mapping[str, Any]] | None = None,
+    tool_choice: str = "auto",
 ) -> int:
-    """Prompt tokens for a chat request, including each message's framing and the reply priming."""
+    """Prompt tokens for a chat request, including each message's framing and the reply priming; with tools,
+    their definitions and the system prompt the provider adds for them (`tool_choice`: auto, none, required
+    or a tool's name)."""
     enc = encoding or encoding_for_model(model)
     per_message, per_name, per_reply = _FAMILY_OVERHEAD[_family(model)]
     total = 0
@@ -168,12 +229,12 @@ def count_messages(
                 continue
             if isinstance(value, str):
                 total += count_text(value, enc)
-            elif isinstance(value, list):  # content parts: count the text parts
+            elif isinstance(value, (list, tuple)):  # content parts, or an assistant turn's tool calls
                 for part in value:
-                    if isinstance(part, Mapping) and isinstance(part.get("text"), str):
-                        total += count_text(part["text"], enc)
+                    if isinstance(part, Mapping):
+                        total += _count_part(part, enc)
             if key == "name":
                 total += per_name
     if tools:
-        total += count_tools(tools, model=model, encoding=enc)
+        total += count_tools(tools, model=model, encoding=enc) + tool_system_tokens(model, tool_choice)
     return total + per_reply

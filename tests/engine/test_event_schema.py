@@ -1,6 +1,7 @@
 """The event stream's contract: every event the engine emits (fallbacks, retries, caps refusing and tripping,
-cancel, several steps) validates against `workbench events schema` and parses back equal with `Event.from_dict`;
-every line of `workbench run --json` validates too."""
+cancel, several steps, tool calls, an unknown content kind) validates against `workbench events schema` and
+parses back equal with `Event.from_dict`; every line of `workbench run --json` validates too; and lines saved
+from a v2 build (tests/engine/data/events_v2.jsonl, `run --json` before v3) still validate and parse."""
 
 from __future__ import annotations
 
@@ -62,7 +63,17 @@ models:
     free: true
     prices: [{input: 0, output: 0}]
     sim: {ttft_ms: 0, tokens_per_s: 100000, answer_tokens: 20}
+  toolsy:
+    provider: ant
+    model: sim-toolsy
+    prices: [{input: 3, output: 15}]
+    sim: {ttft_ms: 0, tokens_per_s: 100000, unknown_content: true}
 routes:
+  tools:
+    steps:
+      - name: answer
+        targets: [toolsy]
+        tools: [{name: lookup, description: Look a word up, parameters: {type: object, properties: {word: {type: string}}}}]
   fallback: {steps: [{name: answer, targets: [broken, claude], retry: {max_attempts: 2, backoff_base_s: 0}}]}
   two_steps:
     steps:
@@ -88,7 +99,7 @@ async def _events_of_every_kind() -> list[Event]:
     loaded = loads_profile(PROFILE)
     seen: list[Event] = []
     async with Engine(loaded) as engine:
-        for route in ("fallback", "two_steps", "capped_refuse", "capped_trip"):
+        for route in ("fallback", "two_steps", "capped_refuse", "capped_trip", "tools"):
             seen.extend([e async for e in engine.run(f"explain {route}", route=route, metadata={"team": "qa"})])
         token = CancelToken()
         tokens = 0
@@ -124,7 +135,7 @@ async def test_every_engine_event_validates_and_round_trips(validator: jsonschem
         data = event.to_dict()
         errors = [e.message for e in validator.iter_errors(data)]
         assert errors == [], (data["type"], errors)
-        assert data["schema_version"] == 2
+        assert data["schema_version"] == 3
         back = Event.from_dict(json.loads(json.dumps(data)))
         assert back == event, data["type"]
         assert type(back) is type(event)
@@ -171,3 +182,22 @@ def test_events_schema_command_and_run_json_lines_validate(validator: jsonschema
         data = json.loads(line)
         assert [e.message for e in validator.iter_errors(data)] == [], data["type"]
         assert Event.from_dict(data).to_dict()["type"] == data["type"]
+
+
+def test_saved_v2_lines_still_validate_and_parse(validator: jsonschema.Draft202012Validator) -> None:
+    lines = (Path(__file__).parent / "data" / "events_v2.jsonl").read_text().splitlines()
+    kinds = set()
+    for line in lines:
+        data = json.loads(line)
+        assert data["schema_version"] == 2
+        assert [e.message for e in validator.iter_errors(data)] == [], data["type"]
+        event = Event.from_dict(data)
+        kinds.add(event.type)
+        if isinstance(event, HopFinished):
+            assert event.finish_reason is None  # a v2 line has none: the v3 field defaults
+    assert {"run_started", "hop_started", "token", "hop_finished", "decision", "run_finished"} <= kinds
+    # a v3-only event claiming to be v2 is not valid
+    v3_only = {"type": "tool_call", "schema_version": 2, "run_id": "r", "ts": 1.0, "hop_id": "r.1"}
+    v3_only |= {"index": 0, "call_id": "c", "name": "f", "arguments": "{}"}
+    assert list(validator.iter_errors(v3_only))
+    assert list(validator.iter_errors({**v3_only, "schema_version": 3})) == []

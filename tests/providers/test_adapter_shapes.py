@@ -17,7 +17,17 @@ import pytest
 from canned_http import Canned, Reply  # type: ignore[import-not-found]
 
 from workbench.providers.anthropic import AnthropicAdapter
-from workbench.providers.base import ChatRequest, Chunk, ProviderError, StreamEnd, TextDelta, UsageReport
+from workbench.providers.base import (
+    ChatRequest,
+    Chunk,
+    ProviderError,
+    StreamEnd,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    UnsupportedContent,
+    UsageReport,
+)
 from workbench.providers.openai_compat import OpenAICompatAdapter
 
 SEED = 20261211
@@ -96,9 +106,14 @@ def anthropic_stream(rng: random.Random) -> tuple[list[Any], str]:
 
 def check_clean(chunks: list[Chunk]) -> None:
     assert chunks and isinstance(chunks[-1], StreamEnd)
-    assert chunks[-1].finish_reason is None or isinstance(chunks[-1].finish_reason, str)
+    assert chunks[-1].finish_reason in (None, "stop", "length", "tool_calls", "content_filter")
     for chunk in chunks:
-        assert isinstance(chunk, (TextDelta, UsageReport, StreamEnd))
+        assert isinstance(chunk, (TextDelta, ThinkingDelta, ToolCallDelta, UnsupportedContent, UsageReport, StreamEnd))
+        if isinstance(chunk, (ThinkingDelta, UnsupportedContent)):
+            assert isinstance(chunk.text if isinstance(chunk, ThinkingDelta) else chunk.kind, str)
+        if isinstance(chunk, ToolCallDelta):
+            assert isinstance(chunk.index, int) and isinstance(chunk.arguments, str)
+            assert chunk.name is None or isinstance(chunk.name, str)
         if isinstance(chunk, TextDelta):
             assert isinstance(chunk.text, str) and chunk.text
         if isinstance(chunk, UsageReport):

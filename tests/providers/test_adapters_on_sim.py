@@ -7,6 +7,7 @@ Dials travel per request in the `x-sim-behaviour` header.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -123,7 +124,7 @@ async def test_anthropic_usage_with_cache_reads_and_both_write_ttls(
     dials = {"cached_tokens": 30, "cache_write_5m_tokens": 20, "cache_write_1h_tokens": 10}
     text, usage, end, _ = await run(adapter, request("anthropic", stream, **dials))
     p, o = prompt_tokens("anthropic"), count_text(text, ENCODING)
-    assert end.finish_reason == "end_turn"
+    assert end.finish_reason == "stop" and end.raw_reason == "end_turn"
     # message_start says output_tokens=1, message_delta the cumulative O: the result is O, never O + 1
     assert usage == Usage(
         input_tokens=p - 60,
@@ -153,8 +154,7 @@ async def test_omitted_stream_usage_yields_no_report(http: httpx.AsyncClient, si
 
 
 async def test_max_tokens_cut_reports_length(http: httpx.AsyncClient, sim_url: str) -> None:
-    req = request("openai", answer_tokens=200)
-    req.max_tokens = 5
+    req = dataclasses.replace(request("openai", answer_tokens=200), max_tokens=5)
     text, usage, end, _ = await run(make("openai", http, sim_url), req)
     assert end.finish_reason == "length" and usage is not None and usage.output_tokens <= 5
 

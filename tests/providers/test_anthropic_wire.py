@@ -11,7 +11,7 @@ from canned_http import Canned  # type: ignore[import-not-found]
 
 from workbench.accounting.usage import Usage
 from workbench.providers.anthropic import AnthropicAdapter, build_anthropic_body
-from workbench.providers.base import ChatRequest, Chunk, ProviderError, StreamEnd, TextDelta, UsageReport
+from workbench.providers.base import ChatRequest, Chunk, ProviderError, StreamEnd, TextDelta, ThinkingDelta, UsageReport
 
 
 def ev(name: str, obj: dict[str, Any]) -> str:
@@ -114,6 +114,7 @@ async def test_stream_text_thinking_ping_and_cumulative_usage(canned: Canned, cl
     assert isinstance(early, UsageReport) and not early.final
     assert (early.usage.input_tokens, early.usage.cache_read_tokens, early.usage.input_source) == (12, 100, "reported")
     assert (early.usage.output_tokens, early.usage.output_source) == (0, "estimated")
+    assert chunks.pop(0) == ThinkingDelta("hmm")  # reasoning: its own chunk, never answer text
     assert chunks[:2] == [TextDelta("Hello"), TextDelta(" world")]
     report = chunks[2]
     assert isinstance(report, UsageReport)
@@ -128,7 +129,7 @@ async def test_stream_text_thinking_ping_and_cumulative_usage(canned: Canned, cl
         output_source="reported",
     )  # 42, the last cumulative figure, not 1 + 5 + 42
     assert report.raw is not None and report.raw["output_tokens"] == 42
-    assert chunks[3] == StreamEnd("end_turn") and len(chunks) == 4
+    assert chunks[3] == StreamEnd("stop") and chunks[3].raw_reason == "end_turn" and len(chunks) == 4
 
 
 async def test_error_event_mid_stream(canned: Canned, client: httpx.AsyncClient) -> None:
@@ -158,7 +159,7 @@ async def test_missing_message_stop_is_a_connection_error(canned: Canned, client
 
 async def test_no_usage_means_no_report(canned: Canned, client: httpx.AsyncClient) -> None:
     canned.sse(start(None), text("a"), ev("message_delta", {"delta": {"stop_reason": "max_tokens"}}), STOP)
-    assert await collect(adapter(canned, client), req()) == [TextDelta("a"), StreamEnd("max_tokens")]
+    assert await collect(adapter(canned, client), req()) == [TextDelta("a"), StreamEnd("length", "max_tokens")]
 
 
 async def test_bad_json_event_is_malformed(canned: Canned, client: httpx.AsyncClient) -> None:
@@ -189,10 +190,11 @@ async def test_non_stream_message(canned: Canned, client: httpx.AsyncClient) -> 
         }
     )
     chunks = await collect(adapter(canned, client), req(stream=False))
+    assert chunks.pop(0) == ThinkingDelta("...")
     assert chunks[0] == TextDelta("Answer")
     assert isinstance(chunks[1], UsageReport)
     assert (chunks[1].usage.cache_write_5m_tokens, chunks[1].usage.cache_write_1h_tokens) == (9, 0)
-    assert chunks[2] == StreamEnd("end_turn")
+    assert chunks[2] == StreamEnd("stop")
     assert "stream" not in canned.requests[0].body
 
 

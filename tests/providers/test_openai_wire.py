@@ -10,7 +10,7 @@ import httpx
 import pytest
 from canned_http import Canned, Reply  # type: ignore[import-not-found]
 
-from workbench.providers.base import ChatRequest, Chunk, ProviderError, StreamEnd, TextDelta, UsageReport
+from workbench.providers.base import ChatRequest, Chunk, ProviderError, StreamEnd, TextDelta, ThinkingDelta, UsageReport
 from workbench.providers.openai_compat import OpenAICompatAdapter, build_openai_body
 
 
@@ -96,7 +96,8 @@ async def test_role_only_keepalive_and_empty_frames_are_not_deltas(canned: Canne
         "data: [DONE]\n\n",
     )
     chunks = await collect(adapter(canned, client), req())
-    assert chunks[:2] == [TextDelta("Hel"), TextDelta("lo")]
+    assert chunks[:3] == [TextDelta("Hel"), TextDelta("lo"), ThinkingDelta("hidden")]  # reasoning kept apart
+    chunks.pop(2)
     assert isinstance(chunks[2], UsageReport) and chunks[2].raw == USAGE
     assert chunks[3] == StreamEnd("stop") and len(chunks) == 4
 

@@ -14,7 +14,7 @@ def events() -> None:
 
 @events.command()
 def schema() -> None:
-    """Print the JSON Schema of every event type (schema_version 2)."""
+    """Print the JSON Schema of every event type (schema_version 3; v2 lines validate too)."""
     from workbench.engine.event_schema import event_schema
 
     click.echo(json.dumps(event_schema(), indent=2))

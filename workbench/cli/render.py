@@ -101,6 +101,14 @@ class HumanRenderer:
         elif kind == "progress":  # slow work inside a hop (indexing a corpus): a line on stderr as it goes
             self._end_line()
             self.console.print(Text(event.message, style="dim"), soft_wrap=True)
+        elif kind in ("tool_call", "unsupported_content"):
+            if event.hop_id in self._quiet:
+                return
+            self._end_line()
+            if kind == "tool_call":  # the model asked for a tool (nothing runs it yet: the caller decides)
+                self.console.print(Text(f"⚙ tool call {event.name} {event.arguments}", style="cyan"))
+            else:
+                self.console.print(Text(f"? content of a kind not understood: {event.content_kind}", style="yellow"))
         elif kind == "run_finished":
             if not self.live and event.output:
                 self.out.write(event.output if event.output.endswith("\n") else event.output + "\n")

@@ -28,8 +28,31 @@ from workbench.accounting.prices import Price
 from workbench.accounting.usage import Cost, Usage, cost_of
 from workbench.engine import lag
 from workbench.engine.cancel import CancelToken
-from workbench.engine.events import Event, FirstToken, HopFinished, HopKind, HopStatus, Token, now
-from workbench.providers.base import Adapter, ChatRequest, Chunk, ProviderError, StreamEnd, TextDelta, UsageReport
+from workbench.engine.events import (
+    ContentUnsupported,
+    ErrorClass,
+    Event,
+    FirstToken,
+    HopFinished,
+    HopKind,
+    HopStatus,
+    Token,
+    ToolCalled,
+    now,
+)
+from workbench.providers.base import (
+    Adapter,
+    ChatRequest,
+    Chunk,
+    ProviderError,
+    StreamEnd,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    UnsupportedContent,
+    UsageReport,
+)
+from workbench.providers.content import FinishReason, ToolCall, ToolCallAssembler
 from workbench.tokens import count_text
 
 
@@ -70,6 +93,8 @@ class AttemptPlan:
     #: on_stream_failure=continue: text this continuation must not repeat, longest first (see `_Echo`): the text
     #: already kept, and its trailing whitespace when that was left out of the request (Anthropic refuses it)
     echo: tuple[str, ...] = ()
+    #: the step's `unsupported_content: fail`: content of a kind the adapter does not know fails the attempt
+    fail_unsupported: bool = False
 
 
 @dataclass(slots=True)
@@ -80,7 +105,10 @@ class AttemptOutcome:
     cost: Cost = field(default_factory=lambda: Cost(total=Decimal(0)))
     error: ProviderError | None = None
     reason: str | None = None
-    finish_reason: str | None = None
+    finish_reason: FinishReason | None = None
+    #: the turn's tool calls, whole and checked (the step's answer text stays `text`)
+    tool_calls: tuple[ToolCall, ...] = ()
+    thinking_chars: int = 0  # reasoning the model showed (counted, never answer text)
     cap_tripped: bool = False
     first_at: float | None = None  # monotonic time of the first token (loop clock)
     repeated_chars: int = 0  # a continuation that began by repeating the kept text: how much was dropped
@@ -235,8 +263,7 @@ def _timeout_error(plan: AttemptPlan, wd: _Watchdog) -> ProviderError:
         plan.budget_capped = True  # cut at the latency budget's wall deadline: settle treats it as out of time
     if wd.overrun and not plan.budget_capped:
         return ProviderError(
-            # our own kind (ErrorClass.CLIENT_OVERLOADED), missing from the providers' ErrorKind Literal
-            "client_overloaded",  # type: ignore[arg-type]
+            ErrorClass.CLIENT_OVERLOADED,
             f"this process's event loop was busy {wd.lagged:.2f}s of the wait, so after {wall:.2f}s the provider had"
             f" waited only {wd.own:.2f}s of its own, within its {wd.which} timeout; the attempt reached its hard"
             " stop, and the missing data says nothing about the provider",
@@ -249,7 +276,7 @@ def _timeout_error(plan: AttemptPlan, wd: _Watchdog) -> ProviderError:
     what = "data" if which == "idle" else ("first token" if which == "first token" else "completion")
     note = f"; {wd.lagged:.2f}s this process's event loop was busy were not counted" if wd.lagged >= 0.05 else ""
     return ProviderError(
-        "timeout",
+        ErrorClass.TIMEOUT,
         f"no {what} within {limit:g}s ({which} timeout{note})",
         provider=plan.provider,
         model=plan.model_id,
@@ -317,6 +344,9 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     echo = checker = _Echo(plan.echo) if plan.echo else None
     reported: Usage | None = None
     reported_final = False
+    calls: ToolCallAssembler | None = None  # made on the first tool-call fragment: a text answer pays nothing
+    thinking: list[str] = []
+    other_out = 0  # tokens of tool-call fragments and thinking, for the cap meter
     metering = plan.cap_remaining is not None and plan.price is not None and not plan.price.is_free
     metered_out = 0
     waited = 0.0  # seconds spent awaiting the adapter: the network, the provider, and parsing its bytes
@@ -376,7 +406,9 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                     yield Token(run_id=run_id, hop_id=hop_id, text=piece)
                 if metering:
                     metered_out += count_text(chunk.text, plan.encoding)
-                    so_far = cost_of(Usage(input_tokens=plan.est_input_tokens, output_tokens=metered_out), plan.price)
+                    so_far = cost_of(
+                        Usage(input_tokens=plan.est_input_tokens, output_tokens=metered_out + other_out), plan.price
+                    )
                     # `metering` holds only with a cap: cap_remaining is not None here (no per-token assert)
                     if so_far.total > plan.cap_remaining:  # type: ignore[operator]
                         out.status, out.cap_tripped = HopStatus.CANCELLED, True
@@ -389,13 +421,52 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                 reported, reported_final = chunk.usage, chunk.final
             elif type(chunk) is StreamEnd:
                 out.finish_reason = chunk.finish_reason
+            elif type(chunk) is ToolCallDelta or type(chunk) is ThinkingDelta:
+                # content that is not answer text still is output: it starts the stream (first token) and spends
+                # the budget the cap meters
+                if first_at is None:
+                    first_at, first_ts = t, now()
+                    yield FirstToken(run_id=run_id, hop_id=hop_id, ttft_ms=(t - t0) * 1000.0)
+                    holding, watchdog.window_from = True, None
+                if isinstance(chunk, ToolCallDelta):
+                    if calls is None:
+                        calls = ToolCallAssembler()
+                    calls.add(chunk.index, chunk.id, chunk.name, chunk.arguments)
+                    piece = f"{chunk.name or ''}{chunk.arguments}"
+                else:
+                    thinking.append(chunk.text)
+                    piece = chunk.text
+                if metering and piece:
+                    other_out += count_text(piece, plan.encoding)
+                    so_far = cost_of(
+                        Usage(input_tokens=plan.est_input_tokens, output_tokens=metered_out + other_out), plan.price
+                    )
+                    if so_far.total > plan.cap_remaining:  # type: ignore[operator]  # as for text above
+                        out.status, out.cap_tripped = HopStatus.CANCELLED, True
+                        out.reason = (
+                            f"{plan.cap_label} tripped mid-stream: ${so_far.total:.6f} spent of "
+                            f"${plan.cap_remaining:.6f} left; stream cancelled"
+                        )
+                        break
+            elif type(chunk) is UnsupportedContent:
+                yield ContentUnsupported(run_id=run_id, hop_id=hop_id, content_kind=chunk.kind, detail=chunk.detail)
+                if plan.fail_unsupported:  # the step's policy: an answer with content it cannot read is no answer
+                    raise ProviderError(
+                        ErrorClass.MALFORMED,
+                        f"content of a kind not understood ({chunk.kind}), and the step's unsupported_content is"
+                        " 'fail'",
+                        provider=plan.provider,
+                        model=plan.model_id,
+                    )
     except ProviderError as err:
-        out.status = HopStatus.TIMEOUT if err.kind in ("timeout", "client_overloaded") else HopStatus.ERROR
+        out.status = (
+            HopStatus.TIMEOUT if err.kind in (ErrorClass.TIMEOUT, ErrorClass.CLIENT_OVERLOADED) else HopStatus.ERROR
+        )
         out.error = err
     except Exception as exc:  # noqa: BLE001 - an adapter bug must still close the hop (and so the run)
         out.status = HopStatus.ERROR
         out.error = ProviderError(
-            "malformed",
+            ErrorClass.MALFORMED,
             f"the adapter failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]})",
             provider=plan.provider,
             model=plan.model_id,
@@ -409,6 +480,15 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     text = "".join(parts)
     out.text = text
     est_out = count_text(text, plan.encoding)
+    # what the model wrote besides the answer is output it was paid for: tool calls in the visible bucket (the
+    # providers bill them as output), shown reasoning in the reasoning bucket
+    est_reasoning = count_text("".join(thinking), plan.encoding) if thinking else 0
+    out.thinking_chars = sum(map(len, thinking))
+    if calls is not None:
+        whole = calls.calls(check=False)
+        est_out += sum(count_text(c.name, plan.encoding) + count_text(c.arguments, plan.encoding) for c in whole)
+        if out.status == HopStatus.OK:
+            out.tool_calls = whole  # (the adapter checked their arguments: a bad one failed the attempt)
     if checker is not None:
         checker.end()
         if checker.dropped:  # the repeat was received (and is paid for) but is not part of the answer
@@ -437,6 +517,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
                 cache_write_5m_tokens=reported.cache_write_5m_tokens,
                 cache_write_1h_tokens=reported.cache_write_1h_tokens,
                 output_tokens=est_out,
+                reasoning_tokens=est_reasoning,
                 input_source="reported",
                 output_source="estimated",
                 estimated_input_tokens=plan.est_input_tokens,
@@ -446,6 +527,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
             usage = Usage(
                 input_tokens=plan.est_input_tokens if billed else 0,
                 output_tokens=est_out if billed else 0,
+                reasoning_tokens=est_reasoning if billed else 0,
                 estimated_input_tokens=plan.est_input_tokens,
                 estimated_output_tokens=est_out,
             )
@@ -467,6 +549,10 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
     engine_ms = max(0.0, wall - waited - held) * 1000.0
     out.first_at = first_at
     error = out.error
+    for index, call in enumerate(out.tool_calls):
+        yield ToolCalled(
+            run_id=run_id, hop_id=hop_id, index=index, call_id=call.id, name=call.name, arguments=call.arguments
+        )
     yield HopFinished(
         run_id=run_id,
         hop_id=hop_id,
@@ -486,8 +572,7 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
         output_tokens=usage.completion_tokens,
         cost_usd=out.cost.total,
         error=None if error is None else str(error),
-        # the providers' ErrorKind values are all ErrorClass values (a StrEnum): the plain string is kept as is
-        error_class=None if error is None else error.kind,  # type: ignore[arg-type]
+        error_class=None if error is None else error.kind,
         retryable=None if error is None else error.retryable,
         retry_after_s=None if error is None else error.retry_after_s,
         reason=out.reason,
@@ -503,4 +588,5 @@ async def run_attempt(plan: AttemptPlan, cancel: CancelToken, out: AttemptOutcom
             else None
         ),
         engine_ms=engine_ms,
+        finish_reason=out.finish_reason,
     )

@@ -1,7 +1,8 @@
-"""The JSON Schema of the event stream (v2), built from the event dataclasses themselves so it cannot drift.
+"""The JSON Schema of the event stream (v3), built from the event dataclasses themselves so it cannot drift.
 
 `event_schema()` is what `workbench events schema` prints: one definition per event type (`type` a const,
-`schema_version` the const 2, enums as `enum` lists, every field `to_dict` writes required), plus the typed
+`schema_version` 2 or 3 for the types v2 had and 3 for those v3 added, enums as `enum` lists, every field
+`to_dict` writes required except those v3 added to a v2 type, so a saved v2 line still validates), plus the typed
 records they carry — `usage` (token buckets), `cost` (money as exact decimal strings) and `price` (the price
 entry used). `cost_usd` is the convenience JSON number beside the exact `cost.total`.
 """
@@ -15,7 +16,10 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from workbench.engine.events import EVENT_TYPES, SCHEMA_VERSION, Event
+from workbench.engine.events import EVENT_TYPES, READABLE_VERSIONS, SCHEMA_VERSION, Event
+
+#: event types that first appeared in v3 (the rest date from v2)
+V3_TYPES = {"tool_call": 3, "unsupported_content": 3}
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
@@ -89,6 +93,8 @@ def _schema_of(tp: Any, name: str) -> dict[str, Any]:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         inner = _schema_of(args[0], name) if len(args) == 1 else {"anyOf": [_schema_of(a, name) for a in args]}
         return _nullable(inner) if type(None) in typing.get_args(tp) else inner
+    if origin is typing.Literal:
+        return {"type": "string", "enum": list(typing.get_args(tp))}
     if isinstance(tp, type) and issubclass(tp, Enum):
         return {"type": "string", "enum": [m.value for m in tp]}
     if tp is bool:
@@ -111,18 +117,24 @@ def _schema_of(tp: Any, name: str) -> dict[str, Any]:
 
 def _event_def(cls: type[Event]) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
+    since = V3_TYPES.get(cls.type, 2)
+    versions = [v for v in READABLE_VERSIONS if v >= since]
     props: dict[str, Any] = {
         "type": {"const": cls.type},
-        "schema_version": {"const": SCHEMA_VERSION},
+        "schema_version": {"const": versions[0]} if len(versions) == 1 else {"enum": versions},
     }
+    newer: list[str] = []
     for f in fields(cls):
         props[f.name] = _schema_of(hints[f.name], f.name)
+        if f.metadata.get("since", since) > since:
+            newer.append(f.name)
     doc = (cls.__doc__ or "").strip()
     out: dict[str, Any] = {
         "type": "object",
         "title": cls.type,
         "properties": props,
-        "required": list(props),
+        # every field `to_dict` writes, except those a later version added to an older type (a v2 line lacks them)
+        "required": [name for name in props if name not in newer],
         "additionalProperties": False,
     }
     if doc and not doc.startswith(cls.__name__ + "("):

@@ -1,4 +1,4 @@
-"""The engine's event stream (schema v2): the one contract between the engine and everything that consumes it.
+"""The engine's event stream (schema v3): the one contract between the engine and everything that consumes it.
 
 The engine yields these; the TUI renders them, the store writes them, `workbench run --json` prints them (one
 JSON object per line, via `Event.to_dict`, each with `schema_version: 2`). They are plain slotted dataclasses
@@ -25,7 +25,16 @@ the price entry's date — one shape on hops and on `run_finished`. `cost_usd` i
 for convenience. `decision` events carry a human `reason` and structured `data` (rule matched, label and score,
 threshold, breaker state, wait and where it came from ...).
 
+Tool calls (v3): an attempt whose model called tools yields one `tool_call` event per call once its stream
+ended whole (arguments checked to be a JSON object: otherwise the attempt fails `malformed`), before its
+`hop_finished`, which carries the normalized `finish_reason` (`tool_calls` then). The answer text stays text:
+a tool call is never part of `output`. Reasoning the model showed is counted (as reasoning tokens when usage is
+estimated), never shown as answer. A content kind the adapter does not know becomes an `unsupported_content`
+event on its attempt: reported, never dropped silently.
+
 Schema changes are additive within a version: new optional fields may appear; existing ones keep their meaning.
+v3 added the `tool_call` and `unsupported_content` events and `hop_finished.finish_reason`; v2 lines parse with
+`Event.from_dict` and validate against the v3 schema (the fields v3 added are not required).
 """
 
 from __future__ import annotations
@@ -36,7 +45,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
 
-SCHEMA_VERSION = 2
+from workbench.errors import ErrorClass as ErrorClass
+from workbench.providers.content import FinishReason  # the one taxonomy (re-exported: hops carry it)
+
+SCHEMA_VERSION = 3
+#: versions `Event.from_dict` reads (a v2 line parses: the fields v3 added have defaults)
+READABLE_VERSIONS = (2, 3)
+#: marks a field added in v3 (the JSON Schema does not require it, so v2 lines still validate)
+V3 = {"since": 3}
 
 
 class HopKind(StrEnum):
@@ -88,33 +104,6 @@ class DecisionAction(StrEnum):
     OVERLOAD = "overload"  # the client itself was overloaded (event-loop lag), not the provider
     MERGE = "merge"  # how a parallel step's results were merged
     GUARD = "guard"  # a step-count or depth guard stopped the run
-
-
-class ErrorClass(StrEnum):
-    RATE_LIMIT = "rate_limit"
-    QUOTA = "quota"
-    OVERLOADED = "overloaded"
-    SERVER = "server"
-    TIMEOUT = "timeout"
-    CONFLICT = "conflict"
-    CONNECTION = "connection"
-    MALFORMED = "malformed"
-    AUTH = "auth"
-    BAD_REQUEST = "bad_request"
-    NOT_FOUND = "not_found"
-    CONTEXT_WINDOW = "context_window"
-    CONTENT_POLICY = "content_policy"
-    UNKNOWN = "unknown"
-    COST_CAP = "cost_cap"  # refused or cut by a cost cap
-    BUDGET = "budget"  # a latency budget ran out
-    BREAKER = "breaker"  # skipped: circuit open
-    GOVERNANCE = "governance"  # refused by a step's allow/deny rules
-    TEMPLATE = "template"  # a step's prompt/system/template failed to render (nothing was sent)
-    PATTERN = "pattern"  # a profile's regex (route rule, gate check) ran out of time on this input
-    GATE = "gate"  # a quality gate failed
-    CANCELLED = "cancelled"  # the user cancelled
-    INTERNAL = "internal"  # a defect in workbench itself (reported, never hidden)
-    CLIENT_OVERLOADED = "client_overloaded"  # our own event loop lagged: not the provider's fault
 
 
 class GateVerdict(StrEnum):
@@ -257,6 +246,32 @@ class HopFinished(Event):
     #: attempts: the engine's own milliseconds in this hop (its wall time less the wait for the provider and
     #: less the caller's time with its events): the orchestration overhead, apart from the provider's time
     engine_ms: float | None = None
+    #: attempts (v3): why the model's turn ended, normalized: stop, length, tool_calls, content_filter
+    finish_reason: FinishReason | None = field(default=None, metadata=V3)
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolCalled(Event):
+    """A tool call the model made on an attempt, whole: `index` among the turn's calls, the provider's call id,
+    the tool's name and its arguments as JSON text (an object). Nothing runs it yet: it is for the caller."""
+
+    type: ClassVar[str] = "tool_call"
+    hop_id: str
+    index: int
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(slots=True, kw_only=True)
+class ContentUnsupported(Event):
+    """A content block or delta of a kind the provider adapter does not know, received on an attempt (reported
+    once per kind per attempt; its content is not in the answer)."""
+
+    type: ClassVar[str] = "unsupported_content"
+    hop_id: str
+    content_kind: str  # as the wire names it, e.g. "content_block:server_tool_use" or "delta:audio"
+    detail: str = ""  # the start of the block, for a human
 
 
 @dataclass(slots=True, kw_only=True)
@@ -292,7 +307,19 @@ class RunFinished(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.type: cls for cls in (RunStarted, HopStarted, FirstToken, Token, Decision, HopFinished, Progress, RunFinished)
+    cls.type: cls
+    for cls in (
+        RunStarted,
+        HopStarted,
+        FirstToken,
+        Token,
+        Decision,
+        HopFinished,
+        Progress,
+        ToolCalled,
+        ContentUnsupported,
+        RunFinished,
+    )
 }
 _DECIMAL_FIELDS = frozenset({"cost_usd"})
 _ENUM_FIELDS: dict[str, type[StrEnum]] = {

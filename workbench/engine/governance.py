@@ -19,7 +19,16 @@ from dataclasses import replace
 from typing import Any
 
 from workbench.engine.context import StepCall, StepResult
-from workbench.engine.events import Decision, DecisionAction, Event, HopFinished, HopKind, HopStarted, HopStatus
+from workbench.engine.events import (
+    Decision,
+    DecisionAction,
+    ErrorClass,
+    Event,
+    HopFinished,
+    HopKind,
+    HopStarted,
+    HopStatus,
+)
 from workbench.engine.generate import generate_step, template_failed
 from workbench.engine.pii import redact
 from workbench.profiles.templates import TemplateError, render_field
@@ -221,7 +230,7 @@ async def _governed_generate(call: StepCall) -> AsyncIterator[Event]:
                     status=HopStatus.SKIPPED,
                     reason=words,
                     error=f"refused by governance: {words}",
-                    error_class="governance",  # type: ignore[arg-type]
+                    error_class=ErrorClass.GOVERNANCE,
                 )
             )
         for d in pre:
@@ -244,7 +253,7 @@ async def _governed_generate(call: StepCall) -> AsyncIterator[Event]:
             status=HopStatus.ERROR,
             latency_ms=(time.monotonic() - t0) * 1000.0,
             error=error,
-            error_class="governance",  # type: ignore[arg-type]
+            error_class=ErrorClass.GOVERNANCE,
         )
         call.result = StepResult(name=step.name, kind="generate", status="error", error=error, reason=error)
         return

@@ -8,7 +8,7 @@ import time
 
 from workbench.engine import budget, health
 from workbench.engine.attempt import AttemptOutcome, AttemptPlan
-from workbench.engine.events import DecisionAction, Event, HopFinished
+from workbench.engine.events import DecisionAction, ErrorClass, Event, HopFinished
 from workbench.engine.retry import decide
 from workbench.engine.step_policies import PolicyMixin
 from workbench.profiles.resolve import Resolved
@@ -31,9 +31,8 @@ class SettleMixin(PolicyMixin):
         self.spent += out.cost.total
         err = out.error
         policy = self._policy(plan.target_index)
-        out_of_time = plan.budget_capped and err is not None and err.kind == "timeout"
-        # attempt.py's own "client_overloaded" kind is missing from the providers' ErrorKind Literal, hence the ignore
-        overloaded = err is not None and err.kind == "client_overloaded"  # type: ignore[comparison-overlap]
+        out_of_time = plan.budget_capped and err is not None and err.kind == ErrorClass.TIMEOUT
+        overloaded = err is not None and err.kind == ErrorClass.CLIENT_OVERLOADED
         counts = err is not None and err.retryable and not out_of_time and not overloaded
         if out.status == "superseded":
             health.abandon(plan.health_key, plan.probe)

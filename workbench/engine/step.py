@@ -11,6 +11,7 @@ Policies in force come from `workbench.profiles.resolve`, resolved once per step
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Mapping
 from decimal import Decimal
@@ -35,7 +36,32 @@ from workbench.profiles.resolve import Resolved
 from workbench.profiles.steps import GenerateStep
 from workbench.profiles.templates import render_field
 from workbench.providers.base import ChatRequest
-from workbench.tokens import count_messages, encoding_for_model
+from workbench.providers.content import FrozenJSON, ToolSpec, coerce_messages, coerce_tool_choice
+from workbench.tokens import count_messages, count_tools, encoding_for_model, tool_system_tokens
+
+_STEP_TOOLS: dict[int, tuple[GenerateStep, tuple[ToolSpec, ...]]] = {}
+
+
+def step_tools(step: GenerateStep) -> tuple[ToolSpec, ...]:
+    """The step's tools as the immutable contract type, built once per step of the loaded profile (freezing the
+    schemas and hashing them is not per-run work). The entry holds the step itself, so its id cannot be reused."""
+    hit = _STEP_TOOLS.get(id(step))
+    if hit is not None and hit[0] is step:
+        return hit[1]
+    tools = tuple(ToolSpec(t.name, t.description, t.parameters) for t in step.tools)
+    if len(_STEP_TOOLS) >= 4096:  # profiles reloaded many times over: start afresh
+        _STEP_TOOLS.clear()
+    _STEP_TOOLS[id(step)] = (step, tools)
+    return tools
+
+
+@functools.lru_cache(maxsize=256)
+def tool_tokens(tools: tuple[ToolSpec, ...], model: str, encoding: str, choice: str) -> int:
+    """The prompt tokens of the tool definitions a step offers (the tokenizer's tool rule) and of the system
+    prompt the provider adds for them, worked out once per set of tools, model and tool choice: offering tools
+    must not slow every attempt down (tools are immutable, hashable)."""
+    return count_tools([t.as_dict() for t in tools], model=model, encoding=encoding) + tool_system_tokens(model, choice)
+
 
 if TYPE_CHECKING:
     from workbench.engine.context import RunContext
@@ -142,7 +168,13 @@ class StepRunner(SettleMixin):
         text = render_field(step.name, "prompt", step.prompt, variables) if step.prompt else ctx.last_output
         self.system = render_field(step.name, "system", step.system, variables) if step.system else None
         self.messages = [*(ctx.history if step.history else []), {"role": "user", "content": text}]
-        self.extra_headers = dict(extra_headers) if extra_headers else {}
+        # tools offered: built once per step (immutable, shared by every attempt's request) and counted in the
+        # prompt estimate by the tokenizer's tool rule
+        self.tools = step_tools(step) if step.tools else ()
+        self.tool_choice = coerce_tool_choice(step.tool_choice)
+        # frozen once: every attempt's (immutable) request shares them, and the typed messages, as they are
+        self.extra_headers: Mapping[str, str] = FrozenJSON(extra_headers) if extra_headers else FrozenJSON()
+        self._typed = coerce_messages(self.messages)
         self.step_id = state.next_hop_id()
         self.spent = ZERO
         self.index = -1  # the target in play (its place in step.targets)
@@ -277,6 +309,9 @@ class StepRunner(SettleMixin):
                 messages, echo = adapter.continuation(messages, self.prefix, CONTINUE_INSTRUCTION)
             counted = ([{"role": "system", "content": self.system}] if self.system else []) + messages
             est_input = count_messages(counted, model=model.model, encoding=encoding)
+            if self.tools:
+                mode = self.tool_choice.mode if self.tool_choice is not None else "auto"
+                est_input += tool_tokens(self.tools, model.model, encoding, mode)
             price = select_price(model.prices, self.today)
             hop_id = state.next_hop_id()
             hkey = health.key(model.provider, model.model)
@@ -376,11 +411,14 @@ class StepRunner(SettleMixin):
             temperature = target.temperature if target is not None and target.temperature is not None else None
             request = ChatRequest(
                 model=model.model,
-                messages=messages,
+                messages=self._typed if messages is self.messages else coerce_messages(messages),
                 system=self.system,
                 max_tokens=max_tokens,
                 temperature=temperature if temperature is not None else step.temperature,
                 extra_headers=self.extra_headers,
+                tools=self.tools,
+                tool_choice=self.tool_choice,
+                parallel_tool_calls=step.parallel_tool_calls,
             )
             pending.append(
                 HopStarted(
@@ -432,6 +470,7 @@ class StepRunner(SettleMixin):
                 wall_limit=wall_limit,
                 run_state=self.state,
                 echo=echo,
+                fail_unsupported=step.unsupported_content == "fail",
             )
             self.attempted = True
             return pending, plan

@@ -17,21 +17,23 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.accounting.prices import NonNegativeDecimal
+from workbench.errors import RETRY_ON_DEFAULT, ErrorClass
 
 # An hour is the longest wait or timeout a profile may ask for; anything longer is a typo, not a policy.
 MAX_SECONDS = 3600.0
+#: the classes `retry.on` may list: what another call to the same target might cure (never quota, auth ...)
 ErrorClassName = Literal[
-    "rate_limit", "overloaded", "server", "timeout", "conflict", "connection", "malformed", "unknown", "context_window"
+    ErrorClass.RATE_LIMIT,
+    ErrorClass.OVERLOADED,
+    ErrorClass.SERVER,
+    ErrorClass.TIMEOUT,
+    ErrorClass.CONFLICT,
+    ErrorClass.CONNECTION,
+    ErrorClass.MALFORMED,
+    ErrorClass.UNKNOWN,
+    ErrorClass.CONTEXT_WINDOW,
 ]
-RETRYABLE_DEFAULT: tuple[str, ...] = (
-    "rate_limit",
-    "overloaded",
-    "server",
-    "timeout",
-    "conflict",
-    "connection",
-    "malformed",
-)
+RETRYABLE_DEFAULT: tuple[str, ...] = tuple(RETRY_ON_DEFAULT)
 
 
 class PolicyBlock(BaseModel):
@@ -141,7 +143,7 @@ DEFAULTS: dict[str, dict[str, object] | str] = {
         "jitter": "full",
         "honour_retry_after": True,
         "retry_after_cap_s": 10.0,
-        "on": list(RETRYABLE_DEFAULT),
+        "on": [str(c) for c in RETRY_ON_DEFAULT],
     },
     "timeouts": {"connect": 5.0, "first_token": 30.0, "idle": 30.0, "total": 300.0},
     "budget": {"latency_ms": None, "cost_usd": None, "fast_fallback": None, "tolerance_ms": 100.0},

@@ -84,6 +84,28 @@ class Governed(Policies):
 # -- generate ---------------------------------------------------------------------------------------------------
 
 
+ToolName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="letters, digits, _ and - (both APIs)")]
+
+
+class ToolDefinition(Strict):
+    """A tool offered to the model: its name, what it does (the model reads this), and its arguments as a JSON
+    Schema object. The model may answer with a call to it; the call is reported as a `tool_call` event."""
+
+    name: ToolName
+    description: str = Field(default="", max_length=10_000)
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}}, description="JSON Schema of the arguments"
+    )
+
+    @model_validator(mode="after")
+    def _object_schema(self) -> ToolDefinition:
+        if self.parameters.get("type", "object") != "object":
+            raise ValueError(f"tool {self.name!r}: parameters must be a JSON Schema of `type: object`")
+        if not isinstance(self.parameters.get("properties", {}), dict):
+            raise ValueError(f"tool {self.name!r}: parameters.properties must be a mapping")
+        return self
+
+
 class GenerateStep(Governed):
     """Call a model. Targets are tried primary first, then fallbacks in order."""
 
@@ -94,6 +116,30 @@ class GenerateStep(Governed):
     history: bool = Field(default=True, description="send the conversation so far (truncated to the window)")
     max_output_tokens: int | None = Field(default=None, gt=0, le=10_000_000)
     temperature: float | None = Field(default=None, ge=0, le=2)
+    tools: list[ToolDefinition] = Field(default_factory=list, max_length=128, description="tools offered to the model")
+    tool_choice: Literal["auto", "none", "required"] | ToolName | None = Field(
+        default=None, description="auto, none, required, or the name of the one tool to call (default: auto)"
+    )
+    parallel_tool_calls: bool | None = Field(default=None, description="may the model call several tools at once")
+    unsupported_content: Literal["report", "fail"] = Field(
+        default="report",
+        description="content of a kind the adapter does not know: report it (an event; the rest of the answer is"
+        " kept) or fail the attempt as `malformed` (the next target may answer)",
+    )
+
+    @model_validator(mode="after")
+    def _tool_choice_names_a_tool(self) -> GenerateStep:
+        names = [t.name for t in self.tools]
+        if len(set(names)) != len(names):
+            raise ValueError(
+                f"tools: a name is given twice ({', '.join(sorted(n for n in set(names) if names.count(n) > 1))})"
+            )
+        choice = self.tool_choice
+        if (choice is not None or self.parallel_tool_calls is not None) and not names:
+            raise ValueError("tool_choice and parallel_tool_calls need `tools` on the step")
+        if choice is not None and choice not in ("auto", "none", "required") and choice not in names:
+            raise ValueError(f"tool_choice {choice!r} is not one of the step's tools ({', '.join(names) or 'none'})")
+        return self
 
 
 # -- route ------------------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Provider adapters: one per wire format over a shared httpx client, turning a chat request into a stream of
-chunks (`TextDelta`*, `UsageReport`?, `StreamEnd`) and every failure into a classified `ProviderError`.
+chunks (`TextDelta`, `ThinkingDelta`, `ToolCallDelta`, `UnsupportedContent`, `UsageReport`, then `StreamEnd`)
+and every failure into a classified `ProviderError`.
 
-Modules: `base` (the contract), `openai_compat` and `anthropic` (the adapters), `plugin` (provider kinds as
+Modules: `base` (the contract), `content` (typed messages, tools, tool calls), `openai_compat` and `anthropic`
+(the adapters, and each wire format's request encoder/decoder), `plugin` (provider kinds as
 plugins: the `workbench.providers` entry points), `registry` (profile entry -> client and adapter), `errors`
 (classification), `retry_after` (wait hints), `sse` (the event-stream parser).
 
@@ -25,8 +27,12 @@ if TYPE_CHECKING:
         ProviderError,
         StreamEnd,
         TextDelta,
+        ThinkingDelta,
+        ToolCallDelta,
+        UnsupportedContent,
         UsageReport,
     )
+    from workbench.providers.content import Message, ToolCall, ToolChoice, ToolSpec
     from workbench.providers.openai_compat import OpenAICompatAdapter
     from workbench.providers.registry import make_adapter, make_client, sim_base_url
 
@@ -46,10 +52,14 @@ _WHERE = {
             "ProviderError",
             "StreamEnd",
             "TextDelta",
+            "ThinkingDelta",
+            "ToolCallDelta",
+            "UnsupportedContent",
             "UsageReport",
         ),
         "base",
     ),
+    **dict.fromkeys(("Message", "ToolCall", "ToolChoice", "ToolSpec"), "content"),
 }
 
 __all__ = [
@@ -58,11 +68,18 @@ __all__ = [
     "ChatRequest",
     "Chunk",
     "ErrorKind",
+    "Message",
     "OpenAICompatAdapter",
     "ProviderError",
     "RETRYABLE_KINDS",
     "StreamEnd",
     "TextDelta",
+    "ThinkingDelta",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolChoice",
+    "ToolSpec",
+    "UnsupportedContent",
     "UsageReport",
     "make_adapter",
     "make_client",

@@ -5,16 +5,21 @@ keep-alive connections). It turns the wire stream into the common chunks below a
 with a `kind` and a `retryable` flag, so the engine decides retries and fallbacks without knowing the wire.
 
 Stream contract (`Adapter.stream`), in order:
-    TextDelta*        visible text, in arrival order (role-only / keep-alive frames are never yielded)
+    TextDelta*        visible text, in arrival order (role-only / keep-alive frames are never yielded);
+                      interleaved with `ThinkingDelta` (reasoning shown apart, never answer text), `ToolCallDelta`
+                      (fragments of the turn's tool calls, by index) and `UnsupportedContent` (a block or delta
+                      kind the adapter does not know, reported instead of dropped)
     UsageReport*      the provider-reported usage, mapped into the normalized `Usage`; the last one wins.
                       A report with `final=False` may come early with the prompt side only (Anthropic's
                       `message_start`), so a stream that breaks later still has reported input figures.
                       (No report at all when the provider sent none; the engine then estimates.)
-    StreamEnd         exactly once on success, with the finish reason
-An error at any point (before or mid-stream, including HTTP 200 with an error body and a stream that closes
+    StreamEnd         exactly once on success, with the finish reason normalized (stop, length, tool_calls,
+                      content_filter) and the wire's own word beside it
+Tool-call arguments that are not a JSON object once the stream is whole are a `malformed` ProviderError raised
+instead of the StreamEnd. An error at any point (before or mid-stream, including HTTP 200 with an error body and a stream that closes
 without its terminator) raises `ProviderError` from the iterator. Cancelling the iterator closes the response.
 
-Error taxonomy (`ProviderError.kind`) and whether it is retryable:
+Error taxonomy (`ProviderError.kind`, a `workbench.errors.ErrorClass`) and whether it is retryable:
     rate_limit (429) yes | overloaded (529) yes | server (500, 502, 503, 504) yes | timeout (408, connect/read/
     first-token/idle) yes | conflict (409) yes | connection (refused/dropped mid-stream) yes | malformed (body
     or event that does not parse) yes | bad_request (400, 422) no | auth (401, 403) no | not_found (404) no |
@@ -31,27 +36,22 @@ from typing import Any, ClassVar, Literal
 import httpx
 
 from workbench.accounting.usage import Usage
-
-ErrorKind = Literal[
-    "rate_limit",
-    "overloaded",
-    "server",
-    "timeout",
-    "conflict",
-    "connection",
-    "malformed",
-    "bad_request",
-    "auth",
-    "not_found",
-    "context_window",
-    "content_policy",
-    "quota",
-    "unknown",
-]
-
-RETRYABLE_KINDS: frozenset[str] = frozenset(
-    {"rate_limit", "overloaded", "server", "timeout", "conflict", "connection", "malformed"}
+from workbench.errors import RETRYABLE, ErrorClass
+from workbench.providers.content import (
+    FinishReason,
+    FrozenJSON,
+    Message,
+    ToolChoice,
+    ToolSpec,
+    coerce_messages,
+    coerce_tool_choice,
+    coerce_tools,
+    freeze,
 )
+
+#: a provider error's kind is a value of the one taxonomy (`workbench.errors.ErrorClass`)
+ErrorKind = ErrorClass
+RETRYABLE_KINDS: frozenset[ErrorClass] = RETRYABLE
 
 
 class ProviderError(Exception):
@@ -59,7 +59,7 @@ class ProviderError(Exception):
 
     def __init__(
         self,
-        kind: ErrorKind,
+        kind: ErrorClass,
         message: str,
         *,
         status: int | None = None,
@@ -71,7 +71,8 @@ class ProviderError(Exception):
         sent: bool = True,
     ) -> None:
         super().__init__(message)
-        self.kind: ErrorKind = kind
+        # (a plain string from untyped code is checked too: one outside the taxonomy is a bug, raised here)
+        self.kind: ErrorClass = ErrorClass(kind)
         self.message = message
         self.status = status
         self.retry_after_s = retry_after_s
@@ -88,21 +89,63 @@ class ProviderError(Exception):
         return f"{where}{status}{self.kind}: {self.message}"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
+    """One call, immutable and hashable. `messages` (and `tools`) may be given as dicts: they are converted to
+    `Message` (`ToolSpec`) on construction; `tool_choice` as "auto", "none", "required" or a tool's name."""
+
     model: str  # wire model id
-    messages: list[dict[str, Any]]  # [{"role": "user", "content": "..."}]; no system role for Anthropic
+    messages: tuple[Message, ...]  # system turns may be here too; the Anthropic adapter moves them to `system`
     system: str | None = None
     max_tokens: int = 1024
     temperature: float | None = None
     stream: bool = True
-    extra_headers: dict[str, str] = field(default_factory=dict)
-    extra_body: dict[str, Any] = field(default_factory=dict)
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice | None = None  # None: the provider's default (auto when tools are offered)
+    parallel_tool_calls: bool | None = None  # None: the provider's default (allowed)
+    extra_headers: Mapping[str, str] = field(default_factory=FrozenJSON)
+    extra_body: Mapping[str, Any] = field(default_factory=FrozenJSON)
+
+    def __post_init__(self) -> None:
+        setter = object.__setattr__
+        setter(self, "messages", coerce_messages(self.messages))
+        setter(self, "tools", coerce_tools(self.tools))
+        setter(self, "tool_choice", coerce_tool_choice(self.tool_choice))
+        setter(self, "extra_headers", freeze(self.extra_headers))
+        setter(self, "extra_body", freeze(self.extra_body))
 
 
 @dataclass(slots=True)
 class TextDelta:
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingDelta:
+    """Reasoning the model shows (Anthropic `thinking` blocks, `reasoning_content` on OpenAI-compatible servers):
+    counted and kept apart, never part of the answer. Empty text: thinking that was sent redacted."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of tool call `index` (0-based among this turn's calls). The first fragment of a call carries
+    its `id` and `name`; `arguments` fragments concatenate into the call's JSON arguments."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UnsupportedContent:
+    """A content block or delta of a kind this adapter does not know (reported once per kind per call; never
+    dropped silently). `kind` names it as the wire does (e.g. `content_block:server_tool_use`)."""
+
+    kind: str
+    detail: str = ""
 
 
 @dataclass(slots=True)
@@ -114,10 +157,13 @@ class UsageReport:
 
 @dataclass(slots=True)
 class StreamEnd:
-    finish_reason: str | None = None
+    """`finish_reason` normalized across wire formats; `raw_reason` the wire's own word (not compared)."""
+
+    finish_reason: FinishReason | None = None
+    raw_reason: str | None = field(default=None, compare=False)
 
 
-Chunk = TextDelta | UsageReport | StreamEnd
+Chunk = TextDelta | ThinkingDelta | ToolCallDelta | UnsupportedContent | UsageReport | StreamEnd
 
 
 class Adapter(abc.ABC):

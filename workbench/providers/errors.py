@@ -21,7 +21,9 @@ from typing import Any
 
 import httpx
 
+from workbench.errors import ErrorClass
 from workbench.providers.base import ErrorKind, ProviderError
+from workbench.providers.content import MalformedToolCall, ToolCallAssembler
 from workbench.providers.retry_after import retry_after, retry_after_from_body
 
 __all__ = [
@@ -74,40 +76,40 @@ _QUOTA_MARKERS = (
     "usage limits",
 )
 _STATUS_KIND: dict[int, ErrorKind] = {
-    400: "bad_request",
-    401: "auth",
-    402: "quota",  # Payment Required: OpenRouter and others on exhausted credit
-    403: "auth",
-    404: "not_found",
-    408: "timeout",
-    409: "conflict",
-    413: "bad_request",
-    422: "bad_request",
-    429: "rate_limit",
-    500: "server",
-    502: "server",
-    503: "server",
-    504: "server",
-    529: "overloaded",
+    400: ErrorClass.BAD_REQUEST,
+    401: ErrorClass.AUTH,
+    402: ErrorClass.QUOTA,  # Payment Required: OpenRouter and others on exhausted credit
+    403: ErrorClass.AUTH,
+    404: ErrorClass.NOT_FOUND,
+    408: ErrorClass.TIMEOUT,
+    409: ErrorClass.CONFLICT,
+    413: ErrorClass.BAD_REQUEST,
+    422: ErrorClass.BAD_REQUEST,
+    429: ErrorClass.RATE_LIMIT,
+    500: ErrorClass.SERVER,
+    502: ErrorClass.SERVER,
+    503: ErrorClass.SERVER,
+    504: ErrorClass.SERVER,
+    529: ErrorClass.OVERLOADED,
 }
 # Error `type` (Anthropic; also inside 200 streams as an `error` event) or `code` (OpenAI) values -> kind.
 _TYPE_KIND: dict[str, ErrorKind] = {
-    "overloaded_error": "overloaded",
-    "rate_limit_error": "rate_limit",
-    "api_error": "server",
-    "server_error": "server",
-    "timeout_error": "timeout",
-    "authentication_error": "auth",
-    "permission_error": "auth",
-    "not_found_error": "not_found",
-    "invalid_request_error": "bad_request",
-    "request_too_large": "bad_request",
-    "billing_error": "quota",
-    "insufficient_quota": "quota",
+    "overloaded_error": ErrorClass.OVERLOADED,
+    "rate_limit_error": ErrorClass.RATE_LIMIT,
+    "api_error": ErrorClass.SERVER,
+    "server_error": ErrorClass.SERVER,
+    "timeout_error": ErrorClass.TIMEOUT,
+    "authentication_error": ErrorClass.AUTH,
+    "permission_error": ErrorClass.AUTH,
+    "not_found_error": ErrorClass.NOT_FOUND,
+    "invalid_request_error": ErrorClass.BAD_REQUEST,
+    "request_too_large": ErrorClass.BAD_REQUEST,
+    "billing_error": ErrorClass.QUOTA,
+    "insufficient_quota": ErrorClass.QUOTA,
     # OpenAI `code` values worth knowing when no status is at hand
-    "rate_limit_exceeded": "rate_limit",
-    "model_not_found": "not_found",
-    "invalid_api_key": "auth",
+    "rate_limit_exceeded": ErrorClass.RATE_LIMIT,
+    "model_not_found": ErrorClass.NOT_FOUND,
+    "invalid_api_key": ErrorClass.AUTH,
 }
 _MAX_MESSAGE = 500
 # Kinds a body may turn into context_window / content_policy: the statuses providers use for those refusals
@@ -161,16 +163,16 @@ def _refine(kind: ErrorKind, haystack: str, body_wait: float | None) -> ErrorKin
     """`body_wait`: a wait the error *text* names. Headers do not count: Anthropic sends Retry-After on its
     spend-limit 429 too, which no wait will lift."""
     if "overloaded_error" in haystack:
-        return "overloaded"
+        return ErrorClass.OVERLOADED
     if kind in _REFINABLE and any(marker in haystack for marker in _CONTEXT_MARKERS):
-        return "context_window"
+        return ErrorClass.CONTEXT_WINDOW
     if kind in _REFINABLE and any(marker in haystack for marker in _POLICY_MARKERS):
-        return "content_policy"
+        return ErrorClass.CONTENT_POLICY
     if any(marker in haystack for marker in _QUOTA_MARKERS):
         if kind == "rate_limit" and body_wait is not None and "insufficient_quota" not in haystack:
-            return "rate_limit"  # a per-minute "quota" with a stated wait is a rate limit
+            return ErrorClass.RATE_LIMIT  # a per-minute "quota" with a stated wait is a rate limit
         if kind in ("rate_limit", "bad_request", "unknown", "auth"):
-            return "quota"
+            return ErrorClass.QUOTA
     return kind
 
 
@@ -216,11 +218,11 @@ def classify_http_error(
     if status in _STATUS_KIND:
         kind = _STATUS_KIND[status]
     elif 500 <= status < 600:
-        kind = "server"
+        kind = ErrorClass.SERVER
     elif 400 <= status < 500:
-        kind = "bad_request"
+        kind = ErrorClass.BAD_REQUEST
     else:
-        kind = "unknown"
+        kind = ErrorClass.UNKNOWN
     wait = retry_after(headers, message or body)
     # Markers are looked for in the parsed fields; a body that is not a known error shape is searched whole.
     parsed = " ".join(x for x in (etype, code, message) if x)
@@ -245,7 +247,7 @@ def classify_error_object(
     """The `ProviderError` for an error object found inside a successful (HTTP 200) body or stream."""
     message, etype, code = _fields(obj)
     # Nothing more specific known: the provider failed after accepting the request, like a 5xx would.
-    kind: ErrorKind = "server"
+    kind: ErrorKind = ErrorClass.SERVER
     if etype and etype in _TYPE_KIND:
         kind = _TYPE_KIND[etype]
     elif code and code in _TYPE_KIND:
@@ -253,7 +255,7 @@ def classify_error_object(
     elif code is not None and code.isdigit() and int(code) in _STATUS_KIND:
         kind = _STATUS_KIND[int(code)]  # Gemini and vLLM put the HTTP status in `code`
     elif etype == "RESOURCE_EXHAUSTED":
-        kind = "rate_limit"
+        kind = ErrorClass.RATE_LIMIT
     wait = retry_after(headers, message)
     haystack = " ".join(x for x in (etype, code, message) if x).lower()
     kind = _refine(kind, haystack, retry_after_from_body(message))
@@ -295,7 +297,7 @@ def from_httpx_exception(
     # Connecting failed, or no pooled connection came free: the request never left this machine.
     sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
     if isinstance(exc, httpx.TimeoutException):
-        kind = "timeout"
+        kind = ErrorClass.TIMEOUT
         if isinstance(exc, httpx.ConnectTimeout):
             what, which = "connecting timed out", "connect"
         elif isinstance(exc, httpx.ReadTimeout):
@@ -308,9 +310,9 @@ def from_httpx_exception(
         limit = _timeout_of(exc, which)
         message = f"{what} within {limit:g} s ({which} timeout)" if limit is not None else f"{what} ({which} timeout)"
     elif isinstance(exc, httpx.DecodingError):
-        kind, message = "malformed", f"response body could not be decoded: {exc}"
+        kind, message = ErrorClass.MALFORMED, f"response body could not be decoded: {exc}"
     elif isinstance(exc, httpx.RequestError):
-        kind = "connection"
+        kind = ErrorClass.CONNECTION
         if isinstance(exc, httpx.ConnectError):
             what = "could not connect"
         elif mid_stream:
@@ -320,7 +322,7 @@ def from_httpx_exception(
         detail = str(exc).strip()
         message = f"{what}: {detail}" if detail else what
     else:
-        kind, message = "unknown", f"{type(exc).__name__}: {exc}"
+        kind, message = ErrorClass.UNKNOWN, f"{type(exc).__name__}: {exc}"
     return _build(
         kind,
         message,
@@ -337,7 +339,7 @@ def from_httpx_exception(
 def stream_ended_early(*, provider: str | None, model: str | None, what: str) -> ProviderError:
     """The stream closed cleanly but before its terminator (`[DONE]`, `message_stop`)."""
     return ProviderError(
-        "connection", f"stream ended early: closed before {what}", provider=provider or None, model=model
+        ErrorClass.CONNECTION, f"stream ended early: closed before {what}", provider=provider or None, model=model
     )
 
 
@@ -346,7 +348,7 @@ def malformed(
 ) -> ProviderError:
     """A body or event that does not parse; `sample` is kept (masked, truncated) for debugging."""
     return _build(
-        "malformed",
+        ErrorClass.MALFORMED,
         detail,
         status=None,
         retry_after_s=None,
@@ -355,6 +357,17 @@ def malformed(
         body=sample[:500] if sample else None,
         secrets=secrets,
     )
+
+
+def check_tool_calls(
+    calls: ToolCallAssembler, *, provider: str | None, model: str | None, secrets: Iterable[str | None] = ()
+) -> None:
+    """At the end of a turn: every tool call's arguments must be a JSON object, or the turn is `malformed`
+    (never handed on as a half-parsed dict)."""
+    try:
+        calls.calls(check=True)
+    except MalformedToolCall as exc:
+        raise malformed(str(exc), provider=provider, model=model, sample=None, secrets=secrets) from None
 
 
 #: What reading an event or body of an unexpected shape raises (a list where an object belongs, a number where

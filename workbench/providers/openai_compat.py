@@ -18,15 +18,36 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import httpx
 
 from workbench.accounting.usage import Usage
-from workbench.providers.base import Adapter, ChatRequest, Chunk, StreamEnd, TextDelta, UsageReport
+from workbench.providers.base import (
+    Adapter,
+    ChatRequest,
+    Chunk,
+    StreamEnd,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    UnsupportedContent,
+    UsageReport,
+)
+from workbench.providers.content import (
+    FinishReason,
+    Message,
+    ToolCall,
+    ToolCallAssembler,
+    ToolChoice,
+    ToolSpec,
+    coerce_tools,
+)
 from workbench.providers.errors import (
     SHAPE_ERRORS,
     auth_secrets,
+    check_tool_calls,
     classify_error_object,
     classify_http_error,
     from_httpx_exception,
@@ -37,9 +58,21 @@ from workbench.providers.errors import (
 )
 from workbench.providers.sse import SSEDecoder, drain
 
-__all__ = ["OpenAICompatAdapter", "openai_usage", "build_openai_body"]
+__all__ = [
+    "OpenAICompatAdapter",
+    "openai_usage",
+    "build_openai_body",
+    "decode_request",
+    "encode_message",
+    "tool_call_deltas",
+    "FINISH",
+]
 
 _loads = json.loads
+#: message keys of a whole (non-streamed) answer this adapter reads or knows to carry nothing to keep
+_KNOWN_MESSAGE = frozenset(
+    {"role", "content", "refusal", "tool_calls", "reasoning_content", "reasoning", "reasoning_details", "annotations"}
+)
 #: a token count above this is not a count (it would also overflow SQLite's 64-bit integers)
 MAX_TOKENS_REPORTED = 2**53
 
@@ -83,15 +116,62 @@ def openai_usage(raw: Mapping[str, Any]) -> Usage:
     )
 
 
+#: the wire's finish reasons -> the normalized ones (`function_call`: the legacy single-function form)
+FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+
+def encode_message(message: Message) -> dict[str, Any]:
+    """A message in chat-completions form. The wire has no `is_error` on tool results: a failed tool's result
+    says so in its text ("error: ..."), which is how the model learns it."""
+    out = message.to_dict()
+    if message.role == "tool" and message.is_error and not message.content.lower().startswith("error"):
+        out["content"] = f"error: {message.content}"
+    return out
+
+
+def tool_call_deltas(index: int, call: ToolCall, pieces: list[str]) -> list[dict[str, Any]]:
+    """The streamed `delta` objects of one tool call, as OpenAI writes them (and a proxy or the simulator must):
+    the first names the call (id, type, name, empty arguments), the next carry the arguments' pieces."""
+    head = {"index": index, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+    return [{"tool_calls": [head]}] + [
+        {"tool_calls": [{"index": index, "function": {"arguments": piece}}]} for piece in pieces
+    ]
+
+
+def encode_tool(tool: ToolSpec) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name, "parameters": tool.parameters}
+    if tool.description:
+        function["description"] = tool.description
+    return {"type": "function", "function": function}
+
+
+def encode_tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
+    if choice.mode == "tool":
+        return {"type": "function", "function": {"name": choice.name}}
+    return choice.mode
+
+
 def build_openai_body(request: ChatRequest, *, include_usage: bool) -> dict[str, Any]:
     """The JSON body for `request`. `extra_body` is merged last; a key set to None there is removed (e.g.
     `{"max_tokens": None, "max_completion_tokens": 512}` for models that refuse `max_tokens`)."""
-    messages = request.messages
+    messages = [encode_message(m) for m in request.messages]
     if request.system:
         messages = [{"role": "system", "content": request.system}, *messages]
     body: dict[str, Any] = {"model": request.model, "messages": messages, "max_tokens": request.max_tokens}
     if request.temperature is not None:
         body["temperature"] = request.temperature
+    if request.tools:  # (the API refuses tool_choice and parallel_tool_calls without tools)
+        body["tools"] = [encode_tool(t) for t in request.tools]
+        if request.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = request.parallel_tool_calls
+        if request.tool_choice is not None:
+            body["tool_choice"] = encode_tool_choice(request.tool_choice)
     if request.stream:
         body["stream"] = True
         if include_usage:
@@ -102,6 +182,80 @@ def build_openai_body(request: ChatRequest, *, include_usage: bool) -> dict[str,
         else:
             body[key] = value
     return body
+
+
+def decode_request(body: Mapping[str, Any]) -> ChatRequest:
+    """A chat-completions request body read back into a `ChatRequest` (the simulator and a proxy read what the
+    adapter writes); ValueError (or TypeError) when it has a shape this cannot read."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise ValueError("messages: must be a list")
+    system = [m for m in messages if isinstance(m, dict) and m.get("role") in ("system", "developer")]
+    typed = []
+    names: dict[str, str] = {}
+    for raw in messages:
+        if not isinstance(raw, dict) or raw.get("role") in ("system", "developer"):
+            continue
+        message = Message.from_dict(raw)
+        for call in message.tool_calls:
+            names[call.id] = call.name
+        if message.role == "tool" and not message.name:
+            message = replace(message, name=names.get(message.tool_call_id or "", ""))
+        typed.append(message)
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        choice = ToolChoice.tool(str((choice.get("function") or {}).get("name") or ""))
+    parallel = body.get("parallel_tool_calls")
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    return ChatRequest(
+        model=str(body.get("model") or ""),
+        messages=tuple(typed),
+        system="\n\n".join(_text_of(m.get("content")) for m in system) or None,
+        max_tokens=max_tokens if isinstance(max_tokens, int) else 1024,
+        stream=bool(body.get("stream")),
+        tools=coerce_tools(body.get("tools")),
+        tool_choice=choice,
+        parallel_tool_calls=parallel if isinstance(parallel, bool) else None,
+    )
+
+
+def _finish(reason: str) -> FinishReason | None:
+    if type(reason) is not str:
+        raise TypeError("finish_reason is not text")
+    return FINISH.get(reason)
+
+
+#: delta keys this adapter reads; any other key with a value is reported as `UnsupportedContent`
+_KNOWN_DELTA = frozenset(
+    {"role", "content", "refusal", "tool_calls", "function_call", "reasoning_content", "reasoning", "reasoning_details"}
+)
+_IGNORED_DELTA = frozenset({"role", "annotations", "reasoning_details"})
+
+
+def delta_chunks(delta: Mapping[str, Any], seen: set[str]) -> list[Chunk]:
+    """The chunks of a streamed delta beyond plain `content` (tool calls, reasoning, refusal, unknown kinds);
+    `seen` holds the unknown kinds already reported on this stream (each is reported once)."""
+    out: list[Chunk] = []
+    for key, value in delta.items():
+        if value is None or value == "" or key == "content" or key in _IGNORED_DELTA:
+            continue
+        if key == "tool_calls":
+            for call in value:
+                function = call.get("function") or {}
+                arguments = function.get("arguments") or ""
+                if type(arguments) is not str:
+                    raise TypeError("tool call arguments are not text")
+                out.append(ToolCallDelta(int(call.get("index", 0)), call.get("id"), function.get("name"), arguments))
+        elif key == "function_call":  # the legacy single-function form: call 0
+            out.append(ToolCallDelta(0, None, value.get("name"), value.get("arguments") or ""))
+        elif key in ("reasoning_content", "reasoning"):
+            out.append(ThinkingDelta(_text_of(value)))
+        elif key == "refusal":
+            out.append(TextDelta(_text_of(value)))  # the model's own words for declining: the answer it gave
+        elif key not in _KNOWN_DELTA and key not in seen:
+            seen.add(key)
+            out.append(UnsupportedContent(f"delta:{key}", json.dumps(value, default=str)[:200]))
+    return out
 
 
 def _text_of(content: Any) -> str:
@@ -188,6 +342,8 @@ class OpenAICompatAdapter(Adapter):
                 feed = SSEDecoder().feed
                 finish: str | None = None
                 usage: dict[str, Any] | None = None
+                calls = ToolCallAssembler()
+                seen: set[str] = set()
                 try:
                     if "json" in response.headers.get("content-type", ""):
                         # Not a stream after all: an error object, or a server that ignored `stream: true`.
@@ -202,7 +358,9 @@ class OpenAICompatAdapter(Adapter):
                                 if usage:
                                     yield UsageReport(openai_usage(usage), raw=usage)
                                 await drain(chunks)
-                                yield StreamEnd(finish)
+                                if calls:
+                                    check_tool_calls(calls, provider=provider, model=model, secrets=self._secrets)
+                                yield StreamEnd(_finish(finish) if finish else None, finish)
                                 return
                             try:
                                 obj = _loads(data)
@@ -227,6 +385,11 @@ class OpenAICompatAdapter(Adapter):
                                             content = _text_of(content)  # a list of parts (rare)
                                         if content:
                                             yield TextDelta(content)
+                                    if len(delta) > 1 or content is None:  # more than text: tool calls ...
+                                        for extra in delta_chunks(delta, seen):
+                                            if type(extra) is ToolCallDelta:
+                                                calls.add(extra.index, extra.id, extra.name, extra.arguments)
+                                            yield extra
                                 reason = choice.get("finish_reason")
                                 if reason:
                                     if reason == "error":
@@ -234,6 +397,9 @@ class OpenAICompatAdapter(Adapter):
                                     if type(reason) is not str:
                                         raise TypeError("finish_reason is not text")
                                     finish = reason
+                                    if reason not in FINISH and reason not in seen:
+                                        seen.add(reason)
+                                        yield UnsupportedContent(f"finish_reason:{reason}")
                             elif obj.get("error"):
                                 raise self._error_object(obj, model)
                             chunk_usage = obj.get("usage")
@@ -300,14 +466,37 @@ class OpenAICompatAdapter(Adapter):
         choice = choices[0]
         message = choice.get("message") or {}
         out: list[Chunk] = []
-        text = _text_of(message.get("content")) if isinstance(message, dict) else ""
+        if not isinstance(message, dict):
+            raise TypeError("message is not an object")
+        thinking = message.get("reasoning_content") or message.get("reasoning")
+        if thinking:
+            out.append(ThinkingDelta(_text_of(thinking)))
+        text = _text_of(message.get("content")) or _text_of(message.get("refusal"))
         if text:
             out.append(TextDelta(text))
+        calls = ToolCallAssembler()
+        for index, call in enumerate(message.get("tool_calls") or ()):
+            function = call.get("function") or {}
+            arguments = function.get("arguments") or ""
+            if type(arguments) is not str:
+                raise TypeError("tool call arguments are not text")
+            delta = ToolCallDelta(index, call.get("id"), function.get("name"), arguments)
+            calls.add(index, delta.id, delta.name, arguments)
+            out.append(delta)
+        seen: set[str] = set()
+        for key, value in message.items():
+            if value and key not in _KNOWN_MESSAGE and key not in seen:
+                seen.add(key)
+                out.append(UnsupportedContent(f"message:{key}", json.dumps(value, default=str)[:200]))
+        if calls:
+            check_tool_calls(calls, provider=self.provider_name, model=model, secrets=self._secrets)
         usage = obj.get("usage")
         if isinstance(usage, dict) and usage:
             out.append(UsageReport(openai_usage(usage), raw=usage))
         reason = choice.get("finish_reason")
         if reason is not None and type(reason) is not str:
             raise TypeError("finish_reason is not text")
-        out.append(StreamEnd(reason))
+        if reason and reason not in FINISH:
+            out.append(UnsupportedContent(f"finish_reason:{reason}"))
+        out.append(StreamEnd(_finish(reason) if reason else None, reason))
         return out

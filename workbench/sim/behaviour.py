@@ -22,6 +22,8 @@ FaultKind = Literal[
     "drop",  # start streaming, then close the connection mid-stream
     "malformed",  # a JSON body / SSE event that does not parse
     "http_200_error",  # HTTP 200 whose body/stream carries an error object
+    "tool_arguments_malformed",  # a tool call whose arguments are cut short (not valid JSON)
+    "tool_unknown",  # a tool call naming a tool the request did not offer
 ]
 
 UsageShape = Literal[
@@ -91,6 +93,25 @@ class SimBehaviour(BaseModel):
         gt=0,
         le=10**9,
         description="reject prompts of more tokens with the wire format's context-length error (HTTP 400)",
+    )
+    call_tools: bool = Field(
+        default=True,
+        description="when a request offers tools, call the best-matching one (off: always answer in text)",
+    )
+    parallel_tool_calls: bool = Field(
+        default=False, description="call two tools in one turn (unless the request disallows parallel calls)"
+    )
+    tool_argument_pieces: int = Field(
+        default=1, ge=1, le=100_000, description="stream each tool call's arguments over this many deltas"
+    )
+    show_thinking: bool = Field(
+        default=False,
+        description="show reasoning before the answer (Anthropic `thinking` block, OpenAI-compatible"
+        " `reasoning_content`); its tokens count as reasoning",
+    )
+    unknown_content: bool = Field(
+        default=False,
+        description="also send a content block (delta) of a made-up kind, as a newer API version might",
     )
     tokenizer: str = Field(
         default="o200k_base",

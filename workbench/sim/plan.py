@@ -17,14 +17,19 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from workbench.providers.base import ChatRequest
+from workbench.providers.content import ToolCall
 from workbench.sim.behaviour import Fault, SimBehaviour, UsageShape
 from workbench.sim.text import make_answer, token_deltas, truncate_to_tokens
+from workbench.sim.tools import plan_tool_calls, split_pieces, tool_result_answer
 from workbench.sim.usage import Figures, figures_for
 from workbench.tokens import count_messages, count_text
 
 __all__ = ["Prompt", "Plan", "Pacer", "FrameWriter", "message_text", "split_after", "sleep_ms"]
 
-Finish = Literal["stop", "length", "stop_sequence"]
+Finish = Literal["stop", "length", "stop_sequence", "tool_calls"]
+#: the fault kinds acted out on the stream itself (the others act before it, or on tool calls)
+STREAM_FAULTS = frozenset({"stall", "drop", "malformed", "http_200_error"})
 
 
 @dataclass
@@ -37,6 +42,8 @@ class Prompt:
     max_tokens: int | None = None
     stop: list[str] = field(default_factory=list)
     tools: list[Any] | None = None
+    #: the request read back with the wire's own decoder, when it offers tools or carries tool turns
+    request: ChatRequest | None = None
 
     @cached_property
     def text(self) -> str:
@@ -81,6 +88,33 @@ class Plan:
     rng: random.Random  # continues the fault draw's generator: ids
     #: called when the client hangs up before the answer is complete (the server counts it per model)
     on_hangup: Callable[[], None] | None = None
+    wire: str = "openai"
+
+    @property
+    def stream_fault(self) -> Fault | None:
+        """The drawn fault when it acts on the stream (stall, drop, malformed, 200 error), else None."""
+        fault = self.fault
+        return fault if fault is not None and fault.kind in STREAM_FAULTS else None
+
+    @cached_property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The tools this answer calls (empty: it answers in text); see workbench/sim/tools.py."""
+        request = self.prompt.request
+        if request is None or not self.behaviour.call_tools:
+            return ()
+        kind = self.fault.kind if self.fault is not None else None
+        prefix = "toolu_" if self.wire == "anthropic" else "call_"
+        return plan_tool_calls(
+            request,
+            self.prompt.focus,
+            parallel=self.behaviour.parallel_tool_calls,
+            malformed=kind == "tool_arguments_malformed",
+            unknown=kind == "tool_unknown",
+            new_id=lambda: self.new_id(prefix),
+        )
+
+    def argument_pieces(self, call: ToolCall) -> list[str]:
+        return split_pieces(call.arguments, self.behaviour.tool_argument_pieces)
 
     def new_id(self, prefix: str, length: int = 24) -> str:
         alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -95,8 +129,13 @@ class Plan:
         from workbench.sim.roles import role_answer
         from workbench.sim.shapes import shaped_answer
 
+        if self.tool_calls:
+            return "", "tool_calls", None
         role = role_answer(self.prompt.messages, self.seed) if self.behaviour.plays_roles else None
-        if role is not None:
+        used = tool_result_answer(self.prompt.request) if self.prompt.request is not None else None
+        if used is not None:
+            full = used
+        elif role is not None:
             full = role
         else:
             answer = shaped_answer if self.behaviour.markdown else _plain_answer
@@ -140,10 +179,31 @@ class Plan:
 
     @cached_property
     def figures(self) -> Figures:
+        request = self.prompt.request
+        choice = request.tool_choice.mode if request is not None and request.tool_choice is not None else "auto"
         prompt_tokens = count_messages(
-            self.prompt.messages, model=self.prompt.model, encoding=self.encoding, tools=self.prompt.tools
+            self.prompt.messages,
+            model=self.prompt.model,
+            encoding=self.encoding,
+            tools=self.prompt.tools,
+            tool_choice=choice,
         )
-        return figures_for(self.behaviour, prompt_tokens, count_text(self.text, self.encoding))
+        output = count_text(self.text, self.encoding) + sum(
+            count_text(c.name, self.encoding) + count_text(c.arguments, self.encoding) for c in self.tool_calls
+        )
+        return figures_for(self.behaviour, prompt_tokens, output, count_text(self.thinking, self.encoding))
+
+    @cached_property
+    def thinking(self) -> str:
+        """The reasoning shown before the answer (`show_thinking`), else "": a few words about the question."""
+        if not self.behaviour.show_thinking:
+            return ""
+        words = self.prompt.focus.split()[:12]
+        return f"The question is about: {' '.join(words)}. I will answer it plainly and check the facts first."
+
+    @cached_property
+    def thinking_deltas(self) -> tuple[tuple[str, int], ...]:
+        return token_deltas(self.thinking, self.encoding) if self.thinking else ()
 
     async def prepare(self) -> None:
         """Work out the answer and the usage before responding; big prompts off the loop, so that counting a
@@ -154,7 +214,7 @@ class Plan:
             await asyncio.get_running_loop().run_in_executor(None, self._prepare_now)
 
     def _prepare_now(self) -> None:
-        _ = self.deltas, self.figures
+        _ = self.tool_calls, self.deltas, self.figures
 
     def non_stream_delay(self) -> float:
         """Seconds a non-streamed answer takes: time to first token plus the paced output."""

@@ -212,7 +212,9 @@ class SimServer:
         fault = draw_fault(behaviour.faults, rng)
         shape = behaviour.usage_shape or wire_shape
         model = prompt.model
-        return Plan(prompt, behaviour, shape, seed, index, fault, rng, on_hangup=lambda: self._hung_up(model))
+        return Plan(
+            prompt, behaviour, shape, seed, index, fault, rng, on_hangup=lambda: self._hung_up(model), wire=wire_shape
+        )
 
     # -- the server thread ---------------------------------------------------------------------------------
 

@@ -31,15 +31,16 @@ class Figures:
     cache_write_1h: int  # w1h
 
 
-def figures_for(behaviour: SimBehaviour, prompt_tokens: int, output_tokens: int) -> Figures:
-    """The figures for one request, with the cache buckets clamped so that together they never exceed P."""
+def figures_for(behaviour: SimBehaviour, prompt_tokens: int, output_tokens: int, shown_reasoning: int = 0) -> Figures:
+    """The figures for one request, with the cache buckets clamped so that together they never exceed P; the
+    reasoning is the dial's, or the shown thinking's tokens when that is more."""
     left = prompt_tokens
     c = min(behaviour.cached_tokens, left)
     left -= c
     w5 = min(behaviour.cache_write_5m_tokens, left)
     left -= w5
     w1h = min(behaviour.cache_write_1h_tokens, left)
-    return Figures(prompt_tokens, output_tokens, behaviour.reasoning_tokens, c, w5, w1h)
+    return Figures(prompt_tokens, output_tokens, max(behaviour.reasoning_tokens, shown_reasoning), c, w5, w1h)
 
 
 def render(shape: UsageShape, f: Figures) -> dict[str, Any] | None:

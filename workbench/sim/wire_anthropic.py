@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from workbench.providers.anthropic import decode_request, input_json_deltas, tool_use_block
 from workbench.sim.faults import (
     ERROR_KINDS,
     HTTP_FAULT_STATUS,
@@ -24,13 +25,17 @@ from workbench.sim.faults import (
 )
 from workbench.sim.plan import FrameWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
 from workbench.sim.usage import render, render_anthropic_start
+from workbench.tokens import count_text
 
 if TYPE_CHECKING:
     from workbench.sim.server import SimServer
 
 __all__ = ["handle", "error_body"]
 
-_STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence"}
+_STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence", "tool_calls": "tool_use"}
+_SIGNATURE = "c2ltdWxhdGVkIHRoaW5raW5n"  # thinking blocks are signed; the simulator's signature is fixed
+#: what the `unknown_content` dial sends: a content block type no API has (yet); a client must not drop it silently
+UNKNOWN_BLOCK = "hologram"
 
 
 def error_body(err: SimRequestError, error_type: str | None = None) -> dict[str, Any]:
@@ -70,7 +75,17 @@ def parse(body: Any) -> Prompt:
     focus = message_text((users or messages)[-1].get("content"))
     stops = [s for s in (body.get("stop_sequences") or []) if isinstance(s, str)]
     tools = checked_tools(body)
-    return Prompt(model=model, messages=counted, focus=focus, max_tokens=max_tokens, stop=stops, tools=tools)
+    typed = None
+    if tools or any(isinstance(m.get("content"), list) for m in messages):
+        try:
+            typed = decode_request(body)  # the adapter's own wire module reads it back
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise SimRequestError("invalid_request", f"tools or content blocks: {exc}") from None
+    if typed is not None and typed.messages and typed.messages[-1].role == "tool":
+        focus = typed.messages[-1].content
+    return Prompt(
+        model=model, messages=counted, focus=focus, max_tokens=max_tokens, stop=stops, tools=tools, request=typed
+    )
 
 
 async def handle(server: SimServer, request: web.Request) -> web.StreamResponse:
@@ -118,7 +133,12 @@ async def _complete(request: web.Request, plan: Plan) -> web.StreamResponse:
     if kind == "http_200_error":
         err = SimRequestError("overloaded", "Overloaded (simulated error inside a 200 response)")
         return web.json_response(error_body(err), status=200, headers=headers)
-    content = [{"type": "text", "text": plan.text}]
+    content: list[dict[str, Any]] = [{"type": "text", "text": plan.text}] if plan.text or not plan.tool_calls else []
+    content += [tool_use_block(c, streamed=False) for c in plan.tool_calls]
+    if plan.thinking:
+        content.insert(0, {"type": "thinking", "thinking": plan.thinking, "signature": _SIGNATURE})
+    if plan.behaviour.unknown_content:
+        content.append({"type": UNKNOWN_BLOCK, "frames": 3})
     body = _message(plan, plan.new_id("msg_"), content, _STOP_REASON[plan.finish], render(plan.shape, plan.figures))
     data = _dumps(body).encode()
     if kind == "malformed":
@@ -154,23 +174,38 @@ async def _stream(request: web.Request, plan: Plan) -> web.StreamResponse:
             {"type": "message_start", "message": _message(plan, plan.new_id("msg_"), [], None, start_usage)},
         )
     )
-    writer.add(
-        _event(
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        )
+    has_text = bool(plan.text) or not plan.tool_calls  # a turn of tool calls only has no text block
+    at = 1 if plan.thinking else 0  # the text block's index: after the thinking block when there is one
+    text_start = _event(
+        "content_block_start",
+        {"type": "content_block_start", "index": at, "content_block": {"type": "text", "text": ""}},
     )
+    if plan.thinking:
+        block = {"type": "thinking", "thinking": ""}
+        writer.add(_event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}))
+    elif has_text:
+        writer.add(text_start)
     writer.add(_event("ping", {"type": "ping"}))
     await writer.flush()  # the opening events are no first token: they go out before the model "thinks"
     await writer.wait(b.ttft_ms)
+    if plan.thinking:
+        for piece, tokens in plan.thinking_deltas:
+            thought = {"type": "thinking_delta", "thinking": piece}
+            writer.add(_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": thought}))
+            await writer.tokens_sent(tokens)
+        signed = {"type": "signature_delta", "signature": _SIGNATURE}
+        writer.add(_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": signed}))
+        writer.add(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        if has_text:
+            writer.add(text_start)
 
     def delta(piece: str) -> bytes:
         return _event(
             "content_block_delta",
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+            {"type": "content_block_delta", "index": at, "delta": {"type": "text_delta", "text": piece}},
         )
 
-    fault = plan.fault
+    fault = plan.stream_fault
     deltas = plan.deltas
     split = split_after(deltas, fault.after_tokens) if fault is not None else len(deltas)
     for piece, tokens in deltas[:split]:
@@ -195,7 +230,28 @@ async def _stream(request: web.Request, plan: Plan) -> web.StreamResponse:
                 await writer.flush()
                 await response.write_eof()
                 return response
-    writer.add(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    index = at
+    if has_text:
+        writer.add(_event("content_block_stop", {"type": "content_block_stop", "index": at}))
+        index = at + 1
+    for call in plan.tool_calls:
+        block = tool_use_block(call, streamed=True)
+        writer.add(
+            _event("content_block_start", {"type": "content_block_start", "index": index, "content_block": block})
+        )
+        for json_delta in input_json_deltas(index, plan.argument_pieces(call)):
+            writer.add(_event("content_block_delta", json_delta))
+        writer.add(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+        await writer.tokens_sent(count_text(call.name + call.arguments, plan.encoding))
+        index += 1
+    if b.unknown_content:
+        block = {"type": UNKNOWN_BLOCK, "frames": 3}
+        writer.add(
+            _event("content_block_start", {"type": "content_block_start", "index": index, "content_block": block})
+        )
+        odd = {"type": f"{UNKNOWN_BLOCK}_delta", "frames": 1}
+        writer.add(_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": odd}))
+        writer.add(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
     stop = _STOP_REASON[plan.finish]
     message_delta: dict[str, Any] = {
         "type": "message_delta",

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from workbench.providers.content import Message
+from workbench.providers.openai_compat import decode_request, encode_message, tool_call_deltas
 from workbench.sim.faults import (
     ERROR_KINDS,
     HTTP_FAULT_STATUS,
@@ -26,13 +28,18 @@ from workbench.sim.faults import (
 )
 from workbench.sim.plan import FrameWriter, Pacer, Plan, Prompt, message_text, sleep_ms, split_after
 from workbench.sim.usage import render
+from workbench.tokens import count_text
 
 if TYPE_CHECKING:
     from workbench.sim.server import SimServer
 
 __all__ = ["handle", "error_body"]
 
-_FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length"}
+_FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length", "tool_calls": "tool_calls"}
+#: what the `unknown_content` dial sends: a delta field no API has (yet), which a client must not drop silently
+UNKNOWN_DELTA = "hologram"
+
+
 _FINGERPRINT = "fp_wbsim"
 
 
@@ -68,7 +75,15 @@ def parse(body: Any) -> Prompt:
     users = [m for m in messages if m.get("role") == "user"]
     focus = message_text((users or messages)[-1].get("content"))
     tools = checked_tools(body)
-    return Prompt(model=model, messages=messages, focus=focus, max_tokens=max_tokens, stop=stops, tools=tools)
+    typed = None
+    if tools or any(m.get("role") == "tool" or m.get("tool_calls") for m in messages):
+        try:
+            typed = decode_request(body)  # the adapter's own wire module reads it back
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise SimRequestError("invalid_request", f"tools or tool messages: {exc}", param="tools") from None
+    return Prompt(
+        model=model, messages=messages, focus=focus, max_tokens=max_tokens, stop=stops, tools=tools, request=typed
+    )
 
 
 async def handle(server: SimServer, request: web.Request) -> web.StreamResponse:
@@ -111,7 +126,7 @@ async def _complete(request: web.Request, plan: Plan) -> web.StreamResponse:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": plan.text, "refusal": None, "annotations": []},
+                "message": _message(plan),
                 "logprobs": None,
                 "finish_reason": _FINISH[plan.finish],
             }
@@ -126,6 +141,17 @@ async def _complete(request: web.Request, plan: Plan) -> web.StreamResponse:
     if kind in ("malformed", "stall", "drop"):
         return await _broken_body(request, data, kind, headers)
     return web.Response(body=data, content_type="application/json", headers=headers)
+
+
+def _message(plan: Plan) -> dict[str, Any]:
+    # the adapters' own encoder writes the turn (text, or content null and the tool calls)
+    message = encode_message(Message.assistant(plan.text, tool_calls=plan.tool_calls))
+    message |= {"refusal": None, "annotations": []}
+    if plan.thinking:
+        message["reasoning_content"] = plan.thinking
+    if plan.behaviour.unknown_content:
+        message[UNKNOWN_DELTA] = {"frames": 3}
+    return message
 
 
 async def _broken_body(request: web.Request, data: bytes, kind: str, headers: dict[str, str]) -> web.StreamResponse:
@@ -174,8 +200,17 @@ async def _stream(request: web.Request, plan: Plan, include_usage: bool) -> web.
     writer.add(chunk({"role": "assistant", "content": "", "refusal": None}))
     await writer.flush()  # headers and the role chunk go out at once, as real servers do; it is no first token
     await writer.wait(b.ttft_ms)
-    fault = plan.fault
+    fault = plan.stream_fault
     deltas = plan.deltas
+    for piece, tokens in plan.thinking_deltas:
+        writer.add(chunk({"reasoning_content": piece}))
+        await writer.tokens_sent(tokens)
+    if b.unknown_content:
+        writer.add(chunk({UNKNOWN_DELTA: {"frames": 3}}))
+    for index, call in enumerate(plan.tool_calls):
+        for tool_delta in tool_call_deltas(index, call, plan.argument_pieces(call)):
+            writer.add(chunk(tool_delta))
+        await writer.tokens_sent(count_text(call.name + call.arguments, plan.encoding))
     split = split_after(deltas, fault.after_tokens) if fault is not None else len(deltas)
     for piece, tokens in deltas[:split]:
         writer.add(chunk({"content": piece}))

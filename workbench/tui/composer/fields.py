@@ -31,6 +31,7 @@ InForce = Callable[[str, Any], tuple[Any, str] | None]
 
 # A step's fields edited elsewhere: its kind is fixed once it exists, branches and sub-steps are tree nodes.
 STRUCTURAL = frozenset({"kind", "branches", "steps"})
+TOOL_FIELDS = frozenset({"tools", "tool_choice", "parallel_tool_calls", "unsupported_content"})
 ROUTE_MODES = ("rules", "classifier", "strong_weak")
 # Long texts get a multi-line editor.
 MULTILINE = {"template", "system", "prompt", "feedback", "rubric", "instructions"}
@@ -334,7 +335,8 @@ def node_rows(profile: Any, node: Node, raw: Any) -> list[Row]:
         cls = type(step)
         own = [f for f in cls.model_fields if f not in Governed.model_fields]
         order = ["name", *own, *(f for f in Governed.model_fields if f != "name" and f not in POLICY_FIELDS)]
-        skip = STRUCTURAL
+        # a generate step's tools (issue 21) are written in the YAML for now: the form leaves them as they are
+        skip = STRUCTURAL | TOOL_FIELDS
         rows = []
         if step.kind == "route":  # only the fields of the mode in use, and the mode itself
             skip = skip | {m for m in (*ROUTE_MODES, "categories") if m != step.mode}
