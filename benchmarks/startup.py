@@ -19,8 +19,16 @@ machine stay comparable.
   handler that writes one byte to a pipe the parent is timing, and exits the app. The probe adds nothing to the
   path it measures but that one handler (it imports textual first instead of later: the same imports, in another
   order). The parent drains the terminal's output so the child never blocks writing frames.
+- `tui` playground ready: as above, but the probe waits (on a task of its own, not on the app's message queue) until
+  the app's `profile_ready` is set: the profile is loaded, the store open and the playground mounted. A tree that
+  loads the profile before its first frame (no `profile_ready`) reports its first paint here too.
 
-Usage: python benchmarks/startup.py [--n 10] [--skip-tui]
+With `--against DIR` (another checkout, e.g. `git worktree add /tmp/startup-old main`), every figure is measured
+for both trees in the same run, interleaved run by run (this tree, then DIR, then this tree ...), so a machine that
+other work loads slows both alike; each row then shows both medians and their ratio. The child processes import
+`workbench` from the tree named by PYTHONPATH; the console script is not used in that mode.
+
+Usage: python benchmarks/startup.py [--n 10] [--skip-tui] [--against DIR]
 """
 
 from __future__ import annotations
@@ -52,8 +60,14 @@ TUI_PROBE = """
 import os, sys
 from textual.app import App
 def _probe_on_ready(self):
-    os.write(int(os.environ["WB_PROBE_FD"]), b"painted\\n")
-    self.exit()
+    ready = getattr(self, "profile_ready", None)
+    async def report():
+        if ready is not None and os.environ.get("WB_PROBE_UNTIL") == "loaded":
+            await ready.wait()
+        os.write(int(os.environ["WB_PROBE_FD"]), b"painted\\n")
+        self.exit()
+    import asyncio
+    self._probe_task = asyncio.create_task(report())  # not on the app's queue: that would block its messages
 App.on_ready = _probe_on_ready
 from workbench.cli import main
 sys.argv = ["workbench", "tui"]
@@ -87,11 +101,20 @@ def time_first_line(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[flo
     return t1 - t0, t2 - t0
 
 
-def time_tui_first_paint(env: dict[str, str], cwd: Path) -> float:
+def time_tui_first_paint(env: dict[str, str], cwd: Path, until: str = "painted") -> float:
+    """Until the first frame is painted, or with until="loaded" until the profile is loaded and the playground is up
+    (the same moment as the first paint for a tree that loads the profile before its first frame)."""
     master, slave = pty.openpty()
     ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     probe_r, probe_w = os.pipe()
-    child_env = {**env, "WB_PROBE_FD": str(probe_w), "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+    child_env = {
+        **env,
+        "WB_PROBE_UNTIL": until,
+        "WB_PROBE_FD": str(probe_w),
+        "TERM": "xterm-256color",
+        "COLUMNS": "120",
+        "LINES": "40",
+    }
     stop = threading.Event()
 
     def drain() -> None:  # the child must never block on a full terminal
@@ -139,11 +162,60 @@ def median_of(n: int, fn: Callable[[], float]) -> float:
     return statistics.median(fn() for _ in range(n))
 
 
+def compare(n: int, skip_tui: bool, other: Path) -> None:
+    """Both trees in one run, interleaved: (name, this tree's median, the other's median) per figure."""
+    trees = {"new": ROOT, "old": other.resolve()}
+    with tempfile.TemporaryDirectory(prefix="wb-startup-") as tmp:
+        envs = {
+            key: {
+                **os.environ,
+                "WORKBENCH_DB": str(Path(tmp) / f"{key}.db"),
+                "PYTHONUNBUFFERED": "0",
+                "PYTHONPATH": str(tree),
+            }
+            for key, tree in trees.items()
+        }
+        samples: dict[str, dict[str, list[float]]] = {}
+
+        def add(name: str, key: str, value: float) -> None:
+            samples.setdefault(name, {"new": [], "old": []})[key].append(value)
+
+        for rnd in range(n + 1):  # round 0 is untimed: page cache, .pyc files, the databases' creation
+            for key, tree in trees.items():
+                env, wb = envs[key], [PY, "-m", "workbench"]
+                values = [("python -c pass", time_exit([PY, "-c", "pass"], env, tree))]
+                values.append(("workbench --help", time_exit([*wb, "--help"], env, tree)))
+                first, end = time_first_line([*wb, "run", "--json", PROMPT], env, tree)
+                values += [("run --json: first event", first), ("run --json: end to end", end)]
+                if not skip_tui:
+                    values.append(("tui: first paint", time_tui_first_paint(env, tree)))
+                    values.append(("tui: playground ready", time_tui_first_paint(env, tree, "loaded")))
+                if rnd:
+                    for name, value in values:
+                        add(name, key, value)
+    # one interpreter for both trees: its floor is the median of all its runs
+    pooled = statistics.median(samples["python -c pass"]["new"] + samples["python -c pass"]["old"])
+    base = {key: pooled for key in trees}
+    print(f"start-up, median of {n}, interleaved (python {sys.version.split()[0]}, {os.cpu_count()} cpus)")
+    print(f"  new: {ROOT}\n  old: {trees['old']}")
+    print(f"  {'':<26} {'new ms':>8} {'x pass':>7}  {'old ms':>8} {'x pass':>7}  {'new/old':>7}")
+    for name, by in samples.items():
+        new, old = statistics.median(by["new"]), statistics.median(by["old"])
+        print(
+            f"  {name:<26} {new * 1000:8.1f} {new / base['new']:7.1f}  {old * 1000:8.1f} {old / base['old']:7.1f}"
+            f"  {new / old:7.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--n", type=int, default=10, help="runs per figure (median is reported)")
     parser.add_argument("--skip-tui", action="store_true", help="do not measure the TUI's first paint")
+    parser.add_argument("--against", type=Path, default=None, help="another checkout, measured interleaved")
     args = parser.parse_args()
+    if args.against is not None:
+        compare(args.n, args.skip_tui, args.against)
+        return
 
     with tempfile.TemporaryDirectory(prefix="wb-startup-") as tmp:
         env = {**os.environ, "WORKBENCH_DB": str(Path(tmp) / "workbench.db"), "PYTHONUNBUFFERED": "0"}
@@ -163,6 +235,7 @@ def main() -> None:
         if not args.skip_tui:
             time_tui_first_paint(env, cwd)
             rows.append(("tui: first paint", median_of(args.n, lambda: time_tui_first_paint(env, cwd))))
+            rows.append(("tui: playground ready", median_of(args.n, lambda: time_tui_first_paint(env, cwd, "loaded"))))
 
     base = rows[0][1]
     print(f"start-up, median of {args.n} (python {sys.version.split()[0]}, {os.cpu_count()} cpus)")
