@@ -83,10 +83,52 @@ def test_a_plain_scalar_reads_as_ruamel_reads_it_or_the_fast_path_gives_up(scala
     assert fast is None or fast == _round_trip(text)
 
 
+# documents where libyaml and ruamel might differ in what they accept: whatever ruamel refuses, the fast path gives
+# up on (so the round-trip path words the error); whatever it accepts reads the same, or the fast path gives up
+DOCUMENTS = [
+    "a:\n\tb: 1\n",
+    "\ufeffa: 1\n",
+    "a: 1\r\nb: 2\r\n",
+    'a: "x\x07"\n',
+    "a: x\x00\n",
+    "a: b\u2028c\n",
+    "%YAML 1.1\n---\na: yes\n",
+    "a: 'it''s'\n",
+    "a: |\n  x\n  y\n",
+    "a: >-\n  x\n  y\n",
+    "a: [1, 2,]\n",
+    "a: {b: 1, }\n",
+    "a: b: c\n",
+    "- a\nb: 1\n",
+    "a:\n- 1\n- 2\n",
+    "a: 'x\n  y'\n",
+    "? a\n: 1\n",
+    "a: x #c\nb: y#c\n",
+    "a: @x\n",
+    "a: `x\n",
+    "a: ]\n",
+    "a: 1\n...\n",
+    "a:    \n  - x\n",
+]
+
+
+@pytest.mark.parametrize("text", DOCUMENTS)
+def test_a_document_is_accepted_and_read_as_ruamel_reads_it_or_the_fast_path_gives_up(text: str) -> None:
+    fast = fast_plain(text)
+    try:
+        expected = _round_trip(text)
+    except ProfileError:
+        assert fast is None
+    else:
+        assert fast is None or fast == expected
+
+
 @pytest.mark.parametrize(
     "text",
     [
         "a: 1\na: 2\n",  # duplicate key: ruamel refuses it, PyYAML keeps the last
+        "true: 1\nTrue: 2\n",  # the same key spelt twice
+        "%YAML 1.1\n---\na: yes\n",  # ruamel would read `yes` as true here
         "a: !!set {x}\n",
         "<<: {a: 1}\n",
         "a: 1\n---\nb: 2\n",

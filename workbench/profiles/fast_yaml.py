@@ -12,7 +12,7 @@ deliberately narrow and gives up (returns None) on anything it does not read exa
   strings): only `null`/`~`/empty, `true`/`false`, decimal integers, `1.5`-style floats and `YYYY-MM-DD` dates are
   typed; any other plain scalar that ruamel's 1.2 resolver would type (`0o17`, `1e3`, `.inf`, `<<`, timestamps
   with a time) gives up, everything else is a string as in ruamel;
-- an explicit tag (`!!set`, `!foo`), a duplicate key, nesting deeper than `yaml_doc.MAX_DEPTH` (checked on libyaml's
+- an explicit tag (`!!set`, `!foo`), a duplicate key (also spelt twice: `true`/`True`), a `%YAML` directive, nesting deeper than `yaml_doc.MAX_DEPTH` (checked on libyaml's
   event stream before anything is built, so the C composer never recurses that deep), more than one document, or
   any error at all gives up; the round-trip path then reports it with its position, as it always did;
 - anchors and aliases are built as shared objects; `yaml_doc.plain` then copies them out under the same node
@@ -89,7 +89,10 @@ class _Loader(_Base):  # type: ignore[misc]
             if key in seen:
                 raise _GiveUp("duplicate key")
             seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+        data = super().construct_mapping(node, deep=deep)
+        if len(data) != len(node.value):  # two spellings of one key (`true`/`True`, `1`/`+1`): ruamel refuses that
+            raise _GiveUp("duplicate key")
+        return data
 
     def construct_undefined(self, node: Any) -> Any:
         raise _GiveUp(f"tag {node.tag}")
@@ -129,6 +132,8 @@ def _screen(text: str) -> None:
         elif kind is _yaml.MappingEndEvent or kind is _yaml.SequenceEndEvent:
             depth -= 1
         elif kind is _yaml.DocumentStartEvent:
+            if event.version is not None:  # `%YAML 1.1` changes how ruamel types scalars
+                raise _GiveUp("YAML version directive")
             documents += 1
             if documents > 1:
                 raise _GiveUp("several documents")
