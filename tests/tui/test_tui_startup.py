@@ -36,6 +36,7 @@ async def test_the_first_screen_is_painted_before_the_profile_is_loaded(tmp_path
         assert "loading profile" in str(status.render())
         assert not app.profile_ready.is_set()
         await pilot.press("ctrl+k")  # keys that need the profile do nothing yet
+        await pilot.press("ctrl+p")  # (the command palette lists the profile's routes)
         assert isinstance(app.screen, LoadingScreen)
         release.set()
         await app.profile_ready.wait()

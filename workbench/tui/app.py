@@ -58,7 +58,16 @@ def _modes() -> dict[str, Any]:
 
 
 #: actions that need the profile: refused (their keys hidden) while the loading screen is up
-_NEED_PROFILE = {"switch_mode", "routes", "health", "use_route", "compare_fault", "compare_repeat", "sessions_export"}
+_NEED_PROFILE = {
+    "switch_mode",
+    "routes",
+    "health",
+    "use_route",
+    "compare_fault",
+    "compare_repeat",
+    "sessions_export",
+    "command_palette",  # its commands list the profile's routes
+}
 
 
 class WorkbenchApp(App[None]):
