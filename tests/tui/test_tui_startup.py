@@ -83,3 +83,17 @@ def test_settings_round_trip_and_a_broken_file_gives_the_defaults(tmp_path: Path
     for broken in ("{not json", '{"theme": 7}', "[1, 2]"):
         path.write_text(broken, encoding="utf-8")
         assert load_settings(path).theme == "textual-dark"
+
+
+async def test_quitting_while_the_profile_loads_closes_cleanly(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def loader() -> LoadedProfile:
+        assert release.wait(30), "the test never released the loader"
+        return load_profile(PACKAGED_DEMO)
+
+    app = make_app(loader, settings_file=tmp_path / "settings.json")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+q")
+        release.set()  # the load finishes while the app closes: no playground, no error
+    assert app.return_code == 0 and app.load_error is None
