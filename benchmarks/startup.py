@@ -25,7 +25,9 @@ machine stay comparable.
 
 With `--against DIR` (another checkout, e.g. `git worktree add /tmp/startup-old main`), every figure is measured
 for both trees in the same run, interleaved run by run (this tree, then DIR, then this tree ...), so a machine that
-other work loads slows both alike; each row then shows both medians and their ratio. The child processes import
+other work loads slows both alike; each row then shows both medians and their ratio, and a `cpu:` row for python -c pass, the first event, the first paint and the playground:
+the CPU time (user + system, all threads, from /proc/PID/stat in 10 ms ticks) the child had used at that moment,
+a figure that other processes on a loaded machine disturb far less than wall time. The child processes import
 `workbench` from the tree named by PYTHONPATH; the console script is not used in that mode.
 
 Usage: python benchmarks/startup.py [--n 10] [--skip-tui] [--against DIR]
@@ -36,6 +38,7 @@ from __future__ import annotations
 import argparse
 import os
 import pty
+import resource
 import select
 import shutil
 import statistics
@@ -86,10 +89,26 @@ def with_bytecode(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+#: the CPU seconds (user + system, all threads) the last timed child had used at the moment its figure was taken:
+#: a second measure next to wall time that other processes on a loaded machine disturb far less (10 ms ticks)
+LAST_CPU: list[float] = [0.0]
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14 and 15 of stat)
+
+
 def time_exit(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - t0
+    t1 = time.perf_counter()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST_CPU[0] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return t1 - t0
 
 
 def time_first_line(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
@@ -99,6 +118,7 @@ def time_first_line(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[flo
     assert proc.stdout is not None
     line = proc.stdout.readline()
     t1 = time.perf_counter()
+    LAST_CPU[0] = _cpu_of(proc.pid)
     proc.stdout.read()
     code = proc.wait(TIMEOUT_S)
     t2 = time.perf_counter()
@@ -150,6 +170,7 @@ def time_tui_first_paint(env: dict[str, str], cwd: Path, until: str = "painted")
     try:
         ready, _, _ = select.select([probe_r], [], [], TIMEOUT_S)
         t1 = time.perf_counter()
+        LAST_CPU[0] = _cpu_of(proc.pid)
         if not ready or not os.read(probe_r, 64):
             raise RuntimeError("workbench tui did not paint a first frame")
         proc.wait(TIMEOUT_S)
@@ -191,26 +212,31 @@ def compare(n: int, skip_tui: bool, other: Path) -> None:
             for key, tree in order if rnd % 2 else order[::-1]:  # who goes first alternates: no slot favoured
                 env, wb = envs[key], [PY, "-m", "workbench"]
                 values = [("python -c pass", time_exit([PY, "-c", "pass"], env, tree))]
+                values.append(("cpu: python -c pass", LAST_CPU[0]))
                 values.append(("workbench --help", time_exit([*wb, "--help"], env, tree)))
                 first, end = time_first_line([*wb, "run", "--json", PROMPT], env, tree)
-                values += [("run --json: first event", first), ("run --json: end to end", end)]
+                values += [("run --json: first event", first), ("cpu: run --json first event", LAST_CPU[0])]
+                values.append(("run --json: end to end", end))
                 if not skip_tui:
                     values.append(("tui: first paint", time_tui_first_paint(env, tree)))
+                    values.append(("cpu: tui first paint", LAST_CPU[0]))
                     values.append(("tui: playground ready", time_tui_first_paint(env, tree, "loaded")))
+                    values.append(("cpu: tui playground ready", LAST_CPU[0]))
                 if rnd:
                     for name, value in values:
                         add(name, key, value)
     # one interpreter for both trees: its floor is the median of all its runs
     pooled = statistics.median(samples["python -c pass"]["new"] + samples["python -c pass"]["old"])
-    base = {key: pooled for key in trees}
+    pooled_cpu = statistics.median(samples["cpu: python -c pass"]["new"] + samples["cpu: python -c pass"]["old"])
     print(f"start-up, median of {n}, interleaved (python {sys.version.split()[0]}, {os.cpu_count()} cpus)")
     print(f"  new: {ROOT}\n  old: {trees['old']}")
-    print(f"  {'':<26} {'new ms':>8} {'x pass':>7}  {'old ms':>8} {'x pass':>7}  {'new/old':>7}")
-    for name, by in samples.items():
+    print(f"  {'':<28} {'new ms':>8} {'x pass':>7}  {'old ms':>8} {'x pass':>7}  {'new/old':>7}")
+    for name, by in sorted(samples.items(), key=lambda item: item[0].startswith("cpu:")):
         new, old = statistics.median(by["new"]), statistics.median(by["old"])
+        base = pooled_cpu if name.startswith("cpu:") else pooled
         print(
-            f"  {name:<26} {new * 1000:8.1f} {new / base['new']:7.1f}  {old * 1000:8.1f} {old / base['old']:7.1f}"
-            f"  {new / old:7.2f}"
+            f"  {name:<28} {new * 1000:8.1f} {new / base:7.1f}  {old * 1000:8.1f} {old / base:7.1f}"
+            f"  {new / old if old else float('nan'):7.2f}"
         )
 
 
@@ -225,7 +251,11 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory(prefix="wb-startup-") as tmp:
-        env = {**with_bytecode(dict(os.environ)), "WORKBENCH_DB": str(Path(tmp) / "workbench.db"), "PYTHONUNBUFFERED": "0"}
+        env = {
+            **with_bytecode(dict(os.environ)),
+            "WORKBENCH_DB": str(Path(tmp) / "workbench.db"),
+            "PYTHONUNBUFFERED": "0",
+        }
         cwd = ROOT
         wb = _workbench()
         # one untimed round first: page cache, .pyc files, the database's creation
