@@ -25,8 +25,8 @@ machine stay comparable.
 
 With `--against DIR` (another checkout, e.g. `git worktree add /tmp/startup-old main`), every figure is measured
 for both trees in the same run, interleaved run by run (this tree, then DIR, then this tree ...), so a machine that
-other work loads slows both alike; each row then shows both medians and their ratio, and a `cpu:` row for python -c pass, the first event, the first paint and the playground:
-the CPU time (user + system, all threads, from /proc/PID/stat in 10 ms ticks) the child had used at that moment,
+other work loads slows both alike; each row then shows both medians and their ratio, and a `cpu:` row for
+python -c pass, the first event, the first paint and the playground: the CPU time (user + system, all threads, from /proc/PID/stat in 10 ms ticks) the child had used at that moment,
 a figure that other processes on a loaded machine disturb far less than wall time. The child processes import
 `workbench` from the tree named by PYTHONPATH; the console script is not used in that mode.
 
