@@ -109,6 +109,9 @@ def _validate_with_notes(text: str, label: str) -> tuple[Profile, list[str], lis
     size = len(text.encode("utf-8"))
     if size > MAX_PROFILE_BYTES:
         raise _too_large(label, size)
+    fast = _validate_fast(text, label)
+    if fast is not None:
+        return fast
     doc = parse(make_yaml(text), text, label)
     if doc is None:
         raise one_problem(
@@ -137,9 +140,33 @@ def _validate_with_notes(text: str, label: str) -> tuple[Profile, list[str], lis
     return profile, notes, price_warnings(profile, label, doc) + template_problems(profile, label, doc)
 
 
+def _validate_fast(text: str, label: str) -> tuple[Profile, list[str], list[str]] | None:
+    """The fast path (`fast_yaml.py`: libyaml, no round-trip tree) for a profile that is valid; None when anything
+    is wrong or unusual, and the round-trip path below then validates again and locates every problem."""
+    from workbench.profiles.fast_yaml import fast_plain
+
+    data = fast_plain(text)
+    if not isinstance(data, dict):
+        return None
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError:
+        return None
+    notes = [n for n in (version_note(label, data),) if n]
+    parsed: list[Any] = []
+
+    def doc() -> Any:  # the round-trip tree, parsed once and only to place a warning
+        if not parsed:
+            parsed.append(parse(make_yaml(text), text, label))
+        return parsed[0]
+
+    return profile, notes, price_warnings(profile, label, doc) + template_problems(profile, label, doc)
+
+
 def price_warnings(profile: Profile, label: str, doc: Any, on: dt.date | None = None) -> list[str]:
     """A model some route calls, not declared `free: true`, with no price in force on `on` (default today): its
-    calls would cost $0 and slip past every cost cap. A warning at load (the engine refuses it under a cap)."""
+    calls would cost $0 and slip past every cost cap. A warning at load (the engine refuses it under a cap).
+    `doc` is the round-trip document, or a function that parses it (called only to place a warning)."""
     day = on or dt.date.today()
     used: set[str] = set()
     for route in profile.routes.values():
@@ -149,6 +176,8 @@ def price_warnings(profile: Profile, label: str, doc: Any, on: dt.date | None = 
     for alias, model in profile.models.items():
         if alias not in used or model.free or select_price(model.prices, day) is not None:
             continue
+        if callable(doc):
+            doc = doc()
         if model.prices:
             first = min(p.effective for p in model.prices)
             why = f"no price in force on {day.isoformat()} (the earliest entry is effective {first.isoformat()})"
@@ -227,7 +256,8 @@ TEMPLATE_FIELDS = ("system", "prompt", "template", "query", "feedback")
 
 
 def template_problems(profile: Profile, label: str, doc: Any) -> list[str]:
-    """Warnings for templates that read what no run can provide where they render (see `template_warnings`)."""
+    """Warnings for templates that read what no run can provide where they render (see `template_warnings`).
+    `doc` is the round-trip document, or a function that parses it (called only to place a warning)."""
     from workbench.profiles.templates import template_warnings
 
     out: list[str] = []
@@ -240,6 +270,8 @@ def template_problems(profile: Profile, label: str, doc: Any) -> list[str]:
                 if not isinstance(text, str):
                     continue
                 for words in template_warnings(text, unavailable, docs):
+                    if callable(doc):
+                        doc = doc()
                     pos, shown, _ = locate(doc, ("routes", rname, "steps", *path, field_name))
                     out.append(f"{label}:{pos[0]}:{pos[1]}: {'.'.join(map(str, shown))}: {words}")
     return out

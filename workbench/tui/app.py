@@ -1,6 +1,8 @@
 """The workbench TUI application: screens, global keys, the engine host, settings. Deliberately small.
 
-- `make_app(loaded, engine_factory=..., event_sink=..., db_path=...)` builds it for the CLI and the tests.
+- `make_app(loaded, engine_factory=..., event_sink=..., db_path=...)` builds it for the CLI and the tests. Given a
+  loader instead of a loaded profile (the CLI), the first frame is the loading screen (`screens/loading.py`) and the
+  loader runs in a thread after it is painted; `profile_ready` is set when the playground is up.
 - Screens (modes): playground, compare, sessions, eval; modals: health (ctrl+h), help (F1/?), hop detail.
 - One engine per app (`EngineHost`), started after the first paint. Every engine event any screen sees goes
   through `observe`: to the session store's writer (`event_sink`) and to the health view model.
@@ -9,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,21 +24,50 @@ from textual.worker import Worker, WorkerState
 from workbench.errors import WorkbenchError
 from workbench.tui.commands import WorkbenchCommands
 from workbench.tui.engine_host import EngineFactory, EngineHost
-from workbench.tui.health_model import HealthBook
-from workbench.tui.routes import route_options, route_summary  # noqa: F401  (re-exported for callers)
 from workbench.tui.settings import TuiSettings, load_settings, save_settings
 
 if TYPE_CHECKING:
     from workbench.profiles.load import LoadedProfile
+    from workbench.tui.health_model import HealthBook
 
 
 def _modes() -> dict[str, Any]:
-    from workbench.tui.screens.compare import CompareScreen
-    from workbench.tui.screens.eval import EvalScreen
-    from workbench.tui.screens.playground import PlaygroundScreen
-    from workbench.tui.screens.sessions import SessionsScreen
+    """Each mode's screen, imported when the mode is first shown (the first frame imports none of them)."""
 
-    return {"playground": PlaygroundScreen, "compare": CompareScreen, "sessions": SessionsScreen, "eval": EvalScreen}
+    def playground() -> Any:
+        from workbench.tui.screens.playground import PlaygroundScreen
+
+        return PlaygroundScreen()
+
+    def compare() -> Any:
+        from workbench.tui.screens.compare import CompareScreen
+
+        return CompareScreen()
+
+    def sessions() -> Any:
+        from workbench.tui.screens.sessions import SessionsScreen
+
+        return SessionsScreen()
+
+    def eval_() -> Any:
+        from workbench.tui.screens.eval import EvalScreen
+
+        return EvalScreen()
+
+    return {"playground": playground, "compare": compare, "sessions": sessions, "eval": eval_}
+
+
+#: actions that need the profile: refused (their keys hidden) while the loading screen is up
+_NEED_PROFILE = {
+    "switch_mode",
+    "routes",
+    "health",
+    "use_route",
+    "compare_fault",
+    "compare_repeat",
+    "sessions_export",
+    "command_palette",  # its commands list the profile's routes
+}
 
 
 class WorkbenchApp(App[None]):
@@ -59,7 +91,7 @@ class WorkbenchApp(App[None]):
 
     def __init__(
         self,
-        loaded: LoadedProfile,
+        loaded: LoadedProfile | Callable[[], LoadedProfile],
         *,
         engine_factory: EngineFactory | None = None,
         event_sink: Callable[[Any], None] | None = None,
@@ -71,20 +103,40 @@ class WorkbenchApp(App[None]):
     ) -> None:
         self.MODES = _modes()
         super().__init__()
-        self.loaded = loaded
-        self.profile = loaded.profile
         self.db_path = db_path
         self.clock = clock  # the waterfall's time axis (tests inject a ticking fake for deterministic frames)
         self._event_sink = event_sink
-        self.health = HealthBook()
-        self.engines = EngineHost(loaded, engine_factory, self._engine_failed)
+        self._engine_factory = engine_factory
         self._settings_file = settings_file
         self.settings: TuiSettings = load_settings(settings_file)
-        self.title = f"workbench · {self.profile.name}"
         self.editor: Any = None  # the composer's ProfileEditor, once opened
         self.session_name = session_name  # `workbench tui --session NAME`: where runs are filed by default
         self._set_session = set_session  # the store writer's: file the runs that start next under a session
         self._filing = session_name
+
+        self.load_error: WorkbenchError | None = None  # the profile could not be loaded: the CLI prints it, exit 2
+        self.profile_ready = asyncio.Event()  # set when the profile is loaded and the playground is up
+        # Given a loader (the CLI), the first frame is the loading screen, and the profile is loaded in a thread
+        # after it is painted; given a loaded profile (tests, serve), the playground is the first screen.
+        self._loader: Callable[[], LoadedProfile] | None = loaded if callable(loaded) else None
+        if not callable(loaded):
+            self._adopt(loaded)
+        else:
+            self.title = "workbench · loading profile…"
+
+    loaded: LoadedProfile
+    profile: Any
+    health: HealthBook
+    engines: EngineHost
+
+    def _adopt(self, loaded: LoadedProfile) -> None:
+        from workbench.tui.health_model import HealthBook
+
+        self.loaded = loaded
+        self.profile = loaded.profile
+        self.health = HealthBook()
+        self.engines = EngineHost(loaded, self._engine_factory, self._engine_failed)
+        self.title = f"workbench · {self.profile.name}"
 
     def file_runs_under(self, session: str | None) -> None:
         """File the runs that start from now on under `session` (None: the one the app was opened with)."""
@@ -111,21 +163,42 @@ class WorkbenchApp(App[None]):
     def on_mount(self) -> None:
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
-        self.switch_mode("playground")
+        if self._loader is None:
+            self.switch_mode("playground")
+            self.profile_ready.set()
+        else:
+            from workbench.tui.screens.loading import LoadingScreen
+
+            self.push_screen(LoadingScreen(getattr(self._loader, "what", "")))
 
     def on_ready(self) -> None:
-        self.engines.start()  # after the first frame is on screen
+        # after the first frame is on screen
+        if self._loader is None:
+            self.engines.start()
+        else:
+            self.run_worker(self._loader, thread=True, name="load-profile", group="load-profile", exit_on_error=False)
+
+    async def profile_loaded(self, loaded: LoadedProfile) -> None:
+        """The loader's profile is in: the playground replaces the loading screen, the engine starts."""
+        self._adopt(loaded)
+        await self.switch_mode("playground")
+        self.engines.start()
+        self.profile_ready.set()
 
     async def on_unmount(self) -> None:
         for worker in list(self.workers):
             if worker.is_running:
                 worker.cancel()
         await self.workers.wait_for_complete()
-        await self.engines.close()
+        engines = getattr(self, "engines", None)  # none yet if the app closed while the profile was loading
+        if engines is not None:
+            await engines.close()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The key to the mode on view is left out of the footer (it would only close what is over it): the
-        footer then fits 120 columns."""
+        footer then fits 120 columns. Until the profile is loaded, what needs it is refused."""
+        if action in _NEED_PROFILE and not self.profile_ready.is_set():
+            return False
         if action == "switch_mode" and parameters and parameters[0] == self.current_mode:
             return len(self.screen_stack) > 1  # over a pushed screen (the composer...) it still leads back
         return True
@@ -152,7 +225,18 @@ class WorkbenchApp(App[None]):
             self._event_sink(event)
         self.health.observe(event)
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+    async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "load-profile":
+            if event.state == WorkerState.SUCCESS:
+                await self.profile_loaded(event.worker.result)
+            elif event.state == WorkerState.ERROR:
+                err = event.worker.error
+                # a bad profile or store: the CLI prints the message after the screen closes, and exits 2
+                self.load_error = (
+                    err if isinstance(err, WorkbenchError) else WorkbenchError(f"{type(err).__name__}: {err}")
+                )
+                self.exit(return_code=2)
+            return
         if event.state != WorkerState.ERROR:
             return
         err = event.worker.error
@@ -243,7 +327,7 @@ class WorkbenchApp(App[None]):
 
 
 def make_app(
-    loaded: LoadedProfile,
+    loaded: LoadedProfile | Callable[[], LoadedProfile],
     *,
     engine_factory: EngineFactory | None = None,
     event_sink: Callable[[Any], None] | None = None,
@@ -253,7 +337,8 @@ def make_app(
     session_name: str | None = None,
     set_session: Callable[[str], None] | None = None,
 ) -> WorkbenchApp:
-    """Build the app for a loaded profile; the CLI and the tests share this factory."""
+    """Build the app for a loaded profile, or for a loader (called in a thread after the first frame); the CLI
+    and the tests share this factory."""
     return WorkbenchApp(
         loaded,
         engine_factory=engine_factory,

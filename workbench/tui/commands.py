@@ -60,6 +60,17 @@ def screen_bindings(cls: type) -> list[Binding]:
     return [b for b in found if b.description and b.action not in SKIP_ACTIONS]
 
 
+def mode_screen_classes() -> dict[str, type]:
+    """Each mode's screen class (the app's MODES are factories that import them on first show; the palette, opened
+    after the first frame, needs their bindings)."""
+    from workbench.tui.screens.compare import CompareScreen
+    from workbench.tui.screens.eval import EvalScreen
+    from workbench.tui.screens.playground import PlaygroundScreen
+    from workbench.tui.screens.sessions import SessionsScreen
+
+    return {"playground": PlaygroundScreen, "compare": CompareScreen, "sessions": SessionsScreen, "eval": EvalScreen}
+
+
 def _label(binding: Binding) -> str:
     return binding.description[:1].lower() + binding.description[1:]
 
@@ -87,7 +98,7 @@ class WorkbenchCommands(Provider):
                 f"{_keys(binding)} here",
             )
         # 2. every other screen's actions: shown, then run there
-        for mode, cls in [*app.MODES.items(), ("routes", _composer_class())]:
+        for mode, cls in [*mode_screen_classes().items(), ("routes", _composer_class())]:
             if mode == where:
                 continue
             for binding in screen_bindings(cls):
