@@ -122,7 +122,7 @@ def _model_routes(loaded: Any, aliases: list[str]) -> Any:
         raise WorkbenchError(
             f"--models: unknown model(s) {', '.join(unknown)}", hint=f"models: {', '.join(profile.models)}"
         )
-    extra = {f"model:{a}": Route(steps=[GenerateStep(name="answer", targets=[a])]) for a in aliases}  # type: ignore[list-item]
+    extra = {f"model:{a}": Route(steps=[GenerateStep(name="answer", targets=[a])]) for a in aliases}
     return replace(loaded, profile=profile.model_copy(update={"routes": {**profile.routes, **extra}}))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -51,7 +52,7 @@ def check(file: Path) -> None:
         )
 
 
-def profile_schema() -> dict:
+def profile_schema() -> dict[str, Any]:
     schema = Profile.model_json_schema()
     # Name the dialect pydantic generates, so validators and editors need not guess.
     return {"$schema": JSON_SCHEMA_DIALECT, **schema, "title": "workbench profile"}

@@ -63,7 +63,7 @@ def _apply_sim_faults(loaded: Any, specs: tuple[str, ...]) -> Any:
         if profile.providers[model.provider].kind != "sim":
             raise EngineError(f"--sim-fault {spec!r}: {alias!r} is not a simulated model")
         try:
-            new_fault = Fault(kind=kind, rate=float(rate) if rate else 1.0)  # type: ignore[arg-type]
+            new_fault = Fault(kind=kind, rate=float(rate) if rate else 1.0)
         except Exception as exc:
             raise EngineError(f"--sim-fault {spec!r}: {exc}") from None
         behaviour = model.sim or SimBehaviour()
@@ -255,6 +255,7 @@ async def _run(
 ) -> str:
     from workbench.cli import gc_policy
     from workbench.engine import CancelToken, Engine
+    from workbench.engine.events import Progress, RunFinished
 
     cancel = CancelToken()
     loop = asyncio.get_running_loop()
@@ -281,10 +282,10 @@ async def _run(
         ):
             if writer is not None:
                 writer.submit(event)
-            if event.type == "run_finished":
-                status = event.status  # type: ignore[attr-defined]
+            if isinstance(event, RunFinished):
+                status = event.status
                 if answered is not None:
-                    answered.append(bool(event.output))  # type: ignore[attr-defined]
+                    answered.append(bool(event.output))
             if reader_gone:
                 continue
             try:
@@ -292,8 +293,8 @@ async def _run(
                     out.write(json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
                     if event.type != "token":
                         out.flush()
-                    if event.type == "progress":  # for the human watching: the same line as without --json
-                        print(event.message, file=sys.stderr, flush=True)  # type: ignore[attr-defined]
+                    if isinstance(event, Progress):  # for the human watching: the same line as without --json
+                        print(event.message, file=sys.stderr, flush=True)
                 else:
                     renderer.handle(event)
             except BrokenPipeError:

@@ -69,7 +69,7 @@ class WorkbenchApp(App[None]):
         session_name: str | None = None,
         set_session: Callable[[str], None] | None = None,
     ) -> None:
-        self.MODES = _modes()
+        type(self).MODES = _modes()  # a ClassVar in Textual, filled on first use: the screens load lazily
         super().__init__()
         self.loaded = loaded
         self.profile = loaded.profile
@@ -205,8 +205,11 @@ class WorkbenchApp(App[None]):
         # the playground offers the edited routes when it is shown again (its on_screen_resume)
 
     def action_use_route(self, name: str) -> None:
+        from workbench.tui.screens.playground import PlaygroundScreen
+
         self.switch_mode("playground")
-        self.screen.select_route(name)  # type: ignore[attr-defined]
+        if isinstance(self.screen, PlaygroundScreen):
+            self.screen.select_route(name)
 
     async def run_palette_action(self, mode: str | None, action: str) -> None:
         """A palette command: run `action` on the screen on view (mode None), or show `mode`'s screen (`routes`:

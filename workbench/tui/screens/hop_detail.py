@@ -104,5 +104,5 @@ class HopDetailScreen(ModalScreen[None]):
             secrets = secret_values(getattr(self.app, "profile", None) or _NO_PROFILE)
             yield Static(describe(self.row, secrets), markup=False, id="hop-detail")
 
-    def action_dismiss(self) -> None:  # type: ignore[override]
+    async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)

@@ -107,7 +107,9 @@ class SessionRunScreen(Screen[None]):
 
     @property
     def wapp(self) -> WorkbenchApp:
-        return self.app  # type: ignore[return-value]
+        from workbench.tui.host import workbench_app
+
+        return workbench_app(self.app)
 
     def compose(self) -> ComposeResult:
         yield Static(f"run {self.run_id} · loading…", id="run-head", markup=False)

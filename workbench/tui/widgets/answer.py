@@ -149,7 +149,7 @@ class AnswerView(VerticalScroll):
             self._pending = True
             self.call_after_refresh(self._follow)
 
-    def _cut(self, rows: int, above: int | None) -> tuple[int, bool] | None:
+    def _cut(self, rows: int, above: float | None) -> tuple[int, bool] | None:
         """Where the tail settles this frame, if it does. While the reader follows the end, only text that has
         scrolled out of view settles (`above`: the tail's rows above the view): every Markdown widget in view is
         drawn again each frame (Textual repaints the box around all that changed, and the waterfall beside the

@@ -90,7 +90,7 @@ def row_segments(row: dict[str, Any], width: int) -> list[Segment]:
 
 def row_text(row: dict[str, Any], width: int) -> Text:
     """The same line as Rich Text (tests, plain-text dumps)."""
-    return Text.assemble(*((seg.text, seg.style) for seg in row_segments(row, width)))
+    return Text.assemble(*((seg.text, seg.style or "") for seg in row_segments(row, width)))
 
 
 class RunList(ScrollView, can_focus=True):
@@ -179,13 +179,14 @@ class RunList(ScrollView, can_focus=True):
         if index >= self.pages.total:
             return Strip.blank(width, base)
         row = self.pages.row(index)
+        strip: Strip | None
         if row is None:
             self._ask(self.pages.page_of(index))
             placeholder = self.get_component_rich_style("run-list--placeholder")
             strip = Strip([Segment("…", placeholder)], 1).crop_extend(0, width, base).apply_style(base)
         else:
             key = (self.pages.generation, index, width)
-            strip = self._lines.get(key)  # type: ignore[assignment]
+            strip = self._lines.get(key)
             if strip is None:
                 if len(self._lines) > 2_000:
                     self._lines.clear()
