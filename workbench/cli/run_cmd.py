@@ -64,7 +64,7 @@ def _apply_sim_faults(loaded: Any, specs: tuple[str, ...]) -> Any:
             raise EngineError(f"--sim-fault {spec!r}: {alias!r} is not a simulated model")
         try:
             new_fault = Fault(kind=kind, rate=float(rate) if rate else 1.0)
-        except Exception as exc:
+        except ValueError as exc:  # a rate that is not a number, or a fault pydantic rejects (a ValueError too)
             raise EngineError(f"--sim-fault {spec!r}: {exc}") from None
         behaviour = model.sim or SimBehaviour()
         models[alias] = model.model_copy(

@@ -48,7 +48,7 @@ def parse_values(text: str, *, single: bool = False) -> list[Any]:
             continue
         try:
             out.append(yaml.load(item))
-        except Exception:
+        except Exception:  # noqa: BLE001 - a value that does not read (syntax, bad date, odd tag) is bad input
             raise WorkbenchError(f"--values: {item!r} is not a YAML value") from None
     if not out:
         raise WorkbenchError("--values: no values given")

@@ -61,7 +61,7 @@ class _Collect(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.reasons.append(_reason(record))
-        except Exception:  # a record that cannot be read says nothing useful
+        except Exception:  # noqa: BLE001 - a logging handler must not raise; a record that cannot be read says nothing useful
             self.gave_up = True
 
 
@@ -136,7 +136,7 @@ class WatchedExporter(SpanExporter):
         with _otlp_log() as log:
             try:
                 result = self.inner.export(spans)
-            except Exception as exc:  # an exporter that raises: a failure like any other
+            except Exception as exc:  # noqa: BLE001 - an exporter that raises (any way): a failure like any other
                 log.reasons.append(_described(exc))
                 result = SpanExportResult.FAILURE
         if result == SpanExportResult.SUCCESS:
