@@ -18,12 +18,15 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from workbench.errors import EngineError, WorkbenchError
 from workbench.locations import default_profile_path
+
+if TYPE_CHECKING:
+    from workbench.profiles.load import LoadedProfile
 
 MAX_PROMPT_BYTES = 8 * 1024 * 1024
 
@@ -44,7 +47,7 @@ def _read_prompt(prompt: str) -> str:
     return prompt
 
 
-def _apply_sim_faults(loaded: Any, specs: tuple[str, ...]) -> Any:
+def _apply_sim_faults(loaded: LoadedProfile, specs: tuple[str, ...]) -> LoadedProfile:
     """`--sim-fault ALIAS=KIND[:RATE]`: dial a simulated model to fail, in memory only."""
     if not specs:
         return loaded
@@ -241,7 +244,7 @@ def on_stop_signals(loop: asyncio.AbstractEventLoop, handler: Callable[[int, str
 
 
 async def _run(
-    loaded: Any,
+    loaded: LoadedProfile,
     route: str | None,
     prompt: str,
     as_json: bool,

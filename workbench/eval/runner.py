@@ -25,6 +25,7 @@ from workbench.eval.dataset import Case
 
 if TYPE_CHECKING:
     from workbench.engine.events import Progress as ProgressEvent
+    from workbench.profiles.load import LoadedProfile
 
 JUDGE_ROUTE = "__workbench_judge__"
 
@@ -124,7 +125,7 @@ class EvalStop:
         self._tokens.discard(token)
 
 
-def _with_judge(loaded: Any, judge_model: str) -> Any:
+def _with_judge(loaded: LoadedProfile, judge_model: str) -> LoadedProfile:
     from workbench.profiles.models import Route
     from workbench.profiles.steps import GenerateStep
 
@@ -163,7 +164,7 @@ def _worth_a_line(ev: ProgressEvent) -> bool:
 
 
 async def run_eval(
-    loaded: Any,
+    loaded: LoadedProfile,
     cases: list[Case],
     routes: list[str],
     *,

@@ -78,7 +78,7 @@ def pareto(points: list[dict[str, Any]], *, latency: bool = True) -> None:
 
 
 async def sweep(
-    loaded: Any,
+    loaded: LoadedProfile,
     cases: list[Case],
     route: str,
     path: tuple[str | int, ...],
