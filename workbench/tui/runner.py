@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.engine.events import (
     Decision,
@@ -34,6 +34,9 @@ from workbench.engine.events import (
     RunStarted,
     Token,
 )
+
+if TYPE_CHECKING:
+    from workbench.tui.sessions_model import RecordedEvent
 
 ACTIVE = ("running", "streaming")
 
@@ -60,7 +63,8 @@ class HopRow:
     t_first: float | None = None
     t_end: float | None = None
     chars: int = 0  # streamed characters (the live estimate's basis)
-    events: list[Any] = field(default_factory=list)  # the hop's own events (started, finished, decisions)
+    # the hop's own events (started, finished, decisions); a saved run's rows hold its stored rows instead
+    events: list[Event | RecordedEvent] = field(default_factory=list)
 
 
 @dataclass(slots=True, frozen=True)

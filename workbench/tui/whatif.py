@@ -11,10 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.accounting.prices import select_price
 from workbench.accounting.usage import Usage, cost_of
+from workbench.engine.events import HopFinished
+
+if TYPE_CHECKING:
+    from workbench.tui.runner import RunState
 
 
 def reprice(hops: Iterable[Any], model: Any, on: dt.date | None = None) -> Decimal | None:
@@ -29,6 +33,6 @@ def reprice(hops: Iterable[Any], model: Any, on: dt.date | None = None) -> Decim
     return total
 
 
-def finished_hops(state: Any) -> list[Any]:
+def finished_hops(state: RunState) -> list[HopFinished]:
     """The `hop_finished` events of a TUI run state's rows."""
-    return [e for row in state.rows.values() for e in row.events if getattr(e, "type", None) == "hop_finished"]
+    return [e for row in state.rows.values() for e in row.events if isinstance(e, HopFinished)]
