@@ -18,7 +18,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
-from workbench.tui.widgets.options import WidgetOptions
+from workbench.tui.widget_options import WidgetOptions
 from workbench.tui.widgets.stream_text import wrap_offsets
 
 _ITEM = re.compile(r"([-*+]) (?=\S)")  # a top-level bullet item

@@ -12,7 +12,7 @@ from typing import Unpack
 from textual import events
 from textual.widgets import TextArea
 
-from workbench.tui.widgets.options import WidgetOptions
+from workbench.tui.widget_options import WidgetOptions
 
 
 class PromptArea(TextArea):

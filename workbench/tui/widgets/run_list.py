@@ -10,7 +10,7 @@ redraws the visible lines: the work per key does not grow with the number of run
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -25,6 +25,7 @@ from textual.strip import Strip
 
 from workbench.tui.fmt import usd
 from workbench.tui.sessions_model import RunPages
+from workbench.tui.widget_options import WidgetOptions
 
 STATUS_STYLE = {"ok": "green", "error": "red", "degraded": "yellow", "cancelled": "magenta"}
 STATUS_ICON = {"ok": "✓", "error": "✗", "degraded": "◐", "cancelled": "■"}
@@ -133,7 +134,7 @@ class RunList(ScrollView, can_focus=True):
             self.index = index
             self.row = row
 
-    def __init__(self, pages: RunPages, **kwargs: Any) -> None:
+    def __init__(self, pages: RunPages, **kwargs: Unpack[WidgetOptions]) -> None:
         super().__init__(**kwargs)
         self.pages = pages
         self.cursor = 0

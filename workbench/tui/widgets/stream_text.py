@@ -22,7 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
-from workbench.tui.widgets.options import WidgetOptions
+from workbench.tui.widget_options import WidgetOptions
 
 BAR_HZ = 4  # scrollbar updates a second while text streams in
 _WORD = re.compile(r"\S+\s*|\s+")

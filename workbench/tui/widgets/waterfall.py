@@ -20,7 +20,7 @@ from textual.widgets.option_list import Option
 
 from workbench.tui.fmt import usd
 from workbench.tui.runner import ACTIVE, HopRow, RunState
-from workbench.tui.widgets.options import WidgetOptions
+from workbench.tui.widget_options import WidgetOptions
 
 STATUS_STYLE = {
     "ok": "green",
