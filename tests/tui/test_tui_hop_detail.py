@@ -68,3 +68,19 @@ def test_credential_fields_and_key_values_are_masked_everywhere_else_kept() -> N
     assert data["data"]["request"]["cache_key"] == "k1"
     assert data["first_token_ts"] == 1765000000.5
     assert key not in text
+
+
+def test_the_detail_of_a_saved_runs_hop_shows_its_stored_row(tmp_path: Path) -> None:
+    # A saved run's rows carry RecordedEvents (stored rows), not engine events: describe() once read `.type` on
+    # each and raised AttributeError, so Enter on a hop of an opened saved run failed.
+    from workbench.store import open_store
+    from workbench.store.synthetic import fill
+    from workbench.tui.sessions_model import recorded_state
+
+    with open_store(tmp_path / "wb.db") as store:
+        fill(store, 21)
+        detail = store.get_run("run-00000020")  # an error run on sage: HTTP 503 (see store.synthetic)
+    attempt = next(r for _, r in recorded_state(detail).ordered_rows() if r.kind == "attempt")
+    shown = describe(attempt)
+    assert '"type": "recorded hop"' in shown
+    assert '"status": "error"' in shown and "HTTP 503 from the provider" in shown

@@ -140,3 +140,16 @@ async def test_the_live_tail_shows_bullets_and_headings_as_they_will_settle() ->
         ]
         assert rows == 4
         assert tail.render_line(0)._segments[0].style.bold  # type: ignore[union-attr]
+
+
+async def test_text_lines_takes_a_border_title_and_draws_it() -> None:
+    # TextLines once defined a `render_str()` of its own, shadowing Textual's `Widget.render_str(text)`, which the
+    # border title goes through: setting one raised TypeError (mypy strict over the TUI found the override).
+    from workbench.tui.widgets.text_lines import TextLines
+
+    lines = TextLines(id="lines")
+    lines.styles.border = ("round", "white")
+    lines.border_title = "hops"
+    async with _Host(lines).run_test(size=(40, 6)) as pilot:
+        assert str(lines.border_title) == "hops"
+        assert "hops" in pilot.app.export_screenshot()

@@ -16,12 +16,15 @@ import json
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from workbench.errors import WorkbenchError
 from workbench.locations import default_profile_path
+
+if TYPE_CHECKING:
+    from workbench.profiles.load import LoadedProfile
 
 
 def _render(summary: dict[str, Any], diff: list[dict[str, Any]] | None, baseline: str | None, eval_id: str) -> None:
@@ -109,7 +112,7 @@ def _render(summary: dict[str, Any], diff: list[dict[str, Any]] | None, baseline
     con.print(f"spent ${summary['spent_usd']} in {summary['wall_s']:.1f} s; eval id {eval_id}")
 
 
-def _model_routes(loaded: Any, aliases: list[str]) -> Any:
+def _model_routes(loaded: LoadedProfile, aliases: list[str]) -> LoadedProfile:
     """The profile with a one-step route `model:ALIAS` per alias (in memory only)."""
     from dataclasses import replace
 
@@ -122,7 +125,7 @@ def _model_routes(loaded: Any, aliases: list[str]) -> Any:
         raise WorkbenchError(
             f"--models: unknown model(s) {', '.join(unknown)}", hint=f"models: {', '.join(profile.models)}"
         )
-    extra = {f"model:{a}": Route(steps=[GenerateStep(name="answer", targets=[a])]) for a in aliases}  # type: ignore[list-item]
+    extra = {f"model:{a}": Route(steps=[GenerateStep(name="answer", targets=[a])]) for a in aliases}
     return replace(loaded, profile=profile.model_copy(update={"routes": {**profile.routes, **extra}}))
 
 

@@ -10,16 +10,21 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from workbench.locations import default_profile_path
 
+if TYPE_CHECKING:
+    from workbench.export import Provenance
+    from workbench.profiles.load import LoadedProfile
 
-def _provenance(loaded: object, route: str, eval_id: str | None, db: Path | None) -> object:
+
+def _provenance(loaded: LoadedProfile, route: str, eval_id: str | None, db: Path | None) -> Provenance:
     from workbench.export import Provenance
 
-    label, sha = loaded.label, loaded.sha256  # type: ignore[attr-defined]
+    label, sha = loaded.label, loaded.sha256
     if eval_id is None:
         return Provenance(source=label, sha256=sha)
     from workbench.eval.store import eval_route_summary
@@ -52,7 +57,7 @@ def export(
     loaded = load_profile(profile_path or default_profile_path())
     route_name, _ = loaded.profile.route(route) if route is None or route in loaded.profile.routes else (route, None)
     provenance = _provenance(loaded, route_name, eval_id, db)
-    result = export_route(loaded, route, fmt, provenance)  # type: ignore[arg-type]
+    result = export_route(loaded, route, fmt, provenance)
     if output is None:
         sys.stdout.write(result.text)
         sys.stdout.flush()
@@ -61,7 +66,7 @@ def export(
         tmp.write_text(result.text, encoding="utf-8")
         os.replace(tmp, output)
         if fmt == "portkey":  # JSON has no comments: provenance and warnings go beside the file
-            lines = [*provenance.lines(result.route), "", "NOT EXPORTED (Portkey cannot express these):"]  # type: ignore[attr-defined]
+            lines = [*provenance.lines(result.route), "", "NOT EXPORTED (Portkey cannot express these):"]
             output.with_name(output.name + ".warnings.txt").write_text(
                 "\n".join(lines) + "\n" + "".join(f"- {w}\n" for w in result.warnings), encoding="utf-8"
             )

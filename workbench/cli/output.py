@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
 from workbench.errors import WorkbenchError
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-def error_console():
+
+def error_console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True, highlight=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -56,10 +57,14 @@ def _plugins_used(prof: Profile) -> None:
     """One line per plugin from another package that the profile uses (provider kinds, gate check types), and a
     warning per entry point that was ignored (a name taken twice)."""
     from workbench.gates import GATES
+    from workbench.plugins import Registry
     from workbench.profiles.steps import GateStep
     from workbench.providers.plugin import PROVIDERS
 
-    used = [(PROVIDERS, kind) for kind in dict.fromkeys(p.kind for p in prof.providers.values())]
+    registries: tuple[Registry[Any], ...] = (PROVIDERS, GATES)
+    used: list[tuple[Registry[Any], str]] = [
+        (PROVIDERS, kind) for kind in dict.fromkeys(p.kind for p in prof.providers.values())
+    ]
     checks = (
         c.type for r in prof.routes.values() for _, st in r.all_steps() if isinstance(st, GateStep) for c in st.checks
     )
@@ -68,12 +73,12 @@ def _plugins_used(prof: Profile) -> None:
         info = registry.info(name)
         if info.dist is not None:
             click.echo(f"plugin: {registry.what} {name!r} from {info.origin} ({info.value})")
-    for registry in (PROVIDERS, GATES):
+    for registry in registries:
         for problem in registry.problems():
             click.echo(f"warning: {problem}", err=True)
 
 
-def profile_schema() -> dict:
+def profile_schema() -> dict[str, Any]:
     schema = Profile.model_json_schema()
     # Name the dialect pydantic generates, so validators and editors need not guess.
     return {"$schema": JSON_SCHEMA_DIALECT, **schema, "title": "workbench profile"}

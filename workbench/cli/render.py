@@ -4,7 +4,7 @@ decisions are noted on stderr as they happen, and a rich table of hops and total
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from rich import box
 from rich.console import Console
@@ -13,6 +13,17 @@ from rich.text import Text
 
 from workbench.accounting.money import usd
 from workbench.cli.terminal import for_terminal
+from workbench.engine.events import (
+    ContentUnsupported,
+    Decision,
+    Event,
+    HopFinished,
+    HopStarted,
+    Progress,
+    RunFinished,
+    Token,
+    ToolCalled,
+)
 
 STATUS_STYLE = {
     "ok": "green",
@@ -39,14 +50,14 @@ class HumanRenderer:
     """The answer alone goes to `out` (stdout), so `> answer.txt` captures just the answer; decisions, failed
     attempts and the hop table go to `err` (stderr)."""
 
-    def __init__(self, out: Any = None, err: Any = None) -> None:
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.console = Console(file=self.err, highlight=False)
         if not self.console.is_terminal:
             self.console.width = max(self.console.width, 110)
-        self.hops: list[Any] = []
-        self.decisions: list[Any] = []
+        self.hops: list[HopFinished] = []
+        self.decisions: list[Decision] = []
         self._streaming_hop: str | None = None
         self._mid_line = False
         self._order: dict[str, int] = {}
@@ -68,9 +79,8 @@ class HumanRenderer:
             self.out.flush()
             self._mid_line = False
 
-    def handle(self, event: Any) -> None:
-        kind = event.type
-        if kind == "token":
+    def handle(self, event: Event) -> None:
+        if isinstance(event, Token):
             if not self.live or event.hop_id in self._quiet:
                 return
             if self._streaming_hop != event.hop_id:
@@ -78,16 +88,16 @@ class HumanRenderer:
             self.out.write(for_terminal(event.text))  # a terminal: escape sequences are shown, not obeyed
             self._mid_line = not event.text.endswith("\n")
             self.out.flush()
-        elif kind == "decision":
+        elif isinstance(event, Decision):
             self.decisions.append(event)
             if event.action != "route":
                 self._end_line()
                 self.console.print(Text(for_terminal(f"↳ {event.action}: {event.reason}"), style="yellow"))
-        elif kind == "hop_started":
+        elif isinstance(event, HopStarted):
             self._order[event.hop_id] = len(self._order)
             if event.kind == "parallel" or event.parent_id in self._quiet or event.role in ("classifier", "judge"):
                 self._quiet.add(event.hop_id)
-        elif kind == "hop_finished":
+        elif isinstance(event, HopFinished):
             self.hops.append(event)
             if event.kind == "attempt" and event.status != "ok":
                 self._end_line()
@@ -98,25 +108,25 @@ class HumanRenderer:
                         style=STATUS_STYLE.get(event.status, ""),
                     )
                 )
-        elif kind == "progress":  # slow work inside a hop (indexing a corpus): a line on stderr as it goes
+        elif isinstance(event, Progress):  # slow work inside a hop (indexing a corpus): a line on stderr as it goes
             self._end_line()
             self.console.print(Text(event.message, style="dim"), soft_wrap=True)
-        elif kind in ("tool_call", "unsupported_content"):
+        elif isinstance(event, ToolCalled | ContentUnsupported):
             if event.hop_id in self._quiet:
                 return
             self._end_line()
-            if kind == "tool_call":  # the model asked for a tool (nothing runs it yet: the caller decides)
+            if isinstance(event, ToolCalled):  # the model asked for a tool (nothing runs it yet: the caller decides)
                 self.console.print(Text(f"⚙ tool call {event.name} {event.arguments}", style="cyan"))
             else:
                 self.console.print(Text(f"? content of a kind not understood: {event.content_kind}", style="yellow"))
-        elif kind == "run_finished":
+        elif isinstance(event, RunFinished):
             if not self.live and event.output:
                 self.out.write(event.output if event.output.endswith("\n") else event.output + "\n")
                 self.out.flush()
             self._end_answer()
             self.console.print(self.table(event))
 
-    def table(self, final: Any) -> Table:
+    def table(self, final: RunFinished) -> Table:
         table = Table(
             title=f"run {final.run_id}", title_justify="left", show_footer=True, box=box.SIMPLE_HEAD, pad_edge=False
         )
@@ -139,16 +149,17 @@ class HumanRenderer:
         engine_ms = [h.engine_ms for h in self.hops if h.kind == "attempt" and h.engine_ms is not None]
         table.add_column("engine", justify="right", footer=f"{sum(engine_ms):.2f}" if engine_ms else "")
 
-        def started(hop: Any) -> tuple[int, int]:
+        def started(hop: HopFinished) -> tuple[int, int]:
             number = _hop_number(hop.hop_id)
             return (0, number) if number is not None else (1, self._order.get(hop.hop_id, len(self._order)))
 
         for hop in sorted(self.hops, key=started):
             indent = "└ " if hop.kind == "attempt" else ""
             model = hop.model_id or ""
+            usage = hop.usage or {}
             estimated = (
-                bool(hop.usage)
-                and (hop.usage.get("input_source") == "estimated" or hop.usage.get("output_source") == "estimated")
+                bool(usage)
+                and (usage.get("input_source") == "estimated" or usage.get("output_source") == "estimated")
                 and (hop.input_tokens or hop.output_tokens)
             )
             table.add_row(

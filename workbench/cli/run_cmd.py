@@ -18,12 +18,15 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from workbench.errors import EngineError, WorkbenchError
 from workbench.locations import default_profile_path
+
+if TYPE_CHECKING:
+    from workbench.profiles.load import LoadedProfile
 
 MAX_PROMPT_BYTES = 8 * 1024 * 1024
 
@@ -44,7 +47,7 @@ def _read_prompt(prompt: str) -> str:
     return prompt
 
 
-def _apply_sim_faults(loaded: Any, specs: tuple[str, ...]) -> Any:
+def _apply_sim_faults(loaded: LoadedProfile, specs: tuple[str, ...]) -> LoadedProfile:
     """`--sim-fault ALIAS=KIND[:RATE]`: dial a simulated model to fail, in memory only."""
     if not specs:
         return loaded
@@ -63,8 +66,8 @@ def _apply_sim_faults(loaded: Any, specs: tuple[str, ...]) -> Any:
         if profile.providers[model.provider].kind != "sim":
             raise EngineError(f"--sim-fault {spec!r}: {alias!r} is not a simulated model")
         try:
-            new_fault = Fault(kind=kind, rate=float(rate) if rate else 1.0)  # type: ignore[arg-type]
-        except Exception as exc:
+            new_fault = Fault(kind=kind, rate=float(rate) if rate else 1.0)
+        except ValueError as exc:  # a rate that is not a number, or a fault pydantic rejects (a ValueError too)
             raise EngineError(f"--sim-fault {spec!r}: {exc}") from None
         behaviour = model.sim or SimBehaviour()
         models[alias] = model.model_copy(
@@ -241,7 +244,7 @@ def on_stop_signals(loop: asyncio.AbstractEventLoop, handler: Callable[[int, str
 
 
 async def _run(
-    loaded: Any,
+    loaded: LoadedProfile,
     route: str | None,
     prompt: str,
     as_json: bool,
@@ -255,6 +258,7 @@ async def _run(
 ) -> str:
     from workbench.cli import gc_policy
     from workbench.engine import CancelToken, Engine
+    from workbench.engine.events import Progress, RunFinished
 
     cancel = CancelToken()
     loop = asyncio.get_running_loop()
@@ -281,10 +285,10 @@ async def _run(
         ):
             if writer is not None:
                 writer.submit(event)
-            if event.type == "run_finished":
-                status = event.status  # type: ignore[attr-defined]
+            if isinstance(event, RunFinished):
+                status = event.status
                 if answered is not None:
-                    answered.append(bool(event.output))  # type: ignore[attr-defined]
+                    answered.append(bool(event.output))
             if reader_gone:
                 continue
             try:
@@ -292,8 +296,8 @@ async def _run(
                     out.write(json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
                     if event.type != "token":
                         out.flush()
-                    if event.type == "progress":  # for the human watching: the same line as without --json
-                        print(event.message, file=sys.stderr, flush=True)  # type: ignore[attr-defined]
+                    if isinstance(event, Progress):  # for the human watching: the same line as without --json
+                        print(event.message, file=sys.stderr, flush=True)
                 else:
                     renderer.handle(event)
             except BrokenPipeError:

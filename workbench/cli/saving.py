@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workbench.profiles.load import LoadedProfile
+    from workbench.store.writer import EventWriter
 
 
-def open_writer(db: Path | None, loaded: Any, session_name: str | None) -> Any:
+def open_writer(db: Path | None, loaded: LoadedProfile, session_name: str | None) -> EventWriter:
     from workbench.store import open_store
 
     # The store opens (creates, checks, migrates) the file; the writer keeps its own connection in its own thread.

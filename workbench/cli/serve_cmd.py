@@ -97,7 +97,7 @@ def make_server(command: str, *, host: str, port: int, token: str | None, public
             if process is not None and process.returncode is None:
                 process.kill()
 
-    class GuardedServer(Server):  # type: ignore[misc]
+    class GuardedServer(Server):
         async def _make_app(self) -> web.Application:
             app: web.Application = await super()._make_app()
             app.middlewares.append(self._guard)

@@ -6,6 +6,7 @@ With `--profile`, it serves the dials of the profile's simulated models (by thei
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -67,4 +68,4 @@ def _announce(server: SimServer) -> None:
     else:
         click.echo("  models: any name (default behaviour)")
     click.echo("Press Ctrl-C to stop.", nl=True)
-    click.get_text_stream("stdout").flush()
+    sys.stdout.flush()  # click.get_text_stream is deprecated (click 8.5) and untyped through its lazy export

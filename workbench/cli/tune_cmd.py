@@ -15,12 +15,15 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from workbench.errors import WorkbenchError
 from workbench.locations import default_profile_path
+
+if TYPE_CHECKING:
+    from workbench.profiles.load import LoadedProfile
 
 
 @click.command("tune")
@@ -128,7 +131,7 @@ def tune(
         click.echo(f"wrote {param} = {json.dumps(chosen)} into {written}", err=True)
 
 
-def load_profile_checked(profile_path: Path | None, route: str) -> Any:
+def load_profile_checked(profile_path: Path | None, route: str) -> LoadedProfile:
     from workbench.profiles.load import load_profile
 
     loaded = load_profile(profile_path or default_profile_path())
@@ -138,7 +141,7 @@ def load_profile_checked(profile_path: Path | None, route: str) -> Any:
 
 
 def run_calibrate(
-    loaded: Any,
+    loaded: LoadedProfile,
     dataset_path: Path,
     route: str,
     param: str | None,

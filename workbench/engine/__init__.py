@@ -4,7 +4,7 @@ Pure asyncio: no UI, no SQL. See `workbench.engine.events` for the event contrac
 `workbench.engine.run.Engine` for the entry point.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.engine.cancel import CancelToken
 from workbench.engine.events import (
@@ -20,7 +20,9 @@ from workbench.engine.events import (
 )
 
 # Engine pulls in httpx, providers and the tokenizer: load it on first use, so consumers that only need the event
-# types (the store, `workbench sessions ...`) start fast.
+# types (the store, `workbench sessions ...`) start fast. The type checker sees the real names.
+if TYPE_CHECKING:
+    from workbench.engine.run import Engine, new_run_id
 
 
 def __getattr__(name: str) -> Any:  # module-level lazy attribute (PEP 562)

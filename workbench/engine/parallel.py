@@ -92,7 +92,7 @@ async def parallel_step(call: StepCall) -> AsyncIterator[Event]:
                 if isinstance(event, HopStarted) and event.parent_id == hop.id and event.role is None:
                     event.role = "child"
                 await queue.put(event)
-        except Exception as exc:  # a child's defect is that child's error, never the whole fan-out's crash
+        except Exception as exc:  # noqa: BLE001 - a child's defect is that child's error, not the fan-out's crash
             sub.result = StepResult(name=sub.step.name, kind=sub.step.kind, status="error", error=repr(exc))
         finally:
             finished_order.append(index)

@@ -122,7 +122,7 @@ async def retrieve_step(call: StepCall) -> AsyncIterator[Event]:
     def work() -> None:
         try:
             found = search_index(folder, query, step.top_k, step.chunk_tokens, progress=reporter, stop=stop)
-        except BaseException as exc:  # handed to the loop, which decides
+        except BaseException as exc:  # noqa: BLE001 - the thread hands every outcome to the loop, which decides
             post(("error", exc))
         else:
             post(("done", found))

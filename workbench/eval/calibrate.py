@@ -19,11 +19,14 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.engine.route_step import difficulty
 from workbench.errors import WorkbenchError
 from workbench.eval.dataset import Case
+
+if TYPE_CHECKING:
+    from workbench.profiles.load import LoadedProfile
 
 #: the end-of-line comment a calibration leaves on the threshold's line starts with this
 NOTE_PREFIX = "calibrated by workbench tune"
@@ -97,11 +100,11 @@ def feature_scores(cases: list[Case]) -> list[tuple[str, float | None]]:
 
 
 async def engine_scores(
-    loaded: Any, cases: list[Case], route: str, step_name: str, *, concurrency: int = 10
+    loaded: LoadedProfile, cases: list[Case], route: str, step_name: str, *, concurrency: int = 10
 ) -> list[tuple[str, float | None]]:
     """Run each case through the engine on `route` and read the score of `step_name`'s branch decision (None when
     the case never reached that step)."""
-    from workbench.engine import Engine
+    from workbench.engine import Decision, Engine, HopStarted
 
     sem = asyncio.Semaphore(concurrency)
     async with Engine(loaded) as engine:
@@ -111,9 +114,9 @@ async def engine_scores(
                 route_hops: set[str] = set()
                 score: float | None = None
                 async for ev in engine.run(case.input, route=route, metadata=case.metadata, history=case.history):
-                    if ev.type == "hop_started" and ev.kind == "route" and ev.name == step_name:
+                    if isinstance(ev, HopStarted) and ev.kind == "route" and ev.name == step_name:
                         route_hops.add(ev.hop_id)
-                    elif ev.type == "decision" and ev.action == "branch" and ev.hop_id in route_hops:
+                    elif isinstance(ev, Decision) and ev.action == "branch" and ev.hop_id in route_hops:
                         value = (ev.data or {}).get("score")
                         score = float(value) if value is not None else None
                 return case.id, score

@@ -16,6 +16,9 @@ from typing import Any
 
 from workbench.eval.stats import percentile, wilson
 
+# A SQLite result row (or a slice of one): its columns are whatever the query selects.
+Row = tuple[Any, ...]
+
 
 def parse_since(text: str) -> float:
     """`30d`, `12h`, `90m` -> seconds."""
@@ -28,8 +31,8 @@ def parse_since(text: str) -> float:
         raise WorkbenchError(f"--since {text!r}: expected a number and a unit, like 30d, 12h or 90m") from None
 
 
-def _group(rows: list[tuple], key_len: int) -> dict[tuple, list[tuple]]:
-    out: dict[tuple, list[tuple]] = defaultdict(list)
+def _group(rows: list[Row], key_len: int) -> dict[Row, list[Row]]:
+    out: dict[Row, list[Row]] = defaultdict(list)
     for r in rows:
         out[tuple(r[:key_len])].append(r[key_len:])
     return out
@@ -102,7 +105,7 @@ def review(conn: Any, since_ts: float, *, margin: float = 0.02) -> dict[str, Any
     }
 
 
-def _stats(groups: dict[tuple, list[tuple]]) -> dict[tuple, dict[str, Any]]:
+def _stats(groups: dict[Row, list[Row]]) -> dict[Row, dict[str, Any]]:
     """Calls, failures, spend and latency per group. A `skipped` hop (a target passed over: breaker open, context
     window, cost cap) is no call: it is counted apart, never as a failed call (issue 20 item 24)."""
     out = {}

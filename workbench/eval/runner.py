@@ -18,10 +18,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from workbench.eval.checks import CheckResult, Observation, score
 from workbench.eval.dataset import Case
+
+if TYPE_CHECKING:
+    from workbench.engine.events import Progress as ProgressEvent
+    from workbench.profiles.load import LoadedProfile
 
 JUDGE_ROUTE = "__workbench_judge__"
 
@@ -121,18 +125,18 @@ class EvalStop:
         self._tokens.discard(token)
 
 
-def _with_judge(loaded: Any, judge_model: str) -> Any:
+def _with_judge(loaded: LoadedProfile, judge_model: str) -> LoadedProfile:
     from workbench.profiles.models import Route
     from workbench.profiles.steps import GenerateStep
 
     profile = loaded.profile
     step = GenerateStep(
         name="judge",
-        targets=[judge_model],  # type: ignore[list-item]
+        targets=[judge_model],
         system="You grade answers. Reply with a score between 0 and 1 on the first line, then one sentence why.",
         history=False,
     )
-    routes = {**profile.routes, JUDGE_ROUTE: Route(steps=[step])}  # type: ignore[list-item]
+    routes = {**profile.routes, JUDGE_ROUTE: Route(steps=[step])}
     return replace(loaded, profile=profile.model_copy(update={"routes": routes}))
 
 
@@ -145,14 +149,22 @@ def parse_score(text: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def _worth_a_line(ev: Any) -> bool:
+class _Tally(TypedDict):
+    """What the eval's runs add up to while it runs (shared by its concurrent jobs)."""
+
+    spent: Decimal
+    judge: Decimal
+    stopped: str | None
+
+
+def _worth_a_line(ev: ProgressEvent) -> bool:
     """A `progress` event an eval shows: one run indexing a corpus (and a rebuilt cache), not the runs of the
     same eval that wait for it."""
     return bool(ev.phase in ("indexing", "note") or (ev.phase == "done" and ev.total))
 
 
 async def run_eval(
-    loaded: Any,
+    loaded: LoadedProfile,
     cases: list[Case],
     routes: list[str],
     *,
@@ -174,13 +186,14 @@ async def run_eval(
     `on_note(line)` hears slow work worth a line on screen (a retrieve step indexing its corpus)."""
     from workbench.engine import Engine
     from workbench.engine.events import Decision, RunFinished
+    from workbench.engine.events import Progress as ProgressEvent
 
     needs_judge = any(c.type == "judge" for case in cases for c in case.checks)
     if (needs_judge or pairwise) and judge_model is not None:
         loaded = _with_judge(loaded, judge_model)
     stop = stop or EvalStop()
     sem = asyncio.Semaphore(max(1, concurrency))
-    state: dict[str, Any] = {"spent": Decimal(0), "judge": Decimal(0), "stopped": None}
+    state: _Tally = {"spent": Decimal(0), "judge": Decimal(0), "stopped": None}
     jobs = [(route, case, rep) for rep in range(repeat) for case in cases for route in routes]
     outcomes: list[RunOutcome] = [RunOutcome(r, c.id, rep) for r, c, rep in jobs]
     started = time.monotonic()
@@ -257,8 +270,8 @@ async def run_eval(
                             writer.submit(ev)
                         if isinstance(ev, Decision) and ev.action == "fallback":
                             out.fallback = True
-                        elif ev.type == "progress" and on_note is not None and _worth_a_line(ev):
-                            on_note(ev.message)  # type: ignore[attr-defined]
+                        elif isinstance(ev, ProgressEvent) and on_note is not None and _worth_a_line(ev):
+                            on_note(ev.message)
                         elif isinstance(ev, RunFinished):
                             out.run_id, out.status, out.output = ev.run_id, str(ev.status), ev.output
                             out.latency_ms, out.ttft_ms, out.cost = ev.latency_ms, ev.ttft_ms, ev.cost_usd
@@ -284,7 +297,7 @@ async def run_eval(
                     judge_score, out.judge_cost = await _judge(engine, writer, case, out.output, token)
                 finally:
                     stop.done(token)
-                state["judge"] += out.judge_cost  # type: ignore[operator]
+                state["judge"] += out.judge_cost
             obs = Observation(out.output, out.output_tokens, out.cost, out.latency_ms, out.status, judge_score)
             verdict = score(case.checks, obs)
             out.passed, out.checks = verdict.passed, verdict.results
@@ -322,9 +335,9 @@ async def run_eval(
         cases=cases,
         repeat=repeat,
         outcomes=outcomes,
-        stopped=stop.reason or state["stopped"],  # type: ignore[arg-type]
+        stopped=stop.reason or state["stopped"],
         wall_s=time.monotonic() - started,
-        spent=state["spent"],  # type: ignore[arg-type]
+        spent=state["spent"],
         judge_spent=state["judge"],
         preferences=preferences,
     )

@@ -10,10 +10,13 @@ import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import StoreError
 from workbench.eval.runner import EvalResult
+
+if TYPE_CHECKING:
+    from workbench.profiles.load import LoadedProfile
 
 
 def save_eval(
@@ -22,7 +25,7 @@ def save_eval(
     result: EvalResult,
     summary: dict[str, Any],
     *,
-    loaded: Any,
+    loaded: LoadedProfile,
     dataset: Any,
     concurrency: int,
     max_cost_usd: Any,

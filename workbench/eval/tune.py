@@ -13,7 +13,7 @@ import os
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
 
@@ -21,6 +21,9 @@ from workbench.errors import WorkbenchError
 from workbench.eval.dataset import Case
 from workbench.eval.report import summarize
 from workbench.eval.runner import run_eval
+
+if TYPE_CHECKING:
+    from workbench.profiles.load import LoadedProfile
 
 
 def param_path(route: str, dotted: str) -> tuple[str | int, ...]:
@@ -45,14 +48,14 @@ def parse_values(text: str, *, single: bool = False) -> list[Any]:
             continue
         try:
             out.append(yaml.load(item))
-        except Exception:
+        except Exception:  # noqa: BLE001 - a value that does not read (syntax, bad date, odd tag) is bad input
             raise WorkbenchError(f"--values: {item!r} is not a YAML value") from None
     if not out:
         raise WorkbenchError("--values: no values given")
     return out
 
 
-def variant(loaded: Any, path: tuple[str | int, ...], value: Any) -> Any:
+def variant(loaded: LoadedProfile, path: tuple[str | int, ...], value: Any) -> LoadedProfile:
     """The profile with `value` at `path`, validated (a ProfileError names the value if it is invalid)."""
     from workbench.profiles.load import loads_profile, save_profile
 
@@ -75,7 +78,7 @@ def pareto(points: list[dict[str, Any]], *, latency: bool = True) -> None:
 
 
 async def sweep(
-    loaded: Any,
+    loaded: LoadedProfile,
     cases: list[Case],
     route: str,
     path: tuple[str | int, ...],
@@ -120,7 +123,7 @@ def plot(points: list[dict[str, Any]], param: str) -> str:
     return str(plt.build())
 
 
-def apply_value(loaded: Any, path: tuple[str | int, ...], value: Any, note: str) -> Path:
+def apply_value(loaded: LoadedProfile, path: tuple[str | int, ...], value: Any, note: str) -> Path:
     """Write `value` at `path` into the profile file, keeping comments, with `# note` at the end of its line."""
     from workbench.profiles.load import loads_profile, save_profile
 

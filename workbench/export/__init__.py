@@ -9,16 +9,21 @@ Exports name environment variables, never keys: a key in the environment never r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from workbench.export.common import ExportError, ExportResult, Provenance
+
+if TYPE_CHECKING:
+    from workbench.profiles.load import LoadedProfile
 
 FORMATS: tuple[str, ...] = ("native", "litellm", "portkey")
 
 __all__ = ["FORMATS", "ExportError", "ExportResult", "Provenance", "export_route"]
 
 
-def export_route(loaded: Any, route: str | None, fmt: str, provenance: Provenance | None = None) -> ExportResult:
+def export_route(
+    loaded: LoadedProfile, route: str | None, fmt: str, provenance: Provenance | None = None
+) -> ExportResult:
     """Export `route` of a loaded profile in format `fmt` (one of FORMATS)."""
     if provenance is None:
         provenance = Provenance(source=loaded.label, sha256=loaded.sha256)

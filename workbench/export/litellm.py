@@ -37,7 +37,9 @@ _RETRY_FIELDS = {
 }
 
 
-def litellm_params(profile: Profile, alias: str, timeout_s: float, stream_timeout_s: float) -> tuple[dict, list[str]]:
+def litellm_params(
+    profile: Profile, alias: str, timeout_s: float, stream_timeout_s: float
+) -> tuple[dict[str, Any], list[str]]:
     model = profile.models[alias]
     provider = profile.providers[model.provider]
     warnings: list[str] = []

@@ -15,9 +15,14 @@ concerns (or the run). Prompts, outputs and headers are never attributes: no tex
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.engine.events import Event, RunFinished, RunStarted
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from workbench.profiles.models import Profile
 
 _NS = 1_000_000_000
 #: runs begun and not finished whose events the live exporter holds; past this many, the one silent longest is
@@ -40,7 +45,14 @@ def _finish(status: str | None) -> list[str]:
 
 
 class OtlpExporter:
-    def __init__(self, url: str, *, profile: Any = None, service: str = "workbench", exporter: Any = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        profile: Profile | None = None,
+        service: str = "workbench",
+        exporter: SpanExporter | None = None,
+    ) -> None:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -77,7 +89,7 @@ class OtlpExporter:
                 self.export_rows(rec.run, rec.hops, rec.decisions)
 
     # -- from rows -------------------------------------------------------------------------------------------
-    def _provider_name(self, alias: str | None, profile: Any) -> str | None:
+    def _provider_name(self, alias: str | None, profile: Profile | None) -> str | None:
         prof = profile or self.profile
         if alias and prof is not None and alias in prof.providers:
             p = prof.providers[alias]
@@ -85,7 +97,11 @@ class OtlpExporter:
         return alias
 
     def export_rows(
-        self, run: dict[str, Any], hops: list[dict[str, Any]], decisions: list[dict[str, Any]], profile: Any = None
+        self,
+        run: dict[str, Any],
+        hops: list[dict[str, Any]],
+        decisions: list[dict[str, Any]],
+        profile: Profile | None = None,
     ) -> None:
         from opentelemetry import trace
         from opentelemetry.trace import SpanKind, Status, StatusCode

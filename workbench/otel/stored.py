@@ -16,6 +16,10 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+# Imported only where spans are exported (`--otlp`, `sessions export --otlp`), which load the SDK anyway.
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
 from workbench.errors import WorkbenchError
 
 #: seconds one batch may take (the SDK's retries of 429/5xx included) before the export gives up
@@ -57,7 +61,7 @@ class _Collect(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.reasons.append(_reason(record))
-        except Exception:  # a record that cannot be read says nothing useful
+        except Exception:  # noqa: BLE001 - a logging handler must not raise; a record that cannot be read says nothing useful
             self.gave_up = True
 
 
@@ -113,20 +117,18 @@ def _otlp_log() -> Iterator[_Collect]:
             logger.propagate = propagate
 
 
-class WatchedExporter:
+class WatchedExporter(SpanExporter):
     """A SpanExporter that delegates to `inner`, counts the runs (root spans) the collector took, and after the
     first failure refuses every later batch at once."""
 
-    def __init__(self, inner: Any, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, inner: SpanExporter, timeout: float = DEFAULT_TIMEOUT_S) -> None:
         self.inner = inner
         self.timeout = timeout
         self.sent_runs = 0
         self.lost_runs = 0
         self.failure: str | None = None
 
-    def export(self, spans: Sequence[Any]) -> Any:
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         roots = sum(1 for span in spans if span.parent is None)
         if self.failure is not None:
             self.lost_runs += roots
@@ -134,7 +136,7 @@ class WatchedExporter:
         with _otlp_log() as log:
             try:
                 result = self.inner.export(spans)
-            except Exception as exc:  # an exporter that raises: a failure like any other
+            except Exception as exc:  # noqa: BLE001 - an exporter that raises (any way): a failure like any other
                 log.reasons.append(_described(exc))
                 result = SpanExportResult.FAILURE
         if result == SpanExportResult.SUCCESS:
@@ -174,7 +176,7 @@ def export_store(
     url: str,
     *,
     session: str | None = None,
-    exporter: Any = None,
+    exporter: SpanExporter | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> int:
     """Send every saved run (of `session`, if given) to the OTLP/HTTP endpoint; returns how many runs. Raises

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,7 +179,7 @@ class ProfileEditor:
 
         return self._apply(op)
 
-    def apply_many(self, changes: list[tuple[str | Path_, Any]]) -> str:
+    def apply_many(self, changes: Sequence[tuple[str | Path_, Any]]) -> str:
         """Several sets (value `DELETE` removes the key) as ONE validated, undoable edit: a change that is only
         valid as a whole (a route step's mode: drop `rules`, add `strong_weak`) never passes an invalid state."""
         paths = [(self.resolve_path(dotted), value) for dotted, value in changes]

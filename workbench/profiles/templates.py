@@ -439,7 +439,7 @@ def _compiled(text: str) -> Any:
         raise TemplateError(
             "template cannot be compiled: its blocks or expressions nest too deeply (expected fewer nested blocks)"
         ) from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever a user's template makes Jinja raise is the template's error
         raise TemplateError(f"template cannot be compiled: {' '.join(str(exc).split())}") from None
 
 
@@ -485,7 +485,7 @@ def render(text: str, context: Mapping[str, Any]) -> str:
         return str(_compiled(text).render(**context))
     except TemplateError:
         raise
-    except Exception as exc:  # RecursionError and MemoryError included: a template's fault, not ours
+    except Exception as exc:  # noqa: BLE001 - RecursionError and MemoryError included: a template's fault, not ours
         raise TemplateError(_words(exc), _template_line(exc)) from None
     finally:
         _BUDGET.reset(token)

@@ -213,7 +213,7 @@ class EventWriter:
         if self.on_error is not None:
             try:
                 self.on_error(err)
-            except Exception:  # a faulty callback must not stop the saving
+            except Exception:  # noqa: BLE001 - a faulty callback must not stop the saving
                 pass
 
     def _main(self) -> None:
@@ -221,7 +221,7 @@ class EventWriter:
 
         try:
             conn = open_connection(self.path, busy_timeout=self.busy_timeout)
-        except BaseException as exc:  # handed to the constructor, which raises it in the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - handed to the constructor, which raises it in the caller's thread
             self._open_error = exc
             self._ready.set()
             return
@@ -268,14 +268,14 @@ class EventWriter:
                             self._profiles[sha] = self._known_profiles[sha] = profile_row(sha, text, path)
                         elif item.kind == "session":
                             self._session = item.args[0]
-                except Exception as exc:  # a malformed event must not stop the thread
+                except Exception as exc:  # noqa: BLE001 - a malformed event must not stop the thread
                     what = f"a {item.type} event of run {item.run_id}" if isinstance(item, Event) else repr(item)
                     lost = "that run was not saved" if isinstance(item, RunFinished) else "the event was skipped"
                     self._report(StoreError(f"the writer for {self.path} could not handle {what} ({exc!r}); {lost}"))
             if ready or self._profiles:
                 try:
                     failures = 0 if self._write(conn, ready) else failures + 1
-                except Exception as exc:  # a bug must cost its batch, not the thread (and so every later run)
+                except Exception as exc:  # noqa: BLE001 - a bug must cost its batch, not the thread (and every later run)
                     self._report(StoreError(f"the writer for {self.path} failed on {len(ready)} run(s): {exc!r}"))
                     self._unsaved.extend(ready)
                     ready.clear()
@@ -331,7 +331,7 @@ class EventWriter:
                 self._isolate(conn, batch)  # one bad run (e.g. a duplicate id) must not sink its batch
                 del ready[: len(batch)]
                 continue
-            except Exception:
+            except Exception:  # noqa: BLE001 - not SQLite's: find the one run that fails, save the others
                 self._isolate(conn, batch)
                 del ready[: len(batch)]
                 continue
@@ -346,7 +346,7 @@ class EventWriter:
                 write_batch(conn, [record], self._profiles.values())
                 self._profiles.clear()
                 self.saved += 1
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - that run stays unsaved (and reported); the others are saved
                 self._unsaved.append(record)
                 if not isinstance(exc, sqlite3.Error):
                     self._report(StoreError(f"the writer for {self.path} could not save run {record.run_id}: {exc!r}"))

@@ -394,7 +394,7 @@ class _Server:
                     f"MCP server {self.spec.name!r} ({self.spec.describe()}) did not answer within"
                     f" {self.registry.connect_timeout:g} s" + self._tail_hint()
                 )
-        except Exception as exc:  # the owner never takes the registry's task group down with it
+        except Exception as exc:  # noqa: BLE001 - the owner never takes the registry's task group down with it
             if started.client is None:
                 started.error = exc
             else:
@@ -598,7 +598,7 @@ class ToolServers:
                 cursor = page.next_cursor
                 if not cursor:
                     break
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the MCP client raises is this server's error, named
             if _connection_lost(exc):
                 entry.dead = True
             raise ToolServerError(
@@ -637,7 +637,7 @@ class ToolServers:
                     return result("unavailable", exc.message)
                 try:
                     answer = await client.call_tool(name, dict(arguments or {}))
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - a failed call is a tool result the model reads, not a crash
                     if _connection_lost(exc):
                         entry.dead = True
                         return result(

@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.app import App
 from textual.binding import Binding
@@ -101,7 +101,7 @@ class WorkbenchApp(App[None]):
         session_name: str | None = None,
         set_session: Callable[[str], None] | None = None,
     ) -> None:
-        self.MODES = _modes()
+        type(self).MODES = _modes()  # a ClassVar in Textual, filled on first use: the screens load lazily
         super().__init__()
         self.db_path = db_path
         self.clock = clock  # the waterfall's time axis (tests inject a ticking fake for deterministic frames)
@@ -228,7 +228,8 @@ class WorkbenchApp(App[None]):
     async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "load-profile":
             if event.state == WorkerState.SUCCESS:
-                await self.profile_loaded(event.worker.result)
+                # the load-profile worker returns the loader's profile (the class is not imported before it)
+                await self.profile_loaded(cast("LoadedProfile", event.worker.result))
             elif event.state == WorkerState.ERROR:
                 err = event.worker.error
                 # a bad profile or store: the CLI prints the message after the screen closes, and exits 2
@@ -289,8 +290,11 @@ class WorkbenchApp(App[None]):
         # the playground offers the edited routes when it is shown again (its on_screen_resume)
 
     def action_use_route(self, name: str) -> None:
+        from workbench.tui.screens.playground import PlaygroundScreen
+
         self.switch_mode("playground")
-        self.screen.select_route(name)  # type: ignore[attr-defined]
+        if isinstance(self.screen, PlaygroundScreen):
+            self.screen.select_route(name)
 
     async def run_palette_action(self, mode: str | None, action: str) -> None:
         """A palette command: run `action` on the screen on view (mode None), or show `mode`'s screen (`routes`:

@@ -13,13 +13,12 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-if TYPE_CHECKING:
-    from workbench.tui.app import WorkbenchApp
+from workbench.tui.host import workbench_app
 
 VIEWS = {
     "playground": "Send prompts through one route",
@@ -83,7 +82,7 @@ def _keys(binding: Binding) -> str:
 
 class WorkbenchCommands(Provider):
     def _commands(self) -> Iterator[Command]:
-        app: WorkbenchApp = self.app  # type: ignore[assignment]
+        app = workbench_app(self.app)
         here = self.screen  # the screen the palette was opened over
         where = screen_name(here)
         # 1. the screen on view: its actions that apply now
@@ -100,6 +99,8 @@ class WorkbenchCommands(Provider):
         # 2. every other screen's actions: shown, then run there
         for mode, cls in [*mode_screen_classes().items(), ("routes", _composer_class())]:
             if mode == where:
+                continue
+            if not isinstance(cls, type):  # MODES may name a screen or a factory; workbench's are all classes
                 continue
             for binding in screen_bindings(cls):
                 if (mode, binding.action) in shown:
@@ -145,5 +146,5 @@ def applies(target: Any, action: str) -> bool:
         return True
     try:
         return bool(check(name, ()))
-    except Exception:  # a check that needs parameters: let the action decide when it runs
+    except Exception:  # noqa: BLE001 - a check that needs parameters (or fails): let the action decide when it runs
         return True

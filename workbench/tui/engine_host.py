@@ -51,7 +51,7 @@ class EngineHost:
                 self.engine = engine
                 self._ready.set()
                 await self._closing.wait()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - an engine that cannot start is shown on screen, the app stays up
             self.error = str(exc)
             self._on_error(str(exc), exc.title if isinstance(exc, WorkbenchError) else "the engine failed")
         finally:

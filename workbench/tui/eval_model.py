@@ -100,7 +100,8 @@ def best_route(summary: dict[str, Any]) -> str | None:
     rows = {r: s for r, s in summary["routes"].items() if s["runs"]}
     if not rows:
         return None
-    return min(rows, key=lambda r: (-float(rows[r]["pass_rate"] or 0.0), Decimal(rows[r]["cost_mean_usd"])))
+    best: str = min(rows, key=lambda r: (-float(rows[r]["pass_rate"] or 0.0), Decimal(rows[r]["cost_mean_usd"])))
+    return best
 
 
 def _pct(x: float | None) -> str:

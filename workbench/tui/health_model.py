@@ -62,18 +62,17 @@ class HealthBook:
         return t
 
     def observe(self, event: Event) -> None:
-        kind = type(event)
-        if kind is HopStarted and event.kind == "attempt":  # type: ignore[attr-defined]
-            name = f"{event.provider}/{event.model}"  # type: ignore[attr-defined]
-            self._open[event.hop_id] = name  # type: ignore[attr-defined]
+        if isinstance(event, HopStarted) and event.kind == "attempt":
+            name = f"{event.provider}/{event.model}"
+            self._open[event.hop_id] = name
             target = self._target(name)
             target.in_flight += 1
-            target.engine_key = f"{event.provider}/{event.model_id}"  # type: ignore[attr-defined]
-        elif kind is HopFinished and event.kind == "attempt":  # type: ignore[attr-defined]
-            ev: HopFinished = event  # type: ignore[assignment]
-            name = self._open.pop(ev.hop_id, None)
-            t = self._target(name or f"{ev.provider}/{ev.model}")
-            if name is not None:
+            target.engine_key = f"{event.provider}/{event.model_id}"
+        elif isinstance(event, HopFinished) and event.kind == "attempt":
+            ev = event
+            opened = self._open.pop(ev.hop_id, None)
+            t = self._target(opened or f"{ev.provider}/{ev.model}")
+            if opened is not None:
                 t.in_flight = max(0, t.in_flight - 1)
             if ev.status == "ok":
                 t.ok += 1

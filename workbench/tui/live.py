@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from workbench.engine.cancel import CancelToken
-from workbench.engine.events import RunFinished, RunStatus, cost_record
+from workbench.engine.events import Event, RunFinished, RunStatus, cost_record
 from workbench.tui.runner import RunState
 
 HARD_STOP_AFTER = 2.0  # seconds to wait for the engine to wind down after `stop` before cancelling the task
@@ -42,7 +42,7 @@ class LiveRun:
     def stop(self, reason: str = "cancelled by user") -> None:
         self.token.cancel(reason)
 
-    async def drive(self, engine: Any, observe: Callable[[Any], None], **run_kwargs: Any) -> None:
+    async def drive(self, engine: Any, observe: Callable[[Event], None], **run_kwargs: Any) -> None:
         """Run the state's prompt on its route; every event to `observe`, then folded into the state."""
         state = self.state
         try:
@@ -56,7 +56,7 @@ class LiveRun:
             raise
 
 
-def abandon(state: RunState, observe: Callable[[Any], None], reason: str = ABANDONED) -> None:
+def abandon(state: RunState, observe: Callable[[Event], None], reason: str = ABANDONED) -> None:
     """The run's task was cancelled before the engine reported the end: close it on screen and for the store."""
     state.mark_cancelled()
     if state.run_id is None or state.finished is not None:

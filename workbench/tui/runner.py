@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.engine.events import (
     Decision,
@@ -34,6 +34,9 @@ from workbench.engine.events import (
     RunStarted,
     Token,
 )
+
+if TYPE_CHECKING:
+    from workbench.tui.sessions_model import RecordedEvent
 
 ACTIVE = ("running", "streaming")
 
@@ -60,7 +63,8 @@ class HopRow:
     t_first: float | None = None
     t_end: float | None = None
     chars: int = 0  # streamed characters (the live estimate's basis)
-    events: list[Any] = field(default_factory=list)  # the hop's own events (started, finished, decisions)
+    # the hop's own events (started, finished, decisions); a saved run's rows hold its stored rows instead
+    events: list[Event | RecordedEvent] = field(default_factory=list)
 
 
 @dataclass(slots=True, frozen=True)
@@ -124,40 +128,40 @@ class RunState:
 
     # -- folding events (called once per event, on the hot path) -------------------------------------------
     def apply(self, event: Event) -> None:
-        kind = type(event)
-        if kind is Token:
-            text = event.text  # type: ignore[attr-defined]
-            row = self.rows.get(event.hop_id)  # type: ignore[attr-defined]
+        # isinstance on the event class (not `type(event) is`), so each branch sees its own event type's fields.
+        if isinstance(event, Token):
+            text = event.text
+            row = self.rows.get(event.hop_id)
             if row is not None:
                 row.chars += len(text)
                 self._dirty[row.key] = None
-            if event.hop_id == self._current_hop:  # type: ignore[attr-defined]
+            if event.hop_id == self._current_hop:
                 self._current.append(text)
                 self._pending.append(text)
-        elif kind is FirstToken:
-            row = self.rows.get(event.hop_id)  # type: ignore[attr-defined]
+        elif isinstance(event, FirstToken):
+            row = self.rows.get(event.hop_id)
             now = self.clock() - self.t0
             if self.first_token_at is None:
                 self.first_token_at = now
             if row is not None:
-                row.ttft_ms = event.ttft_ms  # type: ignore[attr-defined]
+                row.ttft_ms = event.ttft_ms
                 row.t_first = now
                 row.status = "streaming"
                 self._touch(row.key)
-        elif kind is HopStarted:
-            self._hop_started(event)  # type: ignore[arg-type]
-        elif kind is HopFinished:
-            self._hop_finished(event)  # type: ignore[arg-type]
-        elif kind is Decision:
-            self._decision(event)  # type: ignore[arg-type]
-        elif kind is RunStarted:
+        elif isinstance(event, HopStarted):
+            self._hop_started(event)
+        elif isinstance(event, HopFinished):
+            self._hop_finished(event)
+        elif isinstance(event, Decision):
+            self._decision(event)
+        elif isinstance(event, RunStarted):
             self.run_id = event.run_id
-        elif kind is RunFinished:
-            self.finished = event  # type: ignore[assignment]
+        elif isinstance(event, RunFinished):
+            self.finished = event
             self.ended_at = self.clock() - self.t0
             self._finished_pending = True
             shown = self._committed + "".join(self._current)
-            output = event.output  # type: ignore[attr-defined]
+            output = event.output
             if output and (not shown.strip() or (not self.multi_step and shown.strip() != output.strip())):
                 # A provider that did not stream, or a route whose answer is not one attempt's text (a parallel
                 # step's merge, a transform): show the run's final output in one piece.

@@ -85,11 +85,11 @@ def parse_query(text: str) -> ParsedQuery:
     return ParsedQuery(RunFilter(text=" ".join(words) or None, **fields), problems)
 
 
-def merge(filters: RunFilter, **choices: str | None) -> RunFilter:
+def merge(filters: RunFilter, *, route: str | None = None, status: str | None = None) -> RunFilter:
     """The filter bar's selects on top of the typed filters (a select set to "any" is None and changes nothing)."""
     from dataclasses import replace
 
-    return replace(filters, **{k: v for k, v in choices.items() if v})
+    return replace(filters, route=route or filters.route, status=status or filters.status)
 
 
 # -- pages of rows -----------------------------------------------------------------------------------------------

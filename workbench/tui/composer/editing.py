@@ -6,9 +6,10 @@ loses focus, undoable, and shown in the diff. Clearing a field removes the key, 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from textual import on
+from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Input, TextArea
@@ -35,6 +36,10 @@ CHECK_SKELETONS: dict[str, dict[str, Any]] = {
 CHECK_AFTER_S = 0.15
 
 
+class _EditedMessage(Protocol):
+    def __call__(self, editor: ProfileEditor) -> Message: ...
+
+
 class Editing(Screen[None]):
     """The base of the Composer screen (which provides the widgets, `editor`, `node` and `invalid`)."""
 
@@ -42,6 +47,8 @@ class Editing(Screen[None]):
     node: Node | None
     invalid: dict[Path_, str]
     pending: dict[Path_, str]
+    #: the message posted after each edit (`Composer.Edited`)
+    Edited: ClassVar[_EditedMessage]
     #: a check of what is being typed, waiting for a pause in the typing (each check re-reads the whole profile)
     _check_timer: Timer | None = None
 
@@ -71,7 +78,7 @@ class Editing(Screen[None]):
     def _changed(self) -> None:
         self._rebuild_tree()
         self._refresh_title()
-        self.post_message(self.Edited(self.editor))  # type: ignore[attr-defined]
+        self.post_message(self.Edited(self.editor))
 
     def _dry_run(self, fn: Op) -> str | None:
         """Validate an edit without keeping it (validation as you type)."""
@@ -103,7 +110,7 @@ class Editing(Screen[None]):
         value: Any = text if (row.is_text or row.multiline) else parse_value(text)
         item = path[:-1]
         if row.fill is not None and text and self.editor.raw(item) is None:
-            whole = {**row.fill, **self._siblings(item, path), path[-1]: value}
+            whole = {**row.fill, **self._siblings(item, path), str(path[-1]): value}  # a mapping's field: a str
             return lambda ed: ed.set(item, whole)
         if row.plain_item:  # a target written as a bare alias
             alias = self.editor.raw(item)

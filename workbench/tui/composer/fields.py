@@ -375,7 +375,7 @@ def step_in_force(profile: Any, rname: str, path: Path_, step: Any) -> InForce:
                 return getattr(step, option), f"{at}.{option}"
             target = targets[int(parts[1])] if int(parts[1]) < len(targets) else None
             model = profile.models.get(target.model) if target is not None else None
-            if option == "max_output_tokens" and model is not None:
+            if option == "max_output_tokens" and target is not None and model is not None:
                 return model.max_output_tokens, f"models.{target.model}.max_output_tokens"
             return None
         return policy(rel, info)

@@ -9,7 +9,7 @@ goes back to the field of the same path.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 from rich.text import Text
 from textual import on
@@ -19,6 +19,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Collapsible, Input, Label, Static, TextArea
 
 from workbench.tui.composer.fields import Path_, Row
+from workbench.tui.widget_options import WidgetOptions
 
 SINGULAR = {"targets": "target", "checks": "check", "rules": "rule", "categories": "category", "prices": "price"}
 
@@ -26,7 +27,7 @@ SINGULAR = {"targets": "target", "checks": "check", "rules": "rule", "categories
 class FieldInput(Input):
     """One value of the form (one line of YAML); empty means not written here: inherited."""
 
-    def __init__(self, row: Row, **kwargs: Any) -> None:
+    def __init__(self, row: Row, **kwargs: Unpack[WidgetOptions]) -> None:
         super().__init__(value=row.text, placeholder=row.placeholder, compact=True, **kwargs)
         self.row = row
         hint = [row.help] if row.help else []
@@ -44,7 +45,7 @@ class FieldText(TextArea):
             super().__init__()
             self.field = field
 
-    def __init__(self, row: Row, **kwargs: Any) -> None:
+    def __init__(self, row: Row, **kwargs: Unpack[WidgetOptions]) -> None:
         super().__init__(row.text, soft_wrap=True, show_line_numbers=False, compact=True, **kwargs)
         self.row = row
 
@@ -133,7 +134,7 @@ class NodeForm(Vertical):
     NodeForm Collapsible > Contents { padding-left: 0; }
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Unpack[WidgetOptions]) -> None:
         super().__init__(**kwargs)
         self.rows: list[Row] = []
         self.generation = 0

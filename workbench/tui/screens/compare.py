@@ -32,6 +32,8 @@ from workbench.tui.widgets.fault_toggle import FaultToggle
 from workbench.tui.widgets.latency_histogram import HistogramScale
 
 if TYPE_CHECKING:
+    from textual.dom import DOMNode
+
     from workbench.profiles.load import LoadedProfile
     from workbench.tui.app import WorkbenchApp
 
@@ -56,7 +58,7 @@ def faulted_profile(loaded: LoadedProfile, route: str, fault: str) -> LoadedProf
     if fault == "slow":
         sim = sim.model_copy(update={"ttft_ms": max(sim.ttft_ms * 10, 1500.0), "faults": []})
     else:
-        sim = sim.model_copy(update={"faults": [Fault(kind=fault, rate=1.0, retry_after_s=0.2)]})  # type: ignore[arg-type]
+        sim = sim.model_copy(update={"faults": [Fault(kind=fault, rate=1.0, retry_after_s=0.2)]})
     models = {**profile.models, alias: model.model_copy(update={"sim": sim})}
     return replace(loaded, profile=profile.model_copy(update={"models": models}))
 
@@ -82,7 +84,9 @@ class CompareScreen(Screen[None]):
 
     @property
     def wapp(self) -> WorkbenchApp:
-        return self.app  # type: ignore[return-value]
+        from workbench.tui.host import workbench_app
+
+        return workbench_app(self.app)
 
     def compose(self) -> ComposeResult:
         routes = route_options(self.wapp.loaded)
@@ -131,9 +135,9 @@ class CompareScreen(Screen[None]):
         return list(self.query(CompareColumn))
 
     def _focused_column(self) -> CompareColumn | None:
-        node = self.focused
+        node: DOMNode | None = self.focused
         while node is not None and not isinstance(node, CompareColumn):
-            node = node.parent  # type: ignore[assignment]
+            node = node.parent
         return node if isinstance(node, CompareColumn) else (self.columns[0] if self.columns else None)
 
     def action_fault(self, column: CompareColumn | None = None) -> None:

@@ -38,6 +38,7 @@ from workbench.tui.eval_model import (
 from workbench.tui.routes import route_options
 
 if TYPE_CHECKING:
+    from workbench.engine.events import Event
     from workbench.tui.app import WorkbenchApp
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress redraws (not one redraw per finished run)
@@ -49,7 +50,7 @@ class _Observe:
     def __init__(self, app: WorkbenchApp) -> None:
         self._app = app
 
-    def submit(self, event: Any) -> None:
+    def submit(self, event: Event) -> None:
         self._app.observe(event)
 
 
@@ -91,7 +92,9 @@ class EvalScreen(Screen[None]):
 
     @property
     def wapp(self) -> WorkbenchApp:
-        return self.app  # type: ignore[return-value]
+        from workbench.tui.host import workbench_app
+
+        return workbench_app(self.app)
 
     def compose(self) -> ComposeResult:
         loaded = self.wapp.loaded

@@ -4,7 +4,7 @@ Rows come from `workbench.tui.health_model.health_rows` — the one place that p
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,9 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable
 
 from workbench.tui.health_model import health_rows
-
-if TYPE_CHECKING:
-    from workbench.tui.app import WorkbenchApp
+from workbench.tui.host import workbench_app
 
 STATE_STYLE = {
     "closed": ("● closed", "green"),
@@ -74,14 +72,14 @@ class HealthScreen(ModalScreen[None]):
     def refresh_rows(self) -> None:
         """Bring the figures up to date in place: a row per target (its key), cells changed one by one, so the
         cursor and the scroll position stay where the reader put them."""
-        app: WorkbenchApp = self.app  # type: ignore[assignment]
+        app = workbench_app(self.app)
         rows = health_rows(app.health, app.engines.engine, app.profile)
         table = self.query_one(DataTable)
         wanted = {str(r["target"]): row_cells(r) for r in rows}
         if not wanted:
             wanted = {EMPTY: [Text("no target called yet: send a prompt first", style="italic"), *([Text("")] * 5)]}
-        for key in [k.value for k in table.rows if k.value not in wanted]:
-            table.remove_row(key)
+        for row_key in [k for k in table.rows if k.value not in wanted]:
+            table.remove_row(row_key)
         for key, cells in wanted.items():
             if key not in table.rows:
                 table.add_row(*cells, key=key)
@@ -91,5 +89,5 @@ class HealthScreen(ModalScreen[None]):
                     table.update_cell(key, col, cell)
         self.refreshes += 1
 
-    def action_dismiss(self) -> None:  # type: ignore[override]
+    async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)

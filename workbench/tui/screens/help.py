@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -44,12 +44,12 @@ def key_names(keys: str) -> str:
     return " / ".join(_KEY_NAMES.get(k.strip(), k.strip()) for k in keys.split(","))
 
 
-def key_table(groups: list[tuple[str, list[Binding]]]) -> str:
+def key_table(groups: list[tuple[str, list[BindingType]]]) -> str:
     lines = []
     for title, bindings in groups:
         lines.append(f"\n{title}")
         for b in bindings:
-            if b.description:
+            if isinstance(b, Binding) and b.description:  # (a tuple binding has no description to show)
                 lines.append(f"  {key_names(b.key):<26} {b.description}")
     return "\n".join(lines)
 
@@ -71,7 +71,7 @@ class HelpScreen(ModalScreen[None]):
         from workbench.tui.screens.sessions import SessionsScreen
 
         groups = [
-            ("Everywhere", [b for b in WorkbenchApp.BINDINGS if isinstance(b, Binding)]),
+            ("Everywhere", WorkbenchApp.BINDINGS),
             ("Playground", PlaygroundScreen.BINDINGS),
             ("Compare", CompareScreen.BINDINGS),
             ("Sessions", SessionsScreen.BINDINGS),
@@ -82,7 +82,7 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll() as scroll:
             scroll.border_title = "help · keys"
             scroll.border_subtitle = "esc close"
-            yield Static(INTRO + key_table(groups), markup=False, id="help-text")  # type: ignore[arg-type]
+            yield Static(INTRO + key_table(groups), markup=False, id="help-text")
 
-    def action_dismiss(self) -> None:  # type: ignore[override]
+    async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)

@@ -16,6 +16,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from workbench.engine.events import HopFinished
 from workbench.tui.runner import HopRow
 
 # Fields that hold credentials wherever they appear, compared whole (case, `-` and `_` aside): a name that merely
@@ -70,7 +71,7 @@ def describe(row: HopRow, secrets: Sequence[str] = ()) -> str:
     """The hop's events as readable JSON, tokens excluded (they are the answer)."""
     parts = []
     for event in row.events:
-        if event.type == "hop_finished" and getattr(event, "engine_ms", None) is not None:
+        if isinstance(event, HopFinished) and event.engine_ms is not None:
             ttft = "" if event.ttft_ms is None else f" · first token {event.ttft_ms:,.0f} ms"
             parts.append(
                 f"{event.latency_ms:,.0f} ms{ttft} · engine's own {event.engine_ms:.2f} ms"
@@ -104,5 +105,5 @@ class HopDetailScreen(ModalScreen[None]):
             secrets = secret_values(getattr(self.app, "profile", None) or _NO_PROFILE)
             yield Static(describe(self.row, secrets), markup=False, id="hop-detail")
 
-    def action_dismiss(self) -> None:  # type: ignore[override]
+    async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)

@@ -57,7 +57,9 @@ class PlaygroundScreen(Screen[None]):
 
     @property
     def wapp(self) -> WorkbenchApp:
-        return self.app  # type: ignore[return-value]
+        from workbench.tui.host import workbench_app
+
+        return workbench_app(self.app)
 
     def compose(self) -> ComposeResult:
         loaded = self.wapp.loaded

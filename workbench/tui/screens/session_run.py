@@ -107,7 +107,9 @@ class SessionRunScreen(Screen[None]):
 
     @property
     def wapp(self) -> WorkbenchApp:
-        return self.app  # type: ignore[return-value]
+        from workbench.tui.host import workbench_app
+
+        return workbench_app(self.app)
 
     def compose(self) -> ComposeResult:
         yield Static(f"run {self.run_id} · loading…", id="run-head", markup=False)
@@ -150,11 +152,16 @@ class SessionRunScreen(Screen[None]):
         original = str(self.detail.run.get("route") or "")
         if original in routes:
             return original, f"on its original route {original!r}"
+        from textual.css.query import NoMatches
+
+        from workbench.tui.screens.playground import PlaygroundScreen
+
         current = None
         try:
             stack = self.app.get_screen_stack("playground")  # (a mode: not a named screen)
-            current = stack[0].route if stack else None  # type: ignore[attr-defined]
-        except Exception:  # noqa: BLE001 - the playground may not be mounted yet
+            if stack and isinstance(stack[0], PlaygroundScreen):
+                current = stack[0].route
+        except (KeyError, NoMatches):  # the playground mode, or its route select, is not set up yet
             current = None
         route = current if current in routes else next(iter(routes))
         return route, f"on the current route {route!r} (the profile has no route {original!r} any more)"

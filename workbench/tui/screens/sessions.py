@@ -110,7 +110,9 @@ class SessionsScreen(Screen[None]):
 
     @property
     def wapp(self) -> WorkbenchApp:
-        return self.app  # type: ignore[return-value]
+        from workbench.tui.host import workbench_app
+
+        return workbench_app(self.app)
 
     def compose(self) -> ComposeResult:
         routes = list(self.wapp.loaded.profile.routes)

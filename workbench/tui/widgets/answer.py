@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Unpack
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown, Static
 
+from workbench.tui.widget_options import WidgetOptions
 from workbench.tui.widgets.answer_tail import LiveTail
 
 HINT = (
@@ -76,7 +77,7 @@ class AnswerView(VerticalScroll):
 
     tail_rows = TAIL_ROWS
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Unpack[WidgetOptions]) -> None:
         super().__init__(**kwargs)
         self._lock = asyncio.Lock()  # the frame timer and the run's last frame may both be showing text
         self._pending = False  # a scroll following the end waits for the next refresh
@@ -149,7 +150,7 @@ class AnswerView(VerticalScroll):
             self._pending = True
             self.call_after_refresh(self._follow)
 
-    def _cut(self, rows: int, above: int | None) -> tuple[int, bool] | None:
+    def _cut(self, rows: int, above: float | None) -> tuple[int, bool] | None:
         """Where the tail settles this frame, if it does. While the reader follows the end, only text that has
         scrolled out of view settles (`above`: the tail's rows above the view): every Markdown widget in view is
         drawn again each frame (Textual repaints the box around all that changed, and the waterfall beside the

@@ -10,6 +10,7 @@ reserve does.
 from __future__ import annotations
 
 import re
+from typing import Unpack
 
 from rich.segment import Segment
 from rich.style import Style
@@ -17,6 +18,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
+from workbench.tui.widget_options import WidgetOptions
 from workbench.tui.widgets.stream_text import wrap_offsets
 
 _ITEM = re.compile(r"([-*+]) (?=\S)")  # a top-level bullet item
@@ -31,8 +33,8 @@ class LiveTail(Widget, can_focus=False):
     LiveTail { height: 0; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Unpack[WidgetOptions]) -> None:
+        super().__init__(**kwargs)
         self.source = ""
         self._lines: list[tuple[str, bool]] = []  # wrapped rows: text, bold
         self._wrapped_at = 0  # the width `_lines` were wrapped for
@@ -45,8 +47,8 @@ class LiveTail(Widget, can_focus=False):
 
     def _width(self) -> int:
         width = self.content_size.width
-        if not width and self.parent is not None:
-            width = self.parent.scrollable_content_region.width  # type: ignore[attr-defined]
+        if not width and isinstance(self.parent, Widget):
+            width = self.parent.scrollable_content_region.width
         return max(1, width or 40)
 
     def _wrap(self) -> None:

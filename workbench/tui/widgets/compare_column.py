@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,6 +12,7 @@ from textual.containers import Vertical
 
 from workbench.tui.fmt import usd
 from workbench.tui.runner import RunState
+from workbench.tui.widget_options import WidgetOptions
 from workbench.tui.widgets.fault_toggle import FaultToggle
 from workbench.tui.widgets.latency_histogram import HistogramScale, LatencyHistogram
 from workbench.tui.widgets.stream_text import StreamText
@@ -93,7 +94,7 @@ class CompareColumn(Vertical, can_focus=True):
         scrollbar-background: transparent; scrollbar-background-hover: transparent; scrollbar-background-active: transparent; }
     """
 
-    def __init__(self, route: str, **kwargs: Any) -> None:
+    def __init__(self, route: str, **kwargs: Unpack[WidgetOptions]) -> None:
         super().__init__(**kwargs)
         self.route = route
         self.fault = "none"

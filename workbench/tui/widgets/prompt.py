@@ -7,8 +7,12 @@ new line too: a terminal without bracketed paste delivers each pasted newline as
 
 from __future__ import annotations
 
+from typing import Unpack
+
 from textual import events
 from textual.widgets import TextArea
+
+from workbench.tui.widget_options import WidgetOptions
 
 
 class PromptArea(TextArea):
@@ -18,8 +22,8 @@ class PromptArea(TextArea):
     PromptArea { height: 5; min-height: 3; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Unpack[WidgetOptions]) -> None:
+        super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
         self.border_title = "prompt"
         self.border_subtitle = "ctrl+s send · esc stop · ctrl+l new conversation"
 

@@ -10,7 +10,7 @@ redraws the visible lines: the work per key does not grow with the number of run
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -25,6 +25,7 @@ from textual.strip import Strip
 
 from workbench.tui.fmt import usd
 from workbench.tui.sessions_model import RunPages
+from workbench.tui.widget_options import WidgetOptions
 
 STATUS_STYLE = {"ok": "green", "error": "red", "degraded": "yellow", "cancelled": "magenta"}
 STATUS_ICON = {"ok": "✓", "error": "✗", "degraded": "◐", "cancelled": "■"}
@@ -90,7 +91,7 @@ def row_segments(row: dict[str, Any], width: int) -> list[Segment]:
 
 def row_text(row: dict[str, Any], width: int) -> Text:
     """The same line as Rich Text (tests, plain-text dumps)."""
-    return Text.assemble(*((seg.text, seg.style) for seg in row_segments(row, width)))
+    return Text.assemble(*((seg.text, seg.style or "") for seg in row_segments(row, width)))
 
 
 class RunList(ScrollView, can_focus=True):
@@ -133,7 +134,7 @@ class RunList(ScrollView, can_focus=True):
             self.index = index
             self.row = row
 
-    def __init__(self, pages: RunPages, **kwargs: Any) -> None:
+    def __init__(self, pages: RunPages, **kwargs: Unpack[WidgetOptions]) -> None:
         super().__init__(**kwargs)
         self.pages = pages
         self.cursor = 0
@@ -179,13 +180,14 @@ class RunList(ScrollView, can_focus=True):
         if index >= self.pages.total:
             return Strip.blank(width, base)
         row = self.pages.row(index)
+        strip: Strip | None
         if row is None:
             self._ask(self.pages.page_of(index))
             placeholder = self.get_component_rich_style("run-list--placeholder")
             strip = Strip([Segment("…", placeholder)], 1).crop_extend(0, width, base).apply_style(base)
         else:
             key = (self.pages.generation, index, width)
-            strip = self._lines.get(key)  # type: ignore[assignment]
+            strip = self._lines.get(key)
             if strip is None:
                 if len(self._lines) > 2_000:
                     self._lines.clear()

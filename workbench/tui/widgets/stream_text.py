@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Unpack
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -20,6 +21,8 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
+
+from workbench.tui.widget_options import WidgetOptions
 
 BAR_HZ = 4  # scrollbar updates a second while text streams in
 _WORD = re.compile(r"\S+\s*|\s+")
@@ -59,8 +62,8 @@ class StreamText(ScrollView, can_focus=False):
     StreamText { overflow-x: hidden; overflow-y: auto; }
     """
 
-    def __init__(self, text: str = "", **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, text: str = "", **kwargs: Unpack[WidgetOptions]) -> None:
+        super().__init__(**kwargs)
         self._paragraphs: list[str] = [""]
         self._lines: list[tuple[int, int, int]] = [(0, 0, 0)]  # (paragraph, start, end) of each wrapped line
         self._wrap_width = 0

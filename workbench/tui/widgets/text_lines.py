@@ -37,10 +37,6 @@ class TextLines(Widget):
     def plain(self) -> str:
         return "\n".join(line.plain for line in self._lines)
 
-    def render_str(self) -> str:
-        """The text as shown (tests)."""
-        return self.plain
-
     def keep_height(self, keep: bool, lines: int = 0) -> None:
         """With `keep`, the widget never shrinks (and is at least `lines` high) until called again without it: text
         that changes every frame while a run streams then never moves what is below or above it, nor asks for a

@@ -11,6 +11,7 @@ arrives. Decisions show their reason inline. Enter (or a click) on a row posts `
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Unpack
 
 from rich.text import Text
 from textual.message import Message
@@ -19,6 +20,7 @@ from textual.widgets.option_list import Option
 
 from workbench.tui.fmt import usd
 from workbench.tui.runner import ACTIVE, HopRow, RunState
+from workbench.tui.widget_options import WidgetOptions
 
 STATUS_STYLE = {
     "ok": "green",
@@ -85,8 +87,8 @@ class Waterfall(OptionList):
             super().__init__()
             self.row = row
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Unpack[WidgetOptions]) -> None:
+        super().__init__(**kwargs)
         self.state: RunState | None = None
         self._keys: list[str] = []
 
