@@ -78,3 +78,31 @@ async def test_the_footer_fits_120_columns_and_the_waterfall_does_not_cut_names(
                 assert text.split(": ", 1)[1] == row.detail  # the reason in full
             elif row.kind == "step":
                 assert f"{row.kind} {row.label}" in text
+
+
+async def test_a_route_picked_by_hand_hands_the_keyboard_to_the_prompt(tmp_path: Path) -> None:
+    """Found in tmux: after ctrl+r and a pick, Tab led into the new meta field, so the question typed next landed
+    there and ctrl+s had no prompt to send. Picking a route (or Enter in meta/session) now focuses the prompt."""
+    from textual.widgets import Select
+
+    from workbench.tui.widgets import PromptArea
+
+    app = make_app(demo_profile(), settings_file=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        select = screen.query_one("#route", Select)
+        first = select.value
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: select.has_focus, "the route picker to take the focus")
+        await pilot.press("enter")  # opens the list
+        await until(pilot, lambda: select.expanded, "the route list to open")
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: select.value != first, "another route to be picked")
+        await until(pilot, lambda: screen.query_one(PromptArea).has_focus, "the prompt to take the focus")
+        await pilot.press("h", "i")
+        assert screen.query_one(PromptArea).text == "hi"
+        assert screen.query_one("#meta", Input).value == ""
+        screen.query_one("#meta", Input).focus()
+        await until(pilot, lambda: screen.query_one("#meta", Input).has_focus, "the meta field to take the focus")
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.query_one(PromptArea).has_focus, "Enter in meta to lead to the prompt")

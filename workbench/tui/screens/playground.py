@@ -213,6 +213,13 @@ class PlaygroundScreen(Screen[None]):
     @on(Select.Changed, "#route")
     def _route_changed(self, event: Select.Changed) -> None:
         self.query_one("#route-info", Static).update(route_summary(self.wapp.loaded, str(event.value)))
+        focused = self.app.focused  # the picker, or its open list: picked by hand (ctrl+r)
+        if focused is not None and event.select in focused.ancestors_with_self:
+            self.query_one(PromptArea).focus()  # what comes next is the prompt, not the meta field
+
+    @on(Input.Submitted, "#meta, #session")
+    def _option_entered(self) -> None:
+        self.query_one(PromptArea).focus()
 
     def select_route(self, name: str) -> None:
         self.query_one("#route", Select).value = name
