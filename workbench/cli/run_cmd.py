@@ -174,6 +174,7 @@ def run(
         writer = open_writer(db, loaded, session_name)
     signals: list[int] = []
     answered: list[bool] = []  # whether the run ended with an answer (set by _run)
+    why: list[str] = []  # the run's own reason for ending as it did (set by _run)
     tracer = watched = None
     if otlp:
         from workbench.otel.spans import OtlpExporter, Tee
@@ -194,6 +195,7 @@ def run(
                 history=history,
                 session_id=session_name,
                 answered=answered,
+                why=why,
             )
         )
     finally:
@@ -211,17 +213,18 @@ def run(
         raise SystemExit(128 + signals[0])
     if status == "cancelled":
         raise SystemExit(130)
-    raise SystemExit(exit_code(status, answered[0] if answered else False, as_json))
+    raise SystemExit(exit_code(status, answered[0] if answered else False, as_json, why[0] if why else None))
 
 
-def exit_code(status: str, answered: bool, as_json: bool) -> int:
-    """0 when the run has an answer: `ok`, or `degraded` (a budget ended it early with the best answer so far,
-    which is noted on stderr); 1 when it has none (every target failed, or a budget ran out before any answer)."""
+def exit_code(status: str, answered: bool, as_json: bool, reason: str | None = None) -> int:
+    """0 when the run has an answer: `ok`, or `degraded` (a budget ended it early with the best answer so far, or a
+    gate fell back to another path; the run's reason is noted on stderr); 1 when it has none (every target failed,
+    or a budget ran out before any answer)."""
     if status == "ok":
         return 0
     if status == "degraded" and answered:
         if not as_json:
-            click.echo("note: the run ended degraded (a budget cut it short) with the best answer so far", err=True)
+            click.echo(f"note: the run ended degraded ({reason or 'a fallback path answered'}) with an answer", err=True)
         return 0
     return 1
 
@@ -255,6 +258,7 @@ async def _run(
     history: list[dict[str, str]] | None = None,
     session_id: str | None = None,
     answered: list[bool] | None = None,
+    why: list[str] | None = None,
 ) -> str:
     from workbench.cli import gc_policy
     from workbench.engine import CancelToken, Engine
@@ -289,6 +293,8 @@ async def _run(
                 status = event.status
                 if answered is not None:
                     answered.append(bool(event.output))
+                if why is not None and event.reason:
+                    why.append(event.reason)
             if reader_gone:
                 continue
             try:
