@@ -32,17 +32,27 @@ def sim_url(sim) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _private_session_db(tmp_path_factory: pytest.TempPathFactory):
-    """No test (nor a subprocess it starts) writes to the developer's sessions/workbench.db."""
+def _private_locations(tmp_path_factory: pytest.TempPathFactory):
+    """No test (nor a subprocess it starts) writes to the developer's sessions/workbench.db, config or data dirs.
+
+    Per test process: under pytest-xdist each worker has a base temp dir of its own, so workers share no file."""
     import os
 
-    previous = os.environ.get("WORKBENCH_DB")
-    os.environ["WORKBENCH_DB"] = str(tmp_path_factory.mktemp("wbdb") / "workbench.db")
+    home = tmp_path_factory.mktemp("home")
+    private = {
+        "WORKBENCH_DB": str(tmp_path_factory.mktemp("wbdb") / "workbench.db"),
+        "XDG_CONFIG_HOME": str(home / "config"),  # the TUI's settings (tui.json)
+        "XDG_DATA_HOME": str(home / "data"),
+    }
+    previous = {name: os.environ.get(name) for name in [*private, "WORKBENCH_CONFIG_DIR"]}
+    os.environ.update(private)
+    os.environ.pop("WORKBENCH_CONFIG_DIR", None)
     yield
-    if previous is None:
-        os.environ.pop("WORKBENCH_DB", None)
-    else:
-        os.environ["WORKBENCH_DB"] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)

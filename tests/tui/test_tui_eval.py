@@ -17,7 +17,7 @@ import pytest
 import yaml
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, SelectionList
-from tui_helpers import FixedTimings, TickClock, demo_profile
+from tui_helpers import FixedTimings, TickClock, demo_profile, settled, until
 
 from workbench.eval.stats import wilson
 from workbench.profiles.load import load_profile
@@ -50,11 +50,14 @@ async def _start(pilot: Pilot[Any], dataset: Path, routes: list[str], concurrenc
     picks.deselect_all()
     for r in routes:
         picks.select(r)
-    await pilot.pause()
+    await until(pilot, lambda: sorted(picks.selected) == sorted(routes), "the routes picked")
+    status = lambda: str(screen.query_one("#eval-status").render())  # noqa: E731
+    before = status()
     await pilot.press("ctrl+s")
-    await pilot.pause()
+    # started (the worker says what it reads) or refused (said at once); then, once no eval runs, it is over
+    await until(pilot, lambda: status() != before, "the eval to start or be refused")
+    await until(pilot, lambda: not screen.running, "the eval's end")
     await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
     return screen
 
 
@@ -105,7 +108,7 @@ async def test_an_eval_of_two_routes_fills_the_table_the_store_and_exports_the_b
             costs = {r: float(screen.summary["routes"][r]["cost_mean_usd"]) for r in shown}
             assert best == min(costs, key=costs.__getitem__)
             await pilot.press("x")
-            await pilot.pause()
+            await until(pilot, lambda: screen.exported is not None, "the export")
             out = tmp_path / f"{best}.export.yaml"
             assert screen.exported == out and out.is_file()
             assert list(yaml.safe_load(out.read_text())["routes"]) == [best]
@@ -137,8 +140,10 @@ def test_eval_screen_after_a_finished_eval(snap_compare, tmp_path: Path, size: t
         screen = await _start(pilot, dataset, ["default", "fallback"], concurrency=1)
         screen.query_one("#eval-dataset", Input).value = "small.jsonl"  # the tmp path differs on every run
         screen.query_one("#eval-dataset", Input).cursor_blink = False
-        screen.query_one("#eval-results", DataTable).focus()
-        await pilot.pause()
+        table = screen.query_one("#eval-results", DataTable)
+        table.focus()
+        await until(pilot, lambda: screen.focused is table, "the results to take the focus")
+        await settled(pilot)
 
     app = make_app(demo_profile(), engine_factory=FixedTimings, clock=TickClock(), settings_file=tmp_path / "s.json")
     assert snap_compare(app, terminal_size=size, run_before=run)

@@ -26,7 +26,7 @@ async def palette(pilot: object, query: str) -> None:
     """Open the palette, type `query`, wait for its best match, choose it."""
     await pilot.press("ctrl+p")  # type: ignore[attr-defined]
     app = pilot.app  # type: ignore[attr-defined]
-    await until(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")  # type: ignore[arg-type]
+    await until(pilot, lambda: isinstance(app.screen, CommandPalette) and app.screen.is_mounted, "the palette")  # type: ignore[arg-type]
     await pilot.press(*query)  # type: ignore[attr-defined]
     await until(pilot, lambda: app.screen._list_visible, "the palette's matches")  # type: ignore[arg-type]
     await pilot.press("down", "enter")  # type: ignore[attr-defined]
@@ -56,10 +56,14 @@ async def test_the_palette_lists_every_screens_actions_and_the_routes_view(tmp_p
         assert "playground: stop" not in listed  # nothing runs: Stop does not apply here now
 
         await palette(pilot, "compare: add column")  # another screen's action: shown, then run there
-        await until(pilot, lambda: isinstance(app.screen, CompareScreen) and len(app.screen.columns) == 4, "4 columns")
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, CompareScreen) and app.screen.is_mounted and len(app.screen.columns) == 4,
+            "4 columns",
+        )
 
         await palette(pilot, "view: routes")
-        await until(pilot, lambda: isinstance(app.screen, Composer), "the composer")
+        await until(pilot, lambda: isinstance(app.screen, Composer) and app.screen.is_mounted, "the composer")
 
 
 async def test_the_screenshot_command_saves_under_the_data_dir_when_downloads_is_missing(
@@ -74,4 +78,5 @@ async def test_the_screenshot_command_saves_under_the_data_dir_when_downloads_is
     async with app.run_test(size=(120, 40)) as pilot:
         await palette(pilot, "Screenshot")
         await until(pilot, lambda: shots.is_dir() and any(shots.glob("*.svg")), "the screenshot file")
-        assert any(str(shots) in str(n.message) for n in app._notifications)  # says where it went
+        # the file is written off the event loop, and the toast saying where comes after it: wait for that too
+        await until(pilot, lambda: any(str(shots) in str(n.message) for n in app._notifications), "where it went")

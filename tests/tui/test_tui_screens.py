@@ -5,14 +5,23 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from tui_helpers import TickClock, answer_text, demo_profile, run_to_end, statuses
+from textual.pilot import Pilot
+from tui_helpers import TickClock, answer_text, demo_profile, run_to_end, settled, statuses, until
 
 from workbench.tui.app import make_app
 from workbench.tui.screens.compare import CompareScreen
 from workbench.tui.screens.help import HelpScreen
 from workbench.tui.screens.sessions import SessionsScreen
 from workbench.tui.widgets import PromptArea, Waterfall
+
+
+async def compared(pilot: Pilot[Any], screen: CompareScreen, n: int) -> None:
+    """Wait until every column has `n` results and the comparison has ended (last frames, histograms' scale)."""
+    await until(pilot, lambda: all(len(c.results) == n for c in screen.columns), f"{n} runs in every column")
+    await until(pilot, lambda: not screen._comparing, "the comparison's end")
+    await pilot.app.workers.wait_for_complete()
 
 
 async def test_send_shows_hops_and_totals_equal_run_finished(tmp_path: Path) -> None:
@@ -64,9 +73,7 @@ async def test_compare_with_a_forced_fault_shows_the_fallback_and_repeat_gives_n
         screen.action_fault(first)
         assert first.fault == "http_503"
         screen.action_repeat(3)
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await compared(pilot, screen, 3)
         assert [len(c.results) for c in screen.columns] == [3, 3, 3]
         rows = first.state.rows.values()
         assert [r.status for r in rows if r.kind == "attempt"] == ["error", "ok"]  # swift 503, steady took over
@@ -92,8 +99,7 @@ async def test_a_run_appears_in_sessions(tmp_path: Path) -> None:
             await pilot.press("ctrl+o")
             screen = app.screen
             assert isinstance(screen, SessionsScreen)
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await until(pilot, lambda: screen.pages.generation > 0 and not screen.counting, "the list of runs")
             assert screen.pages.total == 1 and screen.pages.row(0)["id"] == run_id
     finally:
         writer.close()
@@ -147,9 +153,7 @@ async def test_what_if_reprices_a_finished_column_at_another_models_prices(tmp_p
         assert isinstance(screen, CompareScreen)
         screen.query_one(PromptArea).insert("Summarise the incident")
         await screen.action_send()
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await compared(pilot, screen, 1)
         col = screen.columns[0]
         choices = [None, *app.loaded.profile.models]
         while col.whatif != "sage":
@@ -202,8 +206,8 @@ async def test_the_health_panel_shows_a_breaker_opening(tmp_path: Path) -> None:
         rows = app.screen.state.rows.values()
         assert [r.status for r in rows if r.kind == "attempt"] == ["skipped", "ok"]
         await pilot.press("ctrl+h")
-        await pilot.pause()
-        assert isinstance(app.screen, HealthScreen)
+        await until(pilot, lambda: isinstance(app.screen, HealthScreen) and app.screen.is_mounted, "the health panel")
+        await settled(pilot)
         table = app.screen.query_one(DataTable)
         cells = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1]) for i in range(table.row_count)}
         assert re.match(r"◐ open \d+s \(\d+ failures\)", cells["sim-openai/outage"])
@@ -235,9 +239,7 @@ async def test_repeat_five_gives_five_runs_per_column_and_histograms_of_their_la
         screen.query_one(PromptArea).insert("Summarise the incident")
         assert not screen.query(PlotextPlot)  # nothing plotted (nor imported for the screen) before a repeat
         screen.action_repeat(5)
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await compared(pilot, screen, 5)
         scales = set()
         for col in screen.columns:
             hist = col.query_one(LatencyHistogram)
@@ -257,7 +259,9 @@ async def test_tab_cycles_prompt_columns_and_fault_toggles_and_enter_changes_a_f
     app = make_app(demo_profile(), settings_file=tmp_path / "s.json")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("ctrl+k")
-        await pilot.pause()
+        await until(
+            pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.is_mounted, "the compare screen"
+        )
         screen = app.screen
         assert isinstance(screen, CompareScreen)
         prompt = screen.query_one(PromptArea)
@@ -295,7 +299,9 @@ async def test_streaming_compare_columns_repaint_without_laying_out_the_screen_e
     async with app.run_test(size=(120, 40)) as pilot:
         assert await app.wait_for_engine()
         await pilot.press("ctrl+k")
-        await pilot.pause()
+        await until(
+            pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.is_mounted, "the compare screen"
+        )
         screen = app.screen
         assert isinstance(screen, CompareScreen)
         screen.query_one(PromptArea).insert("Explain circuit breakers")
@@ -315,8 +321,7 @@ async def test_streaming_compare_columns_repaint_without_laying_out_the_screen_e
         screen._ticker.stop()
         screen._ticker = screen.set_interval(1 / 12, counting_frame, pause=True)
         await screen.action_send()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await compared(pilot, screen, 1)
         assert all(len(c.results) == 1 for c in screen.columns)
         assert counts["frames"] >= 12
         assert counts["layouts"] <= 10 < counts["frames"]

@@ -7,8 +7,7 @@ degraded when i % 15 == 0, cancelled when i % 49 == 0, ok otherwise; the prompt 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
-from tui_helpers import demo_profile, run_to_end
+from tui_helpers import demo_profile, run_to_end, settled, until
 
 from workbench.store import EventWriter, open_store
 from workbench.store.synthetic import fill
@@ -24,16 +23,6 @@ from workbench.tui.app import WorkbenchApp, make_app
 from workbench.tui.screens.session_run import SessionRunScreen
 from workbench.tui.screens.sessions import ConfirmDelete, SessionsScreen
 from workbench.tui.widgets import Waterfall
-
-
-async def until(pilot: Pilot[Any], done: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Let the app run until `done()` holds (workers, timers and messages in flight), failing after `timeout`."""
-    end = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause(0.02)
 
 
 @contextmanager
@@ -63,10 +52,17 @@ def shown_ids(screen: SessionsScreen, n: int = 50) -> list[str]:
     return [r["id"] for i in range(min(n, screen.pages.total)) if (r := screen.pages.row(i)) is not None]
 
 
+def current(screen: SessionsScreen) -> bool:
+    """The rows of the newest query asked for are on screen, counted (not those of a query it replaced)."""
+    return screen.shown is screen.filters and not screen.counting and screen._debounce is None
+
+
 async def open_sessions(pilot: Pilot[Any]) -> SessionsScreen:
     await pilot.press("ctrl+o")
     screen = browser(pilot.app)  # type: ignore[arg-type]
-    await until(pilot, lambda: screen.pages.generation > 0 and not screen.counting, "the first page and the count")
+    await until(pilot, lambda: screen.pages.generation > 0 and current(screen), "the first page and the count")
+    await settled(pilot)  # nothing else in flight (a query a filter's first value may ask for) before the test acts
+    await until(pilot, lambda: current(screen), "the newest query's rows")
     return screen
 
 
@@ -76,7 +72,7 @@ async def search(pilot: Pilot[Any], screen: SessionsScreen, text: str) -> None:
     box.focus()
     box.value = text
     await pilot.press("enter")
-    await until(pilot, lambda: screen.pages.generation > generation and not screen.counting, f"the search {text!r}")
+    await until(pilot, lambda: screen.pages.generation > generation and current(screen), f"the search {text!r}")
 
 
 async def test_a_playground_run_appears_is_found_opens_and_reruns_side_by_side(tmp_path: Path) -> None:
@@ -105,7 +101,7 @@ async def test_a_playground_run_appears_is_found_opens_and_reruns_side_by_side(t
             run_screen = app.screen
             assert isinstance(run_screen, SessionRunScreen)
             await until(pilot, lambda: run_screen.detail is not None, "the run to load")
-            await pilot.pause()
+            await settled(pilot)
             recorded = run_screen.query_one("#recorded-pane").query_one(Waterfall)
             # the fallback route as recorded: outage fails with a 503, steady answers, the fallback decision between
             assert recorded.statuses("attempt") == ["error", "ok"]
@@ -114,7 +110,7 @@ async def test_a_playground_run_appears_is_found_opens_and_reruns_side_by_side(t
 
             await pilot.press("r")
             await until(pilot, lambda: run_screen.new is not None and run_screen.new.finished is not None, "re-run")
-            await pilot.pause()
+            await settled(pilot)
             assert run_screen.query_one("#rerun-pane").display is True
             new = run_screen.new
             assert new is not None and new.route == "fallback"  # the original route: the profile still has it
@@ -147,18 +143,17 @@ async def test_status_and_route_filters_and_the_filter_syntax(tmp_path: Path, sy
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_sessions(pilot)
         assert title(screen) == "runs · 1 of 60"
-        generation = screen.pages.generation
         screen.query_one("#status-filter", Select).value = "error"
-        await until(pilot, lambda: screen.pages.generation > generation, "the status filter")
+        await until(pilot, lambda: current(screen) and screen.shown.status == "error", "the status filter")
         assert shown_ids(screen) == ["run-00000050", "run-00000040", "run-00000030", "run-00000020",
                                      "run-00000010", "run-00000000"]  # fmt: skip
-        generation = screen.pages.generation
         screen.query_one("#route-filter", Select).value = "support"  # i % 4 == 2 and i % 10 == 0: 50, 30, 10
-        await until(pilot, lambda: screen.pages.generation > generation, "the route filter")
+        await until(pilot, lambda: current(screen) and screen.shown.route == "support", "the route filter")
         assert shown_ids(screen) == ["run-00000050", "run-00000030", "run-00000010"]
         assert title(screen) == "matching runs · 1 of 3"
         screen.query_one("#status-filter", Select).clear()
         screen.query_one("#route-filter", Select).clear()
+        await until(pilot, lambda: current(screen) and screen.shown.is_empty(), "the filters cleared")
         await search(pilot, screen, "status:degraded route:fallback")  # i % 15 == 0, odd multiple, i % 4 == 1: 45
         assert shown_ids(screen) == ["run-00000045"]
         await search(pilot, screen, "status:broken")
@@ -260,7 +255,7 @@ async def test_a_run_whose_route_is_gone_reruns_on_the_playground_route_and_says
         assert run_screen.detail.run["route"] == "research"
         await pilot.press("r")
         await until(pilot, lambda: run_screen.new is not None and run_screen.new.finished is not None, "re-run")
-        await pilot.pause()
+        await settled(pilot)
         assert run_screen.new.route == "budget"
         note = str(run_screen.query_one("#run-deltas").render())
         assert "re-run on the current route 'budget' (the profile has no route 'research' any more)" in note

@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from tui_helpers import FixedTimings, TickClock, demo_profile
+from tui_helpers import FixedTimings, TickClock, demo_profile, settled, until
 
 from workbench.store import open_store
 from workbench.store.synthetic import fill
 from workbench.tui.app import make_app
+from workbench.tui.screens.session_run import SessionRunScreen
+from workbench.tui.screens.sessions import SessionsScreen
 
 SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
 
@@ -37,18 +39,30 @@ def _app(tmp_path: Path) -> Any:
 async def _browser(pilot: Pilot[Any]) -> None:
     assert await pilot.app.wait_for_engine()
     await pilot.press("ctrl+o")
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    await until(
+        pilot,
+        lambda: isinstance(pilot.app.screen, SessionsScreen) and pilot.app.screen.is_mounted,
+        "the sessions screen",
+    )
+    screen = pilot.app.screen
+    await until(pilot, lambda: screen.pages.generation > 0 and not screen.counting, "the list of runs")
+    await settled(pilot)
     await pilot.press("down", "down")  # the cursor on run 37 (the list starts at 39)
-    await pilot.pause()
+    await until(pilot, lambda: screen.run_list.cursor == 2, "the cursor on the third run")
+    await settled(pilot)
 
 
 async def _open(pilot: Pilot[Any]) -> None:
     await _browser(pilot)
     await pilot.press("enter")
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.pause()
+    await until(
+        pilot,
+        lambda: isinstance(pilot.app.screen, SessionRunScreen) and pilot.app.screen.is_mounted,
+        "the run's screen",
+    )
+    screen = pilot.app.screen
+    await until(pilot, lambda: screen.detail is not None, "the run to load")
+    await settled(pilot)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -65,10 +79,11 @@ def test_sessions_open_run(snap_compare, tmp_path: Path, size: tuple[int, int]) 
 def test_sessions_rerun_side_by_side(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
     async def run(pilot: Pilot[Any]) -> None:
         await _open(pilot)
+        screen = pilot.app.screen
         await pilot.press("r")
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+        await until(pilot, lambda: screen.new is not None and screen.new.finished is not None, "the re-run")
+        await settled(pilot)
         pilot.app.clear_notifications()
-        await pilot.pause()
+        await settled(pilot)
 
     assert snap_compare(_app(tmp_path), terminal_size=size, run_before=run)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.app import App, ComposeResult
+from tui_helpers import settled, until
 
 from workbench.sim.shapes import shaped_answer
 from workbench.tui.widgets.answer import AnswerView, cuts
@@ -48,13 +49,15 @@ async def test_an_answer_streamed_in_frames_renders_as_the_whole_answer_at_once(
         async with app.run_test(size=(70, height)) as pilot:
             for piece in pieces:
                 await view.show(append=piece)
-                await pilot.pause()
+                await pilot.pause()  # a frame between pieces, as while streaming
+                await until(pilot, lambda: not view._pending, "the frame's scroll to follow the end")
             live = view.tail.source  # still plain text: the run has not ended
             await view.finish()
             await pilot.resize_terminal(70, 400)  # all of it in view
-            await pilot.pause()
+            await settled(pilot)
             view.scroll_home(animate=False)
-            await pilot.pause()
+            await until(pilot, lambda: view.scroll_y == 0, "the view at its start")
+            await settled(pilot)
             return app.export_screenshot(), len(view.chunks), view.text, live
 
     whole, one, whole_text, _ = await render([text], tail_rows=10_000, height=400)  # one Markdown document
@@ -94,7 +97,8 @@ async def test_stream_text_appended_in_pieces_matches_the_text_set_at_once() -> 
         async with app.run_test(size=(33, 200)) as pilot:
             for piece in pieces:
                 view.append(piece)
-                await pilot.pause()
+                await pilot.pause()  # a frame between pieces, as while streaming (not a wait: settled below is)
+            await settled(pilot)
             return app.export_screenshot(), view.line_count
 
     whole, n_whole = await render([text])
@@ -111,10 +115,10 @@ async def test_stream_text_rewraps_when_resized_like_text_shown_at_the_new_width
         app = _Host(view)
         async with app.run_test(size=(width, 120)) as pilot:
             view.append(text)
-            await pilot.pause()
+            await settled(pilot)
             if resize_to is not None:
                 await pilot.resize_terminal(resize_to, 120)
-                await pilot.pause()
+                await settled(pilot)
             return app.export_screenshot()
 
     assert await render(33, resize_to=50) == await render(50)
@@ -125,9 +129,9 @@ async def test_the_live_tail_shows_bullets_and_headings_as_they_will_settle() ->
     app = _Host(tail)
     async with app.run_test(size=(20, 10)) as pilot:
         tail.reserve(6)
-        await pilot.pause()
+        await settled(pilot)
         rows = tail.set_text("## Two words\n- alpha beta gamma delta\nplain")
-        await pilot.pause()
+        await settled(pilot)
         shown = [tail.render_line(y).text for y in range(6)]
         # A bullet wraps at 18 cells under its text, after "• "; the heading loses its hashes and is bold.
         assert shown == [

@@ -24,6 +24,7 @@ from workbench.tui.widgets import AnswerView, PromptArea, Waterfall
 
 DEMO = Path(__file__).resolve().parents[2] / "profiles" / "demo.yaml"
 FAST = {"ttft_ms": 2.0, "tokens_per_s": 20_000.0}
+WAIT_S = 60.0  # what a wait on a state allows before it fails: only a hang takes this long
 
 
 def demo_profile(**dials: Any) -> LoadedProfile:
@@ -41,8 +42,9 @@ async def send(pilot: Pilot[Any], prompt: str, route: str | None = None) -> None
     """Pick a route, paste a prompt into the playground's editor and press ctrl+s."""
     screen = pilot.app.screen
     if route is not None:
-        screen.query_one("#route", Select).value = route
-        await pilot.pause()
+        select = screen.query_one("#route", Select)
+        select.value = route
+        await until(pilot, lambda: screen.route == route, f"the route {route!r} to be picked")
     area = screen.query_one(PromptArea)
     area.focus()
     area.clear()
@@ -52,10 +54,24 @@ async def send(pilot: Pilot[Any], prompt: str, route: str | None = None) -> None
 
 async def run_to_end(pilot: Pilot[Any], prompt: str, route: str | None = None) -> None:
     """Send a prompt and wait until the run worker is done and its last frame is on screen."""
+    app, screen = pilot.app, pilot.app.screen
+    before = getattr(screen, "_worker", None)
+    seen = {n.identity for n in app._notifications}
+    refused = lambda: any(n.identity not in seen for n in app._notifications)  # noqa: E731  # said why, ran nothing
     await send(pilot, prompt, route)
+    await until(pilot, lambda: screen._worker is not before or refused(), "the run to start (or be refused)")
+    if screen._worker is not before:
+        await run_ended(pilot)
+
+
+async def run_ended(pilot: Pilot[Any]) -> None:
+    """Wait until the playground's run is over on screen: its worker done and `_run_ended` (the last frame, the
+    answer settled into Markdown, the scroll to its end) has run."""
+    screen = pilot.app.screen
     await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.pause()
+    await until(pilot, lambda: not screen.running and screen._live is None, "the run's last frame")
+    answer = screen.query_one(AnswerView)
+    await until(pilot, lambda: not answer._pending, "the answer's scroll to its end")
 
 
 def statuses(app: WorkbenchApp, kind: str | None = "attempt") -> list[str]:
@@ -118,15 +134,39 @@ class FixedTimings:
                 yield event
 
 
-async def until(pilot: Pilot[Any], done: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+async def until(pilot: Pilot[Any], done: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
     """Let the app run until `done()` holds (workers, timers and messages in flight), failing after `timeout`.
 
-    Waits on the state itself: each round lets the app process what is queued; the timeout only bounds a hang."""
+    Waits on the state itself: each round lets the app process what is queued (and a timer due meanwhile fire);
+    the timeout only bounds a hang, so it is generous: a loaded 2-core machine may take seconds."""
     end = time.monotonic() + timeout
     while not done():
         if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await pilot.pause(0.01)
+
+
+wait_for = until  # the name the suite's brief uses; one helper
+
+
+async def settled(pilot: Pilot[Any], what: str = "the screen to settle", timeout: float = WAIT_S) -> None:
+    """Wait until the screen is final: no worker running, no animation scheduled, every message handled, and two
+    pictures of the screen in a row the same (a callback a worker left, e.g. `call_after_refresh`, has drawn).
+
+    For a snapshot, or an assertion on what is drawn, once the action the test took has nothing left to do."""
+    app = pilot.app
+    end = time.monotonic() + timeout
+    last: str | None = None
+    while True:
+        await app.workers.wait_for_complete()
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+        shot = app.export_screenshot()
+        if shot == last and not any(w.is_running for w in app.workers):
+            return
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}: the screen kept changing")
+        last = shot
 
 
 def type_fast(app: WorkbenchApp, text: str, then: str | None = None) -> None:
