@@ -291,10 +291,11 @@ async def test_tab_cycles_prompt_columns_and_fault_toggles_and_enter_changes_a_f
 
 
 async def test_streaming_compare_columns_repaint_without_laying_out_the_screen_each_frame(tmp_path: Path) -> None:
-    # Three columns stream ~1.5 s each at 12 frames a second. Text growing in a column, its totals counting up and
-    # its bars growing must repaint lines, not lay out the screen: layouts come from the send (room reserved), a
+    # Three columns stream ~3 s each at 12 frames a second (long enough that a starved machine still draws well
+    # over 12 frames: at ~1.5 s, loaded runs drew 9-11). Text growing in a column, its totals counting up and its
+    # bars growing must repaint lines, not lay out the screen: layouts come from the send (room reserved), a
     # fallback's extra rows and the end of the send, not from frames.
-    loaded = demo_profile(ttft_ms=5.0, tokens_per_s=400.0, answer_tokens=600)
+    loaded = demo_profile(ttft_ms=5.0, tokens_per_s=400.0, answer_tokens=1200)
     app = make_app(loaded, settings_file=tmp_path / "s.json")
     async with app.run_test(size=(120, 40)) as pilot:
         assert await app.wait_for_engine()
