@@ -224,7 +224,9 @@ def exit_code(status: str, answered: bool, as_json: bool, reason: str | None = N
         return 0
     if status == "degraded" and answered:
         if not as_json:
-            click.echo(f"note: the run ended degraded ({reason or 'a fallback path answered'}) with an answer", err=True)
+            click.echo(
+                f"note: the run ended degraded ({reason or 'a fallback path answered'}) with an answer", err=True
+            )
         return 0
     return 1
 
