@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.app import App, ComposeResult
-from tui_helpers import settled, until
+from tui_helpers import next_frame, settled, until
 
 from workbench.sim.shapes import shaped_answer
 from workbench.tui.widgets.answer import AnswerView, cuts
@@ -49,7 +49,7 @@ async def test_an_answer_streamed_in_frames_renders_as_the_whole_answer_at_once(
         async with app.run_test(size=(70, height)) as pilot:
             for piece in pieces:
                 await view.show(append=piece)
-                await pilot.pause()  # a frame between pieces, as while streaming
+                await next_frame(pilot)  # a frame between pieces, as while streaming
                 await until(pilot, lambda: not view._pending, "the frame's scroll to follow the end")
             live = view.tail.source  # still plain text: the run has not ended
             await view.finish()
@@ -97,7 +97,7 @@ async def test_stream_text_appended_in_pieces_matches_the_text_set_at_once() -> 
         async with app.run_test(size=(33, 200)) as pilot:
             for piece in pieces:
                 view.append(piece)
-                await pilot.pause()  # a frame between pieces, as while streaming (not a wait: settled below is)
+                await next_frame(pilot)  # a frame between pieces, as while streaming
             await settled(pilot)
             return app.export_screenshot(), view.line_count
 

@@ -7,6 +7,7 @@ the seed stay as in the file.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
@@ -149,6 +150,14 @@ async def until(pilot: Pilot[Any], done: Callable[[], bool], what: str, timeout:
 wait_for = until  # the name the suite's brief uses; one helper
 
 
+async def next_frame(pilot: Pilot[Any], timeout: float = WAIT_S) -> None:
+    """Wait for the app's next refresh (a frame drawn): an event the app sets, not a length of time."""
+    drawn = asyncio.Event()
+    pilot.app.call_after_refresh(drawn.set)
+    pilot.app.refresh()
+    await asyncio.wait_for(drawn.wait(), timeout)
+
+
 async def settled(pilot: Pilot[Any], what: str = "the screen to settle", timeout: float = WAIT_S) -> None:
     """Wait until the screen is final: no worker running, no animation scheduled, every message handled, and two
     pictures of the screen in a row the same (a callback a worker left, e.g. `call_after_refresh`, has drawn).
@@ -160,7 +169,7 @@ async def settled(pilot: Pilot[Any], what: str = "the screen to settle", timeout
     while True:
         await app.workers.wait_for_complete()
         await pilot.wait_for_scheduled_animations()
-        await pilot.pause()
+        await next_frame(pilot, timeout)
         shot = app.export_screenshot()
         if shot == last and not any(w.is_running for w in app.workers):
             return
