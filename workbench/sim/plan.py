@@ -147,7 +147,8 @@ class Plan:
                 answer_tokens=self.behaviour.answer_tokens,
                 encoding=self.encoding,
             )
-        text, finish, stop_seq = full, "stop", None
+        text, stop_seq = full, None
+        finish: Finish = "stop"
         for seq in self.prompt.stop:
             at = text.find(seq) if seq else -1
             if at >= 0:

@@ -159,7 +159,7 @@ class SimServer:
         future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
         try:
             future.result(timeout=_STOP_TIMEOUT_S)
-        except Exception:  # a shutdown that failed still ends the loop below
+        except Exception:  # noqa: BLE001 - a shutdown that failed (or timed out) still ends the loop below
             _log.debug("simulator shutdown was not clean", exc_info=True)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=_STOP_TIMEOUT_S)
@@ -225,7 +225,7 @@ class SimServer:
         self._warm_tokenizers()
         try:
             loop.run_until_complete(self._listen())
-        except BaseException as exc:  # port taken, bad host: reported by start()
+        except BaseException as exc:  # noqa: BLE001 - port taken, bad host: handed to start(), which raises it
             failure.append(exc)
             ready.set()
             loop.close()
@@ -302,7 +302,9 @@ class SimServer:
     async def _list_models(self, request: web.Request) -> web.Response:
         names = sorted(self.models)
         if "anthropic-version" in request.headers:
-            data = [{"type": "model", "id": n, "display_name": n, "created_at": "2025-01-01T00:00:00Z"} for n in names]
+            data: list[dict[str, Any]] = [
+                {"type": "model", "id": n, "display_name": n, "created_at": "2025-01-01T00:00:00Z"} for n in names
+            ]
             body: dict[str, Any] = {
                 "data": data,
                 "has_more": False,

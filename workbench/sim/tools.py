@@ -102,7 +102,8 @@ def fill_arguments(tool: ToolSpec, text: str) -> dict[str, Any]:
             if isinstance(kind, (list, tuple)):
                 kind = next((k for k in kind if k != "null"), "string")
             out[name] = _PLACEHOLDER.get(str(kind), f"<{name}>")
-    return _thawed(out)
+    thawed: dict[str, Any] = _thawed(out)
+    return thawed
 
 
 def _thawed(value: Any) -> Any:

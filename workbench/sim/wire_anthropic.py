@@ -181,7 +181,7 @@ async def _stream(request: web.Request, plan: Plan) -> web.StreamResponse:
         {"type": "content_block_start", "index": at, "content_block": {"type": "text", "text": ""}},
     )
     if plan.thinking:
-        block = {"type": "thinking", "thinking": ""}
+        block: dict[str, Any] = {"type": "thinking", "thinking": ""}
         writer.add(_event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}))
     elif has_text:
         writer.add(text_start)

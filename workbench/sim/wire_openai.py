@@ -217,7 +217,9 @@ async def _stream(request: web.Request, plan: Plan, include_usage: bool) -> web.
         await writer.tokens_sent(tokens)
     if fault is not None:
         if fault.kind == "malformed":
-            writer.add(b'data: {"id":"' + base["id"].encode() + b'","object":"chat.completion.chunk","choices":[{\n\n')
+            writer.add(
+                b'data: {"id":"' + str(base["id"]).encode() + b'","object":"chat.completion.chunk","choices":[{\n\n'
+            )
             # After the one bad event the stream carries on, so a tolerant client can still finish.
             for piece, tokens in deltas[split:]:
                 writer.add(chunk({"content": piece}))
