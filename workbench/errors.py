@@ -51,19 +51,6 @@ class ErrorClass(StrEnum):
     CLIENT_OVERLOADED = "client_overloaded"  # our own event loop lagged: not the provider's fault
 
 
-#: the kinds another try (or another target) may cure, when the error itself does not say otherwise
-RETRYABLE: frozenset[ErrorClass] = frozenset(
-    {
-        ErrorClass.RATE_LIMIT,
-        ErrorClass.OVERLOADED,
-        ErrorClass.SERVER,
-        ErrorClass.TIMEOUT,
-        ErrorClass.CONFLICT,
-        ErrorClass.CONNECTION,
-        ErrorClass.MALFORMED,
-        ErrorClass.CLIENT_OVERLOADED,
-    }
-)
 #: what `retry.on` retries when a profile does not say (in this order, as `profile explain` shows it)
 RETRY_ON_DEFAULT: tuple[ErrorClass, ...] = (
     ErrorClass.RATE_LIMIT,
@@ -74,6 +61,9 @@ RETRY_ON_DEFAULT: tuple[ErrorClass, ...] = (
     ErrorClass.CONNECTION,
     ErrorClass.MALFORMED,
 )
+#: the kinds another try (or another target) may cure, when the error itself does not say otherwise: the default
+#: retry classes, and our own event loop's lag (not the provider's fault)
+RETRYABLE: frozenset[ErrorClass] = frozenset((*RETRY_ON_DEFAULT, ErrorClass.CLIENT_OVERLOADED))
 
 
 class WorkbenchError(Exception):
